@@ -1,0 +1,3 @@
+export * from "./errors.js";
+export * from "./image.js";
+export * from "./runtime.js";

@@ -1,0 +1,3 @@
+export * from "./errno.js";
+export * from "./fs.js";
+export { check, lastErrno, SysError } from "./libc.js";
