@@ -48,7 +48,10 @@ export function parseSignal(text: string): Signal {
     const name = (t.startsWith("SIG") ? t : `SIG${t}`) as Signal;
     if (name in SignalNumbers) return name;
   }
-  throw new MoatError("EINVAL", `unknown signal "${text}": use a name such as TERM or KILL, or a number 1-31`);
+  throw new MoatError(
+    "EINVAL",
+    `unknown signal "${text}": use a name such as TERM or KILL, or a number 1-31`,
+  );
 }
 
 export function signalName(n: number): Signal | undefined {

@@ -4,6 +4,7 @@
 export type ErrorCode =
   | "EINVAL"
   | "ENOENT"
+  | "ELOOP"
   | "EEXIST"
   | "EACCES"
   | "EPERM"

@@ -82,7 +82,15 @@ export interface Linux {
   namespaces?: LinuxNamespace[];
   uidMappings?: Array<{ containerID: number; hostID: number; size: number }>;
   gidMappings?: Array<{ containerID: number; hostID: number; size: number }>;
-  devices?: Array<{ path: string; type: string; major: number; minor: number; fileMode?: number; uid?: number; gid?: number }>;
+  devices?: Array<{
+    path: string;
+    type: string;
+    major: number;
+    minor: number;
+    fileMode?: number;
+    uid?: number;
+    gid?: number;
+  }>;
   cgroupsPath?: string;
   resources?: LinuxResources;
   maskedPaths?: string[];

@@ -136,7 +136,8 @@ export const Errno = {
 export type ErrnoName = keyof typeof Errno;
 
 const byNumber = new Map<number, ErrnoName>();
-for (const [name, n] of Object.entries(Errno) as Array<[ErrnoName, number]>) if (!byNumber.has(n)) byNumber.set(n, name);
+for (const [name, n] of Object.entries(Errno) as Array<[ErrnoName, number]>)
+  if (!byNumber.has(n)) byNumber.set(n, name);
 
 export function errnoName(n: number): ErrnoName | `E${number}` {
   return byNumber.get(n) ?? `E${n}`;

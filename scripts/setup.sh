@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything moat and its tests need on a fresh Debian 12 machine (as root), then build.
+# Safe to run again: apt and npm skip what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  busybox-static      # the built-in default image and test workloads
+  skopeo umoci        # cross-check OCI layouts; push test images to the local registry
+  docker-registry     # a real OCI registry on loopback for the tests
+  apache2-utils       # htpasswd for the registry's basic-auth mode
+  openssl             # the test token issuer's certificate
+  qemu-system-x86     # the vm isolation's hypervisor
+  cpio zstd xz-utils  # guest image building, zstd test layers
+  util-linux          # unshare, nsenter, setpriv
+  gcc libc6-dev       # static C test programs and the ptrace floor for bench/
+  runc crun hyperfine # bench baselines
+  file
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+echo "setup: done" >&2

@@ -1,0 +1,202 @@
+// moat pull / images / rmi / load / save / bundle / gc: the image side of the CLI.
+import { parseArgs } from "node:util";
+import { loadArchive, saveImages } from "../image/archive.js";
+import { createBundle, removeBundle } from "../image/bundle.js";
+import { DEFAULT_IMAGE, DEFAULT_IMAGE_ALIASES, ensureDefaultImage } from "../image/default-image.js";
+import { parsePlatform } from "../image/platform.js";
+import { type PullEvent, pull } from "../image/pull.js";
+import { formatReference, parseReference } from "../image/reference.js";
+import type { ImageStore } from "../image/store.js";
+import { MoatError } from "../spec/errors.js";
+import { humanSize, type Output } from "./output.js";
+
+/** Turn what a person typed into the store's full name; "default" means the built-in image. */
+export async function imageName(store: ImageStore, text: string): Promise<string> {
+  if (DEFAULT_IMAGE_ALIASES.includes(text)) return ensureDefaultImage(store);
+  if (text.startsWith("sha256:")) return text;
+  return formatReference(parseReference(text));
+}
+
+export async function cmdPull(store: ImageStore, argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      platform: { type: "string" },
+      insecure: { type: "boolean" },
+      creds: { type: "string" },
+    },
+  });
+  if (positionals.length !== 1)
+    throw new MoatError(
+      "EINVAL",
+      "usage: moat pull [--platform os/arch] [--insecure] [--creds user:pass] IMAGE",
+    );
+  const credentials = parseCreds(values.creds ?? process.env.MOAT_REGISTRY_CREDS);
+  const layers = new Map<string, { size: number; current: number; state: string }>();
+  const render = () =>
+    out.live(
+      [...layers.entries()].map(
+        ([d, l]) =>
+          `${d.slice(7, 19)}  ${l.state.padEnd(11)} ${humanSize(l.current).padStart(9)} / ${humanSize(l.size)}`,
+      ),
+    );
+  const onEvent = (e: PullEvent) => {
+    out.event({ ...e });
+    if (e.type === "layer") {
+      const l = layers.get(e.digest) ?? { size: e.size, current: 0, state: e.state };
+      l.state = e.state;
+      if (e.state === "done" || e.state === "exists") l.current = e.size;
+      layers.set(e.digest, l);
+      render();
+    } else if (e.type === "progress") {
+      const l = layers.get(e.digest);
+      if (l) l.current = e.current;
+      render();
+    }
+  };
+  const res = await pull(store, positionals[0]!, {
+    ...(values.platform ? { platform: parsePlatform(values.platform) } : {}),
+    ...(values.insecure ? { insecure: true } : {}),
+    ...(credentials ? { credentials } : {}),
+    onEvent,
+  });
+  out.done();
+  out.result({ pulled: res.name, digest: res.manifest.digest }, `${res.name}  ${res.manifest.digest}`);
+  return 0;
+}
+
+export async function cmdImages(store: ImageStore, _argv: string[], out: Output): Promise<number> {
+  const list = await store.list();
+  if (out.json) {
+    for (const r of list)
+      out.result({ name: r.name, digest: r.manifest.digest, platform: r.manifest.platform }, "");
+    return 0;
+  }
+  const rows = [["NAME", "DIGEST", "PLATFORM"]];
+  for (const r of list) {
+    const p = r.manifest.platform;
+    rows.push([r.name, r.manifest.digest.slice(0, 19), p ? `${p.os}/${p.architecture}` : ""]);
+  }
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((c, i) => c.padEnd(w[i]!))
+        .join("  ")
+        .trimEnd()}\n`,
+    );
+  return 0;
+}
+
+export async function cmdRmi(store: ImageStore, argv: string[], out: Output): Promise<number> {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  if (positionals.length === 0) throw new MoatError("EINVAL", "usage: moat rmi IMAGE...");
+  for (const p of positionals) {
+    const name = DEFAULT_IMAGE_ALIASES.includes(p) ? DEFAULT_IMAGE : formatReference(parseReference(p));
+    if (!(await store.untag(name)))
+      throw new MoatError("ENOENT", `no image named ${name}: moat images lists what is there`);
+    out.result({ untagged: name }, `untagged ${name}`);
+  }
+  const gc = await store.gc();
+  out.result(
+    { removed: gc },
+    `removed ${gc.blobs} blobs (${humanSize(gc.bytes)}) and ${gc.layers} unpacked layers`,
+  );
+  return 0;
+}
+
+export async function cmdGc(store: ImageStore, _argv: string[], out: Output): Promise<number> {
+  const gc = await store.gc();
+  out.result(
+    { removed: gc },
+    `removed ${gc.blobs} blobs (${humanSize(gc.bytes)}) and ${gc.layers} unpacked layers`,
+  );
+  return 0;
+}
+
+export async function cmdLoad(store: ImageStore, argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      input: { type: "string", short: "i" },
+      name: { type: "string" },
+      platform: { type: "string" },
+    },
+  });
+  const source = values.input ?? positionals[0];
+  if (!source) throw new MoatError("EINVAL", "usage: moat load [-i] FILE.tar|LAYOUT-DIR [--name REF]");
+  const names = await loadArchive(store, source, {
+    ...(values.name ? { name: values.name } : {}),
+    ...(values.platform ? { platform: parsePlatform(values.platform) } : {}),
+  });
+  for (const n of names) out.result({ loaded: n }, `loaded ${n}`);
+  return 0;
+}
+
+export async function cmdSave(store: ImageStore, argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { output: { type: "string", short: "o" }, dir: { type: "boolean" } },
+  });
+  if (!values.output || positionals.length === 0) {
+    throw new MoatError("EINVAL", "usage: moat save -o OUT.tar|OUT-DIR [--dir] IMAGE...");
+  }
+  const names = [];
+  for (const p of positionals) names.push(await imageName(store, p));
+  await saveImages(store, names, values.output, { directory: Boolean(values.dir) });
+  out.result({ saved: names, output: values.output }, `saved ${names.join(", ")} to ${values.output}`);
+  return 0;
+}
+
+export async function cmdBundle(store: ImageStore, argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      remove: { type: "boolean" },
+      "rootfs-mode": { type: "string" },
+      user: { type: "string", short: "u" },
+      workdir: { type: "string", short: "w" },
+      env: { type: "string", short: "e", multiple: true },
+      tty: { type: "boolean", short: "t" },
+      hostname: { type: "string" },
+    },
+  });
+  if (values.remove) {
+    if (positionals.length !== 1) throw new MoatError("EINVAL", "usage: moat bundle --remove DIR");
+    await removeBundle(positionals[0]!);
+    out.result({ removed: positionals[0] }, `removed bundle ${positionals[0]}`);
+    return 0;
+  }
+  if (positionals.length < 2)
+    throw new MoatError("EINVAL", "usage: moat bundle [--rootfs-mode overlay|copy] IMAGE DIR [CMD...]");
+  const mode = values["rootfs-mode"];
+  if (mode && !["overlay", "copy", "auto"].includes(mode)) {
+    throw new MoatError("EINVAL", `--rootfs-mode must be overlay, copy or auto, not "${mode}"`);
+  }
+  const [image, dir, ...args] = positionals as [string, string, ...string[]];
+  const b = await createBundle(store, await imageName(store, image), dir, {
+    ...(mode ? { rootfsMode: mode as "overlay" | "copy" | "auto" } : {}),
+    ...(args.length ? { args } : {}),
+    ...(values.user ? { user: values.user } : {}),
+    ...(values.workdir ? { cwd: values.workdir } : {}),
+    ...(values.env ? { env: values.env } : {}),
+    ...(values.tty ? { terminal: true } : {}),
+    ...(values.hostname ? { hostname: values.hostname } : {}),
+  });
+  out.result(
+    { bundle: b.dir, rootfs: b.rootfs, mode: b.mode, image: b.image, digest: b.manifestDigest },
+    `bundle ${b.dir} (rootfs: ${b.mode}) from ${b.image}`,
+  );
+  return 0;
+}
+
+function parseCreds(text: string | undefined): { username: string; password: string } | undefined {
+  if (!text) return undefined;
+  const i = text.indexOf(":");
+  if (i <= 0) throw new MoatError("EINVAL", "--creds must be user:password");
+  return { username: text.slice(0, i), password: text.slice(i + 1) };
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// moat: the docker-like user CLI. Every command is a thin layer over the library API.
+import { readFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { createBundle, removeBundle } from "../image/bundle.js";
+import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
+import { availability, parseIsolation, selectBackend } from "../isolation/index.js";
+import { MoatError } from "../spec/errors.js";
+import {
+  cmdBundle,
+  cmdGc,
+  cmdImages,
+  cmdLoad,
+  cmdPull,
+  cmdRmi,
+  cmdSave,
+  imageName,
+} from "./image-commands.js";
+import { makeOutput, type Output, reportError } from "./output.js";
+
+const USAGE = `moat: a secure container runtime (every sandbox gets its own kernel)
+
+usage: moat [--root DIR] [--json] COMMAND [ARGS]
+
+images:
+  pull IMAGE              pull from a registry (--platform, --insecure, --creds user:pass)
+  images                  list images in the store
+  rmi IMAGE...            remove images and garbage-collect their blobs
+  load FILE|DIR           load an OCI layout (dir or tar) or a docker save archive
+  save -o OUT IMAGE...    save images as an OCI layout tar (--dir for a directory)
+  bundle IMAGE DIR [CMD]  write an OCI runtime bundle (--rootfs-mode overlay|copy); --remove DIR
+  gc                      remove blobs and layers no image uses
+sandboxes:
+  run [--isolation vm|userkernel|auto] IMAGE [CMD...]
+host:
+  doctor                  what this host can run, and why not
+  version
+
+The built-in image "default" (moat.local/busybox) is built from Debian's busybox-static.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function cmdRun(store: ImageStore, argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { isolation: { type: "string" }, keep: { type: "boolean" } },
+  });
+  const isolation = parseIsolation(values.isolation ?? process.env.MOAT_ISOLATION ?? "auto");
+  const [image = "default", ...args] = positionals;
+  const name = await imageName(store, image);
+  const dir = path.join(store.root, "bundles", `run-${process.pid}-${Date.now()}`);
+  const bundle = await createBundle(store, name, dir, args.length ? { args } : {});
+  out.result(
+    { bundle: bundle.dir, image: name, rootfs: bundle.mode, args: bundle.spec.process?.args },
+    `prepared bundle ${bundle.dir} from ${name} (rootfs: ${bundle.mode}, command: ${bundle.spec.process?.args.join(" ")})`,
+  );
+  try {
+    await selectBackend(isolation);
+    throw new MoatError("ENOTSUP", "sandbox execution is not wired into moat run yet");
+  } finally {
+    if (!values.keep) await removeBundle(bundle.dir);
+  }
+}
+
+async function cmdDoctor(_store: ImageStore, _argv: string[], out: Output): Promise<number> {
+  const report: Record<string, unknown> = { node: process.version, kernel: os.release(), arch: process.arch };
+  for (const name of ["vm", "userkernel"] as const) report[name] = await availability(name);
+  out.result(
+    report,
+    Object.entries(report)
+      .map(([k, v]) => `${k.padEnd(11)} ${typeof v === "string" ? v : JSON.stringify(v)}`)
+      .join("\n"),
+  );
+  return 0;
+}
+
+const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) => Promise<number>> = {
+  pull: cmdPull,
+  images: cmdImages,
+  rmi: cmdRmi,
+  load: cmdLoad,
+  save: cmdSave,
+  bundle: cmdBundle,
+  gc: cmdGc,
+  run: cmdRun,
+  doctor: cmdDoctor,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  // Global flags come before the command, as with runc and docker.
+  let root = process.env.MOAT_ROOT ?? DEFAULT_ROOT;
+  let json = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--root") root = argv[++i] ?? "";
+    else if (a.startsWith("--root=")) root = a.slice(7);
+    else if (a === "--json") json = true;
+    else if (a === "--debug") process.env.MOAT_DEBUG = "1";
+    else break;
+  }
+  const [command, ...rest] = argv.slice(i);
+  const out = makeOutput(json);
+  try {
+    if (!command || command === "help" || command === "--help" || command === "-h") {
+      process.stdout.write(USAGE);
+      return command ? 0 : 2;
+    }
+    if (command === "version" || command === "--version") {
+      out.result({ version: version() }, `moat version ${version()}`);
+      return 0;
+    }
+    const fn = COMMANDS[command];
+    if (!fn) throw new MoatError("EINVAL", `unknown command "${command}": run "moat help" for the list`);
+    if (!root) throw new MoatError("EINVAL", "--root needs a directory");
+    const store = await ImageStore.open(root);
+    return await fn(store, rest, out);
+  } catch (e) {
+    return reportError(e, out.json);
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,56 @@
+// How the CLI talks: human text and live progress on a TTY, JSON lines when piped or --json.
+import { createLogUpdate } from "log-update";
+import { isMoatError } from "../spec/errors.js";
+
+export interface Output {
+  json: boolean;
+  /** A result: printed as a JSON line in json mode, else as text. */
+  result(obj: unknown, text: string): void;
+  /** Progress: JSON event lines in json mode, a live display on a TTY, nothing otherwise. */
+  event(obj: Record<string, unknown>): void;
+  /** Replace the live display (TTY only). */
+  live(lines: string[]): void;
+  done(): void;
+}
+
+export function makeOutput(forceJson: boolean): Output {
+  const tty = Boolean(process.stderr.isTTY);
+  const json = forceJson || !process.stdout.isTTY;
+  const update = tty ? createLogUpdate(process.stderr) : undefined;
+  return {
+    json,
+    result(obj, text) {
+      process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+    },
+    event(obj) {
+      if (json && forceJson) process.stdout.write(`${JSON.stringify(obj)}\n`);
+    },
+    live(lines) {
+      if (update && !forceJson) update(lines.join("\n"));
+    },
+    done() {
+      update?.done();
+    },
+  };
+}
+
+/** Print an error the way every moat command does, and give the exit code. */
+export function reportError(e: unknown, json: boolean): number {
+  const code = isMoatError(e) ? e.code : ((e as { code?: string }).code ?? "ERROR");
+  const message = e instanceof Error ? e.message : String(e);
+  if (json) process.stderr.write(`${JSON.stringify({ level: "error", code, msg: message })}\n`);
+  else process.stderr.write(`moat: ${message}\n`);
+  if (process.env.MOAT_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  return 1;
+}
+
+export function humanSize(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}

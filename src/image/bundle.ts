@@ -1,0 +1,146 @@
+// OCI runtime bundles: the contract between the image side and the runtime side.
+// A bundle is DIR/config.json + DIR/rootfs. The rootfs is either an overlay mount of the
+// cached layer directories (fast; writes go to DIR/.moat/upper, never to the image) or a
+// private copy of them (where overlayfs is unavailable). DIR/.moat/bundle.json records which,
+// so removeBundle() can undo exactly what createBundle() did.
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import writeFileAtomic from "write-file-atomic";
+import { MoatError } from "../spec/errors.js";
+import type { Spec } from "../spec/runtime.js";
+import { mount, umount } from "../sys/fs.js";
+import { applyLayers, canUseOverlay, overlayMountOptions } from "./apply.js";
+import { ensureLayers, resolveImage } from "./layers.js";
+import { type SpecOverrides, specFromImage } from "./runtime-spec.js";
+import type { ImageStore } from "./store.js";
+
+export type RootfsMode = "overlay" | "copy";
+
+export interface BundleOptions extends SpecOverrides {
+  rootfsMode?: RootfsMode | "auto";
+}
+
+export interface BundleInfo {
+  dir: string;
+  rootfs: string;
+  mode: RootfsMode;
+  image: string;
+  manifestDigest: string;
+  spec: Spec;
+}
+
+interface BundleRecord {
+  version: 1;
+  mode: RootfsMode;
+  image: string;
+  manifestDigest: string;
+  lease?: string;
+  storeRoot: string;
+}
+
+const META = ".moat";
+
+let overlayProbe: Promise<boolean> | undefined;
+
+export async function createBundle(
+  store: ImageStore,
+  imageName: string,
+  dir: string,
+  opts: BundleOptions = {},
+): Promise<BundleInfo> {
+  dir = path.resolve(dir);
+  if (await nonEmpty(dir)) {
+    throw new MoatError("EEXIST", `${dir} exists and is not empty: choose a new directory for the bundle`);
+  }
+  const img = await resolveImage(store, imageName);
+  const layerDirs = await ensureLayers(store, img);
+  let mode: RootfsMode;
+  if (opts.rootfsMode === "overlay" || opts.rootfsMode === "copy") mode = opts.rootfsMode;
+  else {
+    overlayProbe ??= canUseOverlay(path.join(store.root, "ingest"));
+    mode = (await overlayProbe) ? "overlay" : "copy";
+  }
+
+  const tmp = `${dir}.moat-tmp-${randomBytes(6).toString("hex")}`;
+  const lease =
+    mode === "overlay"
+      ? await store.lease([img.manifestDigest, ...img.image.rootfs.diff_ids], "bundle")
+      : undefined;
+  let renamed = false;
+  let mounted = false;
+  try {
+    await fs.mkdir(path.join(tmp, META), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(tmp, "rootfs"), { mode: 0o755 });
+    if (mode === "copy") await applyLayers(layerDirs, path.join(tmp, "rootfs"));
+    else {
+      await fs.mkdir(path.join(tmp, META, "upper"), { mode: 0o755 });
+      await fs.mkdir(path.join(tmp, META, "work"), { mode: 0o700 });
+    }
+    const record: BundleRecord = {
+      version: 1,
+      mode,
+      image: imageName,
+      manifestDigest: img.manifestDigest,
+      storeRoot: store.root,
+      ...(lease ? { lease: lease.id } : {}),
+    };
+    await fs.writeFile(path.join(tmp, META, "bundle.json"), JSON.stringify(record));
+    await fs.rm(dir, { recursive: true, force: true }); // an empty dir the user made
+    await fs.rename(tmp, dir);
+    renamed = true;
+    const rootfs = path.join(dir, "rootfs");
+    if (mode === "overlay") {
+      const options = overlayMountOptions(
+        layerDirs,
+        path.join(dir, META, "upper"),
+        path.join(dir, META, "work"),
+      );
+      mount("overlay", rootfs, "overlay", 0, options);
+      mounted = true;
+    }
+    const spec = await specFromImage(img.image, rootfs, opts);
+    // config.json last: its presence means the bundle is complete.
+    await writeFileAtomic(path.join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
+    return { dir, rootfs, mode, image: imageName, manifestDigest: img.manifestDigest, spec };
+  } catch (e) {
+    if (mounted) umount(path.join(dir, "rootfs"), 2 /* MNT_DETACH */);
+    await fs.rm(renamed ? dir : tmp, { recursive: true, force: true });
+    await lease?.release();
+    throw e;
+  }
+}
+
+/** Undo createBundle(): unmount the rootfs, release the layers, remove the directory. */
+export async function removeBundle(dir: string): Promise<void> {
+  dir = path.resolve(dir);
+  let record: BundleRecord | undefined;
+  try {
+    record = JSON.parse(await fs.readFile(path.join(dir, META, "bundle.json"), "utf8")) as BundleRecord;
+  } catch {
+    throw new MoatError(
+      "EINVAL",
+      `${dir} is not a bundle made by moat (no ${META}/bundle.json): remove it by hand`,
+    );
+  }
+  if (record.mode === "overlay") {
+    try {
+      umount(path.join(dir, "rootfs"), 2 /* MNT_DETACH */);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EINVAL" && (e as { code?: string }).code !== "ENOENT") throw e;
+    }
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+  if (record.lease)
+    await fs.rm(path.join(record.storeRoot, "leases", `${record.lease}.json`), { force: true });
+}
+
+async function nonEmpty(dir: string): Promise<boolean> {
+  try {
+    return (await fs.readdir(dir)).length > 0;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return true;
+    throw e;
+  }
+}

@@ -1,0 +1,206 @@
+// Derive an OCI runtime config.json from an image config, with the defaults runc's
+// `runc spec` and Docker use (namespaces, mounts, masked paths, capabilities, rlimits).
+import { MoatError } from "../spec/errors.js";
+import type { Image } from "../spec/image.js";
+import { type Mount, OciVersion, type Spec, type User } from "../spec/runtime.js";
+import { readInRoot } from "./rootpath.js";
+
+export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Docker's default capability set: enough for ordinary programs, nothing that reaches the host. */
+export const DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];
+
+export const DEFAULT_MOUNTS: Mount[] = [
+  { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+  {
+    destination: "/dev",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+  },
+  {
+    destination: "/dev/pts",
+    type: "devpts",
+    source: "devpts",
+    options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+  },
+  {
+    destination: "/dev/shm",
+    type: "tmpfs",
+    source: "shm",
+    options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+  },
+  { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+  { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+  {
+    destination: "/sys/fs/cgroup",
+    type: "cgroup",
+    source: "cgroup",
+    options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+  },
+  { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
+];
+
+export interface SpecOverrides {
+  /** Replaces the image's Cmd (Entrypoint stays, as with `docker run IMAGE ARGS`). */
+  args?: string[];
+  entrypoint?: string[];
+  env?: string[];
+  cwd?: string;
+  user?: string;
+  terminal?: boolean;
+  hostname?: string;
+  readonlyRootfs?: boolean;
+  annotations?: Record<string, string>;
+}
+
+export async function specFromImage(image: Image, rootfs: string, o: SpecOverrides = {}): Promise<Spec> {
+  const cfg = image.config ?? {};
+  const entrypoint = o.entrypoint ?? cfg.Entrypoint ?? [];
+  const cmd = o.args && o.args.length > 0 ? o.args : (cfg.Cmd ?? []);
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) {
+    throw new MoatError(
+      "EINVAL",
+      "the image has no Entrypoint or Cmd and no command was given: name the command to run",
+    );
+  }
+  const base = o.terminal ? [DEFAULT_PATH, "TERM=xterm"] : [DEFAULT_PATH];
+  const env = mergeEnv(mergeEnv(base, cfg.Env ?? []), o.env ?? []);
+  const user = await resolveUser(rootfs, o.user ?? cfg.User ?? "");
+  const annotations: Record<string, string> = { ...(cfg.Labels ?? {}) };
+  if (cfg.ExposedPorts)
+    annotations["org.opencontainers.image.exposedPorts"] = Object.keys(cfg.ExposedPorts).join(",");
+  if (cfg.StopSignal) annotations["org.opencontainers.image.stopSignal"] = cfg.StopSignal;
+  Object.assign(annotations, o.annotations ?? {});
+  return {
+    ociVersion: OciVersion,
+    process: {
+      terminal: o.terminal ?? false,
+      user,
+      args,
+      env,
+      cwd: o.cwd ?? (cfg.WorkingDir || "/"),
+      capabilities: {
+        bounding: DEFAULT_CAPABILITIES,
+        effective: DEFAULT_CAPABILITIES,
+        permitted: DEFAULT_CAPABILITIES,
+      },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: "rootfs", readonly: o.readonlyRootfs ?? false },
+    hostname: o.hostname ?? "moat",
+    mounts: DEFAULT_MOUNTS.map((m) => ({ ...m, options: [...(m.options ?? [])] })),
+    annotations,
+    linux: {
+      namespaces: [
+        { type: "pid" },
+        { type: "network" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        { type: "cgroup" },
+      ],
+      maskedPaths: [
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+      ],
+      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    },
+  };
+}
+
+/** Later entries win by variable name, keeping first-seen order. */
+export function mergeEnv(base: string[], over: string[]): string[] {
+  const out = [...base];
+  for (const e of over) {
+    const key = e.split("=")[0];
+    const i = out.findIndex((x) => x.split("=")[0] === key);
+    if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
+}
+
+/**
+ * Resolve an image's User ("", "name", "uid", "name:group", "uid:gid") against the rootfs's
+ * /etc/passwd and /etc/group, read inside the root. Additional groups come from /etc/group.
+ */
+export async function resolveUser(rootfs: string, spec: string): Promise<User> {
+  if (!spec) return { uid: 0, gid: 0 };
+  const [userPart, groupPart] = spec.split(":", 2) as [string, string | undefined];
+  const passwd = parseColon(await readInRoot(rootfs, "/etc/passwd"));
+  const groups = parseColon(await readInRoot(rootfs, "/etc/group"));
+  let uid: number;
+  let gid: number | undefined;
+  let username: string | undefined;
+  if (/^\d+$/.test(userPart)) {
+    uid = Number(userPart);
+    const row = passwd.find((r) => Number(r[2]) === uid);
+    if (row) {
+      gid = Number(row[3]);
+      username = row[0];
+    }
+  } else {
+    const row = passwd.find((r) => r[0] === userPart);
+    if (!row) {
+      throw new MoatError(
+        "EINVAL",
+        `user "${userPart}" is not in the image's /etc/passwd: use a numeric uid or add the user`,
+      );
+    }
+    uid = Number(row[2]);
+    gid = Number(row[3]);
+    username = userPart;
+  }
+  if (groupPart !== undefined) {
+    if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
+    else {
+      const row = groups.find((r) => r[0] === groupPart);
+      if (!row)
+        throw new MoatError(
+          "EINVAL",
+          `group "${groupPart}" is not in the image's /etc/group: use a numeric gid`,
+        );
+      gid = Number(row[2]);
+    }
+  }
+  const additionalGids = username
+    ? groups.filter((r) => (r[3] ?? "").split(",").includes(username!)).map((r) => Number(r[2]))
+    : [];
+  const user: User = { uid, gid: gid ?? 0 };
+  const extra = additionalGids.filter((g) => g !== user.gid);
+  if (extra.length) user.additionalGids = extra;
+  return user;
+}
+
+function parseColon(text: string | undefined): string[][] {
+  return (text ?? "")
+    .split("\n")
+    .filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split(":"));
+}

@@ -1,0 +1,402 @@
+// The content-addressed image store under one root (default /var/lib/moat):
+//
+//   <root>/images/               an OCI image layout (skopeo and umoci can read it)
+//     oci-layout, index.json     index.json names images by the ref.name annotation
+//     blobs/sha256/<hex>         every manifest, config and layer, named by digest
+//   <root>/ingest/               blobs being written (temp, then rename into blobs/)
+//   <root>/layers/sha256/<hex>   unpacked layers, named by diffID (overlay lower dirs)
+//   <root>/leases/<id>.json      digests a live process is using (a pull, a bundle): GC keeps them
+//
+// Several moat processes may use one root at once. Blobs are immutable and written by
+// rename, so readers never lock. index.json and garbage collection take one lock.
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { type Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import lockfile from "proper-lockfile";
+import writeFileAtomic from "write-file-atomic";
+import { MoatError } from "../spec/errors.js";
+import { type Descriptor, type ImageIndex, RefNameAnnotation } from "../spec/image.js";
+import { checkDigest, digestHex, sha256Digest } from "./digest.js";
+
+export const DEFAULT_ROOT = "/var/lib/moat";
+
+export interface ImageRecord {
+  /** Full reference, e.g. "docker.io/library/busybox:latest". */
+  name: string;
+  /** The image manifest (never an index: pull picks the platform). */
+  manifest: Descriptor;
+}
+
+export interface Lease {
+  id: string;
+  release(): Promise<void>;
+  add(digests: string[]): Promise<void>;
+}
+
+export class ImageStore {
+  readonly root: string;
+  readonly layoutDir: string;
+  private constructor(root: string) {
+    this.root = path.resolve(root);
+    this.layoutDir = path.join(this.root, "images");
+  }
+
+  static async open(root: string = DEFAULT_ROOT): Promise<ImageStore> {
+    const s = new ImageStore(root);
+    for (const d of [path.join(s.layoutDir, "blobs", "sha256"), s.ingestDir, s.layersDir, s.leasesDir]) {
+      await fs.mkdir(d, { recursive: true, mode: 0o700 });
+    }
+    const layoutFile = path.join(s.layoutDir, "oci-layout");
+    if (!(await exists(layoutFile))) {
+      await writeFileAtomic(layoutFile, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    }
+    const indexFile = path.join(s.layoutDir, "index.json");
+    if (!(await exists(indexFile))) {
+      await s.withLock(async () => {
+        if (!(await exists(indexFile))) await s.writeIndex({ schemaVersion: 2, manifests: [] });
+      });
+    }
+    return s;
+  }
+
+  get ingestDir(): string {
+    return path.join(this.root, "ingest");
+  }
+  get layersDir(): string {
+    return path.join(this.root, "layers", "sha256");
+  }
+  get leasesDir(): string {
+    return path.join(this.root, "leases");
+  }
+
+  blobPath(digest: string): string {
+    return path.join(this.layoutDir, "blobs", "sha256", digestHex(digest));
+  }
+
+  /** Where the unpacked layer with this diffID lives (it may not exist yet). */
+  layerPath(diffId: string): string {
+    return path.join(this.layersDir, digestHex(diffId));
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    return exists(this.blobPath(digest));
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.blobPath(digest));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new MoatError(
+          "ENOENT",
+          `blob ${digest} is not in the store at ${this.root}: pull the image again`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  async readJson<T>(digest: string): Promise<T> {
+    const bytes = await this.readBlob(digest);
+    try {
+      return JSON.parse(bytes.toString("utf8")) as T;
+    } catch (e) {
+      throw new MoatError(
+        "EIO",
+        `blob ${digest} is not valid JSON: the image is corrupt; remove and pull it again`,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+
+  openBlob(digest: string): Readable {
+    return createReadStream(this.blobPath(digest));
+  }
+
+  /**
+   * Stream a blob into the store. The bytes are hashed as they are written to a temp file in
+   * ingest/, and renamed into blobs/ only if digest (and size, when known) match: a corrupt
+   * or truncated download is never stored.
+   */
+  async ingest(
+    expected: { digest?: string; size?: number },
+    input: Readable,
+    onBytes?: (n: number) => void,
+  ): Promise<{ digest: string; size: number }> {
+    if (expected.digest) checkDigest(expected.digest, "blob digest");
+    if (expected.digest && (await this.hasBlob(expected.digest))) {
+      // Already stored: drain the input so a tar being read around it can move on.
+      for await (const _ of input) {
+      }
+      return {
+        digest: expected.digest,
+        size: expected.size ?? (await fs.stat(this.blobPath(expected.digest))).size,
+      };
+    }
+    const tmp = path.join(this.ingestDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
+    const hash = createHash("sha256");
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        if (expected.size !== undefined && size > expected.size) {
+          cb(
+            new MoatError(
+              "EDIGEST",
+              `blob ${expected.digest ?? ""} is larger than its descriptor's ${expected.size} bytes`,
+            ),
+          );
+          return;
+        }
+        onBytes?.(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(input, meter, createWriteStream(tmp, { mode: 0o644 }));
+      const digest = `sha256:${hash.digest("hex")}`;
+      if (expected.digest && digest !== expected.digest) {
+        throw new MoatError(
+          "EDIGEST",
+          `blob content does not match its digest: expected ${expected.digest}, got ${digest}; the source is corrupt or was tampered with, and nothing was stored`,
+        );
+      }
+      if (expected.size !== undefined && size !== expected.size) {
+        throw new MoatError(
+          "EDIGEST",
+          `blob ${digest} has ${size} bytes, its descriptor says ${expected.size}: the download was truncated; nothing was stored`,
+        );
+      }
+      await fs.rename(tmp, this.blobPath(digest));
+      return { digest, size };
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Store bytes already in memory (manifests, configs). */
+  async putBytes(bytes: Buffer, mediaType: string, expectedDigest?: string): Promise<Descriptor> {
+    const digest = sha256Digest(bytes);
+    if (expectedDigest && expectedDigest !== digest) {
+      throw new MoatError(
+        "EDIGEST",
+        `content does not match its digest: expected ${expectedDigest}, got ${digest}`,
+      );
+    }
+    if (!(await this.hasBlob(digest))) {
+      const tmp = path.join(this.ingestDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
+      await fs.writeFile(tmp, bytes, { mode: 0o644 });
+      await fs.rename(tmp, this.blobPath(digest));
+    }
+    return { mediaType, digest, size: bytes.length };
+  }
+
+  // ---- names (index.json) ----
+
+  async list(): Promise<ImageRecord[]> {
+    const index = await this.readIndex();
+    return index.manifests
+      .filter((d) => d.annotations?.[RefNameAnnotation])
+      .map((d) => ({ name: d.annotations![RefNameAnnotation]!, manifest: d }));
+  }
+
+  async resolve(name: string): Promise<Descriptor | undefined> {
+    return (await this.list()).find((r) => r.name === name)?.manifest;
+  }
+
+  /** Point `name` at a manifest, replacing what it named before. */
+  async tag(name: string, manifest: Descriptor): Promise<void> {
+    await this.withLock(async () => {
+      const index = await this.readIndex();
+      index.manifests = index.manifests.filter((d) => d.annotations?.[RefNameAnnotation] !== name);
+      index.manifests.push({
+        mediaType: manifest.mediaType,
+        digest: manifest.digest,
+        size: manifest.size,
+        ...(manifest.platform ? { platform: manifest.platform } : {}),
+        annotations: { ...(manifest.annotations ?? {}), [RefNameAnnotation]: name },
+      });
+      index.manifests.sort((a, b) =>
+        (a.annotations?.[RefNameAnnotation] ?? "").localeCompare(b.annotations?.[RefNameAnnotation] ?? ""),
+      );
+      await this.writeIndex(index);
+    });
+  }
+
+  /** Remove a name. Returns false when it named nothing. Blobs go at the next gc(). */
+  async untag(name: string): Promise<boolean> {
+    let found = false;
+    await this.withLock(async () => {
+      const index = await this.readIndex();
+      const kept = index.manifests.filter((d) => d.annotations?.[RefNameAnnotation] !== name);
+      found = kept.length !== index.manifests.length;
+      if (found) await this.writeIndex({ ...index, manifests: kept });
+    });
+    return found;
+  }
+
+  // ---- leases and garbage collection ----
+
+  /** Protect digests (blobs or layer diffIDs) from gc() while this process uses them. */
+  async lease(digests: string[] = [], label = "lease"): Promise<Lease> {
+    const id = `${label}-${process.pid}-${randomBytes(6).toString("hex")}`;
+    const file = path.join(this.leasesDir, `${id}.json`);
+    const held = new Set(digests);
+    const write = () => writeFileAtomic(file, JSON.stringify({ pid: process.pid, digests: [...held] }));
+    await write();
+    return {
+      id,
+      add: async (more) => {
+        for (const d of more) held.add(d);
+        await write();
+      },
+      release: async () => {
+        await fs.rm(file, { force: true });
+      },
+    };
+  }
+
+  /** Read a lease written by lease(), by id (bundles keep theirs across processes). */
+  leaseFile(id: string): string {
+    return path.join(this.leasesDir, `${id}.json`);
+  }
+
+  /**
+   * Remove every blob and unpacked layer that no name and no live lease reaches. Leases of
+   * dead processes are dropped unless they are "bundle" leases, which outlive their creator.
+   */
+  async gc(): Promise<{ blobs: number; layers: number; bytes: number }> {
+    return this.withLock(async () => {
+      const keep = new Set<string>();
+      const index = await this.readIndex();
+      const roots = index.manifests.map((d) => d.digest);
+      for (const f of await fs.readdir(this.leasesDir)) {
+        if (!f.endsWith(".json")) continue;
+        const leasePath = path.join(this.leasesDir, f);
+        let lease: { pid?: number; digests?: string[] };
+        try {
+          lease = JSON.parse(await fs.readFile(leasePath, "utf8"));
+        } catch {
+          continue;
+        }
+        const durable = f.startsWith("bundle-");
+        if (!durable && lease.pid && !pidAlive(lease.pid)) {
+          await fs.rm(leasePath, { force: true });
+          continue;
+        }
+        for (const d of lease.digests ?? []) {
+          keep.add(d);
+          roots.push(d);
+        }
+      }
+      // Walk manifests and indexes to everything they reach; configs give layer diffIDs.
+      const seen = new Set<string>();
+      while (roots.length) {
+        const d = roots.pop()!;
+        if (seen.has(d)) continue;
+        seen.add(d);
+        keep.add(d);
+        if (!(await this.hasBlob(d))) continue;
+        const bytes = await this.readBlob(d);
+        if (bytes.length > 4 * 1024 * 1024 || bytes[0] !== 0x7b /* '{' */) continue;
+        let doc: {
+          manifests?: Descriptor[];
+          config?: Descriptor;
+          layers?: Descriptor[];
+          rootfs?: { diff_ids?: string[] };
+        };
+        try {
+          doc = JSON.parse(bytes.toString("utf8"));
+        } catch {
+          continue;
+        }
+        for (const m of doc.manifests ?? []) roots.push(m.digest);
+        if (doc.config) roots.push(doc.config.digest);
+        for (const l of doc.layers ?? []) keep.add(l.digest);
+        for (const id of doc.rootfs?.diff_ids ?? []) keep.add(id);
+      }
+      let blobs = 0;
+      let layers = 0;
+      let bytes = 0;
+      const blobDir = path.join(this.layoutDir, "blobs", "sha256");
+      for (const hex of await fs.readdir(blobDir)) {
+        if (keep.has(`sha256:${hex}`)) continue;
+        const p = path.join(blobDir, hex);
+        bytes += (await fs.stat(p)).size;
+        await fs.rm(p, { force: true });
+        blobs++;
+      }
+      for (const name of await fs.readdir(this.layersDir)) {
+        if (/^[a-f0-9]{64}$/.test(name) && keep.has(`sha256:${name}`)) continue;
+        await fs.rm(path.join(this.layersDir, name), { recursive: true, force: true });
+        layers++;
+      }
+      // Temp files of crashed writers.
+      for (const f of await fs.readdir(this.ingestDir)) {
+        const pid = Number(f.split("-")[0]);
+        if (!pidAlive(pid)) await fs.rm(path.join(this.ingestDir, f), { force: true });
+      }
+      return { blobs, layers, bytes };
+    });
+  }
+
+  // ---- internals ----
+
+  private async readIndex(): Promise<ImageIndex> {
+    const file = path.join(this.layoutDir, "index.json");
+    try {
+      const index = JSON.parse(await fs.readFile(file, "utf8")) as ImageIndex;
+      if (!Array.isArray(index.manifests)) throw new Error("no manifests array");
+      return index;
+    } catch (e) {
+      throw new MoatError(
+        "EIO",
+        `the image index ${file} is unreadable (${(e as Error).message}): restore it or remove the store root to start over`,
+      );
+    }
+  }
+
+  private async writeIndex(index: ImageIndex): Promise<void> {
+    await writeFileAtomic(path.join(this.layoutDir, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
+  }
+
+  /** Run fn holding the store-wide lock (index.json and gc). Waits for other processes. */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await lockfile.lock(this.layoutDir, {
+      lockfilePath: path.join(this.root, "store.lock"),
+      retries: { retries: 200, minTimeout: 20, maxTimeout: 250 },
+      stale: 30_000,
+    });
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,41 @@
+// Selection: the only place that knows every backend. Front doors ask it for a backend by
+// name ("vm", "userkernel" or "auto") and get a SandboxBackend, or a clear error saying why
+// that isolation cannot run here.
+import type { SandboxBackend } from "../sandbox/sandbox.js";
+import type { Availability, IsolationName } from "../sandbox/types.js";
+import { MoatError } from "../spec/errors.js";
+
+export type IsolationChoice = IsolationName | "auto";
+
+export const ISOLATIONS: IsolationChoice[] = ["auto", "vm", "userkernel"];
+
+/** The backends built into this version of moat. A backend appears here once it runs containers. */
+const registry: Partial<Record<IsolationName, () => Promise<SandboxBackend>>> = {};
+
+const NOT_BUILT: Record<IsolationName, string> = {
+  vm: "the vm isolation (QEMU microvm + guest agent) is not wired into sandboxes yet",
+  userkernel: "the userkernel isolation (ptrace + TypeScript kernel) is not wired into sandboxes yet",
+};
+
+export function parseIsolation(text: string): IsolationChoice {
+  if ((ISOLATIONS as string[]).includes(text)) return text as IsolationChoice;
+  throw new MoatError("EINVAL", `unknown isolation "${text}": choose vm, userkernel or auto`);
+}
+
+export async function availability(name: IsolationName): Promise<Availability> {
+  const make = registry[name];
+  if (!make) return { available: false, reason: NOT_BUILT[name] };
+  return (await make()).availability();
+}
+
+/** auto: vm where the host can run it, else userkernel (design.md). */
+export async function selectBackend(choice: IsolationChoice): Promise<SandboxBackend> {
+  const order: IsolationName[] = choice === "auto" ? ["vm", "userkernel"] : [choice];
+  const reasons: string[] = [];
+  for (const name of order) {
+    const a = await availability(name);
+    if (a.available) return registry[name]!();
+    reasons.push(`${name}: ${a.reason}`);
+  }
+  throw new MoatError("ENOTSUP", `no isolation backend can run this sandbox here (${reasons.join("; ")})`);
+}
