@@ -8,6 +8,7 @@ import { type PullEvent, pull } from "../image/pull.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { ImageStore } from "../image/store.js";
 import { MoatError } from "../spec/errors.js";
+import { parseWithCommand } from "./args.js";
 import { humanSize, type Output } from "./output.js";
 
 /** Turn what a person typed into the store's full name; "default" means the built-in image. */
@@ -152,10 +153,9 @@ export async function cmdSave(store: ImageStore, argv: string[], out: Output): P
 }
 
 export async function cmdBundle(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const { values, positionals, command } = parseWithCommand(
+    argv,
+    {
       remove: { type: "boolean" },
       "rootfs-mode": { type: "string" },
       user: { type: "string", short: "u" },
@@ -164,11 +164,14 @@ export async function cmdBundle(store: ImageStore, argv: string[], out: Output):
       tty: { type: "boolean", short: "t" },
       hostname: { type: "string" },
     },
-  });
+    2,
+  );
   if (values.remove) {
-    if (positionals.length !== 1) throw new MoatError("EINVAL", "usage: moat bundle --remove DIR");
-    await removeBundle(positionals[0]!);
-    out.result({ removed: positionals[0] }, `removed bundle ${positionals[0]}`);
+    if (positionals.length + command.length !== 1)
+      throw new MoatError("EINVAL", "usage: moat bundle --remove DIR");
+    const dir = positionals[0] ?? command[0]!;
+    await removeBundle(dir);
+    out.result({ removed: dir }, `removed bundle ${dir}`);
     return 0;
   }
   if (positionals.length < 2)
@@ -177,7 +180,8 @@ export async function cmdBundle(store: ImageStore, argv: string[], out: Output):
   if (mode && !["overlay", "copy", "auto"].includes(mode)) {
     throw new MoatError("EINVAL", `--rootfs-mode must be overlay, copy or auto, not "${mode}"`);
   }
-  const [image, dir, ...args] = positionals as [string, string, ...string[]];
+  const [image, dir] = positionals as [string, string];
+  const args = command;
   const b = await createBundle(store, await imageName(store, image), dir, {
     ...(mode ? { rootfsMode: mode as "overlay" | "copy" | "auto" } : {}),
     ...(args.length ? { args } : {}),

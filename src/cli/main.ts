@@ -3,11 +3,11 @@
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { createBundle, removeBundle } from "../image/bundle.js";
 import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
 import { availability, parseIsolation, selectBackend } from "../isolation/index.js";
 import { MoatError } from "../spec/errors.js";
+import { parseWithCommand } from "./args.js";
 import {
   cmdBundle,
   cmdGc,
@@ -49,13 +49,14 @@ function version(): string {
 }
 
 async function cmdRun(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { isolation: { type: "string" }, keep: { type: "boolean" } },
-  });
+  const { values, positionals, command } = parseWithCommand(
+    argv,
+    { isolation: { type: "string" }, keep: { type: "boolean" } },
+    1,
+  );
   const isolation = parseIsolation(values.isolation ?? process.env.MOAT_ISOLATION ?? "auto");
-  const [image = "default", ...args] = positionals;
+  const image = positionals[0] ?? "default";
+  const args = command;
   const name = await imageName(store, image);
   const dir = path.join(store.root, "bundles", `run-${process.pid}-${Date.now()}`);
   const bundle = await createBundle(store, name, dir, args.length ? { args } : {});

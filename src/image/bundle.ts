@@ -9,7 +9,7 @@ import * as path from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../spec/errors.js";
 import type { Spec } from "../spec/runtime.js";
-import { mount, umount } from "../sys/fs.js";
+import { MS_NODEV, mount, umount } from "../sys/fs.js";
 import { applyLayers, canUseOverlay, overlayMountOptions } from "./apply.js";
 import { ensureLayers, resolveImage } from "./layers.js";
 import { type SpecOverrides, specFromImage } from "./runtime-spec.js";
@@ -96,7 +96,8 @@ export async function createBundle(
         path.join(dir, META, "upper"),
         path.join(dir, META, "work"),
       );
-      mount("overlay", rootfs, "overlay", 0, options);
+      // nodev: a device node shipped in an image must never open a host device.
+      mount("overlay", rootfs, "overlay", MS_NODEV, options);
       mounted = true;
     }
     const spec = await specFromImage(img.image, rootfs, opts);

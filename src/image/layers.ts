@@ -38,8 +38,26 @@ export async function ensureLayers(
   img: ResolvedImage,
   onLayer?: (diffId: string, state: "cached" | "unpacked") => void,
 ): Promise<string[]> {
-  const dirs: string[] = [];
   const diffIds = img.image.rootfs.diff_ids;
+  // While we unpack, gc() must not take the blobs or the half-made layer directories.
+  const lease = await store.lease(
+    [img.manifestDigest, ...img.manifest.layers.map((l) => l.digest), ...diffIds],
+    "unpack",
+  );
+  try {
+    return await unpackAll(store, img, diffIds, onLayer);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function unpackAll(
+  store: ImageStore,
+  img: ResolvedImage,
+  diffIds: string[],
+  onLayer?: (diffId: string, state: "cached" | "unpacked") => void,
+): Promise<string[]> {
+  const dirs: string[] = [];
   for (const [i, layer] of img.manifest.layers.entries()) {
     const diffId = diffIds[i];
     if (!diffId)

@@ -334,7 +334,10 @@ export class ImageStore {
         blobs++;
       }
       for (const name of await fs.readdir(this.layersDir)) {
-        if (/^[a-f0-9]{64}$/.test(name) && keep.has(`sha256:${name}`)) continue;
+        // "<hex>" is an unpacked layer, "<hex>.tmp-*" one being unpacked: both stay while
+        // an image, a bundle or a live unpack (which leases the diffID) needs that layer.
+        const hex = name.slice(0, 64);
+        if (/^[a-f0-9]{64}$/.test(hex) && keep.has(`sha256:${hex}`)) continue;
         await fs.rm(path.join(this.layersDir, name), { recursive: true, force: true });
         layers++;
       }

@@ -6,8 +6,13 @@ const mknod_ = libc.func("int mknod(const char *path, uint32_t mode, uint64_t de
 const lsetxattr_ = libc.func(
   "int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)",
 );
-const lgetxattr_ = libc.func("ssize_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)");
-const llistxattr_ = libc.func("ssize_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)");
+// koffi knows no ssize_t (intptr_t has its size), and fills a Buffer passed as void * in place.
+const lgetxattr_ = libc.func(
+  "intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)",
+);
+const llistxattr_ = libc.func("intptr_t llistxattr(const char *path, void *list, size_t size)");
+const lremovexattr_ = libc.func("int lremovexattr(const char *path, const char *name)");
+const syncfs_ = libc.func("int syncfs(int fd)");
 const mount_ = libc.func(
   "int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)",
 );
@@ -58,6 +63,15 @@ export function llistxattr(path: string): string[] {
     .filter((s) => s.length > 0);
 }
 
+export function lremovexattr(path: string, name: string): void {
+  check("lremovexattr", lremovexattr_(path, name), `${path} ${name}`);
+}
+
+/** syncfs(2): flush everything written to the filesystem that holds `fd`. */
+export function syncfs(fd: number): void {
+  check("syncfs", syncfs_(fd));
+}
+
 export const MS_RDONLY = 1;
 export const MS_NOSUID = 2;
 export const MS_NODEV = 4;
@@ -66,7 +80,13 @@ export const MS_BIND = 4096;
 export const MS_REC = 16384;
 export const MNT_DETACH = 2;
 
-export function mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {
+export function mount(
+  source: string,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null,
+): void {
   check("mount", mount_(source, target, fstype, flags, data), `${fstype ?? ""} on ${target}`);
 }
 
