@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { runBench, SCENARIOS } from "../../bench/run.js";
 import { isSkipped } from "../../bench/lib/types.js";
+import { runBench, SCENARIOS } from "../../bench/run.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
 after(cleanupTempDirs);
