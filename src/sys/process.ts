@@ -1,0 +1,165 @@
+// Processes the kernel creates and reaps itself. Traced processes must never come from
+// child_process: libuv reaps its own children with waitpid and would swallow their ptrace
+// stops. posix_spawn through the FFI gives a child libuv knows nothing about.
+import { readdirSync } from "node:fs";
+import { check, koffi, libc, SysError } from "./libc.js";
+
+// glibc's posix_spawn_file_actions_t is 80 bytes; a larger buffer costs nothing.
+const FILE_ACTIONS_SIZE = 128;
+
+const posix_spawn_ = libc.func(
+  "int posix_spawn(_Out_ int *pid, const char *path, void *file_actions, void *attr, const char **argv, const char **envp)",
+);
+const fa_init = libc.func("int posix_spawn_file_actions_init(void *fa)");
+const fa_destroy = libc.func("int posix_spawn_file_actions_destroy(void *fa)");
+const fa_adddup2 = libc.func("int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)");
+const fa_addopen = libc.func(
+  "int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, uint32_t mode)",
+);
+const fa_addclose = libc.func("int posix_spawn_file_actions_addclose(void *fa, int fd)");
+// glibc 2.34+; without it, closing every descriptor this process has open is the fallback.
+let fa_addclosefrom: ((fa: Buffer, from: number) => number) | undefined;
+try {
+  fa_addclosefrom = libc.func("int posix_spawn_file_actions_addclosefrom_np(void *fa, int from)");
+} catch {
+  fa_addclosefrom = undefined;
+}
+const waitpid_ = libc.func("int waitpid(int pid, _Out_ int *status, int options)");
+const kill_ = libc.func("int kill(int pid, int sig)");
+const getpid_ = libc.func("int getpid(void)");
+const prctl_ = libc.func(
+  "int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)",
+);
+
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+
+/** What to do with one descriptor of the child before it execs. */
+export type SpawnFileAction =
+  | { dup2: number; to: number }
+  | { open: string; to: number; flags: number; mode?: number }
+  | { close: number }
+  /** Close every descriptor from this number up: nothing of the parent leaks by accident. */
+  | { closeFrom: number };
+
+/** posix_spawn returns an errno instead of setting errno; turn it into SysError. */
+function spawnCheck(what: string, rc: number, detail?: string): void {
+  if (rc !== 0) throw new SysError(what, rc, detail);
+}
+
+/**
+ * Start `path` with exactly `argv` and `env` (no PATH search, nothing inherited but the
+ * descriptors the file actions leave open; moat's own descriptors are close-on-exec).
+ * Returns the child's pid once the child has exec'd.
+ */
+export function spawn(path: string, argv: string[], env: string[], actions: SpawnFileAction[] = []): number {
+  const fa = Buffer.alloc(FILE_ACTIONS_SIZE);
+  spawnCheck("posix_spawn_file_actions_init", fa_init(fa));
+  try {
+    for (const a of actions) {
+      if ("dup2" in a) spawnCheck("posix_spawn_file_actions_adddup2", fa_adddup2(fa, a.dup2, a.to));
+      else if ("open" in a)
+        spawnCheck(
+          "posix_spawn_file_actions_addopen",
+          fa_addopen(fa, a.to, a.open, a.flags, a.mode ?? 0),
+          a.open,
+        );
+      else if ("closeFrom" in a) {
+        if (fa_addclosefrom)
+          spawnCheck("posix_spawn_file_actions_addclosefrom_np", fa_addclosefrom(fa, a.closeFrom));
+        else
+          for (const name of readdirSync("/proc/self/fd")) {
+            const fd = Number(name);
+            if (fd >= a.closeFrom) spawnCheck("posix_spawn_file_actions_addclose", fa_addclose(fa, fd));
+          }
+      } else spawnCheck("posix_spawn_file_actions_addclose", fa_addclose(fa, a.close));
+    }
+    const pid = [0];
+    spawnCheck("posix_spawn", posix_spawn_(pid, path, fa, null, [...argv, null], [...env, null]), path);
+    return pid[0]!;
+  } finally {
+    fa_destroy(fa);
+  }
+}
+
+/** __WALL: wait for clone children (future task threads) as well as ordinary ones. */
+export const WALL = 0x40000000;
+export const WNOHANG = 1;
+
+/** A decoded wait status. For a ptrace stop, `event` is the PTRACE_EVENT_* number (or 0). */
+export type WaitStatus =
+  | { pid: number; kind: "exited"; code: number }
+  | { pid: number; kind: "signaled"; signal: number; core: boolean }
+  | { pid: number; kind: "stopped"; signal: number; event: number; syscall: boolean }
+  | { pid: number; kind: "continued" }
+  | { pid: 0; kind: "none" };
+
+/** The Linux encoding of a wait status, as the W* macros of <sys/wait.h> read it. */
+export function decodeWaitStatus(pid: number, status: number): WaitStatus {
+  if (pid === 0) return { pid: 0, kind: "none" };
+  const low = status & 0x7f;
+  if (low === 0) return { pid, kind: "exited", code: (status >> 8) & 0xff };
+  if ((status & 0xff) === 0x7f) {
+    const sig = (status >> 8) & 0xff;
+    // TRACESYSGOOD marks syscall stops with bit 7 of the signal.
+    return { pid, kind: "stopped", signal: sig & 0x7f, event: (status >> 16) & 0xff, syscall: sig === 0x85 };
+  }
+  if (status === 0xffff) return { pid, kind: "continued" };
+  return { pid, kind: "signaled", signal: low, core: (status & 0x80) !== 0 };
+}
+
+const EINTR = 4;
+
+/** waitpid(2) on the calling thread. Blocks unless WNOHANG is given. */
+export function waitpidSync(pid: number, flags = WALL): WaitStatus {
+  for (;;) {
+    const st = [0];
+    const r = waitpid_(pid, st, flags);
+    if (r < 0) {
+      const e = koffi.errno();
+      if (e === EINTR) continue;
+      throw new SysError("waitpid", e, String(pid));
+    }
+    return decodeWaitStatus(r, st[0]!);
+  }
+}
+
+/**
+ * waitpid(2) on libuv's threadpool, so the event loop keeps running while a tracee runs.
+ * Waiting from another thread of this process still sees the ptrace stops of tracees
+ * attached by the main thread, because the kernel checks every thread of the group.
+ */
+export function waitpidAsync(pid: number, flags = WALL): Promise<WaitStatus> {
+  return new Promise((resolve, reject) => {
+    const st = [0];
+    waitpid_.async(pid, st, flags, (err: unknown, r: number) => {
+      if (err) return reject(err);
+      // errno of a threadpool call is not readable from here; ECHILD is the only failure
+      // that can happen for a pid we spawned and have not reaped yet.
+      if (r < 0) return reject(new SysError("waitpid", 10, String(pid)));
+      resolve(decodeWaitStatus(r, st[0]!));
+    });
+  });
+}
+
+export function kill(pid: number, sig: number): void {
+  check("kill", kill_(pid, sig), `${pid} ${sig}`);
+}
+
+/** kill that tolerates a process which is already gone. */
+export function killQuietly(pid: number, sig: number): boolean {
+  return kill_(pid, sig) === 0;
+}
+
+export function getpid(): number {
+  return getpid_();
+}
+
+export const PR_SET_PDEATHSIG = 1;
+export const PR_GET_PDEATHSIG = 2;
+export const PR_SET_NAME = 15;
+
+export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+  return check("prctl", prctl_(option, a2, a3, a4, a5), String(option));
+}

@@ -1,0 +1,83 @@
+// Serving one system call: look the number up in the table, run the handler, turn failures
+// into -errno, and hand the result to the platform.
+
+import { MoatError } from "../../spec/errors.js";
+import { Errno, errnoName } from "../../sys/errno.js";
+import { Reg } from "../../sys/ptrace.js";
+import { KernelError } from "../errno.js";
+import { syscallName } from "../syscalls/names.js";
+import { SYSCALLS } from "../syscalls/table.js";
+import type { Args } from "../syscalls/types.js";
+import type { Task } from "./task.js";
+
+const ARG_REGS = [Reg.rdi, Reg.rsi, Reg.rdx, Reg.r10, Reg.r8, Reg.r9];
+const ORIG_RAX = Reg.orig_rax;
+
+function noteUnimplemented(t: Task, name: string): void {
+  const n = t.kernel.unimplemented.get(name) ?? 0;
+  t.kernel.unimplemented.set(name, n + 1);
+  if (n === 0 && t.kernel.debug)
+    t.kernel.log(`moat userkernel: unimplemented syscall ${name} (returns ENOSYS)`);
+}
+
+const SYSCALL_INSN = 0x050f; // 0f 05, read little-endian
+
+/** Did the stop come from a `syscall` instruction (as opposed to int 0x80 or sysenter)? */
+function viaSyscallInstruction(t: Task): boolean {
+  const rip = Number(t.platform.regs.u64[Reg.rip]!);
+  return t.mm.peekU16(rip - 2) === SYSCALL_INSN;
+}
+
+export async function dispatch(t: Task): Promise<void> {
+  const u64 = t.platform.regs.u64;
+  const nrRaw = u64[ORIG_RAX]!;
+  // Out-of-range numbers (including -1) must not alias a real entry.
+  const nr = nrRaw > 0xffffn ? -1 : Number(nrRaw);
+  const nameOf = (): string => (nr === -1 ? `syscall_${BigInt.asIntN(64, nrRaw)}` : syscallName(nr));
+  const args: Args = [
+    u64[ARG_REGS[0]!]!,
+    u64[ARG_REGS[1]!]!,
+    u64[ARG_REGS[2]!]!,
+    u64[ARG_REGS[3]!]!,
+    u64[ARG_REGS[4]!]!,
+    u64[ARG_REGS[5]!]!,
+  ];
+  const x64 = viaSyscallInstruction(t);
+  const entry = x64 ? SYSCALLS.get(nr) : undefined;
+  let ret: bigint;
+  if (!x64) {
+    // int 0x80 from 64-bit code uses the i386 numbers and registers; serving it with the
+    // x86-64 table would do the wrong call, so it is refused as a whole.
+    noteUnimplemented(t, "int 0x80 (i386 syscall ABI)");
+    ret = BigInt(-Errno.ENOSYS);
+  } else if (!entry) {
+    noteUnimplemented(t, nameOf());
+    ret = BigInt(-Errno.ENOSYS);
+  } else {
+    try {
+      let r = entry.handler(t, args);
+      if (r instanceof Promise) r = await r;
+      ret = BigInt(r);
+    } catch (e) {
+      if (!(e instanceof KernelError)) {
+        if (e instanceof MoatError) throw e;
+        throw new MoatError(
+          "EIO",
+          `the userkernel failed while serving ${entry.name} (${(e as Error).message}): this is a moat bug; rerun with debug on to get the syscall trace and report it`,
+          { cause: e },
+        );
+      }
+      // A partial handler that meets a case it does not serve counts as unimplemented too.
+      if (e.code === "ENOSYS" && entry.support !== "error")
+        noteUnimplemented(t, `${entry.name} (${e.message})`);
+      ret = BigInt(-e.errno);
+    }
+  }
+  if (t.kernel.debug) {
+    const name = entry?.name ?? nameOf();
+    const shown = ret < 0n && ret > -4096n ? `-${errnoName(Number(-ret))}` : `0x${ret.toString(16)}`;
+    t.kernel.log(`[${t.tid}] ${name}(${args.map((a) => `0x${a.toString(16)}`).join(", ")}) = ${shown}`);
+  }
+  if (t.exitStatus) return;
+  t.platform.setReturn(ret);
+}

@@ -1,0 +1,126 @@
+// File descriptors. A descriptor number points at an open file description (shared by dup
+// and, later, fork); the description does the I/O. Today's descriptions are the host
+// streams given to the sandbox as stdio; the VFS will add files, pipes and sockets by
+// implementing the same interface, without the syscalls changing.
+import { fail } from "../errno.js";
+
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFREG = 0o100000;
+
+/** What fstat reports about a description (fields the VFS will fill completely). */
+export interface FileStat {
+  mode: number;
+  size: number;
+  ino: number;
+  dev: number;
+  rdev: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  blksize: number;
+}
+
+/**
+ * An open file description. Every method may return a Promise (a pipe or a host stream that
+ * has to wait); every failure is a thrown KernelError. An absent optional method means the
+ * operation does not apply, and the syscall returns what Linux returns for such a file:
+ * read/write -> EBADF; pread/pwrite -> ESPIPE (a stream); seek -> ESPIPE; ioctl -> ENOTTY;
+ * getdents64 -> ENOTDIR; truncate -> EINVAL; sync -> EINVAL.
+ */
+export interface FileDescription {
+  /** Open flags as the application sees them (O_RDONLY/O_WRONLY/O_RDWR, O_APPEND, O_NONBLOCK...). */
+  flags: number;
+  /** Read up to dst.length bytes at the file position; 0 means end of file. */
+  read?(dst: Uint8Array): number | Promise<number>;
+  /** Write src (a copy the description may keep); returns bytes accepted. */
+  write?(src: Buffer): number | Promise<number>;
+  /** Positional I/O: does not move the file position. */
+  pread?(dst: Uint8Array, offset: number): number | Promise<number>;
+  pwrite?(src: Buffer, offset: number): number | Promise<number>;
+  /** lseek: returns the new position. */
+  seek?(offset: number, whence: number): number | Promise<number>;
+  /** Fill dst with linux_dirent64 records; returns bytes used (0 at the end). */
+  getdents64?(dst: Uint8Array): number | Promise<number>;
+  truncate?(length: number): void | Promise<void>;
+  sync?(): void | Promise<void>;
+  ioctl?(request: number, arg: bigint): number | Promise<number>;
+  stat(): FileStat;
+  /** Called when the last descriptor referring to the description is closed. */
+  release?(): void;
+}
+
+interface Slot {
+  desc: FileDescription;
+  cloexec: boolean;
+}
+
+/** The host's default RLIMIT_NOFILE soft limit. */
+export const DEFAULT_NOFILE = 1024;
+
+export class FdTable {
+  private readonly slots = new Map<number, Slot>();
+  private readonly refs = new Map<FileDescription, number>();
+  limit = DEFAULT_NOFILE;
+
+  get(fd: number): FileDescription {
+    const s = this.slots.get(fd);
+    if (!s) fail("EBADF");
+    return s.desc;
+  }
+
+  has(fd: number): boolean {
+    return this.slots.has(fd);
+  }
+
+  getCloexec(fd: number): boolean {
+    const s = this.slots.get(fd);
+    if (!s) fail("EBADF");
+    return s.cloexec;
+  }
+
+  setCloexec(fd: number, on: boolean): void {
+    const s = this.slots.get(fd);
+    if (!s) fail("EBADF");
+    s.cloexec = on;
+  }
+
+  private lowestFree(from: number): number {
+    for (let fd = from; fd < this.limit; fd++) if (!this.slots.has(fd)) return fd;
+    return fail("EMFILE");
+  }
+
+  /** Install at the lowest free number >= `from`. */
+  install(desc: FileDescription, cloexec = false, from = 0): number {
+    const fd = this.lowestFree(from);
+    this.put(fd, desc, cloexec);
+    return fd;
+  }
+
+  /** Install at exactly `fd`, closing what was there (dup2 semantics). */
+  installAt(fd: number, desc: FileDescription, cloexec = false): void {
+    if (fd < 0 || fd >= this.limit) fail("EBADF");
+    if (this.slots.has(fd)) this.close(fd);
+    this.put(fd, desc, cloexec);
+  }
+
+  private put(fd: number, desc: FileDescription, cloexec: boolean): void {
+    this.slots.set(fd, { desc, cloexec });
+    this.refs.set(desc, (this.refs.get(desc) ?? 0) + 1);
+  }
+
+  close(fd: number): void {
+    const s = this.slots.get(fd);
+    if (!s) fail("EBADF");
+    this.slots.delete(fd);
+    const n = (this.refs.get(s.desc) ?? 1) - 1;
+    if (n === 0) {
+      this.refs.delete(s.desc);
+      s.desc.release?.();
+    } else this.refs.set(s.desc, n);
+  }
+
+  closeAll(): void {
+    for (const fd of [...this.slots.keys()]) this.close(fd);
+  }
+}

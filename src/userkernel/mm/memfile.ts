@@ -1,0 +1,131 @@
+// The memory file: one memfd holds every byte of one sandbox's application memory. The
+// stub maps ranges of it (MAP_SHARED) where the application expects memory; the kernel
+// maps all of it once into its own process and reads and writes through typed-array views,
+// so copying to and from the application costs no system call.
+import * as mman from "../../sys/mman.js";
+import { fail } from "../errno.js";
+
+export const PAGE = 4096;
+/** Size of one kernel-side view; views above 4 GiB are not possible, smaller ones are cheap. */
+const CHUNK = 2 ** 30;
+
+export const pageDown = (n: number): number => n - (n % PAGE);
+export const pageUp = (n: number): number => pageDown(n + PAGE - 1);
+
+export class MemoryFile {
+  readonly fd: number;
+  private readonly base: number;
+  private readonly chunks: Uint8Array[] = [];
+  /** Free extents [start, end) below `top`, sorted and coalesced. */
+  private readonly holes: Array<[number, number]> = [];
+  private top = 0;
+  private closed = false;
+
+  /**
+   * `size` bounds the application's total memory (mapped, not necessarily touched): the file
+   * is sparse, so pages cost host memory only once they are written.
+   */
+  constructor(readonly size: number) {
+    if (size % CHUNK !== 0) throw new RangeError(`memory file size must be a multiple of ${CHUNK}`);
+    this.fd = mman.memfdCreate("moat-memory");
+    try {
+      mman.ftruncate(this.fd, size);
+      this.base = mman.mmap(
+        0,
+        size,
+        mman.PROT_READ | mman.PROT_WRITE,
+        mman.MAP_SHARED | mman.MAP_NORESERVE,
+        this.fd,
+      );
+    } catch (e) {
+      mman.close(this.fd);
+      throw e;
+    }
+  }
+
+  /** Reserve `length` bytes (page multiple) of fresh, zero-filled file space. */
+  alloc(length: number): number {
+    for (let i = 0; i < this.holes.length; i++) {
+      const h = this.holes[i]!;
+      if (h[1] - h[0] >= length) {
+        const off = h[0];
+        h[0] += length;
+        if (h[0] === h[1]) this.holes.splice(i, 1);
+        return off;
+      }
+    }
+    if (this.top + length > this.size) fail("ENOMEM", "memory file full");
+    const off = this.top;
+    this.top += length;
+    return off;
+  }
+
+  /** Give file space back; its pages return to the host and read as zeros when reused. */
+  release(off: number, length: number): void {
+    if (length === 0) return;
+    mman.punchHole(this.fd, off, length);
+    let end = off + length;
+    let start = off;
+    // Insert and coalesce with neighbours.
+    let i = 0;
+    while (i < this.holes.length && this.holes[i]![1] < start) i++;
+    while (i < this.holes.length && this.holes[i]![0] <= end) {
+      const h = this.holes[i]!;
+      start = Math.min(start, h[0]);
+      end = Math.max(end, h[1]);
+      this.holes.splice(i, 1);
+    }
+    if (end === this.top) this.top = start;
+    else this.holes.splice(i, 0, [start, end]);
+  }
+
+  /** Zero file bytes (page multiples) without giving up the space. */
+  zeroPages(off: number, length: number): void {
+    if (length > 0) mman.punchHole(this.fd, off, length);
+  }
+
+  /** Bytes of file space in use, holes excluded (for stats and tests). */
+  get allocated(): number {
+    return this.top - this.holes.reduce((n, h) => n + h[1] - h[0], 0);
+  }
+
+  private chunk(i: number): Uint8Array {
+    let c = this.chunks[i];
+    if (!c) {
+      c = new Uint8Array(mman.view(this.base + i * CHUNK, CHUNK));
+      this.chunks[i] = c;
+    }
+    return c;
+  }
+
+  /**
+   * Call `fn` with views covering file bytes [off, off+length), in order; `pos` is the
+   * position of each view within the range. Views alias the application's memory.
+   */
+  spans(off: number, length: number, fn: (bytes: Uint8Array, pos: number) => void): void {
+    if (this.closed) fail("EFAULT", "memory file closed");
+    let pos = 0;
+    while (pos < length) {
+      const o = off + pos;
+      const ci = Math.floor(o / CHUNK);
+      const within = o - ci * CHUNK;
+      const n = Math.min(length - pos, CHUNK - within);
+      fn(this.chunk(ci).subarray(within, within + n), pos);
+      pos += n;
+    }
+  }
+
+  /** One byte of the file (no bounds beyond the file size are checked: callers translate first). */
+  byte(off: number): number {
+    const ci = Math.floor(off / CHUNK);
+    return this.chunk(ci)[off - ci * CHUNK]!;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.chunks.length = 0;
+    mman.munmap(this.base, this.size);
+    mman.close(this.fd);
+  }
+}

@@ -1,0 +1,127 @@
+// Who the application is and what machine it runs on: credentials, uname, randomness.
+import { randomFillSync } from "node:crypto";
+import { fail } from "../errno.js";
+import { addr, type Handler, int, size, uint } from "./types.js";
+
+export const getuid: Handler = (t) => t.creds.uid;
+export const geteuid: Handler = (t) => t.creds.euid;
+export const getgid: Handler = (t) => t.creds.gid;
+export const getegid: Handler = (t) => t.creds.egid;
+
+/** The kernel release the application sees: a Linux version whose ABI moat follows, marked as moat's. */
+export const UTS_RELEASE = "6.1.0-moat";
+export const UTS_VERSION = "#1 SMP moat userkernel";
+
+const UTS_FIELD = 65;
+
+export const uname: Handler = (t, a) => {
+  const fields = ["Linux", t.kernel.hostname, UTS_RELEASE, UTS_VERSION, "x86_64", t.kernel.domainname];
+  const b = Buffer.alloc(UTS_FIELD * fields.length);
+  fields.forEach((f, i) => {
+    b.write(f.slice(0, UTS_FIELD - 1), i * UTS_FIELD, "utf8");
+  });
+  t.mm.write(addr(a[0]), b);
+  return 0;
+};
+
+const GRND_NONBLOCK = 1;
+const GRND_RANDOM = 2;
+const GRND_INSECURE = 4;
+
+export const getrandom: Handler = (t, a) => {
+  const flags = uint(a[2]);
+  if (flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) fail("EINVAL");
+  if (flags & GRND_RANDOM && flags & GRND_INSECURE) fail("EINVAL");
+  const len = Math.min(size(a[1], "EFAULT"), 33554431);
+  const buf = addr(a[0]);
+  // Fill in slices so a huge request does not allocate a huge temporary buffer.
+  for (let done = 0; done < len; ) {
+    const n = Math.min(len - done, 65536);
+    t.mm.write(buf + done, randomFillSync(Buffer.allocUnsafe(n)));
+    done += n;
+  }
+  return len;
+};
+
+export const getgroups: Handler = (_t, a) => {
+  const n = uint(a[0]);
+  if (n > 65536) fail("EINVAL");
+  return 0; // no supplementary groups
+};
+
+/** A sandbox's root may switch identities (CAP_SETUID/CAP_SETGID inside its namespace). */
+function mayChange(t: Parameters<Handler>[0], ids: number[], current: number[]): void {
+  if (t.creds.euid === 0) return;
+  for (const id of ids) if (id !== -1 && !current.includes(id)) fail("EPERM");
+}
+
+export const setresuid: Handler = (t, a) => {
+  const ids = [
+    Number(BigInt.asIntN(32, a[0]!)),
+    Number(BigInt.asIntN(32, a[1]!)),
+    Number(BigInt.asIntN(32, a[2]!)),
+  ];
+  const c = t.creds;
+  mayChange(t, ids, [c.uid, c.euid, c.suid]);
+  if (ids[0] !== -1) c.uid = ids[0]!;
+  if (ids[1] !== -1) c.euid = ids[1]!;
+  if (ids[2] !== -1) c.suid = ids[2]!;
+  return 0;
+};
+
+export const setresgid: Handler = (t, a) => {
+  const ids = [
+    Number(BigInt.asIntN(32, a[0]!)),
+    Number(BigInt.asIntN(32, a[1]!)),
+    Number(BigInt.asIntN(32, a[2]!)),
+  ];
+  const c = t.creds;
+  mayChange(t, ids, [c.gid, c.egid, c.sgid]);
+  if (ids[0] !== -1) c.gid = ids[0]!;
+  if (ids[1] !== -1) c.egid = ids[1]!;
+  if (ids[2] !== -1) c.sgid = ids[2]!;
+  return 0;
+};
+
+export const getresuid: Handler = (t, a) => {
+  t.mm.writeU32(addr(a[0]), t.creds.uid);
+  t.mm.writeU32(addr(a[1]), t.creds.euid);
+  t.mm.writeU32(addr(a[2]), t.creds.suid);
+  return 0;
+};
+
+export const getresgid: Handler = (t, a) => {
+  t.mm.writeU32(addr(a[0]), t.creds.gid);
+  t.mm.writeU32(addr(a[1]), t.creds.egid);
+  t.mm.writeU32(addr(a[2]), t.creds.sgid);
+  return 0;
+};
+
+/** One process, leading its own group and session. */
+export const getpgid: Handler = (t, a) => {
+  const pid = int(a[0]);
+  if (pid !== 0 && pid !== t.pid) fail("ESRCH");
+  return t.pid;
+};
+export const getpgrp: Handler = (t) => t.pid;
+export const getsid: Handler = getpgid;
+
+export const setuid: Handler = (t, a) => {
+  const id = Number(BigInt.asIntN(32, a[0]!));
+  if (id < 0) fail("EINVAL");
+  const c = t.creds;
+  if (c.euid === 0) c.uid = c.euid = c.suid = id;
+  else if (id === c.uid || id === c.suid) c.euid = id;
+  else fail("EPERM");
+  return 0;
+};
+
+export const setgid: Handler = (t, a) => {
+  const id = Number(BigInt.asIntN(32, a[0]!));
+  if (id < 0) fail("EINVAL");
+  const c = t.creds;
+  if (c.euid === 0) c.gid = c.egid = c.sgid = id;
+  else if (id === c.gid || id === c.sgid) c.egid = id;
+  else fail("EPERM");
+  return 0;
+};

@@ -1,0 +1,86 @@
+// Memory system calls: brk and the mmap family over the task's AddressSpace.
+import { fail } from "../errno.js";
+import type { Task } from "../kernel/task.js";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED_VALIDATE, PROT_WRITE } from "../mm/addrspace.js";
+import { PAGE } from "../mm/memfile.js";
+import { type Args, addr, type Handler, int, long, size } from "./types.js";
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const FILE_MAP_CHUNK = 1 << 20;
+
+export const brk: Handler = (t, a: Args) => t.mm.brk(addr(a[0]));
+
+export const mmap: Handler = (t, a) => {
+  const [start, length, prot, flags, fd, off] = [
+    addr(a[0]),
+    size(a[1], "ENOMEM"),
+    int(a[2]),
+    int(a[3]),
+    int(a[4]),
+    long(a[5]),
+  ];
+  if (off % PAGE !== 0 || off < 0) fail("EINVAL");
+  if (flags & MAP_ANONYMOUS) return t.mm.mapAnonymous(start, length, prot, flags);
+  return mapFile(t, start, length, prot, flags, fd, off);
+};
+
+/**
+ * A file mapping is a private copy: fresh memory-file pages filled from the file. Writable
+ * shared mappings need page sharing with the file system and are refused for now; read-only
+ * shared ones behave the same as a copy as long as the file does not change under them.
+ */
+async function mapFile(
+  t: Task,
+  start: number,
+  length: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  off: number,
+) {
+  const d = t.fds.get(fd);
+  if ((d.flags & O_ACCMODE) === O_WRONLY) fail("EACCES");
+  const shared = (flags & MAP_SHARED_VALIDATE) !== MAP_PRIVATE;
+  if (shared && prot & PROT_WRITE) fail("ENODEV", "writable shared file mappings are not supported yet");
+  if (!d.pread) fail("ENODEV");
+  if (length === 0) fail("EINVAL");
+  const pread = d.pread.bind(d);
+  const content = Buffer.alloc(Math.min(length, FILE_MAP_CHUNK));
+  const at = t.mm.mapAnonymous(start, length, prot, (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE);
+  try {
+    for (let done = 0; done < length; ) {
+      const want = Math.min(length - done, content.length);
+      const n = await pread(content.subarray(0, want), off + done);
+      if (n <= 0) break; // past the end of the file: the rest of the pages stay zero
+      t.mm.write(at + done, content.subarray(0, n), "force");
+      done += n;
+    }
+  } catch (e) {
+    // A file that cannot be read must not leave a mapping behind.
+    t.mm.munmap(at, length);
+    throw e;
+  }
+  return at;
+}
+
+export const munmap: Handler = (t, a) => {
+  t.mm.munmap(addr(a[0]), size(a[1]));
+  return 0;
+};
+
+export const mprotect: Handler = (t, a) => {
+  t.mm.mprotect(addr(a[0]), size(a[1], "ENOMEM"), int(a[2]));
+  return 0;
+};
+
+export const mremap: Handler = (t, a) =>
+  t.mm.mremap(addr(a[0]), size(a[1]), size(a[2]), int(a[3]), addr(a[4]));
+
+export const madvise: Handler = (t, a) => {
+  t.mm.madvise(addr(a[0]), size(a[1]), int(a[2]));
+  return 0;
+};
+
+/** Memory is never swapped and always in sync with the (memory) file: nothing to do. */
+export const noop: Handler = () => 0;

@@ -1,0 +1,146 @@
+// Process and thread bookkeeping for the single task: exit, ids, TLS register, futex and
+// robust-list registration, resource limits.
+import { fail } from "../errno.js";
+import { RLIM_INFINITY, RLIMIT_NOFILE } from "../kernel/task.js";
+import { addr, type Handler, int } from "./types.js";
+
+export const exit: Handler = (t, a) => {
+  // With one thread, the thread's exit ends the process.
+  t.exit({ code: int(a[0]) & 0xff });
+  return 0;
+};
+
+export const exitGroup: Handler = (t, a) => {
+  t.exit({ code: int(a[0]) & 0xff });
+  return 0;
+};
+
+export const getpid: Handler = (t) => t.pid;
+export const getppid: Handler = (t) => t.ppid;
+export const gettid: Handler = (t) => t.tid;
+
+export const setTidAddress: Handler = (t, a) => {
+  t.clearChildTid = addr(a[0]);
+  return t.tid;
+};
+
+/** sizeof(struct robust_list_head) on x86-64. */
+const ROBUST_LIST_HEAD_SIZE = 24n;
+
+export const setRobustList: Handler = (t, a) => {
+  if (a[1] !== ROBUST_LIST_HEAD_SIZE) fail("EINVAL");
+  t.robustList = { head: a[0]!, len: a[1]! };
+  return 0;
+};
+
+const ARCH_SET_GS = 0x1001;
+const ARCH_SET_FS = 0x1002;
+const ARCH_GET_FS = 0x1003;
+const ARCH_GET_GS = 0x1004;
+/** Highest canonical user address: the host refuses larger segment bases. */
+const MAX_BASE = 0x7fff_ffff_f000n;
+
+export const archPrctl: Handler = (t, a) => {
+  const code = int(a[0]);
+  const regs = t.platform.regs;
+  switch (code) {
+    case ARCH_SET_FS:
+    case ARCH_SET_GS:
+      if (a[1]! >= MAX_BASE) fail("EPERM");
+      regs.set(code === ARCH_SET_FS ? "fs_base" : "gs_base", a[1]!);
+      t.platform.regsChanged();
+      return 0;
+    case ARCH_GET_FS:
+    case ARCH_GET_GS:
+      t.mm.writeU64(addr(a[1]), regs.get(code === ARCH_GET_FS ? "fs_base" : "gs_base"));
+      return 0;
+    default:
+      // CET, CPUID faulting, AMX permissions: not offered.
+      return fail("EINVAL");
+  }
+};
+
+const RLIM_NLIMITS = 16;
+
+export const prlimit64: Handler = (t, a) => {
+  const [pid, resource, newp, oldp] = [int(a[0]), int(a[1]), addr(a[2]), addr(a[3])];
+  if (pid !== 0 && pid !== t.pid) fail("ESRCH");
+  if (resource < 0 || resource >= RLIM_NLIMITS) fail("EINVAL");
+  const cur = t.rlimits.get(resource)!;
+  let next: [bigint, bigint] | undefined;
+  if (newp !== 0) {
+    const b = t.mm.read(newp, 16);
+    next = [b.readBigUInt64LE(0), b.readBigUInt64LE(8)];
+    if (next[0] > next[1]) fail("EINVAL");
+    // Raising a hard limit needs CAP_SYS_RESOURCE, which a sandbox does not have.
+    if (next[1] > cur[1]) fail("EPERM");
+    if (resource === RLIMIT_NOFILE && next[1] !== RLIM_INFINITY && next[1] > 1048576n) fail("EPERM");
+  }
+  if (oldp !== 0) {
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(cur[0], 0);
+    b.writeBigUInt64LE(cur[1], 8);
+    t.mm.write(oldp, b);
+  }
+  if (next) {
+    t.rlimits.set(resource, next);
+    if (resource === RLIMIT_NOFILE) t.fds.limit = Number(next[0] > 1048576n ? 1048576n : next[0]);
+  }
+  return 0;
+};
+
+export const getrlimit: Handler = (t, a) => prlimit64(t, [0n, a[0]!, 0n, a[1]!]);
+export const setrlimit: Handler = (t, a) => prlimit64(t, [0n, a[0]!, a[1]!, 0n]);
+
+const PR_SET_PDEATHSIG = 1;
+const PR_GET_PDEATHSIG = 2;
+const PR_GET_DUMPABLE = 3;
+const PR_SET_DUMPABLE = 4;
+const PR_SET_NAME = 15;
+const PR_GET_NAME = 16;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_GET_NO_NEW_PRIVS = 39;
+const TASK_COMM_LEN = 16;
+
+export const prctl: Handler = (t, a) => {
+  const option = int(a[0]);
+  switch (option) {
+    case PR_SET_NAME: {
+      const raw = t.mm.read(addr(a[1]), TASK_COMM_LEN);
+      const z = raw.indexOf(0);
+      t.comm = raw.subarray(0, z < 0 ? TASK_COMM_LEN - 1 : Math.min(z, TASK_COMM_LEN - 1)).toString("latin1");
+      return 0;
+    }
+    case PR_GET_NAME: {
+      const b = Buffer.alloc(TASK_COMM_LEN);
+      b.write(t.comm.slice(0, TASK_COMM_LEN - 1), "latin1");
+      t.mm.write(addr(a[1]), b);
+      return 0;
+    }
+    case PR_SET_PDEATHSIG: {
+      const sig = int(a[1]);
+      if (sig < 0 || sig > 64) fail("EINVAL");
+      t.pdeathsig = sig;
+      return 0;
+    }
+    case PR_GET_PDEATHSIG:
+      t.mm.writeU32(addr(a[1]), t.pdeathsig);
+      return 0;
+    case PR_GET_DUMPABLE:
+      return t.dumpable;
+    case PR_SET_DUMPABLE: {
+      const v = int(a[1]);
+      if (v !== 0 && v !== 1) fail("EINVAL");
+      t.dumpable = v;
+      return 0;
+    }
+    case PR_SET_NO_NEW_PRIVS:
+      if (a[1] !== 1n || a[2] !== 0n || a[3] !== 0n || a[4] !== 0n) fail("EINVAL");
+      t.noNewPrivs = true;
+      return 0;
+    case PR_GET_NO_NEW_PRIVS:
+      return t.noNewPrivs ? 1 : 0;
+    default:
+      return fail("EINVAL", `prctl option ${option} not supported`);
+  }
+};

@@ -1,0 +1,111 @@
+// THE system call table: every x86-64 syscall number the userkernel serves, with its handler
+// and how completely it follows Linux. A number missing here returns -ENOSYS and is
+// reported by name at the end of the run.
+import { fail } from "../errno.js";
+import * as fs from "./fs.js";
+import * as identity from "./identity.js";
+import * as mm from "./mm.js";
+import { SYSCALL_NAMES } from "./names.js";
+import * as proc from "./process.js";
+import * as sched from "./sched.js";
+import * as signal from "./signal.js";
+import * as time from "./time.js";
+import type { Handler, Support, SyscallEntry } from "./types.js";
+
+const enosys: Handler = () => fail("ENOSYS");
+
+// [number, handler, support, note?]; the name comes from the number.
+const entries: Array<[number, Handler, Support, string?]> = [
+  [0, fs.read, "full"],
+  [1, fs.write, "full"],
+  [3, fs.close, "full"],
+  [5, fs.fstat, "partial", "stdio descriptions report a pipe"],
+  [8, fs.lseek, "full"],
+  [9, mm.mmap, "partial", "file mappings are private copies; no writable MAP_SHARED of files"],
+  [10, mm.mprotect, "full"],
+  [11, mm.munmap, "full"],
+  [12, mm.brk, "full"],
+  [13, signal.rtSigaction, "partial", "recorded; signal delivery is not implemented yet"],
+  [14, signal.rtSigprocmask, "full"],
+  [16, fs.ioctl, "partial", "no terminals yet: TCGETS/TIOCGWINSZ give ENOTTY"],
+  [17, fs.pread64, "full"],
+  [18, fs.pwrite64, "full"],
+  [19, fs.readv, "full"],
+  [20, fs.writev, "full"],
+  [24, sched.schedYield, "full"],
+  [25, mm.mremap, "partial", "no MREMAP_DONTUNMAP, no duplication of shared mappings"],
+  [26, mm.noop, "full", "msync: the memory file is the backing store"],
+  [28, mm.madvise, "full"],
+  [32, fs.dup, "full"],
+  [33, fs.dup2, "full"],
+  [35, time.nanosleep, "partial", "not interruptible by signals yet"],
+  [39, proc.getpid, "full"],
+  [60, proc.exit, "partial", "single-threaded: ends the process"],
+  [62, signal.kill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
+  [63, identity.uname, "full"],
+  [72, fs.fcntl, "partial", "no locks, no F_SETOWN/F_NOTIFY"],
+  [74, fs.fsync, "full"],
+  [75, fs.fsync, "full", "fdatasync"],
+  [77, fs.ftruncate, "full"],
+  [95, sched.umask, "full"],
+  [96, time.gettimeofday, "full"],
+  [97, proc.getrlimit, "full"],
+  [98, sched.getrusage, "partial", "times only"],
+  [99, sched.sysinfo, "partial", "uptime and memory"],
+  [100, sched.times, "partial", "user time is time since boot"],
+  [102, identity.getuid, "full"],
+  [104, identity.getgid, "full"],
+  [105, identity.setuid, "full"],
+  [106, identity.setgid, "full"],
+  [107, identity.geteuid, "full"],
+  [108, identity.getegid, "full"],
+  [110, proc.getppid, "full"],
+  [111, identity.getpgrp, "full"],
+  [115, identity.getgroups, "partial", "no supplementary groups"],
+  [117, identity.setresuid, "full"],
+  [118, identity.getresuid, "full"],
+  [119, identity.setresgid, "full"],
+  [120, identity.getresgid, "full"],
+  [121, identity.getpgid, "full"],
+  [124, identity.getsid, "full"],
+  [131, signal.sigaltstack, "full"],
+  [149, mm.noop, "full", "mlock: memory is never swapped out"],
+  [150, mm.noop, "full", "munlock"],
+  [157, proc.prctl, "partial", "name, pdeathsig, dumpable, no_new_privs; no caps or seccomp"],
+  [158, proc.archPrctl, "partial", "ARCH_SET/GET_FS/GS only"],
+  [160, proc.setrlimit, "full"],
+  [186, proc.gettid, "full"],
+  [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
+  [201, time.time, "full"],
+  [202, sched.futex, "partial", "one task: wakes find no one, matching waits are ENOSYS"],
+  [204, sched.schedGetaffinity, "full", "one CPU"],
+  [217, fs.getdents64, "full"],
+  [218, proc.setTidAddress, "full"],
+  [228, time.clockGettime, "partial", "CPU-time clocks report time since boot"],
+  [229, time.clockGetres, "full"],
+  [230, time.clockNanosleep, "partial", "not interruptible by signals yet"],
+  [231, proc.exitGroup, "full"],
+  [234, signal.tgkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
+  [262, fs.newfstatat, "partial", "AT_EMPTY_PATH on a descriptor only until the VFS exists"],
+  [273, proc.setRobustList, "full"],
+  [292, fs.dup3, "full"],
+  [302, proc.prlimit64, "full"],
+  [309, sched.getcpu, "full"],
+  [318, identity.getrandom, "full"],
+  [334, enosys, "error", "rseq: glibc falls back to plain sched_getcpu"],
+];
+
+function build(): ReadonlyMap<number, SyscallEntry> {
+  const table = new Map<number, SyscallEntry>();
+  for (const [nr, handler, support, note] of entries) {
+    const name = SYSCALL_NAMES.get(nr);
+    if (!name) throw new Error(`syscall table: unknown number ${nr}`);
+    if (table.has(nr)) throw new Error(`syscall table: ${name} listed twice`);
+    const e: SyscallEntry = { name, handler, support };
+    if (note !== undefined) e.note = note;
+    table.set(nr, e);
+  }
+  return table;
+}
+
+export const SYSCALLS = build();

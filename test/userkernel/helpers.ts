@@ -1,0 +1,113 @@
+// Shared by the userkernel tests: compile the C programs under test/userkernel/c with
+// `gcc -static`, run them natively and under the userkernel, capture what they print.
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { type RunOptions, type RunResult, runStatic } from "../../src/userkernel/kernel/run.js";
+
+const run = promisify(execFile);
+
+/** test/userkernel/c in the source tree (this file runs from dist/test/userkernel). */
+export const C_DIR = fileURLToPath(new URL("../../../test/userkernel/c/", import.meta.url));
+
+export class Collector extends Writable {
+  private readonly chunks: Buffer[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.chunks.push(Buffer.from(chunk));
+    cb();
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString("utf8");
+  }
+}
+
+/** A temp dir of compiled programs; remove() deletes it. */
+export async function workdir(): Promise<{
+  dir: string;
+  compile(name: string): Promise<string>;
+  remove(): Promise<void>;
+}> {
+  const dir = await mkdtemp(join(tmpdir(), "userkernel-test-"));
+  return {
+    dir,
+    async compile(name: string): Promise<string> {
+      const out = join(dir, name);
+      await run("gcc", ["-static", "-O1", "-o", out, join(C_DIR, `${name}.c`)]);
+      return out;
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface Outcome {
+  stdout: string;
+  stderr: string;
+  code?: number;
+  signal?: string;
+}
+
+/** Run natively (a plain, untraced child: child_process is fine here). */
+export function runNative(path: string, args: string[] = [], input?: Buffer): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(path, args, { env: { GREETING: "hi" }, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    p.stdout.on("data", (c: Buffer) => out.push(c));
+    p.stderr.on("data", (c: Buffer) => err.push(c));
+    p.on("error", reject);
+    p.on("close", (code, signal) => {
+      const o: Outcome = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+      if (code !== null) o.code = code;
+      if (signal !== null) o.signal = signal;
+      resolve(o);
+    });
+    // A program that does not read its input closes the pipe early: not an error here.
+    p.stdin.on("error", () => {});
+    p.stdin.end(input);
+  });
+}
+
+/** Run under the userkernel with captured stdio. */
+export async function runUser(
+  path: string,
+  args: string[] = [],
+  extra: Partial<RunOptions> = {},
+): Promise<Outcome & { result: RunResult; log: string[] }> {
+  const stdout = new Collector();
+  const stderr = new Collector();
+  const log: string[] = [];
+  const result = await runStatic({
+    binary: path,
+    argv: [path, ...args],
+    env: ["GREETING=hi"],
+    stdout,
+    stderr,
+    log: (l) => log.push(l),
+    ...extra,
+  });
+  const o: Outcome & { result: RunResult; log: string[] } = {
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    result,
+    log,
+  };
+  if (result.code !== undefined) o.code = result.code;
+  if (result.signal !== undefined) o.signal = result.signal;
+  return o;
+}
+
+/** Is a host process still alive (a zombie counts as dead)? */
+export async function alive(pid: number): Promise<boolean> {
+  try {
+    const { readFile } = await import("node:fs/promises");
+    const stat = await readFile(`/proc/${pid}/stat`, "latin1");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
