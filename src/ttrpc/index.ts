@@ -1,0 +1,16 @@
+export {
+  ClientStreamIds,
+  type Decoded,
+  encodeFrame,
+  FLAG_REMOTE_CLOSED,
+  FLAG_REMOTE_OPEN,
+  type Frame,
+  FrameDecoder,
+  FramingError,
+  HEADER_LENGTH,
+  isOversize,
+  MAX_DATA_LENGTH,
+  MessageType,
+  type OversizeFrame,
+  readFrames,
+} from "./framing.js";

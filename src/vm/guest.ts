@@ -1,0 +1,93 @@
+// Boot a guest from the cached assets: pick the accelerator, launch the hypervisor and
+// wait until the guest's init answers on its virtio-serial port. Every way a boot can
+// fail (missing or damaged kernel/initramfs, panic, hang) ends in a MoatError that
+// quotes the guest console, within a bounded time.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureAssets, type GuestAssets } from "./assets/build.js";
+import { AGENT_PORT_NAME } from "./assets/init-script.js";
+import { type AccelChoice, chooseAccel } from "./hypervisor/accel.js";
+import type { Accel, Hypervisor, RunningVm, ShareConfig } from "./hypervisor/hypervisor.js";
+import { QemuHypervisor } from "./hypervisor/qemu.js";
+import { ShellChannel } from "./shell-channel.js";
+
+export interface BootOptions {
+  readonly id: string;
+  /** Private directory for the VM's sockets and console log; the caller removes it. */
+  readonly runDir: string;
+  /** moat's state root for the asset cache. */
+  readonly root?: string;
+  /** Boot these instead of the cached assets. */
+  readonly assets?: Pick<GuestAssets, "kernel" | "initrd" | "dir">;
+  /** Skip the probe and use this accelerator. */
+  readonly accel?: Accel;
+  readonly memoryMiB?: number;
+  readonly cpus?: number;
+  readonly shares?: readonly ShareConfig[];
+  readonly kernelArgs?: readonly string[];
+  /** Until the guest init answers; default 60 s under TCG, 15 s under KVM. */
+  readonly bootTimeoutMs?: number;
+  readonly hypervisor?: Hypervisor;
+}
+
+export interface BootedGuest {
+  readonly vm: RunningVm;
+  readonly shell: ShellChannel;
+  readonly accel: AccelChoice;
+}
+
+export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
+  const assets = opts.assets ?? (await ensureAssets({ root: opts.root }));
+  const hv = opts.hypervisor ?? new QemuHypervisor();
+  const accel: AccelChoice = opts.accel
+    ? { accel: opts.accel, reason: "chosen by the caller" }
+    : await chooseAccel({ cacheDir: assets.dir, probe: () => probeKvm(hv, assets) });
+  const vm = await hv.launch({
+    id: opts.id,
+    runDir: opts.runDir,
+    kernel: assets.kernel,
+    initrd: assets.initrd,
+    accel: accel.accel,
+    memoryMiB: opts.memoryMiB ?? 256,
+    cpus: opts.cpus ?? 1,
+    agentPortName: AGENT_PORT_NAME,
+    shares: opts.shares,
+    kernelArgs: opts.kernelArgs,
+  });
+  try {
+    const shell = await ShellChannel.open(
+      vm,
+      opts.bootTimeoutMs ?? (accel.accel === "kvm" ? 15_000 : 60_000),
+    );
+    return { vm, shell, accel };
+  } catch (e) {
+    await vm.kill();
+    throw e;
+  }
+}
+
+async function probeKvm(
+  hv: Hypervisor,
+  assets: Pick<GuestAssets, "kernel" | "initrd" | "dir">,
+): Promise<void> {
+  const runDir = await mkdtemp(join(tmpdir(), "moat-kvm-probe-"));
+  try {
+    const g = await bootGuest({
+      id: "kvm-probe",
+      runDir,
+      assets,
+      accel: "kvm",
+      hypervisor: hv,
+      bootTimeoutMs: 20_000,
+    });
+    try {
+      const r = await g.shell.run("true", 10_000);
+      if (r.exitCode !== 0) throw new Error(`the probe command exited with ${r.exitCode}`);
+    } finally {
+      await g.vm.kill();
+    }
+  } finally {
+    await rm(runDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,158 @@
+// THE one place moat's QEMU command line is built: a pure function from a typed config
+// to argv, so every flag is visible (and unit-tested) here and nowhere else.
+import { isAbsolute } from "node:path";
+import { MoatError } from "../../spec/errors.js";
+import type { Accel } from "./hypervisor.js";
+
+export interface Share9pConfig {
+  /** The mount tag the guest passes to `mount -t 9p <tag> <dir>`. */
+  readonly tag: string;
+  readonly hostPath: string;
+  readonly readonly: boolean;
+}
+
+export interface QemuCmdlineConfig {
+  readonly accel: Accel;
+  readonly memoryMiB: number;
+  readonly cpus: number;
+  readonly kernel: string;
+  readonly initrd: string;
+  /** Appended after moat's own kernel arguments. */
+  readonly kernelArgs?: readonly string[];
+  /** The guest's serial console is written here. */
+  readonly consoleLog: string;
+  /** Unix socket moat listens on; QEMU connects it to the `moat.agent` virtio-serial port. */
+  readonly agentSocket: string;
+  readonly agentPortName: string;
+  /** Unix socket moat listens on; QEMU connects its QMP monitor to it. */
+  readonly qmpSocket: string;
+  readonly shares?: readonly Share9pConfig[];
+  /**
+   * The guest TSC frequency in kHz, for TCG: there the guest reads the host's TSC, and
+   * its own calibration against the emulated PIT fails at random on a busy host, after
+   * which the guest hangs in early boot with no working clock.
+   */
+  readonly tscKhz?: number;
+}
+
+/**
+ * Kernel arguments every guest gets. panic=-1 turns a panic into an immediate reboot,
+ * and -no-reboot turns that reboot into QEMU exiting, so a dead guest is never a hang.
+ */
+export const BASE_KERNEL_ARGS = ["console=ttyS0", "panic=-1", "reboot=t", "quiet"] as const;
+
+/** Sockets moat connects to are named with sun_path, which holds 107 bytes plus NUL. */
+export const MAX_SOCKET_PATH = 107;
+
+const TAG = /^[A-Za-z0-9_.-]{1,31}$/;
+
+export function qemuArgv(c: QemuCmdlineConfig): string[] {
+  checkPositiveInt("memoryMiB", c.memoryMiB, 64);
+  checkPositiveInt("cpus", c.cpus, 1);
+  for (const [what, p] of [
+    ["kernel", c.kernel],
+    ["initrd", c.initrd],
+    ["consoleLog", c.consoleLog],
+    ["agentSocket", c.agentSocket],
+    ["qmpSocket", c.qmpSocket],
+  ] as const) {
+    checkPath(what, p);
+  }
+  for (const s of [c.agentSocket, c.qmpSocket]) {
+    if (Buffer.byteLength(s) > MAX_SOCKET_PATH) {
+      throw new MoatError(
+        "EINVAL",
+        `socket path ${s} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter run directory`,
+      );
+    }
+  }
+  if (!TAG.test(c.agentPortName))
+    throw new MoatError("EINVAL", `virtio-serial port name "${c.agentPortName}" is invalid`);
+  for (const a of c.kernelArgs ?? []) {
+    if (a === "" || /[\s\0]/.test(a)) {
+      throw new MoatError("EINVAL", `kernel argument "${a}" must be one non-empty word without whitespace`);
+    }
+  }
+
+  const kernelArgs: string[] = [...BASE_KERNEL_ARGS];
+  if (c.tscKhz !== undefined) {
+    checkPositiveInt("tscKhz", c.tscKhz, 1000);
+    kernelArgs.push(`tsc_early_khz=${c.tscKhz}`);
+  }
+  const machine = c.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg", "-cpu", "max"];
+  const argv = [
+    "-M",
+    "microvm,x-option-roms=off,rtc=on,acpi=on",
+    ...machine,
+    "-m",
+    String(c.memoryMiB),
+    "-smp",
+    String(c.cpus),
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-no-reboot",
+    // QEMU's seccomp filter: a guest that breaks into QEMU still cannot exec, raise
+    // privileges or use obsolete syscalls.
+    "-sandbox",
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+    "-kernel",
+    c.kernel,
+    "-initrd",
+    c.initrd,
+    "-append",
+    [...kernelArgs, ...(c.kernelArgs ?? [])].join(" "),
+    "-chardev",
+    `file,id=console,path=${opt(c.consoleLog)}`,
+    "-serial",
+    "chardev:console",
+    "-chardev",
+    `socket,id=qmp,path=${opt(c.qmpSocket)},server=off`,
+    "-mon",
+    "chardev=qmp,mode=control",
+    "-chardev",
+    `socket,id=agent,path=${opt(c.agentSocket)},server=off`,
+    "-device",
+    "virtio-serial-device",
+    "-device",
+    `virtserialport,chardev=agent,name=${c.agentPortName}`,
+  ];
+  const tags = new Set<string>();
+  for (const [i, s] of (c.shares ?? []).entries()) {
+    if (!TAG.test(s.tag)) {
+      throw new MoatError(
+        "EINVAL",
+        `9p mount tag "${s.tag}" must be 1-31 characters of letters, digits, "_", "." or "-"`,
+      );
+    }
+    if (tags.has(s.tag)) throw new MoatError("EINVAL", `9p mount tag "${s.tag}" is used twice`);
+    tags.add(s.tag);
+    checkPath("share hostPath", s.hostPath);
+    argv.push(
+      "-fsdev",
+      `local,id=fs${i},path=${opt(s.hostPath)},security_model=none${s.readonly ? ",readonly=on" : ""}`,
+      "-device",
+      `virtio-9p-device,fsdev=fs${i},mount_tag=${s.tag}`,
+    );
+  }
+  return argv;
+}
+
+/** QEMU option values end at a comma; a literal comma is written twice. */
+function opt(value: string): string {
+  return value.replaceAll(",", ",,");
+}
+
+function checkPath(what: string, p: string): void {
+  if (!isAbsolute(p) || /[\0\n]/.test(p)) {
+    throw new MoatError(
+      "EINVAL",
+      `${what} "${p}" must be an absolute path without NUL or newline characters`,
+    );
+  }
+}
+
+function checkPositiveInt(what: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min)
+    throw new MoatError("EINVAL", `${what} must be an integer >= ${min}, got ${v}`);
+}

@@ -1,0 +1,42 @@
+// Shared by the vm tests: finding leftover QEMU processes.
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Pids of qemu-system processes whose command line mentions `needle`. */
+export function qemuProcessesMentioning(needle: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, "latin1");
+    } catch {
+      continue;
+    }
+    const argv = cmdline.split("\0");
+    if (argv[0]?.includes("qemu-system") && cmdline.includes(needle)) found.push(Number(entry));
+  }
+  return found;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie is dead for our purposes: its parent just has not reaped it yet.
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+export async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
+}

@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { isMoatError } from "../../src/spec/errors.js";
+import { hostTscKhz } from "../../src/vm/hypervisor/qemu.js";
+import { type QemuCmdlineConfig, qemuArgv } from "../../src/vm/hypervisor/qemu-cmdline.js";
+
+const base: QemuCmdlineConfig = {
+  accel: "tcg",
+  memoryMiB: 256,
+  cpus: 2,
+  kernel: "/a/vmlinux",
+  initrd: "/a/initramfs.cpio.gz",
+  consoleLog: "/run/vm/console.log",
+  agentSocket: "/run/vm/agent.sock",
+  agentPortName: "moat.agent",
+  qmpSocket: "/run/vm/qmp.sock",
+};
+
+/** The value following each occurrence of a flag. */
+function values(argv: string[], flag: string): string[] {
+  return argv.flatMap((a, i) => (a === flag ? [argv[i + 1]!] : []));
+}
+
+describe("QEMU command line", () => {
+  it("builds a microvm with console, QMP and the agent port", () => {
+    const argv = qemuArgv(base);
+    assert.deepEqual(values(argv, "-M"), ["microvm,x-option-roms=off,rtc=on,acpi=on"]);
+    assert.deepEqual(values(argv, "-accel"), ["tcg"]);
+    assert.deepEqual(values(argv, "-cpu"), ["max"]);
+    assert.deepEqual(values(argv, "-m"), ["256"]);
+    assert.deepEqual(values(argv, "-smp"), ["2"]);
+    for (const f of ["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
+      assert.ok(argv.includes(f), f);
+    assert.deepEqual(values(argv, "-sandbox"), [
+      "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+    ]);
+    assert.deepEqual(values(argv, "-kernel"), ["/a/vmlinux"]);
+    assert.deepEqual(values(argv, "-initrd"), ["/a/initramfs.cpio.gz"]);
+    const append = values(argv, "-append");
+    assert.equal(append.length, 1);
+    for (const a of ["console=ttyS0", "panic=-1"]) assert.ok(append[0]!.split(" ").includes(a), a);
+    assert.deepEqual(values(argv, "-chardev"), [
+      "file,id=console,path=/run/vm/console.log",
+      "socket,id=qmp,path=/run/vm/qmp.sock,server=off",
+      "socket,id=agent,path=/run/vm/agent.sock,server=off",
+    ]);
+    assert.deepEqual(values(argv, "-serial"), ["chardev:console"]);
+    assert.deepEqual(values(argv, "-mon"), ["chardev=qmp,mode=control"]);
+    assert.deepEqual(values(argv, "-device"), [
+      "virtio-serial-device",
+      "virtserialport,chardev=agent,name=moat.agent",
+    ]);
+    assert.deepEqual(values(argv, "-fsdev"), []);
+  });
+
+  it("uses the host CPU under KVM", () => {
+    const argv = qemuArgv({ ...base, accel: "kvm" });
+    assert.deepEqual(values(argv, "-accel"), ["kvm"]);
+    assert.deepEqual(values(argv, "-cpu"), ["host"]);
+  });
+
+  it("adds 9p shares, read-only when asked", () => {
+    const argv = qemuArgv({
+      ...base,
+      shares: [
+        { tag: "rootfs", hostPath: "/srv/root", readonly: false },
+        { tag: "ro", hostPath: "/srv/ro", readonly: true },
+      ],
+    });
+    assert.deepEqual(values(argv, "-fsdev"), [
+      "local,id=fs0,path=/srv/root,security_model=none",
+      "local,id=fs1,path=/srv/ro,security_model=none,readonly=on",
+    ]);
+    assert.deepEqual(values(argv, "-device").slice(2), [
+      "virtio-9p-device,fsdev=fs0,mount_tag=rootfs",
+      "virtio-9p-device,fsdev=fs1,mount_tag=ro",
+    ]);
+  });
+
+  it("escapes commas so a path cannot inject QEMU options", () => {
+    const argv = qemuArgv({
+      ...base,
+      consoleLog: "/run/x,server=on/console.log",
+      shares: [{ tag: "s", hostPath: "/srv/a,readonly=off", readonly: true }],
+    });
+    assert.ok(values(argv, "-chardev").includes("file,id=console,path=/run/x,,server=on/console.log"));
+    assert.deepEqual(values(argv, "-fsdev"), [
+      "local,id=fs0,path=/srv/a,,readonly=off,security_model=none,readonly=on",
+    ]);
+  });
+
+  it("passes the TSC rate and extra kernel arguments", () => {
+    const append = values(
+      qemuArgv({ ...base, tscKhz: 2096038, kernelArgs: ["loglevel=7"] }),
+      "-append",
+    )[0]!.split(" ");
+    assert.ok(append.includes("tsc_early_khz=2096038"));
+    assert.equal(append.at(-1), "loglevel=7");
+  });
+
+  it("rejects bad input with a clear error", () => {
+    const bad = (c: Partial<QemuCmdlineConfig>) =>
+      assert.throws(
+        () => qemuArgv({ ...base, ...c }),
+        (e: unknown) => isMoatError(e, "EINVAL"),
+      );
+    bad({ memoryMiB: 0 });
+    bad({ cpus: 1.5 });
+    bad({ kernel: "relative/vmlinux" });
+    bad({ initrd: "/a/init\nrd" });
+    bad({ kernelArgs: ["two words"] });
+    bad({ agentSocket: `/${"x".repeat(120)}` });
+    bad({ shares: [{ tag: "bad tag", hostPath: "/srv", readonly: true }] });
+    bad({
+      shares: [
+        { tag: "t", hostPath: "/a", readonly: true },
+        { tag: "t", hostPath: "/b", readonly: true },
+      ],
+    });
+  });
+
+  it("reads the host TSC rate from cpuinfo", () => {
+    assert.equal(hostTscKhz("processor\t: 0\ncpu MHz\t\t: 2096.038\nflags\t: fpu\n"), 2096038);
+    assert.equal(hostTscKhz("processor\t: 0\n"), undefined);
+  });
+});
