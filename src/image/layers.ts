@@ -1,10 +1,9 @@
 // Unpacked layer cache: each layer is unpacked once into <root>/layers/sha256/<diffID> and
 // shared by every container made from any image that has it.
-import * as fs from "node:fs/promises";
 import { MoatError } from "../spec/errors.js";
 import type { Image, ImageManifest } from "../spec/image.js";
 import { decompressStream } from "./decompress.js";
-import type { ImageStore } from "./store.js";
+import { exists, type ImageStore } from "./store.js";
 import { unpackLayer } from "./unpack.js";
 
 export interface ResolvedImage {
@@ -82,13 +81,4 @@ async function unpackAll(
     dirs.push(dest);
   }
   return dirs;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

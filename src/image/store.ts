@@ -395,7 +395,8 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+/** lstat succeeds: the path exists (a dangling symlink counts). */
+export async function exists(p: string): Promise<boolean> {
   try {
     await fs.lstat(p);
     return true;

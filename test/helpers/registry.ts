@@ -256,18 +256,21 @@ export async function startRegistry(
 }
 
 /**
- * Pushes the image tagged `repoAndTag`'s tag in an OCI layout to `registryAddr/repoAndTag`
- * with skopeo, keeping digests (and every platform of an index) unchanged.
+ * Pushes an image of an OCI layout to `registryAddr/repoAndTag` with skopeo, keeping digests
+ * (and every platform of an index) unchanged. The layout's image is the one named `source`
+ * (its ref.name annotation), by default the tag of `repoAndTag`. Asynchronous on purpose: the
+ * token issuer skopeo may talk to runs in this process's event loop.
  */
 export async function pushLayout(
   layoutDir: string,
   registryAddr: string,
   repoAndTag: string,
   creds?: Creds,
+  source?: string,
 ): Promise<void> {
   const slash = repoAndTag.lastIndexOf("/");
   const colon = repoAndTag.indexOf(":", slash + 1);
-  const tag = colon >= 0 ? repoAndTag.slice(colon + 1) : "latest";
+  const tag = source ?? (colon >= 0 ? repoAndTag.slice(colon + 1) : "latest");
   const args = [
     "--insecure-policy",
     "copy",

@@ -1,13 +1,11 @@
 // Pull against Debian's real docker-registry on loopback: images built by moat, pushed with
 // skopeo, pulled by moat, and checked file by file after bundling.
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as http from "node:http";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { promisify } from "node:util";
 import { saveImages } from "../../src/image/archive.js";
 import { createBundle, removeBundle } from "../../src/image/bundle.js";
 import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
@@ -15,35 +13,19 @@ import { type PullEvent, pull } from "../../src/image/pull.js";
 import { ImageStore } from "../../src/image/store.js";
 import { isMoatError } from "../../src/spec/index.js";
 import { makeLayer, writeOciLayout } from "../helpers/layout.js";
-import { freePort, startRegistry, type TestRegistry } from "../helpers/registry.js";
+import { type Creds, freePort, pushLayout, startRegistry, type TestRegistry } from "../helpers/registry.js";
 import { cleanupTempDirs, mountsUnder, tempDir } from "../helpers/tmp.js";
 
-const execFileAsync = promisify(execFile);
 const sha256File = async (p: string) =>
   createHash("sha256")
     .update(await fs.readFile(p))
     .digest("hex");
 
 /** Push the default image, as a layout moat wrote, to addr/repo with skopeo. */
-async function pushDefault(
-  src: ImageStore,
-  addr: string,
-  repo: string,
-  creds?: { username: string; password: string },
-) {
+async function pushDefault(src: ImageStore, addr: string, repo: string, creds?: Creds) {
   const layout = path.join(tempDir(), "layout");
   await saveImages(src, [DEFAULT_IMAGE], layout, { directory: true });
-  // Asynchronously: the token issuer skopeo talks to runs in this process's event loop.
-  await execFileAsync("skopeo", [
-    "--insecure-policy",
-    "copy",
-    "--quiet",
-    "--preserve-digests",
-    "--dest-tls-verify=false",
-    ...(creds ? ["--dest-creds", `${creds.username}:${creds.password}`] : []),
-    `oci:${layout}:${DEFAULT_IMAGE}`,
-    `docker://${addr}/${repo}`,
-  ]);
+  await pushLayout(layout, addr, repo, creds, DEFAULT_IMAGE);
 }
 
 async function storeIsClean(store: ImageStore) {
@@ -106,16 +88,7 @@ describe("pull from a plain registry", () => {
       tag: "v2",
       index: true,
     });
-    execFileSync("skopeo", [
-      "--insecure-policy",
-      "copy",
-      "--quiet",
-      "--all",
-      "--preserve-digests",
-      "--dest-tls-verify=false",
-      `oci:${layout.dir}:v2`,
-      `docker://${reg.addr}/multi:v2`,
-    ]);
+    await pushLayout(layout.dir, reg.addr, "multi:v2");
     const store = await ImageStore.open(tempDir());
     const amd = await pull(store, `${reg.addr}/multi:v2`);
     assert.equal(amd.manifest.digest, layout.manifest.digest);
@@ -156,15 +129,7 @@ describe("pull from a plain registry", () => {
       config: {},
       tag: "c1",
     });
-    execFileSync("skopeo", [
-      "--insecure-policy",
-      "copy",
-      "--quiet",
-      "--preserve-digests",
-      "--dest-tls-verify=false",
-      `oci:${layout.dir}:c1`,
-      `docker://${reg.addr}/corrupt:c1`,
-    ]);
+    await pushLayout(layout.dir, reg.addr, "corrupt:c1");
     // Flip the layer's bytes inside the registry's own storage.
     const hex = layout.layers[0]!.digest.slice(7);
     const data = path.join(reg.storageDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
