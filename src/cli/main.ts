@@ -19,6 +19,7 @@ import {
   imageName,
 } from "./image-commands.js";
 import { makeOutput, type Output, reportError } from "./output.js";
+import { cmdRun } from "./run.js";
 
 const USAGE = `moat: a secure container runtime (every sandbox gets its own kernel)
 
@@ -48,30 +49,6 @@ function version(): string {
   return pkg.version;
 }
 
-async function cmdRun(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals, command } = parseWithCommand(
-    argv,
-    { isolation: { type: "string" }, keep: { type: "boolean" } },
-    1,
-  );
-  const isolation = parseIsolation(values.isolation ?? process.env.MOAT_ISOLATION ?? "auto");
-  const image = positionals[0] ?? "default";
-  const args = command;
-  const name = await imageName(store, image);
-  const dir = path.join(store.root, "bundles", `run-${process.pid}-${Date.now()}`);
-  const bundle = await createBundle(store, name, dir, args.length ? { args } : {});
-  out.result(
-    { bundle: bundle.dir, image: name, rootfs: bundle.mode, args: bundle.spec.process?.args },
-    `prepared bundle ${bundle.dir} from ${name} (rootfs: ${bundle.mode}, command: ${bundle.spec.process?.args.join(" ")})`,
-  );
-  try {
-    await selectBackend(isolation);
-    throw new MoatError("ENOTSUP", "sandbox execution is not wired into moat run yet");
-  } finally {
-    if (!values.keep) await removeBundle(bundle.dir);
-  }
-}
-
 async function cmdDoctor(_store: ImageStore, _argv: string[], out: Output): Promise<number> {
   const report: Record<string, unknown> = { node: process.version, kernel: os.release(), arch: process.arch };
   for (const name of ["vm", "userkernel"] as const) report[name] = await availability(name);
@@ -97,6 +74,11 @@ const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) 
 };
 
 export async function main(argv: string[]): Promise<number> {
+  // A reader that went away (`moat pull --json | head`) must not crash a pull half-way:
+  // stop writing and let the work finish, so the store is left consistent.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+  });
   // Global flags come before the command, as with runc and docker.
   let root = process.env.MOAT_ROOT ?? DEFAULT_ROOT;
   let json = false;
