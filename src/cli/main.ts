@@ -108,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     const store = await ImageStore.open(root);
     return await fn(store, rest, out);
   } catch (e) {
-    return reportError(e, out.json);
+    return reportError(e, out.forced);
   }
 }
 

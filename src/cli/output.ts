@@ -3,7 +3,10 @@ import { createLogUpdate } from "log-update";
 import { isMoatError } from "../spec/errors.js";
 
 export interface Output {
+  /** Results as JSON lines: with --json, or when stdout is not a terminal. */
   json: boolean;
+  /** --json was given: errors and events are JSON too. */
+  forced: boolean;
   /** A result: printed as a JSON line in json mode, else as text. */
   result(obj: unknown, text: string): void;
   /** Progress: JSON event lines in json mode, a live display on a TTY, nothing otherwise. */
@@ -19,6 +22,7 @@ export function makeOutput(forceJson: boolean): Output {
   const update = tty ? createLogUpdate(process.stderr) : undefined;
   return {
     json,
+    forced: forceJson,
     result(obj, text) {
       process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
     },

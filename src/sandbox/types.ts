@@ -72,4 +72,6 @@ export interface Availability {
   available: boolean;
   /** Why not, or which mode (e.g. "tcg: KVM probe failed: ..."). */
   reason: string;
+  /** Runs on hardware virtualisation (KVM). `auto` picks the vm isolation only then. */
+  hardware?: boolean;
 }

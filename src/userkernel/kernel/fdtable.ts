@@ -1,7 +1,7 @@
 // File descriptors. A descriptor number points at an open file description (shared by dup
-// and, later, fork); the description does the I/O. Today's descriptions are the host
-// streams given to the sandbox as stdio; the VFS will add files, pipes and sockets by
-// implementing the same interface, without the syscalls changing.
+// and, later, fork); the description does the I/O. Descriptions are the host streams given
+// to the sandbox as stdio and the VFS's files, directories and pipes, all behind the same
+// interface, so the syscalls need not know which is which.
 import { fail } from "../errno.js";
 
 export const S_IFIFO = 0o010000;
@@ -69,6 +69,11 @@ export class FdTable {
     return s.desc;
   }
 
+  /** Every open descriptor and its description (/proc/self/fd). */
+  entries(): Map<number, FileDescription> {
+    return new Map([...this.slots].map(([fd, s]) => [fd, s.desc]));
+  }
+
   has(fd: number): boolean {
     return this.slots.has(fd);
   }
@@ -118,6 +123,11 @@ export class FdTable {
       this.refs.delete(s.desc);
       s.desc.release?.();
     } else this.refs.set(s.desc, n);
+  }
+
+  /** execve: descriptors marked close-on-exec go. */
+  closeOnExec(): void {
+    for (const [fd, s] of [...this.slots]) if (s.cloexec) this.close(fd);
   }
 
   closeAll(): void {

@@ -1,25 +1,48 @@
-// Running one static binary under the userkernel, start to finish: memory file, stub,
-// loader, then the event loop (wait for a stop, serve the syscall, resume) until the
-// program exits. Nothing outlives the run: the stub is killed and reaped, the memory file
-// unmapped and closed, on success and on failure alike.
-import { readFile } from "node:fs/promises";
+// Running one static binary under the userkernel, start to finish: with a rootfs, the gofer
+// and the VFS first and the program found in them; then memory file, stub, loader, and the
+// event loop (wait for a stop, serve the syscall, resume) until the program exits. Nothing
+// outlives the run: the stub is killed and reaped, the memory file unmapped and closed, the
+// gofer stopped, on success and on failure alike.
 import type { Readable, Writable } from "node:stream";
 import { signalName } from "../../sandbox/signals.js";
 import { MoatError } from "../../spec/errors.js";
+import type { Rlimit } from "../../spec/runtime.js";
 import { KernelError } from "../errno.js";
+import { GoferClient } from "../gofer/client.js";
 import { loadStatic } from "../loader/load.js";
 import { AddressSpace } from "../mm/addrspace.js";
 import { fixedLayout, randomLayout } from "../mm/layout.js";
 import { MemoryFile } from "../mm/memfile.js";
 import { PtracePlatform } from "../platform/ptrace.js";
+import { Vfs } from "../vfs/index.js";
 import { dispatch } from "./dispatch.js";
+import { containerProgram, hostProgram, type Program } from "./exec.js";
 import { FdTable } from "./fdtable.js";
 import { StreamInput, StreamOutput } from "./hoststream.js";
+import { applyRlimits, processesOf } from "./setup.js";
 import { type KernelInfo, Task } from "./task.js";
 
 export interface RunOptions {
-  /** The executable: its bytes, or a host path to read them from. */
+  /**
+   * The executable. With `rootfs`: a path in the container (a name without "/" is searched
+   * in the PATH of `env`, as execvp does). Without: its bytes, or a host path to read them from.
+   */
   binary: Buffer | string;
+  /**
+   * The container's root file system on the host (a bundle's rootfs). The gofer serves it
+   * and the program sees it as "/"; without it, path-based file syscalls fail with ENOSYS.
+   */
+  rootfs?: string;
+  /** The working directory in the container (default "/"; needs `rootfs`). */
+  cwd?: string;
+  /** The process's user and groups (default root, no supplementary groups). */
+  uid?: number;
+  gid?: number;
+  additionalGids?: number[];
+  /** The file mode creation mask (default 0o022). */
+  umask?: number;
+  /** Resource limits, as the OCI spec lists them (type "RLIMIT_NOFILE" etc.). */
+  rlimits?: Rlimit[];
   argv: string[];
   env: string[];
   stdin?: Readable;
@@ -50,8 +73,9 @@ export interface RunResult {
 const DEFAULT_MEMORY = 16 * 2 ** 30;
 
 export async function runStatic(opts: RunOptions): Promise<RunResult> {
-  const image = typeof opts.binary === "string" ? await readFile(opts.binary) : opts.binary;
-  const execfn = typeof opts.binary === "string" ? opts.binary : (opts.argv[0] ?? "/proc/self/exe");
+  if (opts.rootfs === undefined && opts.cwd !== undefined) {
+    throw new MoatError("EINVAL", "cwd needs a rootfs: pass rootfs too, or leave cwd out");
+  }
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const kernel: KernelInfo = {
     hostname: opts.hostname ?? "moat",
@@ -63,11 +87,23 @@ export async function runStatic(opts: RunOptions): Promise<RunResult> {
     debug: opts.debug ?? false,
   };
 
+  const uid = opts.uid ?? 0;
+  const gid = opts.gid ?? 0;
+  const groups = [...(opts.additionalGids ?? [])];
   const mem = new MemoryFile(opts.memoryLimit ?? DEFAULT_MEMORY);
   let platform: PtracePlatform | undefined;
+  let gofer: GoferClient | undefined;
+  let vfs: Vfs | undefined;
   const fds = new FdTable();
   let onAbort: (() => void) | undefined;
   try {
+    let program: Program;
+    if (opts.rootfs !== undefined) {
+      gofer = await GoferClient.start(opts.rootfs);
+      vfs = await Vfs.create({ gofer });
+      program = await containerProgram(vfs, opts, { uid, gid, groups });
+    } else program = await hostProgram(opts);
+    const { image, execfn } = program;
     platform = PtracePlatform.start(mem.fd);
     opts.onStart?.({ hostPid: platform.hostPid });
     const layout = opts.aslr === false ? fixedLayout() : randomLayout();
@@ -77,13 +113,13 @@ export async function runStatic(opts: RunOptions): Promise<RunResult> {
       loaded = loadStatic(mm, {
         image,
         layout,
-        argv: opts.argv,
+        argv: program.argv,
         env: opts.env,
         execfn,
-        uid: 0,
-        euid: 0,
-        gid: 0,
-        egid: 0,
+        uid,
+        euid: uid,
+        gid,
+        egid: gid,
       });
     } catch (e) {
       if (!(e instanceof KernelError)) throw e;
@@ -100,6 +136,18 @@ export async function runStatic(opts: RunOptions): Promise<RunResult> {
     fds.installAt(2, new StreamOutput(opts.stderr ?? process.stderr));
     const task = new Task(kernel, platform, mm, fds);
     task.comm = (execfn.split("/").pop() ?? "").slice(0, 15);
+    task.creds = { uid, euid: uid, suid: uid, gid, egid: gid, sgid: gid };
+    task.groups = groups;
+    task.umask = (opts.umask ?? 0o022) & 0o777;
+    task.exe = program.exe;
+    task.cmdline = program.argv;
+    task.layout = layout;
+    applyRlimits(task, opts.rlimits ?? []);
+    if (vfs) {
+      task.vfs = vfs;
+      task.cwd = program.cwd;
+      vfs.processes = processesOf(task, vfs);
+    }
 
     const stub = platform;
     let wake: () => void = () => {};
@@ -115,7 +163,15 @@ export async function runStatic(opts: RunOptions): Promise<RunResult> {
     else opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     while (!task.exitStatus) {
-      const ev = await platform.run();
+      let ev: Awaited<ReturnType<PtracePlatform["run"]>>;
+      try {
+        ev = await platform.run();
+      } catch (e) {
+        // An abort kills the stub while a wait is in flight: a stop reported just before
+        // the kill then finds no process to read registers from. The run is over anyway.
+        if (task.exitStatus) break;
+        throw e;
+      }
       if (task.exitStatus) break;
       switch (ev.kind) {
         case "syscall": {
@@ -149,6 +205,8 @@ export async function runStatic(opts: RunOptions): Promise<RunResult> {
     platform?.kill();
     fds.closeAll();
     mem.close();
+    // The gofer goes last: open descriptions hold host descriptors it handed out.
+    await gofer?.close().catch((e: Error) => log(`moat userkernel: stopping the gofer failed: ${e.message}`));
     if (kernel.unimplemented.size > 0) {
       const list = [...kernel.unimplemented].map(([n, c]) => `${n} x${c}`).join(", ");
       log(`moat userkernel: unimplemented syscalls (returned ENOSYS): ${list}`);

@@ -2,7 +2,9 @@
 // There is one task per sandbox for now; threads and fork will split this into thread,
 // thread group and shared parts (address space, descriptors, signal handlers).
 import type { AddressSpace } from "../mm/addrspace.js";
+import type { Layout } from "../mm/layout.js";
 import type { Platform } from "../platform/platform.js";
+import type { Ctx, DirInode, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
 
 export interface Credentials {
@@ -90,6 +92,18 @@ export class Task {
   dumpable = 1;
   noNewPrivs = false;
   umask = 0o022;
+  /** Supplementary groups (getgroups, permission checks). */
+  groups: number[] = [];
+  /** The file system tree when the sandbox has a rootfs; without one, path syscalls fail. */
+  vfs: Vfs | undefined;
+  /** The working directory (set with the VFS), and the root after chroot (the VFS's otherwise). */
+  cwd: DirInode | undefined;
+  root: DirInode | undefined;
+  /** The executable's path in the container (/proc/self/exe) and the argv it got. */
+  exe = "";
+  cmdline: string[] = [];
+  /** Where the loader put the program; execve loads the next one the same way. */
+  layout: Layout | undefined;
 
   constructor(
     readonly kernel: KernelInfo,
@@ -97,6 +111,21 @@ export class Task {
     readonly mm: AddressSpace,
     readonly fds: FdTable,
   ) {}
+
+  /**
+   * The caller context of a VFS operation: the fs ids (effective ids), or the real ids for
+   * access(2) without AT_EACCESS.
+   */
+  fsCtx(vfs: Vfs, real = false): Ctx {
+    const c = this.creds;
+    const ctx: Ctx = {
+      cred: { uid: real ? c.uid : c.euid, gid: real ? c.gid : c.egid, groups: this.groups },
+      cwd: this.cwd ?? vfs.root,
+      pid: this.pid,
+    };
+    if (this.root) ctx.root = this.root;
+    return ctx;
+  }
 
   exit(status: ExitStatus): void {
     this.exitStatus ??= status;

@@ -380,7 +380,7 @@ export class AddressSpace {
   }
 
   /** A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond). */
-  readCString(addr: number, max = 4096): string {
+  readCString(addr: number, max = 4096, encoding: BufferEncoding = "utf8"): string {
     const parts: Buffer[] = [];
     let at = addr;
     let total = 0;
@@ -391,7 +391,7 @@ export class AddressSpace {
       const z = chunk.indexOf(0);
       if (z >= 0) {
         parts.push(chunk.subarray(0, z));
-        return Buffer.concat(parts).toString("utf8");
+        return Buffer.concat(parts).toString(encoding);
       }
       parts.push(chunk);
       total += n;

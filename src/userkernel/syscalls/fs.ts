@@ -1,8 +1,10 @@
-// Descriptor I/O that needs no VFS: read/write and friends on whatever descriptions the fd
-// table holds (today the sandbox's stdio streams), close, dup, fcntl, ioctl, fstat.
-import { fail } from "../errno.js";
-import type { FileDescription, FileStat } from "../kernel/fdtable.js";
+// Descriptor I/O: read/write and friends on whatever descriptions the fd table holds (host
+// stdio streams, VFS files, pipes), close, dup, fcntl, ioctl, fstat, pipe, sendfile.
+import { fail, KernelError } from "../errno.js";
+import type { FileDescription } from "../kernel/fdtable.js";
 import type { Task } from "../kernel/task.js";
+import { encodeStat, PipeReader, RegularFile, statOf } from "../vfs/index.js";
+import { makePipe } from "../vfs/pipe.js";
 import { addr, type Handler, int, size, uint } from "./types.js";
 
 /** The host caps one read or write at this (MAX_RW_COUNT). */
@@ -24,6 +26,21 @@ async function readInto(t: Task, fd: number, buf: number, len: number): Promise<
 export const read: Handler = (t, a) =>
   readInto(t, int(a[0]), addr(a[1]), Math.min(size(a[2], "EFAULT"), MAX_RW));
 
+const SIGPIPE = 13;
+
+/**
+ * A write to a pipe nobody reads raises SIGPIPE, whose default action ends the program; with
+ * the signal ignored, blocked or caught (no delivery yet) the write just fails with EPIPE.
+ */
+function brokenPipe(t: Task, e: unknown): unknown {
+  if (!(e instanceof KernelError) || e.code !== "EPIPE") return e;
+  const bit = 1n << BigInt(SIGPIPE - 1);
+  const handler = t.sigactions.get(SIGPIPE)?.handler ?? 0n;
+  if (t.sigmask & bit) t.pendingSignals |= bit;
+  else if (handler === 0n) t.exit({ signal: SIGPIPE });
+  return e;
+}
+
 /** Copy out of the program in slices, so a huge write never means a huge kernel buffer. */
 const WRITE_SLICE = 1 << 20;
 
@@ -39,7 +56,7 @@ async function writeFrom(t: Task, d: FileDescription, pieces: Array<[number, num
       } catch (e) {
         // Bytes already written count; the error shows on the next call, as on Linux.
         if (total > 0) return total;
-        throw e;
+        throw brokenPipe(t, e);
       }
       total += wrote;
       done += wrote;
@@ -153,44 +170,23 @@ export const fcntl: Handler = (t, a) => {
   }
 };
 
+const FIONREAD = 0x541b;
+
 export const ioctl: Handler = (t, a) => {
   const d = t.fds.get(int(a[0]));
-  if (!d.ioctl) fail("ENOTTY");
-  return d.ioctl(uint(a[1]), a[2] ?? 0n);
-};
-
-/** struct stat for x86-64 (144 bytes). */
-function encodeStat(s: FileStat): Buffer {
-  const b = Buffer.alloc(144);
-  b.writeBigUInt64LE(BigInt(s.dev), 0);
-  b.writeBigUInt64LE(BigInt(s.ino), 8);
-  b.writeBigUInt64LE(BigInt(s.nlink), 16);
-  b.writeUInt32LE(s.mode, 24);
-  b.writeUInt32LE(s.uid, 28);
-  b.writeUInt32LE(s.gid, 32);
-  b.writeBigUInt64LE(BigInt(s.rdev), 40);
-  b.writeBigInt64LE(BigInt(s.size), 48);
-  b.writeBigInt64LE(BigInt(s.blksize), 56);
-  b.writeBigInt64LE(BigInt(Math.ceil(s.size / 512)), 64);
-  return b;
-}
-
-export const fstat: Handler = (t, a) => {
-  const st = t.fds.get(int(a[0])).stat();
-  t.mm.write(addr(a[1]), encodeStat(st));
-  return 0;
-};
-
-const AT_EMPTY_PATH = 0x1000;
-
-export const newfstatat: Handler = (t, a) => {
-  const [dirfd, path, buf, flags] = [int(a[0]), addr(a[1]), addr(a[2]), int(a[3])];
-  const name = t.mm.readCString(path);
-  if (name === "" && flags & AT_EMPTY_PATH) {
-    t.mm.write(buf, encodeStat(t.fds.get(dirfd).stat()));
+  const req = uint(a[1]);
+  if (req === FIONREAD && (d instanceof PipeReader || d instanceof RegularFile)) {
+    const n = d instanceof PipeReader ? d.pipe.size : Math.max(0, d.inode.size() - d.pos);
+    t.mm.writeU32(addr(a[2]), Math.min(n, 0x7fffffff));
     return 0;
   }
-  return fail("ENOSYS", "path lookup needs the VFS");
+  if (!d.ioctl) fail("ENOTTY");
+  return d.ioctl(req, a[2] ?? 0n);
+};
+
+export const fstat: Handler = (t, a) => {
+  t.mm.write(addr(a[1]), encodeStat(statOf(t.fds.get(int(a[0])))));
+  return 0;
 };
 
 export const lseek: Handler = (t, a) => {
@@ -228,6 +224,105 @@ export const pwrite64: Handler = async (t, a) => {
   return d.pwrite(t.mm.read(addr(a[1]), len), off);
 };
 
+/** preadv/pwritev: x86-64 passes the whole offset in pos_l (pos_h is for 32-bit ABIs). */
+export const preadv: Handler = async (t, a) => {
+  const d = t.fds.get(int(a[0]));
+  if (!d.pread) fail(d.read ? "ESPIPE" : "EBADF");
+  const pieces = iovecs(t, addr(a[1]), int(a[2]));
+  let off = offsetArg(a[3]);
+  let total = 0;
+  for (const [base, len] of pieces) {
+    if (len === 0) continue;
+    t.mm.spans(base, len, "write", () => {});
+    const tmp = Buffer.allocUnsafe(Math.min(len, 1 << 20));
+    const n = await d.pread(tmp, off);
+    if (n > 0) t.mm.write(base, tmp.subarray(0, n));
+    total += n;
+    off += n;
+    if (n < len) break;
+  }
+  return total;
+};
+
+export const pwritev: Handler = async (t, a) => {
+  const d = t.fds.get(int(a[0]));
+  if (!d.pwrite) fail(d.write ? "ESPIPE" : "EBADF");
+  const pieces = iovecs(t, addr(a[1]), int(a[2]));
+  let off = offsetArg(a[3]);
+  let total = 0;
+  for (const [base, len] of pieces) {
+    if (len === 0) continue;
+    const n = await d.pwrite(t.mm.read(base, len), off);
+    total += n;
+    off += n;
+    if (n < len) break;
+  }
+  return total;
+};
+
+const SENDFILE_CHUNK = 1 << 20;
+
+/**
+ * sendfile: one read (at *offset if given, leaving the file position alone) and one write
+ * per call; a short count is allowed and callers loop.
+ */
+export const sendfile: Handler = async (t, a) => {
+  const out = t.fds.get(int(a[0]));
+  const src = t.fds.get(int(a[1]));
+  const offPtr = addr(a[2]);
+  const count = Math.min(size(a[3], "EINVAL"), MAX_RW, SENDFILE_CHUNK);
+  if (!out.write || !src.read) fail("EBADF");
+  if (count === 0) return 0;
+  const tmp = Buffer.allocUnsafe(count);
+  let n: number;
+  let off = 0;
+  if (offPtr !== 0) {
+    if (!src.pread) fail("ESPIPE");
+    off = Number(BigInt.asIntN(64, t.mm.readU64(offPtr)));
+    if (off < 0) fail("EINVAL");
+    n = await src.pread(tmp, off);
+  } else n = await src.read(tmp);
+  if (n === 0) return 0;
+  let wrote: number;
+  try {
+    wrote = await out.write(tmp.subarray(0, n));
+  } catch (e) {
+    throw brokenPipe(t, e);
+  }
+  if (offPtr !== 0) t.mm.writeU64(offPtr, BigInt(off + wrote));
+  else if (wrote < n && src.seek) await src.seek(wrote - n, 1 /* SEEK_CUR */);
+  return wrote;
+};
+
+function pipeInto(t: Task, fdsPtr: number, flags: number): number {
+  const O_NONBLOCK = 0o4000;
+  const O_CLOEXEC = 0o2000000;
+  const O_DIRECT = 0o40000;
+  if (flags & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT)) fail("EINVAL");
+  if (flags & O_DIRECT) fail("EINVAL", "packet-mode pipes");
+  // Check the destination first, so a bad pointer leaks no descriptors.
+  t.mm.spans(fdsPtr, 8, "write", () => {});
+  const [r, w] = makePipe(flags);
+  const cloexec = (flags & O_CLOEXEC) !== 0;
+  const rfd = t.fds.install(r, cloexec);
+  let wfd: number;
+  try {
+    wfd = t.fds.install(w, cloexec);
+  } catch (e) {
+    t.fds.close(rfd);
+    w.release?.();
+    throw e;
+  }
+  const b = Buffer.alloc(8);
+  b.writeInt32LE(rfd, 0);
+  b.writeInt32LE(wfd, 4);
+  t.mm.write(fdsPtr, b);
+  return 0;
+}
+
+export const pipe: Handler = (t, a) => pipeInto(t, addr(a[0]), 0);
+export const pipe2: Handler = (t, a) => pipeInto(t, addr(a[0]), int(a[1]));
+
 export const getdents64: Handler = async (t, a) => {
   const d = t.fds.get(int(a[0]));
   if (!d.getdents64) fail("ENOTDIR");
@@ -252,5 +347,49 @@ export const ftruncate: Handler = async (t, a) => {
   const len = BigInt.asIntN(64, a[1] ?? 0n);
   if (len < 0n || !d.truncate) fail("EINVAL");
   await d.truncate(Number(len));
+  return 0;
+};
+
+const CLOSE_RANGE_UNSHARE = 2;
+const CLOSE_RANGE_CLOEXEC = 4;
+
+/** close_range: one process, so CLOSE_RANGE_UNSHARE has nothing to unshare. */
+export const closeRange: Handler = (t, a) => {
+  const [first, last, flags] = [uint(a[0]), uint(a[1]), uint(a[2])];
+  if (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) || first > last) fail("EINVAL");
+  for (const fd of t.fds.entries().keys()) {
+    if (fd < first || fd > last) continue;
+    if (flags & CLOSE_RANGE_CLOEXEC) t.fds.setCloexec(fd, true);
+    else t.fds.close(fd);
+  }
+  return 0;
+};
+
+/** posix_fadvise: advice only; the checks are Linux's. */
+export const fadvise64: Handler = (t, a) => {
+  const d = t.fds.get(int(a[0]));
+  if (d instanceof PipeReader || !d.pread) fail("ESPIPE");
+  const advice = int(a[3]);
+  if (advice < 0 || advice > 5) fail("EINVAL");
+  return 0;
+};
+
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+/** flock: with one process in the sandbox no lock can be contended, so each is granted. */
+export const flock: Handler = (t, a) => {
+  t.fds.get(int(a[0]));
+  const op = int(a[1]) & ~LOCK_NB;
+  if (op !== LOCK_SH && op !== LOCK_EX && op !== LOCK_UN) fail("EINVAL");
+  return 0;
+};
+
+/** sync/syncfs: the overlay and tmpfs live in memory; there is nothing to write back. */
+export const sync: Handler = () => 0;
+export const syncfs: Handler = (t, a) => {
+  t.fds.get(int(a[0]));
   return 0;
 };

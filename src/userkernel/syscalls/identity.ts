@@ -43,10 +43,17 @@ export const getrandom: Handler = (t, a) => {
   return len;
 };
 
-export const getgroups: Handler = (_t, a) => {
-  const n = uint(a[0]);
-  if (n > 65536) fail("EINVAL");
-  return 0; // no supplementary groups
+export const getgroups: Handler = (t, a) => {
+  const n = int(a[0]);
+  if (n < 0) fail("EINVAL");
+  if (n === 0) return t.groups.length;
+  if (n < t.groups.length) fail("EINVAL");
+  const b = Buffer.alloc(t.groups.length * 4);
+  t.groups.forEach((g, i) => {
+    b.writeUInt32LE(g >>> 0, i * 4);
+  });
+  if (b.length > 0) t.mm.write(addr(a[1]), b);
+  return t.groups.length;
 };
 
 /** A sandbox's root may switch identities (CAP_SETUID/CAP_SETGID inside its namespace). */

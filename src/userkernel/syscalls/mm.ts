@@ -42,6 +42,8 @@ async function mapFile(
   const d = t.fds.get(fd);
   if ((d.flags & O_ACCMODE) === O_WRONLY) fail("EACCES");
   const shared = (flags & MAP_SHARED_VALIDATE) !== MAP_PRIVATE;
+  // Linux refuses a writable shared mapping of a descriptor not open for writing first.
+  if (shared && prot & PROT_WRITE && (d.flags & O_ACCMODE) !== 2 /* O_RDWR */) fail("EACCES");
   if (shared && prot & PROT_WRITE) fail("ENODEV", "writable shared file mappings are not supported yet");
   if (!d.pread) fail("ENODEV");
   if (length === 0) fail("EINVAL");

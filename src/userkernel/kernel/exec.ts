@@ -1,0 +1,188 @@
+// Finding and reading the program a sandbox starts, inside its rootfs: the name is searched
+// in the PATH of the program's environment as execvp does, opened through the VFS (so the
+// gofer's confinement applies) and read through the description, never from the host path.
+import { readFile } from "node:fs/promises";
+import { MoatError } from "../../spec/errors.js";
+import { fail, KernelError } from "../errno.js";
+import type { Cred, Ctx, DirInode, RegularFile, Vfs } from "../vfs/index.js";
+
+/** execvp's PATH when the environment has none. */
+const DEFAULT_PATH = "/bin:/usr/bin";
+
+/** Errors that make execvp try the next PATH entry. */
+const TRY_NEXT = new Set(["ENOENT", "ENOTDIR", "ENODEV", "ETIMEDOUT", "ESTALE"]);
+
+export interface Executable {
+  file: RegularFile;
+  /** Where it was found, as the container names it (AT_EXECFN, /proc/self/exe). */
+  path: string;
+}
+
+function pathOfEnv(env: readonly string[]): string {
+  let found: string | undefined;
+  for (const e of env) if (e.startsWith("PATH=")) found = e.slice(5);
+  return found ?? DEFAULT_PATH;
+}
+
+function candidates(name: string, env: readonly string[]): string[] {
+  if (name.includes("/")) return [name];
+  return pathOfEnv(env)
+    .split(":")
+    .map((dir) => (dir === "" ? name : `${dir.replace(/\/+$/, "")}/${name}`));
+}
+
+/** Open `name` for execution in the container (execvp rules); MoatError if it cannot be run. */
+export async function openExecutable(
+  vfs: Vfs,
+  ctx: Ctx,
+  name: string,
+  env: readonly string[],
+): Promise<Executable> {
+  let denied: KernelError | undefined;
+  let last: KernelError | undefined;
+  if (name !== "") {
+    for (const path of candidates(name, env)) {
+      try {
+        return { file: await vfs.openExec(ctx, null, path), path };
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e;
+        last = e;
+        if (e.code === "EACCES") denied = e;
+        else if (!TRY_NEXT.has(e.code)) break;
+      }
+    }
+  }
+  const err = denied ?? last;
+  if (err?.code === "EACCES") {
+    throw new MoatError(
+      "EACCES",
+      `${name} exists in the container's rootfs but is not an executable regular file the process may run: check its mode and the process user`,
+      { cause: err },
+    );
+  }
+  const where = name.includes("/") ? "" : ` (searched PATH=${pathOfEnv(env)})`;
+  throw new MoatError(
+    "ENOENT",
+    `${name || "(empty)"} was not found in the container's rootfs${where}${err && err.code !== "ENOENT" ? `: ${err.code}` : ""}: check the process args and the image`,
+    err ? { cause: err } : undefined,
+  );
+}
+
+/** The whole executable, read through its description. */
+export async function readExecutable(exe: Executable): Promise<Buffer> {
+  const size = exe.file.inode.size();
+  const buf = Buffer.alloc(size);
+  let off = 0;
+  while (off < size) {
+    const n = exe.file.pread(buf.subarray(off), off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off);
+}
+
+/** The parts of runStatic's options that say which program runs where. */
+export interface ProgramOptions {
+  binary: Buffer | string;
+  argv: string[];
+  env: string[];
+  cwd?: string;
+}
+
+export interface Program {
+  image: Buffer;
+  /** The arguments it gets: the caller's, with the interpreter's in front for a #! script. */
+  argv: string[];
+  /** The name execve got (AT_EXECFN) and the file it resolved to (/proc/self/exe). */
+  execfn: string;
+  exe: string;
+  cwd?: DirInode;
+}
+
+/** Linux reads this much of a #! line, and follows this many interpreters of interpreters. */
+const BINPRM_BUF_SIZE = 256;
+const MAX_INTERP_DEPTH = 4;
+
+/** "#!interpreter [one argument]" of a script; undefined for anything else. */
+export function parseShebang(image: Buffer): { interp: string; arg?: string } | undefined {
+  if (image[0] !== 0x23 || image[1] !== 0x21) return undefined;
+  const nl = image.indexOf(0x0a);
+  const end = Math.min(nl < 0 ? image.length : nl, BINPRM_BUF_SIZE);
+  const line = image
+    .subarray(2, end)
+    .toString("latin1")
+    .replace(/^[ \t]+|[ \t]+$/g, "");
+  // As on Linux: everything after the interpreter is one argument, spaces included.
+  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
+  if (!m) fail("ENOEXEC", "empty #! line");
+  return m[2] !== undefined ? { interp: m[1]!, arg: m[2] } : { interp: m[1]! };
+}
+
+/**
+ * Read an opened executable; for a #! script, open and read its interpreter instead (up to
+ * four deep) with the script's path put into the arguments. Releases every file it opened.
+ */
+export async function readProgram(
+  vfs: Vfs,
+  ctx: Ctx,
+  first: Executable,
+  argv: string[],
+): Promise<{ image: Buffer; argv: string[]; exe: string }> {
+  let cur = first;
+  let args = argv;
+  for (let depth = 0; ; depth++) {
+    let image: Buffer;
+    try {
+      image = await readExecutable(cur);
+    } finally {
+      cur.file.release();
+    }
+    const script = parseShebang(image);
+    if (!script) return { image, argv: args, exe: cur.file.path ?? cur.path };
+    if (depth >= MAX_INTERP_DEPTH) fail("ELOOP", "too many #! interpreters");
+    args = [script.interp, ...(script.arg !== undefined ? [script.arg] : []), cur.path, ...args.slice(1)];
+    cur = { file: await vfs.openExec(ctx, null, script.interp), path: script.interp };
+  }
+}
+
+/** The program from the host (no rootfs): a path or the bytes themselves. */
+export async function hostProgram(opts: ProgramOptions): Promise<Program> {
+  if (typeof opts.binary !== "string") {
+    const name = opts.argv[0] ?? "/proc/self/exe";
+    return { image: opts.binary, argv: opts.argv, execfn: name, exe: name };
+  }
+  return { image: await readFile(opts.binary), argv: opts.argv, execfn: opts.binary, exe: opts.binary };
+}
+
+/** The program and working directory from the container's rootfs, as its user sees them. */
+export async function containerProgram(vfs: Vfs, opts: ProgramOptions, cred: Cred): Promise<Program> {
+  if (typeof opts.binary !== "string") {
+    throw new MoatError("EINVAL", "with a rootfs, binary must be a path in the container, not bytes");
+  }
+  const ctx = { cred, cwd: vfs.root, pid: 1 };
+  const cwdPath = opts.cwd ?? "/";
+  let cwd: DirInode;
+  try {
+    cwd = await vfs.lookupDir(ctx, null, cwdPath);
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    throw new MoatError(
+      e.code === "EACCES" ? "EACCES" : "ENOENT",
+      `the working directory ${cwdPath} is not a directory the process can enter in the container's rootfs (${e.code}): fix process.cwd or the image`,
+      { cause: e },
+    );
+  }
+  ctx.cwd = cwd;
+  const exe = await openExecutable(vfs, ctx, opts.binary, opts.env);
+  try {
+    const p = await readProgram(vfs, ctx, exe, opts.argv);
+    return { ...p, execfn: exe.path, cwd };
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    throw new MoatError(
+      e.code === "EACCES" ? "EACCES" : e.code === "ENOENT" ? "ENOENT" : "EINVAL",
+      `cannot run the script ${exe.path}: its #! interpreter cannot be run (${e.message}); check the first line of the script and the image`,
+      { cause: e },
+    );
+  }
+}

@@ -1,0 +1,98 @@
+// execve: replace the program of the (one) process with another from the container's rootfs.
+// Everything that can fail with an errno is checked first; past the point of no return the
+// old address space is gone, and a failure there ends the process with SIGSEGV, as on Linux.
+import { fail, KernelError } from "../errno.js";
+import { readProgram } from "../kernel/exec.js";
+import type { Task } from "../kernel/task.js";
+import { parseElf } from "../loader/elf.js";
+import { loadStatic } from "../loader/load.js";
+import { randomLayout } from "../mm/layout.js";
+import { atArg, fsCall, pathArg } from "./fs-common.js";
+import { addr, type Handler, int } from "./types.js";
+
+/** Linux's limits: one string may be 32 pages, and argv + envp count at most this many. */
+const MAX_ARG_STRLEN = 32 * 4096;
+const MAX_ARG_STRINGS = 0x7fffffff;
+const ARG_BYTES = 2 * 1024 * 1024;
+const SIG_IGN = 1n;
+const SIGSEGV = 11;
+const AT_EMPTY_PATH = 0x1000;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+
+/** A NULL-terminated array of strings (argv, envp); a NULL array is empty, as Linux allows. */
+function stringArray(t: Task, ptr: number): string[] {
+  const out: string[] = [];
+  if (ptr === 0) return out;
+  let bytes = 0;
+  for (let i = 0; i < MAX_ARG_STRINGS; i++) {
+    const p = addr(t.mm.readU64(ptr + i * 8));
+    if (p === 0) return out;
+    // Program arguments are text to the loader, which writes them back as UTF-8.
+    let s: string;
+    try {
+      s = t.mm.readCString(p, MAX_ARG_STRLEN);
+    } catch (e) {
+      if (e instanceof KernelError && e.code === "ENAMETOOLONG") fail("E2BIG");
+      throw e;
+    }
+    bytes += Buffer.byteLength(s) + 1;
+    if (bytes > ARG_BYTES) fail("E2BIG");
+    out.push(s);
+  }
+  return fail("E2BIG");
+}
+
+async function execAt(
+  t: Task,
+  dirfd: bigint,
+  path: bigint | undefined,
+  argvPtr: bigint | undefined,
+  envPtr: bigint | undefined,
+  flags: number,
+) {
+  if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) fail("EINVAL");
+  if (flags) fail("ENOSYS", "execveat flags");
+  const { vfs, ctx } = fsCall(t);
+  const name = pathArg(t, path);
+  const argv = stringArray(t, addr(argvPtr));
+  const env = stringArray(t, addr(envPtr));
+  const first = { file: await vfs.openExec(ctx, atArg(t, dirfd), name), path: name };
+  const program = await readProgram(vfs, ctx, first, argv);
+  const image = program.image;
+  const elf = parseElf(image);
+  if (elf.interp !== undefined) fail("ENOEXEC", `dynamically linked (interpreter ${elf.interp})`);
+
+  // The point of no return.
+  for (const v of t.mm.list()) t.mm.munmap(v.start, v.end - v.start);
+  t.fds.closeOnExec();
+  for (const [sig, act] of [...t.sigactions]) if (act.handler !== SIG_IGN) t.sigactions.delete(sig);
+  t.altstack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
+  t.clearChildTid = 0;
+  t.robustList = { head: 0n, len: 0n };
+  t.comm = (name.split("/").pop() ?? "").slice(0, 15);
+  t.exe = program.exe;
+  t.cmdline = program.argv;
+  const layout = t.layout ?? randomLayout();
+  try {
+    const c = t.creds;
+    const loaded = loadStatic(t.mm, {
+      image,
+      layout,
+      argv: program.argv,
+      env,
+      execfn: name,
+      uid: c.uid,
+      euid: c.euid,
+      gid: c.gid,
+      egid: c.egid,
+    });
+    t.platform.setEntry(loaded.entry, loaded.sp);
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    t.exit({ signal: SIGSEGV });
+  }
+  return 0;
+}
+
+export const execve: Handler = (t, a) => execAt(t, -100n, a[0], a[1], a[2], 0);
+export const execveat: Handler = (t, a) => execAt(t, a[0]!, a[1], a[2], a[3], int(a[4]));

@@ -1,0 +1,171 @@
+// The userkernel behind the Sandbox interface, as every front door uses it: a bundle of the
+// built-in busybox image, stdio through Node streams, exit statuses, signals, and nothing
+// left behind.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { PassThrough, Writable } from "node:stream";
+import { after, before, describe, test } from "node:test";
+import { createBundle, removeBundle } from "../../src/image/bundle.js";
+import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
+import { ImageStore } from "../../src/image/store.js";
+import type { Sandbox } from "../../src/sandbox/sandbox.js";
+import { isMoatError } from "../../src/spec/index.js";
+import type { Spec } from "../../src/spec/runtime.js";
+import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
+import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
+
+class Collect extends Writable {
+  chunks: Buffer[] = [];
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) {
+    this.chunks.push(c);
+    cb();
+  }
+  get text() {
+    return Buffer.concat(this.chunks).toString();
+  }
+}
+
+/** Host processes whose parent is `ppid`. */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) out.push(Number(d));
+    } catch {
+      // gone already
+    }
+  }
+  return out;
+}
+
+describe("userkernel sandbox", () => {
+  let store: ImageStore;
+  let bundleDir: string;
+  let spec: Spec;
+  let rootfs: string;
+  let sandbox: Sandbox;
+  let n = 0;
+  before(async () => {
+    store = await ImageStore.open(tempDir());
+    await ensureDefaultImage(store);
+    bundleDir = path.join(tempDir(), "bundle");
+    const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
+    spec = b.spec;
+    rootfs = b.rootfs;
+    sandbox = await new UserkernelBackend().createSandbox({ id: "uk-test", stateDir: tempDir() });
+  });
+  after(async () => {
+    await sandbox?.destroy();
+    if (bundleDir) await removeBundle(bundleDir);
+    cleanupTempDirs();
+  });
+
+  async function run(args: string[], stdin?: PassThrough) {
+    const id = `c${++n}`;
+    const stdout = new Collect();
+    const stderr = new Collect();
+    await sandbox.create({
+      id,
+      bundle: bundleDir,
+      spec: { ...spec, process: { ...spec.process!, args } },
+      rootfs,
+      stdio: { stdout, stderr, ...(stdin ? { stdin } : {}) },
+    });
+    await sandbox.start(id);
+    return { id, stdout, stderr, done: sandbox.wait(id) };
+  }
+
+  test("stdout and stderr stay apart; exit codes pass through", async () => {
+    const r = await run(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    const status = await r.done;
+    assert.equal(status.code, 3);
+    assert.equal(status.status, 3);
+    assert.equal(r.stdout.text, "out\n");
+    assert.equal(r.stderr.text, "err\n");
+    await sandbox.delete(r.id);
+  });
+
+  test("uname shows moat's kernel, not the host's", async () => {
+    const r = await run(["uname", "-r"]);
+    await r.done;
+    assert.notEqual(r.stdout.text.trim(), (await import("node:os")).release());
+    assert.match(r.stdout.text, /moat/);
+  });
+
+  test("stdin passes through and closeStdin gives EOF", async () => {
+    const stdin = new PassThrough();
+    const r = await run(["wc", "-c"], stdin);
+    stdin.write("hello sandbox\n");
+    await new Promise((res) => setTimeout(res, 100));
+    await sandbox.closeStdin(r.id);
+    const status = await r.done;
+    assert.equal(status.code, 0);
+    assert.equal(r.stdout.text.trim(), "14");
+  });
+
+  test("a signal ends a waiting process: 128+9; exec is refused plainly", async () => {
+    const stdin = new PassThrough();
+    const r = await run(["cat"], stdin);
+    await assert.rejects(
+      sandbox.exec({ containerId: r.id, execId: "e1", process: spec.process!, stdio: {} }),
+      (e) => isMoatError(e, "ENOTSUP") && /fork\/exec/.test(e.message),
+    );
+    await sandbox.signal(r.id, "SIGKILL");
+    const status = await r.done;
+    assert.equal(status.signal, "SIGKILL");
+    assert.equal(status.status, 137);
+  });
+
+  test("a binary that is not in the image fails start with a clear error", async () => {
+    await assert.rejects(run(["/no/such/program"]), (e: Error) => /no\/such\/program/.test(e.message));
+  });
+
+  test("SIGKILL of the process running the sandbox leaves no stub and no gofer", async () => {
+    const script = `
+      const { UserkernelBackend } = await import(${JSON.stringify(new URL("../../src/userkernel/sandbox.js", import.meta.url).href)});
+      const spec = JSON.parse(process.argv[1]);
+      const sb = await new UserkernelBackend().createSandbox({ id: "k", stateDir: "/tmp" });
+      await sb.create({ id: "k", bundle: "", spec, rootfs: process.argv[2], stdio: { stdin: process.stdin, stdout: process.stdout } });
+      await sb.start("k");
+      process.stdout.write("started\\n");
+    `;
+    const child = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        script,
+        JSON.stringify({ ...spec, process: { ...spec.process!, args: ["cat"] } }),
+        rootfs,
+      ],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (d: Buffer) => d.toString().includes("started") && resolve());
+      child.on("exit", (code) => reject(new Error(`child exited early (${code})`)));
+    });
+    const kids = childrenOf(child.pid!);
+    assert.ok(kids.length >= 2, `the stub and the gofer run (children: ${kids})`);
+    child.kill("SIGKILL");
+    await new Promise((r) => child.on("exit", r));
+    const deadline = Date.now() + 5000;
+    let alive = kids;
+    while (Date.now() < deadline) {
+      alive = kids.filter((p) => {
+        try {
+          process.kill(p, 0);
+          return !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z");
+        } catch {
+          return false;
+        }
+      });
+      if (alive.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(alive, [], "no stub or gofer outlives the kernel");
+  });
+});
