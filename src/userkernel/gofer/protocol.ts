@@ -22,21 +22,11 @@ export interface OpenRequest {
 export type Request = OpenRequest;
 
 /** A host stat with the ns times as decimal strings (JSON has no bigint). */
-export interface WireStat {
-  dev: number;
-  ino: number;
-  nlink: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  size: number;
-  blksize: number;
-  blocks: number;
+export type WireStat = Omit<HostStat, "atimeNs" | "mtimeNs" | "ctimeNs"> & {
   atimeNs: string;
   mtimeNs: string;
   ctimeNs: string;
-}
+};
 
 export type Reply = { ok: true; stat: WireStat } | { ok: false; errno: string };
 

@@ -7,28 +7,17 @@ export const S_IFLNK = 0o120000;
 export const S_IFREG = 0o100000;
 export const S_IFBLK = 0o060000;
 export const S_IFDIR = 0o040000;
+
+import type { HostStat } from "../../sys/file.js";
+
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
 export const S_ISUID = 0o4000;
 export const S_ISGID = 0o2000;
 export const S_ISVTX = 0o1000;
 
-/** Everything fstat/statx report. Times are ns since the epoch. */
-export interface Stat {
-  dev: number;
-  ino: number;
-  nlink: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  size: number;
-  blksize: number;
-  blocks: number;
-  atimeNs: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-}
+/** Everything fstat/statx report, as Linux's struct stat has it. Times are ns since the epoch. */
+export type Stat = HostStat;
 
 export const STAT_SIZE = 144;
 export const STATX_SIZE = 256;

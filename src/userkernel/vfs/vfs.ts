@@ -42,18 +42,33 @@ export const NAME_MAX = 255;
 /** Linux's limit on symlinks followed in one lookup. */
 export const MAXSYMLINKS = 40;
 
-export const O_CREAT = 0o100;
-export const O_EXCL = 0o200;
-export const O_NOCTTY = 0o400;
-export const O_TRUNC = 0o1000;
-export const O_APPEND = 0o2000;
-export const O_NONBLOCK = 0o4000;
-export const O_DIRECTORY = 0o200000;
-export const O_NOFOLLOW = 0o400000;
-export const O_CLOEXEC = 0o2000000;
-export const O_PATH = 0o10000000;
-export const O_TMPFILE = 0o20200000;
-const O_ACCMODE = 3;
+// The open flags are Linux's own numbers: the guest passes them in, the host's are the same.
+export {
+  O_APPEND,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOCTTY,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_PATH,
+  O_TMPFILE,
+  O_TRUNC,
+} from "../../sys/file.js";
+
+import {
+  O_ACCMODE,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOCTTY,
+  O_NOFOLLOW,
+  O_PATH,
+  O_TMPFILE,
+  O_TRUNC,
+} from "../../sys/file.js";
 
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_REMOVEDIR = 0x200;
