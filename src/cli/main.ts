@@ -2,22 +2,10 @@
 // moat: the docker-like user CLI. Every command is a thin layer over the library API.
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
-import { createBundle, removeBundle } from "../image/bundle.js";
 import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
-import { availability, parseIsolation, selectBackend } from "../isolation/index.js";
+import { availability } from "../isolation/index.js";
 import { MoatError } from "../spec/errors.js";
-import { parseWithCommand } from "./args.js";
-import {
-  cmdBundle,
-  cmdGc,
-  cmdImages,
-  cmdLoad,
-  cmdPull,
-  cmdRmi,
-  cmdSave,
-  imageName,
-} from "./image-commands.js";
+import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
 import { makeOutput, type Output, reportError } from "./output.js";
 import { cmdRun } from "./run.js";
 

@@ -10,7 +10,10 @@ export type IsolationChoice = IsolationName | "auto";
 export const ISOLATIONS: IsolationChoice[] = ["auto", "vm", "userkernel"];
 
 /** The backends built into this version of moat. A backend appears here once it runs containers. */
-const registry: Partial<Record<IsolationName, () => Promise<SandboxBackend>>> = {};
+const registry: Partial<Record<IsolationName, () => Promise<SandboxBackend>>> = {
+  vm: async () => new (await import("../vm/sandbox.js")).VmBackend(),
+  userkernel: async () => new (await import("../userkernel/sandbox.js")).UserkernelBackend(),
+};
 
 const NOT_BUILT: Record<IsolationName, string> = {
   vm: "the vm isolation (QEMU microvm + guest agent) is not wired into sandboxes yet",
@@ -28,14 +31,19 @@ export async function availability(name: IsolationName): Promise<Availability> {
   return (await make()).availability();
 }
 
-/** auto: vm where the host can run it, else userkernel (design.md). */
+/**
+ * auto: vm where hardware virtualisation works, else userkernel (design.md). A vm under
+ * software emulation (TCG) is chosen only by name: it works, but slowly.
+ */
 export async function selectBackend(choice: IsolationChoice): Promise<SandboxBackend> {
   const order: IsolationName[] = choice === "auto" ? ["vm", "userkernel"] : [choice];
   const reasons: string[] = [];
   for (const name of order) {
     const a = await availability(name);
-    if (a.available) return registry[name]!();
-    reasons.push(`${name}: ${a.reason}`);
+    if (a.available && (choice !== "auto" || name !== "vm" || a.hardware)) return registry[name]!();
+    reasons.push(
+      `${name}: ${a.available ? `${a.reason} (no hardware virtualisation, so auto does not pick it)` : a.reason}`,
+    );
   }
   throw new MoatError("ENOTSUP", `no isolation backend can run this sandbox here (${reasons.join("; ")})`);
 }

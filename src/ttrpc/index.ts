@@ -1,3 +1,4 @@
+export { type CallOptions, TtrpcClient } from "./client.js";
 export {
   ClientStreamIds,
   type Decoded,
@@ -14,3 +15,5 @@ export {
   type OversizeFrame,
   readFrames,
 } from "./framing.js";
+export { Code, type Metadata, TtrpcError } from "./messages.js";
+export { type CallContext, type Handler, TtrpcServer } from "./server.js";

@@ -1,16 +1,19 @@
 // Boot a guest from the cached assets: pick the accelerator, launch the hypervisor and
-// wait until the guest's init answers on its virtio-serial port. Every way a boot can
+// wait until the guest agent serves on its virtio-serial port. Every way a boot can
 // fail (missing or damaged kernel/initramfs, panic, hang) ends in a MoatError that
 // quotes the guest console, within a bounded time.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AgentClient } from "./agent-client.js";
 import { ensureAssets, type GuestAssets } from "./assets/build.js";
 import { AGENT_PORT_NAME } from "./assets/init-script.js";
 import { type AccelChoice, chooseAccel } from "./hypervisor/accel.js";
 import type { Accel, Hypervisor, RunningVm, ShareConfig } from "./hypervisor/hypervisor.js";
 import { QemuHypervisor } from "./hypervisor/qemu.js";
-import { ShellChannel } from "./shell-channel.js";
+
+/** Node and the agent live in the initramfs, which is unpacked into guest RAM. */
+export const DEFAULT_GUEST_MEMORY_MIB = 512;
 
 export interface BootOptions {
   readonly id: string;
@@ -26,45 +29,52 @@ export interface BootOptions {
   readonly cpus?: number;
   readonly shares?: readonly ShareConfig[];
   readonly kernelArgs?: readonly string[];
-  /** Until the guest init answers; default 60 s under TCG, 15 s under KVM. */
+  /** Until the guest agent answers; default 60 s under TCG, 15 s under KVM. */
   readonly bootTimeoutMs?: number;
   readonly hypervisor?: Hypervisor;
 }
 
 export interface BootedGuest {
   readonly vm: RunningVm;
-  readonly shell: ShellChannel;
+  readonly agent: AgentClient;
   readonly accel: AccelChoice;
 }
 
 export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
   const assets = opts.assets ?? (await ensureAssets({ root: opts.root }));
   const hv = opts.hypervisor ?? new QemuHypervisor();
-  const accel: AccelChoice = opts.accel
-    ? { accel: opts.accel, reason: "chosen by the caller" }
-    : await chooseAccel({ cacheDir: assets.dir, probe: () => probeKvm(hv, assets) });
+  const accel = await chooseGuestAccel(assets, hv, opts.accel);
   const vm = await hv.launch({
     id: opts.id,
     runDir: opts.runDir,
     kernel: assets.kernel,
     initrd: assets.initrd,
     accel: accel.accel,
-    memoryMiB: opts.memoryMiB ?? 256,
+    memoryMiB: opts.memoryMiB ?? DEFAULT_GUEST_MEMORY_MIB,
     cpus: opts.cpus ?? 1,
     agentPortName: AGENT_PORT_NAME,
     shares: opts.shares,
     kernelArgs: opts.kernelArgs,
   });
   try {
-    const shell = await ShellChannel.open(
-      vm,
-      opts.bootTimeoutMs ?? (accel.accel === "kvm" ? 15_000 : 60_000),
-    );
-    return { vm, shell, accel };
+    const timeout = opts.bootTimeoutMs ?? (accel.accel === "kvm" ? 15_000 : 60_000);
+    const agent = await AgentClient.connect(vm, timeout);
+    await agent.call("GetGuestDetails", {}, { timeoutMs: timeout });
+    return { vm, agent, accel };
   } catch (e) {
     await vm.kill();
     throw e;
   }
+}
+
+/** KVM if a probe guest boots under it (cached per host kernel), else TCG. */
+export function chooseGuestAccel(
+  assets: Pick<GuestAssets, "kernel" | "initrd" | "dir">,
+  hv: Hypervisor = new QemuHypervisor(),
+  forced?: Accel,
+): Promise<AccelChoice> {
+  if (forced) return Promise.resolve({ accel: forced, reason: "chosen by the caller" });
+  return chooseAccel({ cacheDir: assets.dir, probe: () => probeKvm(hv, assets) });
 }
 
 async function probeKvm(
@@ -81,12 +91,7 @@ async function probeKvm(
       hypervisor: hv,
       bootTimeoutMs: 20_000,
     });
-    try {
-      const r = await g.shell.run("true", 10_000);
-      if (r.exitCode !== 0) throw new Error(`the probe command exited with ${r.exitCode}`);
-    } finally {
-      await g.vm.kill();
-    }
+    await g.vm.kill();
   } finally {
     await rm(runDir, { recursive: true, force: true });
   }

@@ -68,6 +68,10 @@ describe("guest asset build", () => {
     assert.match(listing, /^lrwxrwxrwx .* bin\/sh -> \/bin\/busybox$/m);
     assert.match(listing, /^crw------- .*5,\s+1 .* dev\/console$/m);
     assert.match(listing, /^crw-rw-rw- .*1,\s+3 .* dev\/null$/m);
+    // The agent, the Node that runs it, and the dynamic loader Node needs.
+    assert.match(listing, /^-rwxr-xr-x .* bin\/node$/m);
+    assert.match(listing, /^-rw-r--r-- .* lib\/moat\/agent\.cjs$/m);
+    assert.match(listing, /^-rwxr-xr-x .* lib64\/ld-linux-x86-64\.so\.2$/m);
     const order = execFileSync("cpio", ["-i", "--quiet", "--to-stdout", "etc/moat/modules"], {
       input: cpio,
       encoding: "utf8",

@@ -48,7 +48,7 @@ describe("QEMU command line", () => {
     assert.deepEqual(values(argv, "-mon"), ["chardev=qmp,mode=control"]);
     assert.deepEqual(values(argv, "-device"), [
       "virtio-serial-device",
-      "virtserialport,chardev=agent,name=moat.agent",
+      "virtserialport,chardev=agent,name=moat.agent,id=agentport",
     ]);
     assert.deepEqual(values(argv, "-fsdev"), []);
   });

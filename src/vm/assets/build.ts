@@ -10,7 +10,8 @@ import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../../spec/errors.js";
 import { CpioWriter } from "./cpio.js";
 import { debFields, download, extract, resolveDependency } from "./debian.js";
-import { INIT_SCRIPT, MODULE_LIST_PATH } from "./init-script.js";
+import { agentBundle, type GuestFile, nodeFiles } from "./guest-node.js";
+import { GUEST_AGENT_PATH, INIT_SCRIPT, MODULE_LIST_PATH } from "./init-script.js";
 import {
   ASSETS_VERSION,
   assetDir,
@@ -78,7 +79,14 @@ export async function ensureAssets(opts: EnsureAssetsOptions = {}): Promise<Gues
   const root = opts.root ?? moatRoot();
   const dir = assetDir(root);
   const cached = await readManifest(dir, opts.verify);
-  if (cached) return describe(dir, cached);
+  // Without esbuild (an installed moat has no dev dependencies) the agent cannot be
+  // re-bundled, so an existing cache is trusted as it is.
+  const agent = await agentBundle().catch((e: unknown) => {
+    if (cached) return undefined;
+    throw e;
+  });
+  if (cached && (!agent || (cached.agentSha256 === agent.sha256 && cached.nodeVersion === process.version)))
+    return describe(dir, cached);
   const progress = opts.progress ?? defaultProgress();
   const parent = join(root, "assets");
   await mkdir(parent, { recursive: true, mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
@@ -94,7 +102,7 @@ export async function ensureAssets(opts: EnsureAssetsOptions = {}): Promise<Gues
   try {
     const manifest = await buildInto(staging, scratch, progress);
     progress(`installing into ${dir}`);
-    const installed = await install(staging, dir);
+    const installed = await install(staging, dir, manifest);
     progress("done");
     return describe(dir, installed ?? manifest);
   } catch (e) {
@@ -140,7 +148,13 @@ async function buildInto(staging: string, scratch: string, progress: ProgressFn)
   progress(`writing initramfs (${order.length} modules)`);
   const busybox = await readFile(join(bx, "bin", "busybox"));
   const applets = await busyboxApplets(join(bx, "bin", "busybox"));
-  const initrd = await initramfs(busybox, applets, modRoot, release, order);
+  progress(`adding Node.js ${process.version} and the agent`);
+  const agent = await agentBundle();
+  const extra: GuestFile[] = [
+    ...(await nodeFiles()),
+    { path: GUEST_AGENT_PATH, data: agent.data, perm: 0o644 },
+  ];
+  const initrd = await initramfs(busybox, applets, modRoot, release, order, extra);
 
   await writeFile(join(staging, kernelFile), kernel, { mode: 0o644 });
   await writeFile(join(staging, INITRD_FILE), initrd, { mode: 0o644 });
@@ -157,6 +171,8 @@ async function buildInto(staging: string, scratch: string, progress: ProgressFn)
     kernelPackageVersion: kf["Version"] ?? "",
     kernelRelease: release,
     busyboxPackageVersion: bf["Version"] ?? "",
+    nodeVersion: process.version,
+    agentSha256: agent.sha256,
     kernel: kernelFile,
     initrd: INITRD_FILE,
     modules: order.map((m) => m.path),
@@ -261,6 +277,7 @@ async function initramfs(
   modRoot: string,
   release: string,
   order: readonly ModuleEntry[],
+  extra: readonly GuestFile[],
 ): Promise<Buffer> {
   type Entry =
     | { kind: "dir" }
@@ -292,6 +309,7 @@ async function initramfs(
     put(guestPath, { kind: "file", data: await readModule(join(modRoot, m.path)), perm: 0o644 });
     guestPaths.push(`/${guestPath}`);
   }
+  for (const f of extra) put(f.path, { kind: "file", data: f.data, perm: f.perm });
   put(MODULE_LIST_PATH, { kind: "file", data: Buffer.from(`${guestPaths.join("\n")}\n`), perm: 0o644 });
 
   // Sorted names put every directory before its contents, and make the image reproducible.
@@ -310,7 +328,7 @@ async function initramfs(
  * Move the staging dir into place. Losing a race to a concurrent build is fine: the
  * winner's complete cache is used and ours is dropped.
  */
-async function install(staging: string, dir: string): Promise<Manifest | undefined> {
+async function install(staging: string, dir: string, ours: Manifest): Promise<Manifest | undefined> {
   try {
     await rename(staging, dir);
     return undefined;
@@ -319,12 +337,13 @@ async function install(staging: string, dir: string): Promise<Manifest | undefin
     if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
   }
   const theirs = await readManifest(dir);
-  if (theirs) {
+  // Another build's complete cache counts only if it carries the same agent and Node.
+  if (theirs && theirs.agentSha256 === ours.agentSha256 && theirs.nodeVersion === ours.nodeVersion) {
     await rm(staging, { recursive: true, force: true });
     return theirs;
   }
-  // An incomplete directory (never produced by this code, but possible by hand): set it
-  // aside first so the rename stays atomic for readers.
+  // An incomplete or stale directory: set it aside first so the rename stays atomic for
+  // readers.
   const aside = `${dir}.stale-${process.pid}-${Date.now()}`;
   await rename(dir, aside);
   await rename(staging, dir);

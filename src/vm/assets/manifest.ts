@@ -9,7 +9,7 @@ import { join } from "node:path";
  * Bump when anything that ends up in the asset directory changes (init script, module
  * list, layout), so hosts rebuild instead of booting a stale guest.
  */
-export const ASSETS_VERSION = "3";
+export const ASSETS_VERSION = "4";
 
 export const MANIFEST = "manifest.json";
 export const KERNEL_FILE = "vmlinuz";
@@ -37,6 +37,10 @@ export interface Manifest {
   /** `uname -r` inside the guest. */
   readonly kernelRelease: string;
   readonly busyboxPackageVersion: string;
+  /** The host Node.js copied into the guest to run the agent. */
+  readonly nodeVersion: string;
+  /** sha256 of the bundled agent, so a changed agent rebuilds the initramfs. */
+  readonly agentSha256: string;
   readonly kernel: string;
   readonly initrd: string;
   /** Module files in the order /init loads them. */

@@ -115,7 +115,8 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
     "-device",
     "virtio-serial-device",
     "-device",
-    `virtserialport,chardev=agent,name=${c.agentPortName}`,
+    // QEMU reports the guest opening the port (VSERPORT_CHANGE) only for a device with an id.
+    `virtserialport,chardev=agent,name=${c.agentPortName},id=agentport`,
   ];
   const tags = new Set<string>();
   for (const [i, s] of (c.shares ?? []).entries()) {

@@ -1,0 +1,362 @@
+// Containers inside the guest. Each container's rootfs is an overlay whose lower layer
+// is its directory on the read-only 9p share and whose upper layer is a tmpfs, so its
+// writes stay in guest memory and never reach the host. Its processes are started
+// with busybox: `unshare` gives the init process new mount, PID, UTS and IPC
+// namespaces, and `nsenter` chroots into the rootfs and drops to the configured user
+// (and, for exec, first joins the init's namespaces). Node cannot run code between
+// fork and exec, so these small tools do that part.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { readFileSync, rmdirSync } from "node:fs";
+import { constants } from "node:os";
+import { join } from "node:path";
+import { Code, TtrpcError } from "../ttrpc/messages.js";
+import { OutputBuffer } from "./output.js";
+import { ID_PATTERN, type ProcessSpec } from "./protocol.js";
+import { resolveInRoot } from "./rootpath.js";
+
+export const BUSYBOX = "/bin/busybox";
+export const SHARE_MOUNT = "/run/moat/share";
+const CONTAINERS = "/run/moat/c";
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+// Lay out one container. Mount targets must not be symlinks the image planted: the
+// guest kernel would follow them out of the rootfs.
+const SETUP_SCRIPT = `set -e
+c=$1; lower=$2; r=$1/rootfs
+mkdir -p "$c"
+mount -t tmpfs -o mode=0700 moat-container "$c"
+mkdir "$c/upper" "$c/work" "$r"
+mount -t overlay -o "lowerdir=$lower,upperdir=$c/upper,workdir=$c/work" overlay "$r"
+for d in proc dev; do
+  if [ -L "$r/$d" ]; then echo "/$d in the image is a symbolic link" >&2; exit 1; fi
+  mkdir -p "$r/$d"
+done
+# busybox unshare --mount-proc makes its target private first, which needs a mount point.
+mount --bind "$r/proc" "$r/proc"
+mount -t tmpfs -o nosuid,mode=0755 dev "$r/dev"
+for d in null zero full random urandom tty; do
+  touch "$r/dev/$d"
+  mount --bind "/dev/$d" "$r/dev/$d"
+done
+mkdir "$r/dev/shm" "$r/dev/pts"
+mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$r/dev/shm"
+ln -s /proc/self/fd "$r/dev/fd"
+ln -s /proc/self/fd/0 "$r/dev/stdin"
+ln -s /proc/self/fd/1 "$r/dev/stdout"
+ln -s /proc/self/fd/2 "$r/dev/stderr"
+`;
+
+// Runs inside the new namespaces (or, for exec, before joining them): enter the
+// container's cgroup, name the host, then replace the environment wholesale.
+const LAUNCH_SCRIPT = `cg=$1; h=$2; shift 2
+echo 0 > "$cg/cgroup.procs" || exit 125
+if [ -n "$h" ]; then hostname "$h" || exit 125; fi
+exec ${BUSYBOX} env -i "$@"`;
+
+interface Proc {
+  readonly child: ChildProcess;
+  readonly stdout: OutputBuffer;
+  readonly stderr: OutputBuffer;
+  readonly exit: Promise<{ status: number; exitCode: number; signal: number }>;
+  /** The process itself, below the busybox wrapper that started it. */
+  target?: number;
+}
+
+interface Container {
+  readonly id: string;
+  readonly dir: string;
+  readonly rootfs: string;
+  readonly cgroup: string;
+  readonly process: ProcessSpec;
+  readonly hostname: string;
+  init?: Proc;
+  readonly execs: Map<string, Proc>;
+}
+
+function run(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(BUSYBOX, args, { env: { PATH: "/bin:/sbin:/usr/bin:/usr/sbin" } }, (err, _out, stderr) => {
+      if (err)
+        reject(
+          new TtrpcError(
+            Code.INTERNAL,
+            `${args.slice(0, 2).join(" ")} failed: ${stderr.trim() || err.message}`,
+          ),
+        );
+      else resolve();
+    });
+  });
+}
+
+function checkId(what: string, id: string): void {
+  if (!ID_PATTERN.test(id)) {
+    throw new TtrpcError(
+      Code.INVALID_ARGUMENT,
+      `${what} "${id}" must be 1-64 letters, digits, "_", "." or "-"`,
+    );
+  }
+}
+
+function signalNumber(sig: NodeJS.Signals | null): number {
+  return sig ? (constants.signals[sig] ?? 0) : 0;
+}
+
+export class Containers {
+  private readonly containers = new Map<string, Container>();
+  private shareMounted = false;
+
+  async createSandbox(shareTag: string): Promise<void> {
+    if (this.shareMounted) return;
+    await run(["mkdir", "-p", SHARE_MOUNT, CONTAINERS]);
+    await run([
+      "mount",
+      "-t",
+      "9p",
+      "-o",
+      "trans=virtio,version=9p2000.L,ro,cache=none",
+      shareTag,
+      SHARE_MOUNT,
+    ]);
+    this.shareMounted = true;
+  }
+
+  async create(id: string, proc: ProcessSpec, rootfsDir: string, hostname: string): Promise<void> {
+    checkId("container id", id);
+    checkId("rootfs directory", rootfsDir);
+    if (!this.shareMounted)
+      throw new TtrpcError(Code.FAILED_PRECONDITION, "CreateSandbox must come before CreateContainer");
+    if (this.containers.has(id)) throw new TtrpcError(Code.ALREADY_EXISTS, `container ${id} already exists`);
+    if (proc.args.length === 0)
+      throw new TtrpcError(Code.INVALID_ARGUMENT, `container ${id} has no process args`);
+    if (proc.terminal)
+      throw new TtrpcError(Code.UNIMPLEMENTED, "terminals are not supported by the moat agent yet");
+    const dir = join(CONTAINERS, id);
+    const c: Container = {
+      id,
+      dir,
+      rootfs: join(dir, "rootfs"),
+      cgroup: join(CGROUP_ROOT, `moat-${id}`),
+      process: proc,
+      hostname,
+      execs: new Map(),
+    };
+    this.containers.set(id, c);
+    try {
+      await run(["sh", "-c", SETUP_SCRIPT, "sh", dir, join(SHARE_MOUNT, rootfsDir)]);
+      await run(["mkdir", "-p", c.cgroup]);
+    } catch (e) {
+      this.containers.delete(id);
+      await this.unmount(c).catch(() => {});
+      throw e;
+    }
+  }
+
+  async start(id: string): Promise<number> {
+    const c = this.get(id);
+    if (c.init) throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${id} was already started`);
+    const argv = [
+      "unshare",
+      "-m",
+      "-u",
+      "-i",
+      "-p",
+      "-f",
+      `--mount-proc=${c.rootfs}/proc`,
+      "--",
+      ...this.launch(c, c.hostname, c.process, [`-r${c.rootfs}`]),
+    ];
+    c.init = this.spawn(argv);
+    return this.targetPid(c.init);
+  }
+
+  async exec(id: string, execId: string, proc: ProcessSpec): Promise<number> {
+    const c = this.get(id);
+    checkId("exec id", execId);
+    if (!c.init || c.init.child.exitCode !== null || c.init.child.signalCode !== null) {
+      throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${id} is not running`);
+    }
+    if (c.execs.has(execId))
+      throw new TtrpcError(Code.ALREADY_EXISTS, `exec ${execId} already exists in ${id}`);
+    if (proc.args.length === 0) throw new TtrpcError(Code.INVALID_ARGUMENT, `exec ${execId} has no args`);
+    if (proc.terminal)
+      throw new TtrpcError(Code.UNIMPLEMENTED, "terminals are not supported by the moat agent yet");
+    const initPid = await this.targetPid(c.init);
+    const p = this.spawn(this.launch(c, "", proc, ["-t", String(initPid), "-m", "-u", "-i", "-p", "-r"]));
+    c.execs.set(execId, p);
+    return this.targetPid(p);
+  }
+
+  async signal(id: string, execId: string, sig: number): Promise<void> {
+    const p = this.proc(id, execId);
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+    const pid = await this.targetPid(p);
+    try {
+      process.kill(pid, sig);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+    }
+  }
+
+  wait(id: string, execId: string): Promise<{ status: number; exitCode: number; signal: number }> {
+    return this.proc(id, execId).exit;
+  }
+
+  async writeStdin(id: string, execId: string, data: Uint8Array): Promise<number> {
+    const stdin = this.proc(id, execId).child.stdin!;
+    if (stdin.destroyed || stdin.writableEnded)
+      throw new TtrpcError(Code.FAILED_PRECONDITION, "stdin is closed");
+    await new Promise<void>((resolve, reject) => stdin.write(data, (e) => (e ? reject(e) : resolve())));
+    return data.length;
+  }
+
+  closeStdin(id: string, execId: string): void {
+    this.proc(id, execId).child.stdin!.end();
+  }
+
+  read(id: string, execId: string, which: "stdout" | "stderr", max: number, signal: AbortSignal) {
+    return this.proc(id, execId)[which].read(max, signal);
+  }
+
+  stats(id: string): { memoryBytes: number; cpuNanos: number; pids: number } {
+    const c = this.get(id);
+    const read = (f: string) => {
+      try {
+        return readFileSync(join(c.cgroup, f), "utf8");
+      } catch {
+        return "";
+      }
+    };
+    const usec = /^usage_usec (\d+)$/m.exec(read("cpu.stat"));
+    return {
+      memoryBytes: Number(read("memory.current").trim() || 0),
+      cpuNanos: usec ? Number(usec[1]) * 1000 : 0,
+      pids: Number(read("pids.current").trim() || 0),
+    };
+  }
+
+  async remove(id: string): Promise<void> {
+    const c = this.get(id);
+    for (const p of [c.init, ...c.execs.values()]) {
+      if (p && p.child.exitCode === null && p.child.signalCode === null) {
+        throw new TtrpcError(
+          Code.FAILED_PRECONDITION,
+          `container ${id} still has running processes: stop them first`,
+        );
+      }
+    }
+    await this.unmount(c);
+    this.containers.delete(id);
+  }
+
+  /** Kill everything; the host powers the VM off next. */
+  async destroy(): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    for (const c of this.containers.values()) {
+      for (const p of [c.init, ...c.execs.values()]) {
+        if (!p || p.child.exitCode !== null || p.child.signalCode !== null) continue;
+        const pid = p.target ?? p.child.pid;
+        if (pid) process.kill(pid, "SIGKILL");
+        p.child.kill("SIGKILL");
+        waits.push(p.exit);
+      }
+    }
+    await Promise.all(waits);
+  }
+
+  private launch(c: Container, hostname: string, proc: ProcessSpec, nsenter: string[]): string[] {
+    const env = proc.env.filter((e) => /^[^=-][^=]*=/.test(e));
+    let cwd: string;
+    try {
+      cwd = resolveInRoot(c.rootfs, proc.cwd || "/");
+    } catch (e) {
+      throw new TtrpcError(Code.INVALID_ARGUMENT, `working directory ${proc.cwd}: ${(e as Error).message}`);
+    }
+    return [
+      BUSYBOX,
+      "sh",
+      "-c",
+      LAUNCH_SCRIPT,
+      "sh",
+      c.cgroup,
+      hostname,
+      ...env,
+      BUSYBOX,
+      "nsenter",
+      ...nsenter,
+      `-w${cwd}`,
+      "-S",
+      String(proc.uid),
+      "-G",
+      String(proc.gid),
+      "--",
+      ...proc.args,
+    ];
+  }
+
+  private spawn(argv: string[]): Proc {
+    const child = spawn(BUSYBOX, argv, { env: {}, stdio: ["pipe", "pipe", "pipe"] });
+    child.stdin!.on("error", () => {}); // a process that exits before reading its stdin
+    const exit = new Promise<{ status: number; exitCode: number; signal: number }>((resolve) => {
+      child.once("exit", (code, sig) => {
+        const n = signalNumber(sig);
+        resolve(
+          sig
+            ? { status: 128 + n, exitCode: 0, signal: n }
+            : { status: code ?? 255, exitCode: code ?? 255, signal: 0 },
+        );
+      });
+      child.once("error", () => resolve({ status: 127, exitCode: 127, signal: 0 }));
+    });
+    return { child, stdout: new OutputBuffer(child.stdout!), stderr: new OutputBuffer(child.stderr!), exit };
+  }
+
+  /** The pid under the busybox wrapper (unshare's or nsenter's child), once it exists. */
+  private async targetPid(p: Proc): Promise<number> {
+    if (p.target !== undefined) return p.target;
+    const pid = p.child.pid;
+    if (pid === undefined) throw new TtrpcError(Code.INTERNAL, "the process could not be started");
+    for (let i = 0; i < 2000; i++) {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) return pid;
+      let children = "";
+      try {
+        children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+      } catch {
+        return pid;
+      }
+      if (children !== "") {
+        p.target = Number(children.split(/\s+/)[0]);
+        return p.target;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new TtrpcError(Code.DEADLINE_EXCEEDED, "the process did not start within 10 s");
+  }
+
+  private async unmount(c: Container): Promise<void> {
+    await run(["umount", "-l", c.rootfs]).catch(() => {});
+    await run(["umount", "-l", c.dir]).catch(() => {});
+    await run(["rmdir", c.dir]).catch(() => {});
+    try {
+      rmdirSync(c.cgroup);
+    } catch {
+      // already gone, or a process is still dying in it; the VM's end removes it anyway
+    }
+  }
+
+  private get(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw new TtrpcError(Code.NOT_FOUND, `container ${id} does not exist in this sandbox`);
+    return c;
+  }
+
+  private proc(id: string, execId: string): Proc {
+    const c = this.get(id);
+    if (execId === "") {
+      if (!c.init) throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${id} has not been started`);
+      return c.init;
+    }
+    const p = c.execs.get(execId);
+    if (!p) throw new TtrpcError(Code.NOT_FOUND, `exec ${execId} does not exist in container ${id}`);
+    return p;
+  }
+}

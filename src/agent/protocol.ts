@@ -1,0 +1,201 @@
+// The agent API between the host (src/vm) and the guest agent (src/agent/main.ts), in
+// the spirit of Kata's agent.proto. Both sides import this file, so the messages cannot
+// drift apart. Payloads travel as ttrpc unary calls on the service below.
+import protobuf from "protobufjs";
+
+export const AGENT_SERVICE = "moat.agent.v1.Agent";
+/** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
+export const AGENT_PROTOCOL_VERSION = 1;
+
+const AGENT_PROTO = `
+syntax = "proto3";
+package moat.agent.v1;
+
+message Empty {}
+
+message Process {
+  repeated string args = 1;
+  repeated string env = 2;
+  string cwd = 3;
+  uint32 uid = 4;
+  uint32 gid = 5;
+  bool terminal = 6;
+}
+
+message CreateSandboxRequest {
+  // The 9p mount tag of the host directory holding every container's rootfs.
+  string share_tag = 1;
+}
+
+message CreateContainerRequest {
+  string container_id = 1;
+  Process process = 2;
+  // The container's rootfs: a directory of the sandbox share, by name.
+  string rootfs_dir = 3;
+  string hostname = 4;
+}
+
+message ContainerRequest { string container_id = 1; }
+
+message ExecProcessRequest {
+  string container_id = 1;
+  string exec_id = 2;
+  Process process = 3;
+}
+
+message ProcessRequest {
+  string container_id = 1;
+  // Empty for the container's init process.
+  string exec_id = 2;
+}
+
+message StartResponse { uint32 pid = 1; }
+
+message SignalProcessRequest {
+  string container_id = 1;
+  string exec_id = 2;
+  uint32 signal = 3;
+}
+
+message WaitProcessResponse {
+  // Shell convention: the exit code, or 128 + the signal number.
+  int32 status = 1;
+  int32 exit_code = 2;
+  // The fatal signal's number, 0 when the process exited.
+  uint32 signal = 3;
+}
+
+message WriteStdinRequest {
+  string container_id = 1;
+  string exec_id = 2;
+  bytes data = 3;
+}
+
+message WriteStdinResponse { uint32 length = 1; }
+
+message ReadStreamRequest {
+  string container_id = 1;
+  string exec_id = 2;
+  uint32 max_bytes = 3;
+}
+
+message ReadStreamResponse {
+  bytes data = 1;
+  // No more data will ever come.
+  bool eof = 2;
+}
+
+message TtyWinResizeRequest {
+  string container_id = 1;
+  string exec_id = 2;
+  uint32 rows = 3;
+  uint32 columns = 4;
+}
+
+message StatsContainerResponse {
+  uint64 memory_bytes = 1;
+  uint64 cpu_nanos = 2;
+  uint32 pids = 3;
+}
+
+message GuestDetailsResponse {
+  string kernel_release = 1;
+  uint32 protocol_version = 2;
+  uint64 memory_total_bytes = 3;
+  uint32 cpus = 4;
+}
+`;
+
+export interface ProcessSpec {
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  terminal: boolean;
+}
+
+// The TypeScript view of each message (field names as in the proto, camelCased).
+export interface Messages {
+  Empty: Record<string, never>;
+  CreateSandboxRequest: { shareTag: string };
+  CreateContainerRequest: { containerId: string; process: ProcessSpec; rootfsDir: string; hostname: string };
+  ContainerRequest: { containerId: string };
+  ExecProcessRequest: { containerId: string; execId: string; process: ProcessSpec };
+  ProcessRequest: { containerId: string; execId: string };
+  StartResponse: { pid: number };
+  SignalProcessRequest: { containerId: string; execId: string; signal: number };
+  WaitProcessResponse: { status: number; exitCode: number; signal: number };
+  WriteStdinRequest: { containerId: string; execId: string; data: Uint8Array };
+  WriteStdinResponse: { length: number };
+  ReadStreamRequest: { containerId: string; execId: string; maxBytes: number };
+  ReadStreamResponse: { data: Uint8Array; eof: boolean };
+  TtyWinResizeRequest: { containerId: string; execId: string; rows: number; columns: number };
+  StatsContainerResponse: { memoryBytes: number; cpuNanos: number; pids: number };
+  GuestDetailsResponse: {
+    kernelRelease: string;
+    protocolVersion: number;
+    memoryTotalBytes: number;
+    cpus: number;
+  };
+}
+
+/** Every method: its request and response message. */
+export const METHODS = {
+  CreateSandbox: ["CreateSandboxRequest", "Empty"],
+  CreateContainer: ["CreateContainerRequest", "Empty"],
+  StartContainer: ["ContainerRequest", "StartResponse"],
+  ExecProcess: ["ExecProcessRequest", "StartResponse"],
+  SignalProcess: ["SignalProcessRequest", "Empty"],
+  WaitProcess: ["ProcessRequest", "WaitProcessResponse"],
+  WriteStdin: ["WriteStdinRequest", "WriteStdinResponse"],
+  CloseStdin: ["ProcessRequest", "Empty"],
+  ReadStdout: ["ReadStreamRequest", "ReadStreamResponse"],
+  ReadStderr: ["ReadStreamRequest", "ReadStreamResponse"],
+  TtyWinResize: ["TtyWinResizeRequest", "Empty"],
+  RemoveContainer: ["ContainerRequest", "Empty"],
+  DestroySandbox: ["Empty", "Empty"],
+  StatsContainer: ["ContainerRequest", "StatsContainerResponse"],
+  GetGuestDetails: ["Empty", "GuestDetailsResponse"],
+} as const satisfies Record<string, readonly [keyof Messages, keyof Messages]>;
+
+export type Method = keyof typeof METHODS;
+export type RequestOf<M extends Method> = Messages[(typeof METHODS)[M][0]];
+export type ResponseOf<M extends Method> = Messages[(typeof METHODS)[M][1]];
+
+const root = protobuf.parse(AGENT_PROTO).root;
+const types = new Map<string, protobuf.Type>();
+function type(name: keyof Messages): protobuf.Type {
+  let t = types.get(name);
+  if (!t) {
+    t = root.lookupType(`moat.agent.v1.${name}`);
+    types.set(name, t);
+  }
+  return t;
+}
+
+function encodeMessage(name: keyof Messages, value: object): Uint8Array {
+  const t = type(name);
+  return t.encode(t.fromObject(value as Record<string, unknown>)).finish();
+}
+
+function decodeMessage<T>(name: keyof Messages, data: Uint8Array): T {
+  const t = type(name);
+  return t.toObject(t.decode(data), { longs: Number, bytes: Buffer, defaults: true, arrays: true }) as T;
+}
+
+export function encodeRequest<M extends Method>(m: M, v: RequestOf<M>): Uint8Array {
+  return encodeMessage(METHODS[m][0], v);
+}
+export function decodeRequest<M extends Method>(m: M, data: Uint8Array): RequestOf<M> {
+  return decodeMessage(METHODS[m][0], data);
+}
+export function encodeResponse<M extends Method>(m: M, v: ResponseOf<M>): Uint8Array {
+  return encodeMessage(METHODS[m][1], v);
+}
+export function decodeResponse<M extends Method>(m: M, data: Uint8Array): ResponseOf<M> {
+  return decodeMessage(METHODS[m][1], data);
+}
+
+/** Container and exec ids become guest paths and cgroup names: keep them plain. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

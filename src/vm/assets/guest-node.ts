@@ -1,0 +1,83 @@
+// What the guest needs to run the agent: the host's own Node binary with the shared
+// libraries and dynamic loader it links against (read from ldd), and the agent bundled
+// by esbuild into one file. Using the host's Node means no second download and the
+// same Node version on both sides of the agent protocol.
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFile, realpath } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { MoatError } from "../../spec/errors.js";
+
+const execFileP = promisify(execFile);
+
+export interface GuestFile {
+  /** Path inside the guest, without the leading "/". */
+  readonly path: string;
+  readonly data: Buffer;
+  readonly perm: number;
+}
+
+/** The Node binary and every library ldd names, at the paths the loader will look for. */
+export async function nodeFiles(node = process.execPath): Promise<GuestFile[]> {
+  const { stdout } = await execFileP("ldd", [node], { encoding: "utf8" }).catch((e: unknown) => {
+    throw new MoatError("EIO", `cannot list the libraries of ${node} with ldd: install libc-bin`, {
+      cause: e,
+    });
+  });
+  const files: GuestFile[] = [{ path: "bin/node", data: await readFile(node), perm: 0o755 }];
+  for (const line of stdout.split("\n")) {
+    // "libm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
+    if (!m) {
+      if (/not found/.test(line))
+        throw new MoatError("ENOENT", `${node} needs a library that is missing: ${line.trim()}`);
+      continue;
+    }
+    const lib = m[1]!;
+    files.push({ path: lib.slice(1), data: await readFile(await realpath(lib)), perm: 0o755 });
+  }
+  return files;
+}
+
+/** The agent (dist/src/agent/main.js and what it imports) as one CommonJS file. */
+export async function bundleAgent(): Promise<Buffer> {
+  const entry = fileURLToPath(new URL("../../agent/main.js", import.meta.url));
+  let esbuild: typeof import("esbuild");
+  try {
+    esbuild = await import("esbuild");
+  } catch (e) {
+    throw new MoatError(
+      "ENOENT",
+      "bundling the guest agent needs esbuild: run npm install in moat's directory",
+      {
+        cause: e,
+      },
+    );
+  }
+  const out = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    write: false,
+    logLevel: "silent",
+    legalComments: "none",
+  });
+  return Buffer.from(out.outputFiles[0]!.contents);
+}
+
+let agentCache: Promise<{ data: Buffer; sha256: string }> | undefined;
+
+/** The bundle and its hash, built once per process. */
+export function agentBundle(): Promise<{ data: Buffer; sha256: string }> {
+  agentCache ??= bundleAgent().then((data) => ({
+    data,
+    sha256: createHash("sha256").update(data).digest("hex"),
+  }));
+  agentCache.catch(() => {
+    agentCache = undefined;
+  });
+  return agentCache;
+}

@@ -1,0 +1,353 @@
+// The vm isolation as a Sandbox backend: one QEMU microvm per sandbox, its containers run
+// by the guest agent. Rootfs sharing: each sandbox boots with ONE read-only 9p share of
+// a host directory (stateDir/share); create() bind-mounts the container's bundle rootfs
+// read-only into it under the container's id, and the agent layers a tmpfs-backed
+// overlay on top inside the guest. So containers can be added to a running VM without
+// hot-plugging devices, and nothing a container writes reaches the host (QEMU refuses
+// writes to the share as well).
+import { spawnSync } from "node:child_process";
+import { mkdir, rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import type { ProcessSpec } from "../agent/protocol.js";
+import { ID_PATTERN } from "../agent/protocol.js";
+import type { Sandbox, SandboxBackend } from "../sandbox/sandbox.js";
+import { type Signal, SignalNumbers, signalName } from "../sandbox/signals.js";
+import type {
+  Availability,
+  ContainerConfig,
+  ContainerStats,
+  ExecConfig,
+  ExitStatus,
+  SandboxConfig,
+  Stdio,
+} from "../sandbox/types.js";
+import { MoatError } from "../spec/errors.js";
+import type { Process } from "../spec/runtime.js";
+import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, mount, umount } from "../sys/fs.js";
+import type { AgentClient } from "./agent-client.js";
+import { ensureAssets } from "./assets/build.js";
+import { assetDir, readManifest } from "./assets/manifest.js";
+import { bootGuest, chooseGuestAccel } from "./guest.js";
+import type { RunningVm } from "./hypervisor/hypervisor.js";
+import { QEMU_BINARY } from "./hypervisor/qemu.js";
+
+const SHARE_TAG = "moatshare";
+/** mount(2)'s MS_REMOUNT; src/sys does not export it yet. */
+const MS_REMOUNT = 32;
+const READ_CHUNK = 64 * 1024;
+
+export class VmBackend implements SandboxBackend {
+  readonly isolation = "vm" as const;
+
+  async availability(): Promise<Availability> {
+    const q = spawnSync(QEMU_BINARY, ["--version"], { encoding: "utf8" });
+    if (q.error || q.status !== 0) {
+      return { available: false, reason: `${QEMU_BINARY} cannot run: install the qemu-system-x86 package` };
+    }
+    try {
+      const dir = assetDir();
+      if (!(await readManifest(dir))) {
+        return {
+          available: true,
+          reason: "QEMU found; the guest kernel and agent image are built on first use",
+        };
+      }
+      const accel = await chooseGuestAccel(await ensureAssets());
+      return { available: true, reason: `${accel.accel}: ${accel.reason}`, hardware: accel.accel === "kvm" };
+    } catch (e) {
+      return { available: false, reason: `the guest assets cannot be built: ${(e as Error).message}` };
+    }
+  }
+
+  async createSandbox(config: SandboxConfig): Promise<Sandbox> {
+    return VmSandbox.boot(config);
+  }
+}
+
+interface Proc {
+  exit?: Promise<ExitStatus>;
+  pumps: Promise<void>[];
+}
+
+interface Container {
+  config: ContainerConfig;
+  shareDir: string;
+  state: "created" | "running" | "stopped";
+  init: Proc;
+  execs: Map<string, Proc>;
+}
+
+class VmSandbox implements Sandbox {
+  readonly isolation = "vm" as const;
+  private readonly containers = new Map<string, Container>();
+  private destroyed: Promise<void> | undefined;
+
+  private constructor(
+    private readonly config: SandboxConfig,
+    private readonly vm: RunningVm,
+    private readonly agent: AgentClient,
+    private readonly share: string,
+  ) {}
+
+  static async boot(config: SandboxConfig): Promise<VmSandbox> {
+    if (!ID_PATTERN.test(config.id)) {
+      throw new MoatError(
+        "EINVAL",
+        `sandbox id "${config.id}" must be 1-64 letters, digits, "_", "." or "-"`,
+      );
+    }
+    await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+    const share = join(config.stateDir, "share");
+    await mkdir(share, { mode: 0o700 });
+    try {
+      const g = await bootGuest({
+        id: config.id,
+        runDir: join(config.stateDir, "vm"),
+        ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
+        ...(config.cpus ? { cpus: config.cpus } : {}),
+        shares: [{ tag: SHARE_TAG, hostPath: share, readonly: true }],
+      });
+      const sb = new VmSandbox(config, g.vm, g.agent, share);
+      try {
+        await g.agent.call("CreateSandbox", { shareTag: SHARE_TAG });
+      } catch (e) {
+        await sb.destroy();
+        throw e;
+      }
+      return sb;
+    } catch (e) {
+      await rm(config.stateDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  private get(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw new MoatError("ENOENT", `container ${id} does not exist in sandbox ${this.id}`);
+    return c;
+  }
+
+  async create(container: ContainerConfig): Promise<void> {
+    if (this.destroyed) throw new MoatError("ESTATE", `sandbox ${this.id} has been destroyed`);
+    if (!ID_PATTERN.test(container.id)) {
+      throw new MoatError(
+        "EINVAL",
+        `container id "${container.id}" must be 1-64 letters, digits, "_", "." or "-"`,
+      );
+    }
+    if (this.containers.has(container.id)) {
+      throw new MoatError("EEXIST", `container ${container.id} already exists in sandbox ${this.id}`);
+    }
+    const proc = container.spec.process;
+    if (!proc || proc.args.length === 0) {
+      throw new MoatError(
+        "EINVAL",
+        `bundle ${container.bundle} has no process.args: say what the container runs`,
+      );
+    }
+    if (proc.terminal || container.stdio.terminal) {
+      throw new MoatError(
+        "ENOTSUP",
+        "the vm agent has no terminal support yet: run without -t (stdio is passed as pipes)",
+      );
+    }
+    const shareDir = join(this.share, container.id);
+    await mkdir(shareDir);
+    try {
+      mount(container.rootfs, shareDir, null, MS_BIND | MS_REC, null);
+      mount("none", shareDir, null, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, null);
+    } catch (e) {
+      await unbind(shareDir);
+      throw new MoatError(
+        "EIO",
+        `cannot share ${container.rootfs} with the VM: ${(e as Error).message}; moat's vm isolation runs as root`,
+        { cause: e },
+      );
+    }
+    const c: Container = {
+      config: container,
+      shareDir,
+      state: "created",
+      init: { pumps: [] },
+      execs: new Map(),
+    };
+    this.containers.set(container.id, c);
+    try {
+      await this.agent.call("CreateContainer", {
+        containerId: container.id,
+        process: toProcessSpec(proc),
+        rootfsDir: container.id,
+        hostname: container.spec.hostname ?? container.id,
+      });
+    } catch (e) {
+      this.containers.delete(container.id);
+      await unbind(shareDir);
+      throw e;
+    }
+  }
+
+  async start(containerId: string): Promise<{ pid?: number }> {
+    const c = this.get(containerId);
+    if (c.state !== "created")
+      throw new MoatError("ESTATE", `container ${containerId} is ${c.state}, not created`);
+    await this.agent.call("StartContainer", { containerId });
+    c.state = "running";
+    this.attach(containerId, "", c.init, c.config.stdio);
+    void c.init.exit!.then(() => {
+      c.state = "stopped";
+    });
+    return {};
+  }
+
+  async exec(exec: ExecConfig): Promise<{ pid?: number }> {
+    const c = this.get(exec.containerId);
+    if (!ID_PATTERN.test(exec.execId)) throw new MoatError("EINVAL", `exec id "${exec.execId}" is invalid`);
+    if (c.execs.has(exec.execId)) throw new MoatError("EEXIST", `exec ${exec.execId} already exists`);
+    if (exec.process.terminal || exec.stdio.terminal) {
+      throw new MoatError("ENOTSUP", "the vm agent has no terminal support yet: exec without -t");
+    }
+    await this.agent.call("ExecProcess", {
+      containerId: exec.containerId,
+      execId: exec.execId,
+      process: toProcessSpec(exec.process),
+    });
+    const p: Proc = { pumps: [] };
+    c.execs.set(exec.execId, p);
+    this.attach(exec.containerId, exec.execId, p, exec.stdio);
+    return {};
+  }
+
+  async signal(containerId: string, signal: Signal, execId?: string): Promise<void> {
+    this.proc(containerId, execId);
+    await this.agent.call("SignalProcess", {
+      containerId,
+      execId: execId ?? "",
+      signal: SignalNumbers[signal],
+    });
+  }
+
+  wait(containerId: string, execId?: string): Promise<ExitStatus> {
+    const p = this.proc(containerId, execId);
+    if (!p.exit) throw new MoatError("ESTATE", `container ${containerId} has not been started`);
+    return p.exit;
+  }
+
+  async closeStdin(containerId: string, execId?: string): Promise<void> {
+    this.proc(containerId, execId);
+    await this.agent.call("CloseStdin", { containerId, execId: execId ?? "" });
+  }
+
+  async resize(): Promise<void> {
+    throw new MoatError("ENOTSUP", "the vm agent has no terminal support yet");
+  }
+
+  async stats(containerId: string): Promise<ContainerStats> {
+    this.get(containerId);
+    return this.agent.call("StatsContainer", { containerId });
+  }
+
+  async delete(containerId: string): Promise<void> {
+    const c = this.get(containerId);
+    if (c.state === "running")
+      throw new MoatError("ESTATE", `container ${containerId} is running: stop it first`);
+    await this.agent.call("RemoveContainer", { containerId });
+    this.containers.delete(containerId);
+    await unbind(c.shareDir);
+  }
+
+  destroy(): Promise<void> {
+    this.destroyed ??= (async () => {
+      if (!this.vm.exited) {
+        await this.agent.call("DestroySandbox", {}, { timeoutMs: 5_000 }).catch(() => {});
+      }
+      this.agent.close();
+      await this.vm.quit(5_000);
+      for (const c of this.containers.values()) await unbind(c.shareDir);
+      this.containers.clear();
+      await rm(this.config.stateDir, { recursive: true, force: true });
+    })();
+    return this.destroyed;
+  }
+
+  private proc(containerId: string, execId?: string): Proc {
+    const c = this.get(containerId);
+    if (!execId) return c.init;
+    const p = c.execs.get(execId);
+    if (!p) throw new MoatError("ENOENT", `exec ${execId} does not exist in container ${containerId}`);
+    return p;
+  }
+
+  /** Pump the process's stdio through the agent; its exit counts once its output is all read. */
+  private attach(containerId: string, execId: string, p: Proc, stdio: Stdio): void {
+    const pump = async (method: "ReadStdout" | "ReadStderr", out: NodeJS.WritableStream | undefined) => {
+      for (;;) {
+        const r = await this.agent.call(method, { containerId, execId, maxBytes: READ_CHUNK });
+        if (r.data.length > 0 && out) {
+          await new Promise<void>((resolve) => {
+            if ((out as Writable).write(r.data)) resolve();
+            else (out as Writable).once("drain", resolve);
+          });
+        }
+        if (r.eof) return;
+      }
+    };
+    p.pumps = [pump("ReadStdout", stdio.stdout), pump("ReadStderr", stdio.stderr)];
+    for (const x of p.pumps) x.catch(() => {});
+    if (stdio.stdin) void this.feedStdin(containerId, execId, stdio.stdin as Readable);
+    else void this.agent.call("CloseStdin", { containerId, execId }).catch(() => {});
+    p.exit = (async () => {
+      const r = await this.agent.call("WaitProcess", { containerId, execId });
+      await Promise.allSettled(p.pumps);
+      const exitedAt = new Date();
+      if (r.signal) {
+        const sig = signalName(r.signal);
+        return { signal: (sig ?? "SIGKILL") as NodeJS.Signals, status: r.status, exitedAt };
+      }
+      return { code: r.exitCode, status: r.status, exitedAt };
+    })();
+    p.exit.catch(() => {});
+  }
+
+  private async feedStdin(containerId: string, execId: string, input: Readable): Promise<void> {
+    try {
+      for await (const chunk of input) {
+        const data = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
+        for (let off = 0; off < data.length; off += READ_CHUNK) {
+          await this.agent.call("WriteStdin", {
+            containerId,
+            execId,
+            data: data.subarray(off, off + READ_CHUNK),
+          });
+        }
+      }
+      await this.agent.call("CloseStdin", { containerId, execId });
+    } catch {
+      // The process exited or the sandbox went away; its exit status tells the story.
+    }
+  }
+}
+
+function toProcessSpec(p: Process): ProcessSpec {
+  return {
+    args: p.args,
+    env: p.env ?? [],
+    cwd: p.cwd || "/",
+    uid: p.user.uid,
+    gid: p.user.gid,
+    terminal: Boolean(p.terminal),
+  };
+}
+
+async function unbind(dir: string): Promise<void> {
+  try {
+    umount(dir, MNT_DETACH);
+  } catch {
+    // not mounted
+  }
+  await rmdir(dir).catch(() => {});
+}

@@ -1,0 +1,205 @@
+// The vm isolation behind the Sandbox interface, as every front door uses it: one real
+// QEMU guest (TCG here) shared by every assertion, a bundle of the built-in busybox
+// image, stdio through Node streams, exit statuses, signals, and nothing left behind.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { release, tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Writable } from "node:stream";
+import { after, before, describe, it } from "node:test";
+import { createBundle, removeBundle } from "../../src/image/bundle.js";
+import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
+import { ImageStore } from "../../src/image/store.js";
+import type { Sandbox } from "../../src/sandbox/sandbox.js";
+import type { Spec } from "../../src/spec/runtime.js";
+import { ensureAssets } from "../../src/vm/assets/build.js";
+import { VmBackend } from "../../src/vm/sandbox.js";
+import { qemuProcessesMentioning } from "./helpers.js";
+
+class Collect extends Writable {
+  chunks: Buffer[] = [];
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) {
+    this.chunks.push(c);
+    cb();
+  }
+  get text() {
+    return Buffer.concat(this.chunks).toString();
+  }
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((m) => m.startsWith(dir));
+}
+
+describe("vm sandbox", () => {
+  let tmp: string;
+  let store: ImageStore;
+  let bundleDir: string;
+  let spec: Spec;
+  let rootfs: string;
+  let stateDir: string;
+  let sandbox: Sandbox | undefined;
+  let kernelRelease: string;
+  let n = 0;
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "moat-vm-sandbox-test-"));
+    kernelRelease = (await ensureAssets()).manifest.kernelRelease;
+    store = await ImageStore.open(join(tmp, "root"));
+    await ensureDefaultImage(store);
+    bundleDir = join(tmp, "bundle");
+    const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
+    spec = b.spec;
+    rootfs = b.rootfs;
+    stateDir = join(tmp, "state");
+    sandbox = await new VmBackend().createSandbox({ id: "vm-test", stateDir, memoryMiB: 512 });
+  });
+
+  after(async () => {
+    try {
+      await sandbox?.destroy();
+      assert.deepEqual(qemuProcessesMentioning(tmp), [], "no QEMU outlives destroy()");
+      assert.deepEqual(mountsUnder(stateDir), [], "no share mount outlives destroy()");
+      assert.equal(existsSync(stateDir), false, "destroy() removes the state dir");
+    } finally {
+      for (const pid of qemuProcessesMentioning(tmp)) process.kill(pid, "SIGKILL");
+      if (bundleDir) await removeBundle(bundleDir).catch(() => {});
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  async function run(args: string[], stdin?: PassThrough) {
+    const id = `c${++n}`;
+    const stdout = new Collect();
+    const stderr = new Collect();
+    await sandbox!.create({
+      id,
+      bundle: bundleDir,
+      spec: { ...spec, process: { ...spec.process!, args } },
+      rootfs,
+      stdio: { stdout, stderr, ...(stdin ? { stdin } : {}) },
+    });
+    await sandbox!.start(id);
+    return { id, stdout, stderr, done: sandbox!.wait(id) };
+  }
+
+  it("runs on the guest kernel, not the host's", async () => {
+    const r = await run(["sh", "-c", "uname -r; cat /proc/version"]);
+    assert.equal((await r.done).status, 0);
+    const [uname, version] = r.stdout.text.split("\n");
+    assert.equal(uname, kernelRelease);
+    assert.notEqual(uname, release());
+    assert.ok(version!.startsWith(`Linux version ${kernelRelease} `), version);
+    await sandbox!.delete(r.id);
+  });
+
+  it("keeps stdout and stderr apart and passes exit codes", async () => {
+    const r = await run(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    const st = await r.done;
+    assert.equal(st.status, 3);
+    assert.equal(st.code, 3);
+    assert.equal(r.stdout.text, "out\n");
+    assert.equal(r.stderr.text, "err\n");
+  });
+
+  it("runs with the configured user, working directory and environment only", async () => {
+    const id = `c${++n}`;
+    const stdout = new Collect();
+    await sandbox!.create({
+      id,
+      bundle: bundleDir,
+      spec: {
+        ...spec,
+        process: {
+          ...spec.process!,
+          args: ["/bin/sh", "-c", "id -u; id -g; pwd; env | sort"],
+          user: { uid: 1000, gid: 1001 },
+          cwd: "/tmp",
+          env: ["PATH=/bin", "ONLY=this"],
+        },
+      },
+      rootfs,
+      stdio: { stdout },
+    });
+    await sandbox!.start(id);
+    assert.equal((await sandbox!.wait(id)).status, 0);
+    const lines = stdout.text.split("\n");
+    assert.deepEqual(lines.slice(0, 3), ["1000", "1001", "/tmp"]);
+    // sh adds PWD and SHLVL itself; nothing of the agent's or the host's environment leaks in.
+    assert.deepEqual(
+      lines.slice(3).filter((l) => l !== "" && !/^(PWD|SHLVL)=/.test(l)),
+      ["ONLY=this", "PATH=/bin"],
+    );
+  });
+
+  it("passes stdin through", async () => {
+    const stdin = new PassThrough();
+    const r = await run(["cat"], stdin);
+    stdin.write("hello ");
+    stdin.end("vm\n");
+    assert.equal((await r.done).status, 0);
+    assert.equal(r.stdout.text, "hello vm\n");
+  });
+
+  it("reports 128+signal after SIGKILL, and shows only the container's processes", async () => {
+    const r = await run(["sh", "-c", "ps -o pid,comm; echo ready; exec sleep 1000"]);
+    while (!r.stdout.text.includes("ready")) await new Promise((res) => setTimeout(res, 50));
+    const ps = r.stdout.text
+      .split("\n")
+      .slice(1)
+      .filter((l) => l.trim() !== "" && l !== "ready");
+    // the shell (pid 1) and ps itself; no agent, no node, no init of the guest
+    assert.ok(ps.length <= 2, ps.join("\n"));
+    assert.match(ps[0]!, /^\s*1\s+sh$/);
+    assert.ok(!r.stdout.text.includes("node"));
+    const stats = await sandbox!.stats(r.id);
+    assert.ok(stats.pids >= 1, JSON.stringify(stats));
+    assert.ok(stats.memoryBytes > 0, JSON.stringify(stats));
+    await sandbox!.signal(r.id, "SIGKILL");
+    const st = await r.done;
+    assert.equal(st.status, 128 + 9);
+    assert.equal(st.signal, "SIGKILL");
+  });
+
+  it("execs a second process in a running container", async () => {
+    const r = await run(["sh", "-c", "echo marker > /tmp/m; echo up; exec sleep 1000"]);
+    while (!r.stdout.text.includes("up")) await new Promise((res) => setTimeout(res, 50));
+    const out = new Collect();
+    await sandbox!.exec({
+      containerId: r.id,
+      execId: "e1",
+      process: { ...spec.process!, args: ["sh", "-c", "cat /tmp/m; hostname; exit 4"] },
+      stdio: { stdout: out },
+    });
+    const st = await sandbox!.wait(r.id, "e1");
+    assert.equal(st.status, 4);
+    assert.equal(out.text, `marker\n${spec.hostname ?? r.id}\n`);
+    await sandbox!.signal(r.id, "SIGKILL");
+    await r.done;
+  });
+
+  it("lets two containers talk over loopback but keeps their files apart; host rootfs untouched", async () => {
+    const server = await run(["sh", "-c", "echo secret > /srv-only; nc -l -p 7777"]);
+    const before = readdirSync(rootfs).sort();
+    let client: Awaited<ReturnType<typeof run>> | undefined;
+    for (let i = 0; i < 40; i++) {
+      client = await run([
+        "sh",
+        "-c",
+        "echo hi-from-client | nc 127.0.0.1 7777; ls /srv-only 2>&1; echo > /written-by-client",
+      ]);
+      await client.done;
+      if (!client.stdout.text.includes("refused") && !client.stderr.text.includes("refused")) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal((await server.done).status, 0);
+    assert.equal(server.stdout.text, "hi-from-client\n");
+    assert.match(client!.stdout.text + client!.stderr.text, /No such file/);
+    assert.deepEqual(readdirSync(rootfs).sort(), before);
+    assert.equal(existsSync(join(rootfs, "srv-only")), false);
+    assert.equal(existsSync(join(rootfs, "written-by-client")), false);
+  });
+});
