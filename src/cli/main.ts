@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // moat: the docker-like user CLI. Every command is a thin layer over the library API.
 import { readFileSync } from "node:fs";
-import * as os from "node:os";
 import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
-import { availability } from "../isolation/index.js";
 import { MoatError } from "../spec/errors.js";
+import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
 import { makeOutput, type Output, reportError } from "./output.js";
 import { cmdRun } from "./run.js";
@@ -24,6 +23,7 @@ images:
 sandboxes:
   run [--isolation vm|userkernel|auto] IMAGE [CMD...]
 host:
+  setup [--isolation X]   build the guest kernel and image, probe KVM (progress on a TTY)
   doctor                  what this host can run, and why not
   version
 
@@ -37,18 +37,6 @@ function version(): string {
   return pkg.version;
 }
 
-async function cmdDoctor(_store: ImageStore, _argv: string[], out: Output): Promise<number> {
-  const report: Record<string, unknown> = { node: process.version, kernel: os.release(), arch: process.arch };
-  for (const name of ["vm", "userkernel"] as const) report[name] = await availability(name);
-  out.result(
-    report,
-    Object.entries(report)
-      .map(([k, v]) => `${k.padEnd(11)} ${typeof v === "string" ? v : JSON.stringify(v)}`)
-      .join("\n"),
-  );
-  return 0;
-}
-
 const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) => Promise<number>> = {
   pull: cmdPull,
   images: cmdImages,
@@ -59,6 +47,7 @@ const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) 
   gc: cmdGc,
   run: cmdRun,
   doctor: cmdDoctor,
+  setup: cmdSetup,
 };
 
 export async function main(argv: string[]): Promise<number> {

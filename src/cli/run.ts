@@ -1,6 +1,7 @@
 // moat run: image -> bundle -> sandbox -> one container, its stdio wired to this terminal,
 // its exit status as ours. Everything it made is removed when it ends, however it ends.
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { createBundle, removeBundle } from "../image/bundle.js";
 import type { ImageStore } from "../image/store.js";
@@ -8,12 +9,55 @@ import { parseIsolation, selectBackend } from "../isolation/index.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { parseSignal } from "../sandbox/signals.js";
 import { MoatError } from "../spec/errors.js";
+import type { Spec } from "../spec/runtime.js";
 import { parseWithCommand } from "./args.js";
 import { imageName } from "./image-commands.js";
 import type { Output } from "./output.js";
 
 const USAGE =
-  "usage: moat run [--isolation vm|userkernel|auto] [-i] [-e K=V] [-w DIR] [-u USER] [--hostname H] [--keep] IMAGE [CMD...]";
+  "usage: moat run [--isolation vm|userkernel|auto] [-i] [-e K=V] [-w DIR] [-u USER] [--hostname H] [--memory 512m] [--cpus N] [--keep] IMAGE|BUNDLE-DIR [CMD...]";
+
+/** "512", "512m", "2g" -> MiB. */
+export function parseMemory(text: string): number {
+  const m = /^(\d+)([mg]?)i?b?$/i.exec(text.trim());
+  if (!m) throw new MoatError("EINVAL", `--memory "${text}" is not a size: use e.g. 512m or 2g`);
+  const n = Number(m[1]) * (m[2]?.toLowerCase() === "g" ? 1024 : 1);
+  if (n < 64) throw new MoatError("EINVAL", `--memory ${text} is too small: a sandbox needs at least 64m`);
+  return n;
+}
+
+/** An OCI bundle given by path: its config.json as is, the command replaced if one is given. */
+async function openBundle(
+  dir: string,
+  command: string[],
+): Promise<{ dir: string; spec: Spec; rootfs: string }> {
+  let spec: Spec;
+  try {
+    spec = JSON.parse(await fs.readFile(path.join(dir, "config.json"), "utf8")) as Spec;
+  } catch (e) {
+    throw new MoatError(
+      "EINVAL",
+      `${dir}/config.json is not a readable runtime config: ${(e as Error).message}`,
+    );
+  }
+  if (!spec.process || !spec.root?.path) {
+    throw new MoatError(
+      "EINVAL",
+      `${dir}/config.json has no process or root.path: it is not a runnable bundle`,
+    );
+  }
+  if (command.length) spec.process.args = command;
+  return { dir: path.resolve(dir), spec, rootfs: path.resolve(dir, spec.root.path) };
+}
+
+async function isBundleDir(text: string): Promise<boolean> {
+  if (!text.includes("/") && !text.startsWith(".")) return false;
+  try {
+    return (await fs.stat(path.join(text, "config.json"))).isFile();
+  } catch {
+    return false;
+  }
+}
 
 export async function cmdRun(store: ImageStore, argv: string[], _out: Output): Promise<number> {
   const { values, positionals, command } = parseWithCommand(
@@ -28,24 +72,33 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
       hostname: { type: "string" },
       keep: { type: "boolean" },
       rm: { type: "boolean" },
+      memory: { type: "string", short: "m" },
+      cpus: { type: "string" },
     },
     1,
   );
   if (positionals.length === 0 && command.length > 0) throw new MoatError("EINVAL", USAGE);
   const isolation = parseIsolation(values.isolation ?? process.env.MOAT_ISOLATION ?? "auto");
-  const name = await imageName(store, positionals[0] ?? "default");
+  const target = positionals[0] ?? "default";
+  const memoryMiB = values.memory ? parseMemory(values.memory) : undefined;
+  const cpus = values.cpus ? Number(values.cpus) : undefined;
+  if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1 && cpus <= 64)) {
+    throw new MoatError("EINVAL", `--cpus ${values.cpus} is not a whole number from 1 to 64`);
+  }
+  const given = await isBundleDir(target);
   // Pick the backend before unpacking anything: a host that cannot run it learns so at once.
   const backend = await selectBackend(isolation);
   const id = `moat-${randomBytes(6).toString("hex")}`;
-  const dir = path.join(store.root, "bundles", id);
-  const bundle = await createBundle(store, name, dir, {
-    ...(command.length ? { args: command } : {}),
-    ...(values.env ? { env: values.env } : {}),
-    ...(values.workdir ? { cwd: values.workdir } : {}),
-    ...(values.user ? { user: values.user } : {}),
-    ...(values.hostname ? { hostname: values.hostname } : {}),
-    ...(values.tty ? { terminal: true } : {}),
-  });
+  const bundle = given
+    ? await openBundle(target, command)
+    : await createBundle(store, await imageName(store, target), path.join(store.root, "bundles", id), {
+        ...(command.length ? { args: command } : {}),
+        ...(values.env ? { env: values.env } : {}),
+        ...(values.workdir ? { cwd: values.workdir } : {}),
+        ...(values.user ? { user: values.user } : {}),
+        ...(values.hostname ? { hostname: values.hostname } : {}),
+        ...(values.tty ? { terminal: true } : {}),
+      });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => {
     sandbox?.signal(id, parseSignal(sig)).catch(() => {});
@@ -54,6 +107,8 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
     sandbox = await backend.createSandbox({
       id,
       stateDir: path.join(store.root, "sandboxes", id),
+      ...(memoryMiB ? { memoryMiB } : {}),
+      ...(cpus ? { cpus } : {}),
       debug: Boolean(process.env.MOAT_DEBUG),
     });
     await sandbox.create({
@@ -78,6 +133,6 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
     process.off("SIGTERM", forward);
     if (values.interactive) process.stdin.destroy();
     await sandbox?.destroy();
-    if (!values.keep) await removeBundle(bundle.dir);
+    if (!given && !values.keep) await removeBundle(bundle.dir);
   }
 }

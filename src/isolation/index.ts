@@ -31,6 +31,13 @@ export async function availability(name: IsolationName): Promise<Availability> {
   return (await make()).availability();
 }
 
+/** One-time preparation of a backend (guest assets, accelerator probe), with progress. */
+export async function prepare(name: IsolationName, onStep: (step: string) => void): Promise<Availability> {
+  const make = registry[name];
+  if (!make) return { available: false, reason: NOT_BUILT[name] };
+  return (await make()).prepare(onStep);
+}
+
 /**
  * auto: vm where hardware virtualisation works, else userkernel (design.md). A vm under
  * software emulation (TCG) is chosen only by name: it works, but slowly.

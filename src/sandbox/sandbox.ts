@@ -42,5 +42,10 @@ export interface SandboxBackend {
   readonly isolation: IsolationName;
   /** Can this host run it now, and how (e.g. KVM or TCG)? Never throws. */
   availability(): Promise<Availability>;
+  /**
+   * Do the one-time work this backend needs on this host (build guest assets, probe the
+   * accelerator), reporting each step, and return the availability that results.
+   */
+  prepare(onStep: (step: string) => void): Promise<Availability>;
   createSandbox(config: SandboxConfig): Promise<Sandbox>;
 }

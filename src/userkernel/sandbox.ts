@@ -56,6 +56,11 @@ export class UserkernelBackend implements SandboxBackend {
     return { available: true, reason: "ptrace platform (PTRACE_SYSEMU)" };
   }
 
+  /** Nothing to build: the stub is generated per run and the gofer is moat's own code. */
+  async prepare(): Promise<Availability> {
+    return this.availability();
+  }
+
   async createSandbox(config: SandboxConfig): Promise<Sandbox> {
     return new UserkernelSandbox(config);
   }

@@ -24,7 +24,7 @@ import type {
 } from "../sandbox/types.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
-import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, mount, umount } from "../sys/fs.js";
+import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
 import type { AgentClient } from "./agent-client.js";
 import { ensureAssets } from "./assets/build.js";
 import { assetDir, readManifest } from "./assets/manifest.js";
@@ -33,8 +33,6 @@ import type { RunningVm } from "./hypervisor/hypervisor.js";
 import { QEMU_BINARY } from "./hypervisor/qemu.js";
 
 const SHARE_TAG = "moatshare";
-/** mount(2)'s MS_REMOUNT; src/sys does not export it yet. */
-const MS_REMOUNT = 32;
 const READ_CHUNK = 64 * 1024;
 
 export class VmBackend implements SandboxBackend {
@@ -58,6 +56,13 @@ export class VmBackend implements SandboxBackend {
     } catch (e) {
       return { available: false, reason: `the guest assets cannot be built: ${(e as Error).message}` };
     }
+  }
+
+  async prepare(onStep: (step: string) => void): Promise<Availability> {
+    const assets = await ensureAssets({ progress: onStep });
+    onStep("probing hardware acceleration (a KVM boot, cached per host kernel)");
+    const accel = await chooseGuestAccel(assets);
+    return { available: true, reason: `${accel.accel}: ${accel.reason}`, hardware: accel.accel === "kvm" };
   }
 
   async createSandbox(config: SandboxConfig): Promise<Sandbox> {

@@ -29,7 +29,7 @@ describe("moat run --isolation userkernel", () => {
     assert.equal(r.stderr, "oops\n");
     const cat = moat(["run", "-i", "default", "tr", "a-z", "A-Z"], "piped in\n");
     assert.equal(cat.stdout, "PIPED IN\n");
-    // (no $(...): command substitution forks, and the userkernel has no fork yet)
+    // (builtins only: command substitution and non-final commands fork, and the userkernel has no fork yet)
     const env = moat([
       "run",
       "-e",
@@ -53,5 +53,52 @@ describe("moat run --isolation userkernel", () => {
     assert.match(missing.stderr, /not-there/);
     assert.deepEqual(await fs.readdir(path.join(root, "bundles")), []);
     assert.deepEqual(mountsUnder(root), []);
+  });
+
+  test("an OCI bundle directory runs as it is, in both isolations", async () => {
+    const dir = path.join(tempDir(), "bundle");
+    const made = spawnSync(
+      process.execPath,
+      [MAIN, "--root", root, "bundle", "default", dir, "cat", "/proc/version"],
+      {
+        encoding: "utf8",
+      },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const uk = moat(["run", "--isolation", "userkernel", dir]);
+    assert.equal(uk.status, 0, uk.stderr);
+    assert.match(uk.stdout, /moat/);
+    // The vm: a real guest kernel (Debian's), not the host's and not the userkernel's.
+    // A command after the bundle replaces its process.args.
+    const vm = moat([
+      "run",
+      "--isolation",
+      "vm",
+      "--memory",
+      "512m",
+      "--cpus",
+      "1",
+      dir,
+      "sh",
+      "-c",
+      "cat /proc/version; echo e >&2; exit 5",
+    ]);
+    assert.equal(vm.status, 5, vm.stderr);
+    assert.equal(vm.stderr, "e\n");
+    assert.doesNotMatch(vm.stdout, new RegExp((await import("node:os")).release().replace(/[.+]/g, "\\$&")));
+    assert.doesNotMatch(vm.stdout, /moat/);
+    assert.match(vm.stdout, /^Linux version \d+\.\d+\.\d+-\d+-amd64 /);
+    // the bundle is the caller's: it is still there
+    assert.ok((await fs.stat(path.join(dir, "config.json"))).isFile());
+    spawnSync(process.execPath, [MAIN, "--root", root, "bundle", "--remove", dir]);
+    assert.deepEqual(mountsUnder(dir), []);
+  });
+
+  test("bad sizes are refused before anything starts", () => {
+    const r = moat(["run", "--memory", "12x", "default", "true"]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--memory "12x" is not a size/);
+    const c = moat(["run", "--cpus", "0", "default", "true"]);
+    assert.match(c.stderr, /--cpus 0/);
   });
 });
