@@ -50,10 +50,15 @@ export interface Outcome {
   signal?: string;
 }
 
-/** Run natively (a plain, untraced child: child_process is fine here). */
-export function runNative(path: string, args: string[] = [], input?: Buffer): Promise<Outcome> {
+/** Run natively (a plain, untraced child: child_process is fine here), as `ids` if given. */
+export function runNative(
+  path: string,
+  args: string[] = [],
+  input?: Buffer,
+  ids?: { uid: number; gid: number },
+): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const p = spawn(path, args, { env: { GREETING: "hi" }, stdio: ["pipe", "pipe", "pipe"] });
+    const p = spawn(path, args, { env: { GREETING: "hi" }, stdio: ["pipe", "pipe", "pipe"], ...ids });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     p.stdout.on("data", (c: Buffer) => out.push(c));

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
+import { chmod } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { UTS_RELEASE } from "../../src/userkernel/syscalls/identity.js";
 import { runNative, runUser, workdir } from "./helpers.js";
+
+/** The lines that name the kernel that answered; all others hold on any Linux. */
+const KERNEL_LINES = /^(release|version|nodename) /;
 
 describe("identity and time", () => {
   let w: Awaited<ReturnType<typeof workdir>>;
@@ -9,21 +13,53 @@ describe("identity and time", () => {
   before(async () => {
     w = await workdir();
     bin = await w.compile("identity");
+    // The unprivileged run must reach the program.
+    await chmod(w.dir, 0o755);
   });
   after(() => w.remove());
 
-  it("answers pid, ids, clocks, randomness and uname as moat's kernel", async () => {
+  it("answers pid, ids, groups, clocks, randomness and uname as moat's kernel", async () => {
     const native = await runNative(bin);
     const user = await runUser(bin, [], { hostname: "box-1" });
+    assert.equal(native.code, 0, native.stderr);
     assert.equal(user.code, 0, user.stderr);
-    const facts = (s: string) => s.split("\n").slice(0, 9).join("\n");
+    const facts = (s: string) =>
+      s
+        .split("\n")
+        .filter((l) => !KERNEL_LINES.test(l))
+        .join("\n");
     assert.equal(facts(user.stdout), facts(native.stdout));
-    assert.match(user.stdout, /^pid positive 1$/m);
-    assert.match(user.stdout, /^monotonic increases 1$/m);
-    assert.match(user.stdout, /^sysname Linux machine x86_64$/m);
+    for (const line of [
+      "pid positive 1",
+      "monotonic increases 1",
+      "tid is pid 1",
+      "ppid differs from pid 1",
+      "getgroups -1: EINVAL",
+      "setgroups 300 20 100: 0",
+      "getgroups 3: 20 100 300",
+      "getgroups too small: EINVAL",
+      "setgroups bad pointer: EFAULT",
+      "setgroups gid -1: EINVAL",
+      "setgroups 65537: EINVAL",
+      "setgroups none: 0 count 0",
+      "uname bad pointer: EFAULT",
+      "sysname Linux machine x86_64",
+    ])
+      assert.ok(user.stdout.includes(`${line}\n`), `missing "${line}" in:\n${user.stdout}`);
     assert.match(user.stdout, new RegExp(`^release ${UTS_RELEASE}$`, "m"));
     assert.match(user.stdout, /^version .*moat/m);
     assert.match(user.stdout, /^nodename box-1$/m);
     assert.doesNotMatch(native.stdout, /moat/);
+    assert.deepEqual([...user.result.unimplemented.keys()], []);
+  });
+
+  it("refuses setgroups to an unprivileged user, as Linux does", async () => {
+    const native = await runNative(bin, ["creds"], undefined, { uid: 1000, gid: 1000 });
+    const user = await runUser(bin, ["creds"], { uid: 1000, gid: 1000 });
+    assert.equal(native.code, 0, native.stderr);
+    assert.equal(user.code, 0, user.stderr);
+    assert.equal(user.stdout, native.stdout);
+    for (const line of ["uid 1000 gid 1000", "setgroups 300 20 100: EPERM", "setgroups -1: EPERM"])
+      assert.ok(user.stdout.includes(`${line}\n`), `missing "${line}" in:\n${user.stdout}`);
   });
 });

@@ -5,6 +5,13 @@
 import { fail } from "../errno.js";
 
 export const S_IFIFO = 0o010000;
+
+export const POLLIN = 0x1;
+export const POLLPRI = 0x2;
+export const POLLOUT = 0x4;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
 export const S_IFCHR = 0o020000;
 export const S_IFREG = 0o100000;
 
@@ -45,6 +52,13 @@ export interface FileDescription {
   truncate?(length: number): void | Promise<void>;
   sync?(): void | Promise<void>;
   ioctl?(request: number, arg: bigint): number | Promise<number>;
+  /**
+   * poll(2) readiness now: POLLIN, POLLOUT, POLLHUP, POLLERR bits. Absent: always ready for
+   * what the access mode allows, as regular files are.
+   */
+  poll?(): number;
+  /** Resolves once poll() may answer differently (data came, space freed, an end closed). */
+  whenChanged?(): Promise<void>;
   stat(): FileStat;
   /** Called when the last descriptor referring to the description is closed. */
   release?(): void;

@@ -3,7 +3,15 @@
 import { once } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import { fail } from "../errno.js";
-import { type FileDescription, type FileStat, S_IFIFO } from "./fdtable.js";
+import {
+  type FileDescription,
+  type FileStat,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLOUT,
+  S_IFIFO,
+} from "./fdtable.js";
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -56,19 +64,33 @@ export class StreamInput implements FileDescription {
         this.pending = typeof c === "string" ? Buffer.from(c) : c;
         continue;
       }
-      const s = this.stream;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          s.off("readable", done);
-          s.off("end", done);
-          s.off("error", done);
-          resolve();
-        };
-        s.on("readable", done);
-        s.on("end", done);
-        s.on("error", done);
-      });
+      await this.whenChanged();
     }
+  }
+
+  /** Readable with data buffered here or in the stream; hung up at its end. */
+  poll(): number {
+    this.listen();
+    if (this.pending || (this.stream?.readableLength ?? 0) > 0) return POLLIN;
+    if (this.failed) return POLLERR;
+    if (this.ended || !this.stream || this.stream.readableEnded) return POLLHUP;
+    return 0;
+  }
+
+  whenChanged(): Promise<void> {
+    const s = this.stream;
+    if (!s || this.poll() !== 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        s.off("readable", done);
+        s.off("end", done);
+        s.off("error", done);
+        resolve();
+      };
+      s.on("readable", done);
+      s.on("end", done);
+      s.on("error", done);
+    });
   }
 
   ioctl(): number {
@@ -117,6 +139,11 @@ export class StreamOutput implements FileDescription {
 
   release(): void {
     this.stream.off("error", this.onError);
+  }
+
+  /** Writable until the reader went away; back-pressure is absorbed by write() waiting. */
+  poll(): number {
+    return this.broken || this.stream.destroyed ? POLLERR : POLLOUT;
   }
 
   ioctl(): number {

@@ -56,6 +56,27 @@ export const getgroups: Handler = (t, a) => {
   return t.groups.length;
 };
 
+/** Linux's NGROUPS_MAX. */
+const NGROUPS_MAX = 65536;
+
+export const setgroups: Handler = (t, a) => {
+  // Linux's order: privilege, then the count, then copying the list in.
+  if (t.creds.euid !== 0) fail("EPERM");
+  const n = uint(a[0]);
+  if (n > NGROUPS_MAX) fail("EINVAL");
+  const b = n > 0 ? t.mm.read(addr(a[1]), n * 4) : Buffer.alloc(0);
+  const groups: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const g = b.readUInt32LE(i * 4);
+    // (gid_t)-1 is no group: it cannot be mapped to a kernel gid.
+    if (g === 0xffff_ffff) fail("EINVAL");
+    groups.push(g);
+  }
+  // Linux keeps the list sorted; getgroups returns it that way.
+  t.groups = groups.sort((x, y) => x - y);
+  return 0;
+};
+
 /** A sandbox's root may switch identities (CAP_SETUID/CAP_SETGID inside its namespace). */
 function mayChange(t: Parameters<Handler>[0], ids: number[], current: number[]): void {
   if (t.creds.euid === 0) return;

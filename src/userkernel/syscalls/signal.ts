@@ -11,20 +11,53 @@ const SIGSET_SIZE = 8n;
 /** SIGKILL and SIGSTOP can never be blocked. */
 const UNBLOCKABLE = (1n << BigInt(SIGKILL - 1)) | (1n << BigInt(SIGSTOP - 1));
 
+const SIG_DFL = 0n;
+const SIG_IGN = 1n;
 const SIG_BLOCK = 0;
 const SIG_UNBLOCK = 1;
 const SIG_SETMASK = 2;
 
+/**
+ * The sa_flags Linux keeps (x86-64's UAPI_SA_FLAGS); it drops the others so programs can
+ * probe for support, SA_UNSUPPORTED (0x400) among them.
+ */
+const SA_KNOWN =
+  0x1n /* NOCLDSTOP */ |
+  0x2n /* NOCLDWAIT */ |
+  0x4n /* SIGINFO */ |
+  0x800n /* EXPOSE_TAGBITS */ |
+  0x0400_0000n /* RESTORER */ |
+  0x0800_0000n /* ONSTACK */ |
+  0x1000_0000n /* RESTART */ |
+  0x4000_0000n /* NODEFER */ |
+  0x8000_0000n; /* RESETHAND */
+
+/** Signals whose default action is to do nothing. */
+const IGNORED_BY_DEFAULT = new Set([17 /* SIGCHLD */, 18 /* SIGCONT */, 23 /* SIGURG */, 28 /* SIGWINCH */]);
+
 export const rtSigaction: Handler = (t, a) => {
   const [sig, act, oact] = [int(a[0]), addr(a[1]), addr(a[2])];
+  // Linux's order: the set size, then copying the new action in, then the signal number.
   if (a[3] !== SIGSET_SIZE) fail("EINVAL");
+  const next = act !== 0 ? t.mm.read(act, 32) : undefined;
   if (sig < 1 || sig > NSIG) fail("EINVAL");
-  if (act !== 0 && (sig === SIGKILL || sig === SIGSTOP)) fail("EINVAL");
-  // Read the new action before writing the old one: they may be the same buffer.
-  let next: Buffer | undefined;
-  if (act !== 0) next = t.mm.read(act, 32);
+  if (next && (sig === SIGKILL || sig === SIGSTOP)) fail("EINVAL");
+  const cur = t.sigactions.get(sig);
+  if (next) {
+    const handler = next.readBigUInt64LE(0);
+    t.sigactions.set(sig, {
+      handler,
+      flags: next.readBigUInt64LE(8) & SA_KNOWN,
+      restorer: next.readBigUInt64LE(16),
+      mask: next.readBigUInt64LE(24) & ~UNBLOCKABLE,
+    });
+    // A signal that is now ignored is discarded even if it waits blocked.
+    if (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) {
+      t.pendingSignals &= ~(1n << BigInt(sig - 1));
+    }
+  }
+  // The old action goes out last: the new one stays installed even if this faults.
   if (oact !== 0) {
-    const cur = t.sigactions.get(sig);
     const b = Buffer.alloc(32);
     if (cur) {
       b.writeBigUInt64LE(cur.handler, 0);
@@ -33,14 +66,6 @@ export const rtSigaction: Handler = (t, a) => {
       b.writeBigUInt64LE(cur.mask, 24);
     }
     t.mm.write(oact, b);
-  }
-  if (next) {
-    t.sigactions.set(sig, {
-      handler: next.readBigUInt64LE(0),
-      flags: next.readBigUInt64LE(8),
-      restorer: next.readBigUInt64LE(16),
-      mask: next.readBigUInt64LE(24) & ~UNBLOCKABLE,
-    });
   }
   return 0;
 };
@@ -56,7 +81,7 @@ export const rtSigprocmask: Handler = (t, a) => {
     else if (how === SIG_SETMASK) next = s;
     else fail("EINVAL");
   }
-  if (oset !== 0) t.mm.writeU64(oset, t.sigmask);
+  const old = t.sigmask;
   if (next !== undefined) {
     t.sigmask = next & ~UNBLOCKABLE;
     // raise() blocks everything around its tgkill: what it sent acts once unblocked.
@@ -69,6 +94,18 @@ export const rtSigprocmask: Handler = (t, a) => {
       if (t.exitStatus) break;
     }
   }
+  // The old mask goes out last: the new one applies even if this faults.
+  if (oset !== 0) t.mm.writeU64(oset, old);
+  return 0;
+};
+
+export const rtSigpending: Handler = (t, a) => {
+  const size = a[1] ?? 0n;
+  if (size > SIGSET_SIZE) fail("EINVAL");
+  // Linux reports what waits and is blocked, in as many bytes as asked for.
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(t.pendingSignals & t.sigmask, 0);
+  if (size > 0n) t.mm.write(addr(a[0]), b.subarray(0, Number(size)));
   return 0;
 };
 
@@ -77,35 +114,43 @@ const SS_DISABLE = 2;
 const SS_AUTODISARM = 1 << 31;
 const MINSIGSTKSZ = 2048n;
 
+/** Is `sp` inside the alternate stack? Never while it auto-disarms (Linux's on_sig_stack). */
+function onAltStack(t: Task, sp: bigint): boolean {
+  const s = t.altstack;
+  if (s.flags & SS_AUTODISARM) return false;
+  return sp > s.sp && sp - s.sp <= s.size;
+}
+
 export const sigaltstack: Handler = (t, a) => {
   const [ss, oss] = [addr(a[0]), addr(a[1])];
-  let next: Buffer | undefined;
-  if (ss !== 0) next = t.mm.read(ss, 24);
-  if (oss !== 0) {
-    const b = Buffer.alloc(24);
-    b.writeBigUInt64LE(t.altstack.sp, 0);
-    b.writeInt32LE(t.altstack.flags, 8);
-    b.writeBigUInt64LE(t.altstack.size, 16);
-    t.mm.write(oss, b);
-  }
-  if (next) {
+  const sp = t.platform.regs.get("rsp");
+  const old = t.altstack;
+  // Linux reports whether the caller runs on the stack, not the mode it was set with.
+  const oldFlags =
+    (old.size === 0n ? SS_DISABLE : onAltStack(t, sp) ? SS_ONSTACK : 0) | (old.flags & SS_AUTODISARM);
+  if (ss !== 0) {
+    const next = t.mm.read(ss, 24);
+    if (onAltStack(t, sp)) fail("EPERM");
     const flags = next.readInt32LE(8);
     const mode = flags & ~SS_AUTODISARM;
     if (mode !== 0 && mode !== SS_DISABLE && mode !== SS_ONSTACK) fail("EINVAL");
-    if (mode === SS_DISABLE) t.altstack = { sp: 0n, flags: SS_DISABLE, size: 0n };
+    if (mode === SS_DISABLE) t.altstack = { sp: 0n, flags, size: 0n };
     else {
       const size = next.readBigUInt64LE(16);
       if (size < MINSIGSTKSZ) fail("ENOMEM");
-      t.altstack = { sp: next.readBigUInt64LE(0), flags: flags & SS_AUTODISARM, size };
+      t.altstack = { sp: next.readBigUInt64LE(0), flags, size };
     }
+  }
+  // The old stack goes out only once the new one is accepted, as Linux does.
+  if (oss !== 0) {
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(old.sp, 0);
+    b.writeInt32LE(oldFlags, 8);
+    b.writeBigUInt64LE(old.size, 16);
+    t.mm.write(oss, b);
   }
   return 0;
 };
-
-const SIG_DFL = 0n;
-const SIG_IGN = 1n;
-/** Signals whose default action is to do nothing. */
-const IGNORED_BY_DEFAULT = new Set([17 /* SIGCHLD */, 18 /* SIGCONT */, 23 /* SIGURG */, 28 /* SIGWINCH */]);
 
 /**
  * A signal sent by the program to itself (raise, abort). Without delivery to handlers yet,

@@ -8,6 +8,7 @@ import * as path from "./fs-path.js";
 import * as identity from "./identity.js";
 import * as mm from "./mm.js";
 import { SYSCALL_NAMES } from "./names.js";
+import * as poll from "./poll.js";
 import * as proc from "./process.js";
 import * as sched from "./sched.js";
 import * as signal from "./signal.js";
@@ -25,6 +26,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [4, path.stat, "full"],
   [5, fs.fstat, "full", "host stdio streams report a pipe"],
   [6, path.lstat, "full"],
+  [7, poll.poll, "partial", "readiness of pipes, stdio and files; no sockets yet"],
   [8, fs.lseek, "full"],
   [9, mm.mmap, "partial", "file mappings are private copies; no writable MAP_SHARED of files"],
   [10, mm.mprotect, "full"],
@@ -39,6 +41,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [20, fs.writev, "full"],
   [21, path.access, "full"],
   [22, fs.pipe, "full"],
+  [23, poll.select, "partial", "as poll; the timeout is not updated on return"],
   [24, sched.schedYield, "full"],
   [25, mm.mremap, "partial", "no MREMAP_DONTUNMAP, no duplication of shared mappings"],
   [26, mm.noop, "full", "msync: the memory file is the backing store"],
@@ -89,12 +92,14 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [110, proc.getppid, "full"],
   [111, identity.getpgrp, "full"],
   [115, identity.getgroups, "full"],
+  [116, identity.setgroups, "full", "privilege is euid 0 in the sandbox, as for setuid"],
   [117, identity.setresuid, "full"],
   [118, identity.getresuid, "full"],
   [119, identity.setresgid, "full"],
   [120, identity.getresgid, "full"],
   [121, identity.getpgid, "full"],
   [124, identity.getsid, "full"],
+  [127, signal.rtSigpending, "full"],
   [131, signal.sigaltstack, "full"],
   [133, path.mknod, "partial", "regular files, FIFOs, sockets; device nodes are EPERM"],
   [137, path.statfs, "full"],
@@ -114,9 +119,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [217, fs.getdents64, "full"],
   [218, proc.setTidAddress, "full"],
   [221, fs.fadvise64, "full", "advice is accepted and ignored"],
-  [228, time.clockGettime, "partial", "CPU-time clocks report time since boot"],
+  [228, time.clockGettime, "partial", "no CPU clocks of clock_getcpuclockid (negative ids are EINVAL)"],
   [229, time.clockGetres, "full"],
-  [230, time.clockNanosleep, "partial", "not interruptible by signals yet"],
+  [230, time.clockNanosleep, "partial", "not interruptible by signals; process CPU clock: wall time"],
   [231, proc.exitGroup, "full"],
   [234, signal.tgkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [257, path.openat, "partial", "no O_TMPFILE"],
@@ -147,6 +152,8 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [334, enosys, "error", "rseq: glibc falls back to plain sched_getcpu"],
   [436, fs.closeRange, "full"],
   [439, path.faccessat2, "full"],
+  [270, poll.pselect6, "partial", "as select; the signal mask waits for signal delivery"],
+  [271, poll.ppoll, "partial", "as poll; the signal mask waits for signal delivery"],
 ];
 
 function build(): ReadonlyMap<number, SyscallEntry> {

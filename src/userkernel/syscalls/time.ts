@@ -1,5 +1,7 @@
 // Clocks and sleeping. The real-time clock follows the host's; the monotonic clocks are the
-// host's monotonic clock; CPU-time clocks are approximated by the time since boot.
+// host's monotonic clock; CPU-time clocks are the CPU time the host spent running the
+// application's process (never the kernel's own time serving it).
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
@@ -21,6 +23,26 @@ const NS = 1_000_000_000n;
 /** Coarse clocks tick at the host's HZ (250). */
 const COARSE_RES = 4_000_000n;
 
+/** Clock ticks per second in /proc/<pid>/stat (USER_HZ, fixed at 100 on x86-64). */
+const USER_HZ = 100n;
+
+/**
+ * The CPU time of the host process that runs the application. It is stopped whenever the
+ * kernel serves it, so the scheduler's figure is final when read. schedstat counts in ns;
+ * stat's utime+stime (in ticks) is the fallback for kernels built without it.
+ */
+function cpuNs(t: Task): bigint {
+  const pid = t.platform.hostPid;
+  try {
+    return BigInt(readFileSync(`/proc/${pid}/schedstat`, "latin1").split(" ")[0] ?? "0");
+  } catch {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
+    return ((BigInt(f[11] ?? "0") + BigInt(f[12] ?? "0")) * NS) / USER_HZ;
+  }
+}
+
 function nowNs(t: Task, clock: number): bigint {
   const mono = process.hrtime.bigint();
   switch (clock) {
@@ -37,7 +59,7 @@ function nowNs(t: Task, clock: number): bigint {
       return mono;
     case CLOCK_PROCESS_CPUTIME_ID:
     case CLOCK_THREAD_CPUTIME_ID:
-      return mono - t.kernel.bootHrtimeNs;
+      return cpuNs(t);
     default:
       return fail("EINVAL");
   }
@@ -91,20 +113,40 @@ export const time: Handler = (t, a) => {
   return sec;
 };
 
-async function sleepNs(ns: bigint): Promise<void> {
-  if (ns > 0n) await sleep(Number(ns / 1_000_000n) + (ns % 1_000_000n > 0n ? 1 : 0));
+/** The longest single timer: an abort (which ends the task) is noticed within it. */
+const SLEEP_SLICE_MS = 1000;
+
+/**
+ * Sleep at least `ns`. Node's timers count whole milliseconds from a cached loop time and
+ * may fire up to a millisecond early, so wait again until the monotonic clock agrees.
+ */
+async function sleepNs(t: Task, ns: bigint): Promise<void> {
+  const deadline = process.hrtime.bigint() + ns;
+  for (let left = ns; left > 0n && !t.exitStatus; left = deadline - process.hrtime.bigint()) {
+    const ms = Number(left / 1_000_000n) + (left % 1_000_000n > 0n ? 1 : 0);
+    await sleep(Math.min(ms, SLEEP_SLICE_MS));
+  }
 }
 
 export const nanosleep: Handler = async (t, a) => {
-  await sleepNs(readTimespec(t, addr(a[0])));
+  await sleepNs(t, readTimespec(t, addr(a[0])));
   return 0;
 };
 
+/** Clocks Linux cannot sleep on (no nsleep in their k_clock). */
+const NO_SLEEP = new Set([
+  CLOCK_THREAD_CPUTIME_ID,
+  CLOCK_MONOTONIC_RAW,
+  CLOCK_REALTIME_COARSE,
+  CLOCK_MONOTONIC_COARSE,
+]);
+
 export const clockNanosleep: Handler = async (t, a) => {
   const [clock, flags] = [int(a[0]), int(a[1])];
-  if (clock === CLOCK_THREAD_CPUTIME_ID) fail("EINVAL");
+  // Linux checks the clock, then copies the request in, then validates it.
   const now = nowNs(t, clock);
+  if (NO_SLEEP.has(clock)) fail("ENOTSUP");
   const req = readTimespec(t, addr(a[2]));
-  await sleepNs(flags & TIMER_ABSTIME ? req - now : req);
+  await sleepNs(t, flags & TIMER_ABSTIME ? req - now : req);
   return 0;
 };

@@ -3,7 +3,7 @@
 // gone; writes wait for room and fail with EPIPE once every reader is gone (the caller
 // raises SIGPIPE). Writes of at most PIPE_BUF bytes are never interleaved with others.
 import { fail } from "../errno.js";
-import type { FileDescription, FileStat } from "../kernel/fdtable.js";
+import { type FileDescription, type FileStat, POLLERR, POLLHUP, POLLIN, POLLOUT } from "../kernel/fdtable.js";
 import { makedev, nowNs, S_IFIFO } from "./stat.js";
 
 export const PIPE_BUF = 4096;
@@ -87,6 +87,15 @@ export class Pipe {
 
 export class PipeReader implements FileDescription {
   private closed = false;
+
+  /** Readable with data; hung up once every writer is gone (read then returns 0). */
+  poll(): number {
+    return (this.pipe.size > 0 ? POLLIN : 0) | (this.pipe.writers === 0 ? POLLHUP : 0);
+  }
+
+  whenChanged(): Promise<void> {
+    return this.pipe.wait();
+  }
   constructor(
     readonly pipe: Pipe,
     public flags: number = O_RDONLY,
@@ -129,6 +138,16 @@ export class PipeReader implements FileDescription {
 
 export class PipeWriter implements FileDescription {
   private closed = false;
+
+  /** Writable while there is room; an error once every reader is gone (write gives EPIPE). */
+  poll(): number {
+    if (this.pipe.readers === 0) return POLLERR;
+    return this.pipe.size < this.pipe.capacity ? POLLOUT : 0;
+  }
+
+  whenChanged(): Promise<void> {
+    return this.pipe.wait();
+  }
   constructor(
     readonly pipe: Pipe,
     public flags: number = O_WRONLY,
@@ -217,6 +236,12 @@ export class PipeDuplex implements FileDescription {
   write(src: Buffer): number | Promise<number> {
     this.w.flags = this.flags;
     return this.w.write(src);
+  }
+  poll(): number {
+    return this.r.poll() | this.w.poll();
+  }
+  whenChanged(): Promise<void> {
+    return this.pipe.wait();
   }
   stat(): FileStat {
     return this.pipe.stat();

@@ -1,0 +1,166 @@
+// Waiting on several descriptors: poll, ppoll, select, pselect6. Readiness comes from each
+// description's poll() (absent: ready for what its access mode allows, like a regular file);
+// waiting is a race of the descriptions' whenChanged() promises against the timeout, so the
+// kernel's event loop keeps running while the application waits.
+import { setTimeout as sleep } from "node:timers/promises";
+import { fail } from "../errno.js";
+import {
+  type FileDescription,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  POLLPRI,
+} from "../kernel/fdtable.js";
+import type { Task } from "../kernel/task.js";
+import { addr, type Handler, int, long, uint } from "./types.js";
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDONLY = 0;
+const NS = 1_000_000_000n;
+/** Linux caps nfds at RLIMIT_NOFILE; FD_SETSIZE bounds select. */
+const FD_SETSIZE = 1024;
+/** A pollfd is { int fd; short events; short revents; }. */
+const POLLFD_SIZE = 8;
+/** Re-check at least this often, so exit and signals are noticed while waiting. */
+const SLICE_MS = 200;
+
+function readiness(d: FileDescription): number {
+  if (d.poll) return d.poll();
+  const mode = d.flags & O_ACCMODE;
+  return (mode !== O_WRONLY ? POLLIN : 0) | (mode !== O_RDONLY ? POLLOUT : 0);
+}
+
+/**
+ * Wait until `check` finds something ready or the deadline passes. `check` returns the count
+ * of ready descriptors and the descriptions to wait on; deadline undefined = wait forever.
+ */
+async function waitReady(
+  t: Task,
+  deadlineNs: bigint | undefined,
+  check: () => { ready: number; watch: FileDescription[] },
+): Promise<number> {
+  for (;;) {
+    const { ready, watch } = check();
+    if (ready > 0 || t.exitStatus) return ready;
+    const left = deadlineNs === undefined ? undefined : deadlineNs - process.hrtime.bigint();
+    if (left !== undefined && left <= 0n) return 0;
+    const ms = left === undefined ? SLICE_MS : Math.min(SLICE_MS, Math.ceil(Number(left) / 1e6));
+    const ac = new AbortController();
+    const changes = watch.filter((d) => d.whenChanged).map((d) => d.whenChanged!());
+    await Promise.race([...changes, sleep(ms, undefined, { signal: ac.signal }).catch(() => {})]);
+    ac.abort();
+  }
+}
+
+function deadlineFromMs(ms: number): bigint | undefined {
+  return ms < 0 ? undefined : process.hrtime.bigint() + BigInt(ms) * 1_000_000n;
+}
+
+function deadlineFromTimespec(t: Task, at: number): bigint | undefined {
+  if (at === 0) return undefined;
+  const b = t.mm.read(at, 16);
+  const sec = b.readBigInt64LE(0);
+  const nsec = b.readBigInt64LE(8);
+  if (sec < 0n || nsec < 0n || nsec >= NS) fail("EINVAL");
+  return process.hrtime.bigint() + sec * NS + nsec;
+}
+
+async function doPoll(t: Task, at: number, nfds: number, deadline: bigint | undefined): Promise<number> {
+  if (nfds > t.fds.limit) fail("EINVAL");
+  const raw = t.mm.read(at, nfds * POLLFD_SIZE);
+  const entries = Array.from({ length: nfds }, (_, i) => ({
+    fd: raw.readInt32LE(i * POLLFD_SIZE),
+    events: raw.readUInt16LE(i * POLLFD_SIZE + 4),
+    revents: 0,
+  }));
+  const ready = await waitReady(t, deadline, () => {
+    let n = 0;
+    const watch: FileDescription[] = [];
+    for (const e of entries) {
+      e.revents = 0;
+      if (e.fd < 0) continue;
+      if (!t.fds.has(e.fd)) {
+        e.revents = POLLNVAL;
+      } else {
+        const d = t.fds.get(e.fd);
+        // POLLERR, POLLHUP and POLLNVAL are reported whether asked for or not.
+        e.revents = readiness(d) & (e.events | POLLERR | POLLHUP);
+        watch.push(d);
+      }
+      if (e.revents) n++;
+    }
+    return { ready: n, watch };
+  });
+  for (const [i, e] of entries.entries()) raw.writeUInt16LE(e.revents, i * POLLFD_SIZE + 6);
+  t.mm.write(at, raw);
+  return ready;
+}
+
+export const poll: Handler = (t, a) => doPoll(t, addr(a[0]), uint(a[1]), deadlineFromMs(int(a[2])));
+
+export const ppoll: Handler = (t, a) => {
+  // The signal mask argument matters only once signals are delivered to handlers.
+  if (a[3] !== 0n && long(a[4]) !== 8) fail("EINVAL");
+  return doPoll(t, addr(a[0]), uint(a[1]), deadlineFromTimespec(t, addr(a[2])));
+};
+
+/** select's three fd_sets: bitmaps of ceil(nfds/64) longs; null sets are skipped. */
+async function doSelect(
+  t: Task,
+  nfds: number,
+  sets: [number, number, number],
+  deadline: bigint | undefined,
+): Promise<number> {
+  if (nfds < 0 || nfds > FD_SETSIZE) fail("EINVAL");
+  const bytes = Math.ceil(nfds / 64) * 8;
+  const inSets = sets.map((p) => (p === 0 || bytes === 0 ? undefined : t.mm.read(p, bytes)));
+  const wanted = [POLLIN | POLLHUP | POLLERR, POLLOUT | POLLERR, POLLPRI];
+  const fds: number[] = [];
+  for (let fd = 0; fd < nfds; fd++) {
+    if (inSets.some((s) => s && (s[fd >> 3]! >> (fd & 7)) & 1)) {
+      if (!t.fds.has(fd)) fail("EBADF");
+      fds.push(fd);
+    }
+  }
+  const outSets = inSets.map((s) => (s ? Buffer.alloc(s.length) : undefined));
+  const ready = await waitReady(t, deadline, () => {
+    let n = 0;
+    for (const o of outSets) o?.fill(0);
+    const watch: FileDescription[] = [];
+    for (const fd of fds) {
+      const d = t.fds.get(fd);
+      watch.push(d);
+      const r = readiness(d);
+      for (let k = 0; k < 3; k++) {
+        const s = inSets[k];
+        if (s && (s[fd >> 3]! >> (fd & 7)) & 1 && r & wanted[k]!) {
+          outSets[k]![fd >> 3]! |= 1 << (fd & 7);
+          n++;
+        }
+      }
+    }
+    return { ready: n, watch };
+  });
+  for (let k = 0; k < 3; k++) if (outSets[k]) t.mm.write(sets[k]!, outSets[k]!);
+  return ready;
+}
+
+export const select: Handler = (t, a) => {
+  const tv = addr(a[4]);
+  let deadline: bigint | undefined;
+  if (tv !== 0) {
+    const b = t.mm.read(tv, 16);
+    const sec = b.readBigInt64LE(0);
+    const usec = b.readBigInt64LE(8);
+    // Linux folds whole seconds out of tv_usec; only a negative time is invalid.
+    if (sec < 0n || usec < 0n) fail("EINVAL");
+    deadline = process.hrtime.bigint() + sec * NS + usec * 1000n;
+  }
+  return doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadline);
+};
+
+export const pselect6: Handler = (t, a) =>
+  doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadlineFromTimespec(t, addr(a[4])));
