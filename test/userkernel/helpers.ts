@@ -4,7 +4,6 @@ import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { type RunOptions, type RunResult, runStatic } from "../../src/userkernel/kernel/run.js";
@@ -14,16 +13,9 @@ const run = promisify(execFile);
 /** test/userkernel/c in the source tree (this file runs from dist/test/userkernel). */
 export const C_DIR = fileURLToPath(new URL("../../../test/userkernel/c/", import.meta.url));
 
-export class Collector extends Writable {
-  private readonly chunks: Buffer[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.chunks.push(Buffer.from(chunk));
-    cb();
-  }
-  text(): string {
-    return Buffer.concat(this.chunks).toString("utf8");
-  }
-}
+export { Collector } from "../helpers/streams.js";
+
+import { Collector } from "../helpers/streams.js";
 
 /** A temp dir of compiled programs; remove() deletes it. */
 export async function workdir(): Promise<{

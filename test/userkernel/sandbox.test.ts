@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { PassThrough, Writable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { createBundle, removeBundle } from "../../src/image/bundle.js";
 import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
@@ -14,18 +14,8 @@ import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import { isMoatError } from "../../src/spec/index.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
+import { Collector } from "../helpers/streams.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
-
-class Collect extends Writable {
-  chunks: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) {
-    this.chunks.push(c);
-    cb();
-  }
-  get text() {
-    return Buffer.concat(this.chunks).toString();
-  }
-}
 
 /** Host processes whose parent is `ppid`. */
 function childrenOf(ppid: number): number[] {
@@ -66,8 +56,8 @@ describe("userkernel sandbox", () => {
 
   async function run(args: string[], stdin?: PassThrough) {
     const id = `c${++n}`;
-    const stdout = new Collect();
-    const stderr = new Collect();
+    const stdout = new Collector();
+    const stderr = new Collector();
     await sandbox.create({
       id,
       bundle: bundleDir,
@@ -84,16 +74,16 @@ describe("userkernel sandbox", () => {
     const status = await r.done;
     assert.equal(status.code, 3);
     assert.equal(status.status, 3);
-    assert.equal(r.stdout.text, "out\n");
-    assert.equal(r.stderr.text, "err\n");
+    assert.equal(r.stdout.text(), "out\n");
+    assert.equal(r.stderr.text(), "err\n");
     await sandbox.delete(r.id);
   });
 
   test("uname shows moat's kernel, not the host's", async () => {
     const r = await run(["uname", "-r"]);
     await r.done;
-    assert.notEqual(r.stdout.text.trim(), (await import("node:os")).release());
-    assert.match(r.stdout.text, /moat/);
+    assert.notEqual(r.stdout.text().trim(), (await import("node:os")).release());
+    assert.match(r.stdout.text(), /moat/);
   });
 
   test("stdin passes through and closeStdin gives EOF", async () => {
@@ -104,7 +94,7 @@ describe("userkernel sandbox", () => {
     await sandbox.closeStdin(r.id);
     const status = await r.done;
     assert.equal(status.code, 0);
-    assert.equal(r.stdout.text.trim(), "14");
+    assert.equal(r.stdout.text().trim(), "14");
   });
 
   test("a signal ends a waiting process: 128+9; exec is refused plainly", async () => {
