@@ -4,14 +4,18 @@
 // with busybox: `unshare` gives the init process new mount, PID, UTS and IPC
 // namespaces, and `nsenter` chroots into the rootfs and drops to the configured user
 // (and, for exec, first joins the init's namespaces). Node cannot run code between
-// fork and exec, so these small tools do that part.
+// fork and exec, so these small tools do that part; a process with a terminal is started
+// under the guest's moat-pty helper, which makes the pty its controlling terminal.
+// Containers share the guest's network namespace (the pod model): they reach each other
+// over loopback and share the sandbox's one NIC.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { readFileSync, rmdirSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import type { Writable } from "node:stream";
 import { Code, TtrpcError } from "../ttrpc/messages.js";
 import { OutputBuffer } from "./output.js";
-import { ID_PATTERN, type ProcessSpec } from "./protocol.js";
+import { GUEST_NET, ID_PATTERN, type ProcessSpec, PTY_HELPER } from "./protocol.js";
 import { resolveInRoot } from "./rootpath.js";
 
 export const BUSYBOX = "/bin/busybox";
@@ -40,6 +44,10 @@ for d in null zero full random urandom tty; do
 done
 mkdir "$r/dev/shm" "$r/dev/pts"
 mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$r/dev/shm"
+# The guest's one devpts instance, where moat-pty allocates terminals: a process must
+# find its own /dev/pts/N for tty(1) and ttyname(3) to work.
+mount --bind /dev/pts "$r/dev/pts"
+ln -s pts/ptmx "$r/dev/ptmx"
 ln -s /proc/self/fd "$r/dev/fd"
 ln -s /proc/self/fd/0 "$r/dev/stdin"
 ln -s /proc/self/fd/1 "$r/dev/stdout"
@@ -58,6 +66,10 @@ interface Proc {
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
   readonly exit: Promise<{ status: number; exitCode: number; signal: number }>;
+  /** How many processes lie between the spawned child and the process itself. */
+  readonly depth: number;
+  /** Resizes the terminal (moat-pty's control pipe); absent without a terminal. */
+  readonly control?: Writable;
   /** The process itself, below the busybox wrapper that started it. */
   target?: number;
 }
@@ -104,9 +116,16 @@ function signalNumber(sig: NodeJS.Signals | null): number {
 export class Containers {
   private readonly containers = new Map<string, Container>();
   private shareMounted = false;
+  private network = "none";
 
-  async createSandbox(shareTag: string): Promise<void> {
+  async createSandbox(shareTag: string, network = ""): Promise<void> {
     if (this.shareMounted) return;
+    if (network !== "" && network !== "none" && network !== "nat")
+      throw new TtrpcError(Code.INVALID_ARGUMENT, `network "${network}" is not nat or none`);
+    if (network === "nat") {
+      await configureNat();
+      this.network = "nat";
+    }
     await run(["mkdir", "-p", SHARE_MOUNT, CONTAINERS]);
     await run([
       "mount",
@@ -128,8 +147,6 @@ export class Containers {
     if (this.containers.has(id)) throw new TtrpcError(Code.ALREADY_EXISTS, `container ${id} already exists`);
     if (proc.args.length === 0)
       throw new TtrpcError(Code.INVALID_ARGUMENT, `container ${id} has no process args`);
-    if (proc.terminal)
-      throw new TtrpcError(Code.UNIMPLEMENTED, "terminals are not supported by the moat agent yet");
     const dir = join(CONTAINERS, id);
     const c: Container = {
       id,
@@ -144,6 +161,7 @@ export class Containers {
     try {
       await run(["sh", "-c", SETUP_SCRIPT, "sh", dir, join(SHARE_MOUNT, rootfsDir)]);
       await run(["mkdir", "-p", c.cgroup]);
+      if (this.network === "nat") writeResolvConf(c.rootfs);
     } catch (e) {
       this.containers.delete(id);
       await this.unmount(c).catch(() => {});
@@ -165,7 +183,7 @@ export class Containers {
       "--",
       ...this.launch(c, c.hostname, c.process, [`-r${c.rootfs}`]),
     ];
-    c.init = this.spawn(argv);
+    c.init = this.spawn(argv, c.process);
     return this.targetPid(c.init);
   }
 
@@ -178,10 +196,11 @@ export class Containers {
     if (c.execs.has(execId))
       throw new TtrpcError(Code.ALREADY_EXISTS, `exec ${execId} already exists in ${id}`);
     if (proc.args.length === 0) throw new TtrpcError(Code.INVALID_ARGUMENT, `exec ${execId} has no args`);
-    if (proc.terminal)
-      throw new TtrpcError(Code.UNIMPLEMENTED, "terminals are not supported by the moat agent yet");
     const initPid = await this.targetPid(c.init);
-    const p = this.spawn(this.launch(c, "", proc, ["-t", String(initPid), "-m", "-u", "-i", "-p", "-r"]));
+    const p = this.spawn(
+      this.launch(c, "", proc, ["-t", String(initPid), "-m", "-u", "-i", "-p", "-r"]),
+      proc,
+    );
     c.execs.set(execId, p);
     return this.targetPid(p);
   }
@@ -207,6 +226,18 @@ export class Containers {
       throw new TtrpcError(Code.FAILED_PRECONDITION, "stdin is closed");
     await new Promise<void>((resolve, reject) => stdin.write(data, (e) => (e ? reject(e) : resolve())));
     return data.length;
+  }
+
+  resize(id: string, execId: string, rows: number, columns: number): void {
+    const p = this.proc(id, execId);
+    if (!p.control)
+      throw new TtrpcError(
+        Code.FAILED_PRECONDITION,
+        "the process has no terminal: start it with terminal set",
+      );
+    if (!(rows >= 1 && rows <= 65535 && columns >= 1 && columns <= 65535))
+      throw new TtrpcError(Code.INVALID_ARGUMENT, `terminal size ${rows}x${columns} is out of range`);
+    if (p.control.writable) p.control.write(`${rows} ${columns}\n`);
   }
 
   closeStdin(id: string, execId: string): void {
@@ -293,9 +324,16 @@ export class Containers {
     ];
   }
 
-  private spawn(argv: string[]): Proc {
-    const child = spawn(BUSYBOX, argv, { env: {}, stdio: ["pipe", "pipe", "pipe"] });
+  private spawn(argv: string[], proc: ProcessSpec): Proc {
+    const child = proc.terminal
+      ? spawn(PTY_HELPER, [String(proc.rows || 24), String(proc.columns || 80), "--", BUSYBOX, ...argv], {
+          env: {},
+          stdio: ["pipe", "pipe", "pipe", "pipe"],
+        })
+      : spawn(BUSYBOX, argv, { env: {}, stdio: ["pipe", "pipe", "pipe"] });
     child.stdin!.on("error", () => {}); // a process that exits before reading its stdin
+    const control = proc.terminal ? (child.stdio[3] as Writable) : undefined;
+    control?.on("error", () => {});
     const exit = new Promise<{ status: number; exitCode: number; signal: number }>((resolve) => {
       child.once("exit", (code, sig) => {
         const n = signalNumber(sig);
@@ -307,14 +345,25 @@ export class Containers {
       });
       child.once("error", () => resolve({ status: 127, exitCode: 127, signal: 0 }));
     });
-    return { child, stdout: new OutputBuffer(child.stdout!), stderr: new OutputBuffer(child.stderr!), exit };
+    return {
+      child,
+      stdout: new OutputBuffer(child.stdout!),
+      stderr: new OutputBuffer(child.stderr!),
+      exit,
+      depth: proc.terminal ? 2 : 1,
+      ...(control ? { control } : {}),
+    };
   }
 
-  /** The pid under the busybox wrapper (unshare's or nsenter's child), once it exists. */
+  /**
+   * The pid under the busybox wrapper (unshare's or nsenter's child; with a terminal,
+   * one level further below moat-pty), once it exists.
+   */
   private async targetPid(p: Proc): Promise<number> {
     if (p.target !== undefined) return p.target;
-    const pid = p.child.pid;
+    let pid = p.child.pid;
     if (pid === undefined) throw new TtrpcError(Code.INTERNAL, "the process could not be started");
+    let level = 0;
     for (let i = 0; i < 2000; i++) {
       if (p.child.exitCode !== null || p.child.signalCode !== null) return pid;
       let children = "";
@@ -324,8 +373,12 @@ export class Containers {
         return pid;
       }
       if (children !== "") {
-        p.target = Number(children.split(/\s+/)[0]);
-        return p.target;
+        pid = Number(children.split(/\s+/)[0]);
+        if (++level === p.depth) {
+          p.target = pid;
+          return pid;
+        }
+        continue;
       }
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -359,4 +412,33 @@ export class Containers {
     if (!p) throw new TtrpcError(Code.NOT_FOUND, `exec ${execId} does not exist in container ${id}`);
     return p;
   }
+}
+
+/** Bring up the NIC QEMU's user-mode network gave the guest, at slirp's fixed addresses. */
+async function configureNat(): Promise<void> {
+  // virtio_net was loaded by /init; its probe may still be finishing.
+  for (let i = 0; i < 200 && !existsSync("/sys/class/net/eth0"); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  if (!existsSync("/sys/class/net/eth0"))
+    throw new TtrpcError(Code.FAILED_PRECONDITION, "network nat was asked for, but the guest has no eth0");
+  await run(["ip", "link", "set", "eth0", "up"]);
+  await run(["ip", "addr", "add", GUEST_NET.address, "dev", "eth0"]);
+  await run(["ip", "route", "add", "default", "via", GUEST_NET.gateway, "dev", "eth0"]);
+}
+
+/**
+ * Point the container's resolver at slirp's DNS forwarder. The file is written into
+ * the overlay's upper layer; its path is resolved inside the rootfs so a symlink in the
+ * image cannot redirect the write into the guest.
+ */
+function writeResolvConf(rootfs: string): void {
+  const path = resolveInRoot(rootfs, "/etc/resolv.conf");
+  try {
+    if (lstatSync(path).isDirectory()) return;
+  } catch {
+    // absent: created below
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  writeFileSync(path, `nameserver ${GUEST_NET.dns}\n`, { mode: 0o644 });
 }

@@ -40,6 +40,10 @@ function setupGuest(): void {
   execFileSync(BUSYBOX, ["mkdir", "-p", "/run"]);
   mount("-t", "tmpfs", "-o", "nosuid,nodev,mode=0755", "tmpfs", "/run");
   mount("-t", "cgroup2", "-o", "nosuid,nodev,noexec", "cgroup2", CGROUP);
+  // Terminals for containers come from here (moat-pty opens /dev/ptmx, which the kernel
+  // ties to the devpts mounted beside it).
+  execFileSync(BUSYBOX, ["mkdir", "-p", "/dev/pts"]);
+  mount("-t", "devpts", "-o", "nosuid,noexec,mode=0620,ptmxmode=0666", "devpts", "/dev/pts");
   // Per-container cgroups get these controllers, which StatsContainer reads.
   try {
     writeFileSync(`${CGROUP}/cgroup.subtree_control`, "+cpu +memory +pids");
@@ -99,7 +103,7 @@ function serve(containers: Containers): TtrpcServer {
   };
   const empty = {} as Record<string, never>;
   on("CreateSandbox", async (r) => {
-    await containers.createSandbox(r.shareTag);
+    await containers.createSandbox(r.shareTag, r.network);
     return empty;
   });
   on("CreateContainer", async (r) => {
@@ -120,8 +124,9 @@ function serve(containers: Containers): TtrpcServer {
   });
   on("ReadStdout", (r, signal) => containers.read(r.containerId, r.execId, "stdout", r.maxBytes, signal));
   on("ReadStderr", (r, signal) => containers.read(r.containerId, r.execId, "stderr", r.maxBytes, signal));
-  on("TtyWinResize", () => {
-    throw new Error("terminals are not supported by the moat agent yet");
+  on("TtyWinResize", (r) => {
+    containers.resize(r.containerId, r.execId, r.rows, r.columns);
+    return empty;
   });
   on("RemoveContainer", async (r) => {
     await containers.remove(r.containerId);

@@ -20,11 +20,16 @@ message Process {
   uint32 uid = 4;
   uint32 gid = 5;
   bool terminal = 6;
+  // The terminal's first size; 0 means 24 x 80.
+  uint32 rows = 7;
+  uint32 columns = 8;
 }
 
 message CreateSandboxRequest {
   // The 9p mount tag of the host directory holding every container's rootfs.
   string share_tag = 1;
+  // "nat": the host gave the guest a user-mode NIC to configure; "" or "none": no NIC.
+  string network = 2;
 }
 
 message CreateContainerRequest {
@@ -113,12 +118,14 @@ export interface ProcessSpec {
   uid: number;
   gid: number;
   terminal: boolean;
+  rows?: number;
+  columns?: number;
 }
 
 // The TypeScript view of each message (field names as in the proto, camelCased).
 export interface Messages {
   Empty: Record<string, never>;
-  CreateSandboxRequest: { shareTag: string };
+  CreateSandboxRequest: { shareTag: string; network?: string };
   CreateContainerRequest: { containerId: string; process: ProcessSpec; rootfsDir: string; hostname: string };
   ContainerRequest: { containerId: string };
   ExecProcessRequest: { containerId: string; execId: string; process: ProcessSpec };
@@ -196,6 +203,19 @@ export function encodeResponse<M extends Method>(m: M, v: ResponseOf<M>): Uint8A
 export function decodeResponse<M extends Method>(m: M, data: Uint8Array): ResponseOf<M> {
   return decodeMessage(METHODS[m][1], data);
 }
+
+/** Where the guest image holds the pty helper (src/vm/assets/moat-pty.c). */
+export const PTY_HELPER = "/bin/moat-pty";
+
+/**
+ * The guest's side of QEMU's user-mode network: slirp's fixed addresses, configured
+ * statically so the guest needs no DHCP client.
+ */
+export const GUEST_NET = {
+  address: "10.0.2.15/24",
+  gateway: "10.0.2.2",
+  dns: "10.0.2.3",
+} as const;
 
 /** Container and exec ids become guest paths and cgroup names: keep them plain. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -15,7 +15,7 @@ import { imageName } from "./image-commands.js";
 import type { Output } from "./output.js";
 
 const USAGE =
-  "usage: moat run [--isolation vm|userkernel|auto] [-i] [-e K=V] [-w DIR] [-u USER] [--hostname H] [--memory 512m] [--cpus N] [--keep] IMAGE|BUNDLE-DIR [CMD...]";
+  "usage: moat run [--isolation vm|userkernel|auto] [-i] [-e K=V] [-w DIR] [-u USER] [--hostname H] [--memory 512m] [--cpus N] [--network nat|none] [-p HOST:GUEST]... [--keep] IMAGE|BUNDLE-DIR [CMD...]";
 
 /** "512", "512m", "2g" -> MiB. */
 export function parseMemory(text: string): number {
@@ -24,6 +24,26 @@ export function parseMemory(text: string): number {
   const n = Number(m[1]) * (m[2]?.toLowerCase() === "g" ? 1024 : 1);
   if (n < 64) throw new MoatError("EINVAL", `--memory ${text} is too small: a sandbox needs at least 64m`);
   return n;
+}
+
+/** "--network nat|none": the sandbox's network (vm: QEMU user-mode NAT, or no NIC). */
+export function parseNetwork(text: string): "nat" | "none" {
+  if (text === "nat" || text === "none") return text;
+  throw new MoatError("EINVAL", `--network "${text}" is not a network: use nat (the default) or none`);
+}
+
+/** "-p 8080:80": host port 8080 on 127.0.0.1 forwarded to port 80 in the sandbox. */
+export function parsePortForward(text: string): { host: number; guest: number } {
+  const m = /^(\d{1,5}):(\d{1,5})$/.exec(text.trim());
+  const host = Number(m?.[1]);
+  const guest = Number(m?.[2]);
+  if (!m || host < 1 || host > 65535 || guest < 1 || guest > 65535) {
+    throw new MoatError(
+      "EINVAL",
+      `-p "${text}" is not a port forward: use HOST:GUEST with TCP ports from 1 to 65535, e.g. -p 8080:80`,
+    );
+  }
+  return { host, guest };
 }
 
 /** An OCI bundle given by path: its config.json as is, the command replaced if one is given. */
@@ -74,6 +94,8 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
       rm: { type: "boolean" },
       memory: { type: "string", short: "m" },
       cpus: { type: "string" },
+      network: { type: "string" },
+      publish: { type: "string", short: "p", multiple: true },
     },
     1,
   );
@@ -84,6 +106,11 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
   const cpus = values.cpus ? Number(values.cpus) : undefined;
   if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1 && cpus <= 64)) {
     throw new MoatError("EINVAL", `--cpus ${values.cpus} is not a whole number from 1 to 64`);
+  }
+  const network = values.network !== undefined ? parseNetwork(values.network) : undefined;
+  const ports = (values.publish ?? []).map(parsePortForward);
+  if (network === "none" && ports.length > 0) {
+    throw new MoatError("EINVAL", "-p needs a network: drop --network none or the -p options");
   }
   const given = await isBundleDir(target);
   // Pick the backend before unpacking anything: a host that cannot run it learns so at once.
@@ -109,6 +136,8 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
       stateDir: path.join(store.root, "sandboxes", id),
       ...(memoryMiB ? { memoryMiB } : {}),
       ...(cpus ? { cpus } : {}),
+      ...(network ? { network } : {}),
+      ...(ports.length ? { ports } : {}),
       debug: Boolean(process.env.MOAT_DEBUG),
     });
     await sandbox.create({

@@ -9,7 +9,7 @@ import { AgentClient } from "./agent-client.js";
 import { ensureAssets, type GuestAssets } from "./assets/build.js";
 import { AGENT_PORT_NAME } from "./assets/init-script.js";
 import { type AccelChoice, chooseAccel } from "./hypervisor/accel.js";
-import type { Accel, Hypervisor, RunningVm, ShareConfig } from "./hypervisor/hypervisor.js";
+import type { Accel, Hypervisor, RunningVm, ShareConfig, UserNetConfig } from "./hypervisor/hypervisor.js";
 import { QemuHypervisor } from "./hypervisor/qemu.js";
 
 /** Node and the agent live in the initramfs, which is unpacked into guest RAM. */
@@ -28,6 +28,8 @@ export interface BootOptions {
   readonly memoryMiB?: number;
   readonly cpus?: number;
   readonly shares?: readonly ShareConfig[];
+  /** User-mode NAT networking; absent: the guest has no NIC. */
+  readonly network?: UserNetConfig;
   readonly kernelArgs?: readonly string[];
   /** Until the guest agent answers; default 60 s under TCG, 15 s under KVM. */
   readonly bootTimeoutMs?: number;
@@ -54,6 +56,7 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
     cpus: opts.cpus ?? 1,
     agentPortName: AGENT_PORT_NAME,
     shares: opts.shares,
+    network: opts.network,
     kernelArgs: opts.kernelArgs,
   });
   try {

@@ -5,6 +5,8 @@
 // overlay on top inside the guest. So containers can be added to a running VM without
 // hot-plugging devices, and nothing a container writes reaches the host (QEMU refuses
 // writes to the share as well).
+// Network: "nat" (the default) gives the VM one virtio NIC on QEMU's user-mode network,
+// with ports forwarded from the host's loopback; "none" gives it no NIC at all.
 import { spawnSync } from "node:child_process";
 import { mkdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -29,8 +31,9 @@ import type { AgentClient } from "./agent-client.js";
 import { ensureAssets } from "./assets/build.js";
 import { assetDir, readManifest } from "./assets/manifest.js";
 import { bootGuest, chooseGuestAccel } from "./guest.js";
-import type { RunningVm } from "./hypervisor/hypervisor.js";
+import type { RunningVm, UserNetConfig } from "./hypervisor/hypervisor.js";
 import { QEMU_BINARY } from "./hypervisor/qemu.js";
+import { checkHostPortsFree } from "./ports.js";
 
 const SHARE_TAG = "moatshare";
 const READ_CHUNK = 64 * 1024;
@@ -102,6 +105,8 @@ class VmSandbox implements Sandbox {
         `sandbox id "${config.id}" must be 1-64 letters, digits, "_", "." or "-"`,
       );
     }
+    const network = networkOf(config);
+    if (network) await checkHostPortsFree(network.portForwards ?? []);
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
     const share = join(config.stateDir, "share");
     await mkdir(share, { mode: 0o700 });
@@ -112,10 +117,11 @@ class VmSandbox implements Sandbox {
         ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
         ...(config.cpus ? { cpus: config.cpus } : {}),
         shares: [{ tag: SHARE_TAG, hostPath: share, readonly: true }],
+        ...(network ? { network } : {}),
       });
       const sb = new VmSandbox(config, g.vm, g.agent, share);
       try {
-        await g.agent.call("CreateSandbox", { shareTag: SHARE_TAG });
+        await g.agent.call("CreateSandbox", { shareTag: SHARE_TAG, network: network ? "nat" : "none" });
       } catch (e) {
         await sb.destroy();
         throw e;
@@ -155,12 +161,6 @@ class VmSandbox implements Sandbox {
         `bundle ${container.bundle} has no process.args: say what the container runs`,
       );
     }
-    if (proc.terminal || container.stdio.terminal) {
-      throw new MoatError(
-        "ENOTSUP",
-        "the vm agent has no terminal support yet: run without -t (stdio is passed as pipes)",
-      );
-    }
     const shareDir = join(this.share, container.id);
     await mkdir(shareDir);
     try {
@@ -185,7 +185,7 @@ class VmSandbox implements Sandbox {
     try {
       await this.agent.call("CreateContainer", {
         containerId: container.id,
-        process: toProcessSpec(proc),
+        process: toProcessSpec(proc, container.stdio.terminal),
         rootfsDir: container.id,
         hostname: container.spec.hostname ?? container.id,
       });
@@ -213,13 +213,10 @@ class VmSandbox implements Sandbox {
     const c = this.get(exec.containerId);
     if (!ID_PATTERN.test(exec.execId)) throw new MoatError("EINVAL", `exec id "${exec.execId}" is invalid`);
     if (c.execs.has(exec.execId)) throw new MoatError("EEXIST", `exec ${exec.execId} already exists`);
-    if (exec.process.terminal || exec.stdio.terminal) {
-      throw new MoatError("ENOTSUP", "the vm agent has no terminal support yet: exec without -t");
-    }
     await this.agent.call("ExecProcess", {
       containerId: exec.containerId,
       execId: exec.execId,
-      process: toProcessSpec(exec.process),
+      process: toProcessSpec(exec.process, exec.stdio.terminal),
     });
     const p: Proc = { pumps: [] };
     c.execs.set(exec.execId, p);
@@ -247,8 +244,20 @@ class VmSandbox implements Sandbox {
     await this.agent.call("CloseStdin", { containerId, execId: execId ?? "" });
   }
 
-  async resize(): Promise<void> {
-    throw new MoatError("ENOTSUP", "the vm agent has no terminal support yet");
+  async resize(containerId: string, size: { width: number; height: number }, execId?: string): Promise<void> {
+    this.proc(containerId, execId);
+    if (!(size.width >= 1 && size.width <= 65535 && size.height >= 1 && size.height <= 65535)) {
+      throw new MoatError(
+        "EINVAL",
+        `terminal size ${size.width}x${size.height} is out of range: width and height must be 1 to 65535`,
+      );
+    }
+    await this.agent.call("TtyWinResize", {
+      containerId,
+      execId: execId ?? "",
+      rows: Math.floor(size.height),
+      columns: Math.floor(size.width),
+    });
   }
 
   async stats(containerId: string): Promise<ContainerStats> {
@@ -337,15 +346,41 @@ class VmSandbox implements Sandbox {
   }
 }
 
-function toProcessSpec(p: Process): ProcessSpec {
+function toProcessSpec(p: Process, stdioTerminal?: boolean): ProcessSpec {
   return {
     args: p.args,
     env: p.env ?? [],
     cwd: p.cwd || "/",
     uid: p.user.uid,
     gid: p.user.gid,
-    terminal: Boolean(p.terminal),
+    terminal: Boolean(p.terminal || stdioTerminal),
+    rows: p.consoleSize?.height ?? 0,
+    columns: p.consoleSize?.width ?? 0,
   };
+}
+
+/** The VM's network from the sandbox config: nat unless "none"; forwards only with nat. */
+function networkOf(config: SandboxConfig): UserNetConfig | undefined {
+  const mode = config.network ?? "nat";
+  if (mode !== "nat" && mode !== "none")
+    throw new MoatError("EINVAL", `network "${String(mode)}" is not one of nat, none`);
+  const ports = config.ports ?? [];
+  if (mode === "none") {
+    if (ports.length > 0) {
+      throw new MoatError(
+        "EINVAL",
+        "ports cannot be forwarded into a sandbox without a network: drop the port forwards or use network nat",
+      );
+    }
+    return undefined;
+  }
+  for (const p of ports) {
+    for (const v of [p.host, p.guest]) {
+      if (!Number.isInteger(v) || v < 1 || v > 65535)
+        throw new MoatError("EINVAL", `port ${v} is not a TCP port: use a whole number from 1 to 65535`);
+    }
+  }
+  return { portForwards: ports.map((p) => ({ host: p.host, guest: p.guest })) };
 }
 
 async function unbind(dir: string): Promise<void> {

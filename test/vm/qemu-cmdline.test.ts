@@ -119,6 +119,43 @@ describe("QEMU command line", () => {
     });
   });
 
+  it("adds a user-mode NIC only when asked, with loopback port forwards and no IPv6", () => {
+    assert.deepEqual(values(qemuArgv(base), "-netdev"), []);
+    const argv = qemuArgv({
+      ...base,
+      network: {
+        portForwards: [
+          { host: 18080, guest: 80 },
+          { host: 2222, guest: 22, hostAddress: "0.0.0.0" },
+        ],
+      },
+    });
+    assert.deepEqual(values(argv, "-netdev"), [
+      "user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=tcp:0.0.0.0:2222-:22",
+    ]);
+    assert.equal(values(argv, "-device").at(-1), "virtio-net-device,netdev=net0");
+    assert.deepEqual(values(qemuArgv({ ...base, network: {} }), "-netdev"), ["user,id=net0,ipv6=off"]);
+  });
+
+  it("rejects bad port forwards", () => {
+    const bad = (portForwards: { host: number; guest: number; hostAddress?: string }[], re: RegExp) =>
+      assert.throws(
+        () => qemuArgv({ ...base, network: { portForwards } }),
+        (e: unknown) => isMoatError(e, "EINVAL") && re.test(e.message),
+      );
+    bad([{ host: 0, guest: 80 }], /host port 0 is not a TCP port/);
+    bad([{ host: 80, guest: 65536 }], /guest port 65536/);
+    bad([{ host: 1.5, guest: 80 }], /host port 1.5/);
+    bad([{ host: 80, guest: 80, hostAddress: "127.0.0.1,restrict=on" }], /must be an IPv4 address/);
+    bad(
+      [
+        { host: 80, guest: 80 },
+        { host: 80, guest: 81 },
+      ],
+      /forwarded twice/,
+    );
+  });
+
   it("reads the host TSC rate from cpuinfo", () => {
     assert.equal(hostTscKhz("processor\t: 0\ncpu MHz\t\t: 2096.038\nflags\t: fpu\n"), 2096038);
     assert.equal(hostTscKhz("processor\t: 0\n"), undefined);

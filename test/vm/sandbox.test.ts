@@ -181,6 +181,90 @@ describe("vm sandbox", () => {
     await r.done;
   });
 
+  it("runs a process on a terminal whose size follows resize()", async () => {
+    const id = `c${++n}`;
+    const stdout = new Collect();
+    const stderr = new Collect();
+    const stdin = new PassThrough();
+    await sandbox!.create({
+      id,
+      bundle: bundleDir,
+      spec: {
+        ...spec,
+        process: { ...spec.process!, args: ["sh", "-c", "tty; stty size; read x; stty size"] },
+      },
+      rootfs,
+      stdio: { stdin, stdout, stderr, terminal: true },
+    });
+    await sandbox!.start(id);
+    while (!/\d+ \d+\r\n/.test(stdout.text)) await new Promise((res) => setTimeout(res, 50));
+    await sandbox!.resize(id, { width: 100, height: 40 });
+    stdin.write("go\n");
+    const st = await sandbox!.wait(id);
+    assert.equal(st.status, 0, stdout.text);
+    // A terminal turns "\n" into "\r\n" and echoes the input.
+    const lines = stdout.text.split("\r\n");
+    assert.match(lines[0]!, /^\/dev\/pts\/\d+$/);
+    assert.equal(lines[1], "24 80");
+    assert.equal(lines[2], "go");
+    assert.equal(lines[3], "40 100");
+    assert.equal(stderr.text, "");
+    await assert.rejects(
+      sandbox!.resize(id, { width: 0, height: 10 }),
+      (e: unknown) => e instanceof Error && /out of range/.test(e.message),
+    );
+    await sandbox!.delete(id);
+  });
+
+  it("gives an exec its own terminal, and no terminal without one", async () => {
+    const r = await run(["sh", "-c", "tty; echo up; exec sleep 1000"]);
+    while (!r.stdout.text.includes("up")) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(r.stdout.text, "not a tty\nup\n");
+    const out = new Collect();
+    await sandbox!.exec({
+      containerId: r.id,
+      execId: "t1",
+      process: {
+        ...spec.process!,
+        args: ["sh", "-c", "tty && exit 5"],
+        consoleSize: { height: 30, width: 90 },
+      },
+      stdio: { stdout: out, terminal: true },
+    });
+    assert.equal((await sandbox!.wait(r.id, "t1")).status, 5);
+    assert.match(out.text, /^\/dev\/pts\/\d+\r\n$/);
+    await assert.rejects(
+      sandbox!.resize(r.id, { width: 80, height: 24 }),
+      (e: unknown) => e instanceof Error && /has no terminal/.test(e.message),
+    );
+    await sandbox!.signal(r.id, "SIGKILL");
+    assert.equal((await r.done).status, 137);
+  });
+
+  it("delivers signals to the process on a terminal, not to its wrappers", async () => {
+    const id = `c${++n}`;
+    const stdout = new Collect();
+    await sandbox!.create({
+      id,
+      bundle: bundleDir,
+      spec: {
+        ...spec,
+        process: {
+          ...spec.process!,
+          args: ["sh", "-c", 'trap "echo got-usr1; exit 7" USR1; echo up; while :; do sleep 1; done'],
+        },
+      },
+      rootfs,
+      stdio: { stdout, terminal: true },
+    });
+    await sandbox!.start(id);
+    while (!stdout.text.includes("up")) await new Promise((res) => setTimeout(res, 50));
+    await sandbox!.signal(id, "SIGUSR1");
+    assert.equal((await sandbox!.wait(id)).status, 7, stdout.text);
+    assert.equal(stdout.text, "up\r\ngot-usr1\r\n");
+    await sandbox!.delete(id);
+  });
+
   it("lets two containers talk over loopback but keeps their files apart; host rootfs untouched", async () => {
     const server = await run(["sh", "-c", "echo secret > /srv-only; nc -l -p 7777"]);
     const before = readdirSync(rootfs).sort();

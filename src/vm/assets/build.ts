@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import writeFileAtomic from "write-file-atomic";
+import { PTY_HELPER } from "../../agent/protocol.js";
 import { MoatError } from "../../spec/errors.js";
 import { CpioWriter } from "./cpio.js";
 import { debFields, download, extract, resolveDependency } from "./debian.js";
@@ -32,6 +33,7 @@ import {
   resolveLoadOrder,
 } from "./modules.js";
 import { defaultProgress, type ProgressFn } from "./progress.js";
+import { buildPtyHelper } from "./pty-helper.js";
 import { extractVmlinux } from "./vmlinux.js";
 
 /** What the guest needs: the console and agent channel, disks, the 9p share, overlay, network. */
@@ -153,6 +155,7 @@ async function buildInto(staging: string, scratch: string, progress: ProgressFn)
   const extra: GuestFile[] = [
     ...(await nodeFiles()),
     { path: GUEST_AGENT_PATH, data: agent.data, perm: 0o644 },
+    { path: PTY_HELPER.slice(1), data: await buildPtyHelper(scratch), perm: 0o755 },
   ];
   const initrd = await initramfs(busybox, applets, modRoot, release, order, extra);
 

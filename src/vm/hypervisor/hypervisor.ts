@@ -11,6 +11,30 @@ export interface ShareConfig {
   readonly readonly: boolean;
 }
 
+/** A host TCP port forwarded to a guest port by QEMU's user-mode network. */
+export interface PortForward {
+  readonly host: number;
+  readonly guest: number;
+  /** The host address QEMU listens on; default 127.0.0.1, so only this host can connect. */
+  readonly hostAddress?: string;
+}
+
+/**
+ * QEMU's user-mode network (slirp): the guest's TCP/UDP leaves through QEMU's own sockets
+ * on the host, with no host privileges and no host interface. What a guest can reach
+ * (measured with QEMU 7.2 / libslirp): every address the host itself can reach (its LAN,
+ * a cloud metadata service); slirp's DNS forwarder at 10.0.2.3:53; and, through the
+ * gateway address 10.0.2.2, every service listening on the host's 127.0.0.1 (other
+ * 10.0.2.x addresses are not mapped). QEMU 7.2's `-netdev user` has no option to turn
+ * that loopback mapping off (libslirp's disable_host_loopback is not exposed) and no
+ * per-destination filter (restrict=on blocks all outbound), so host services meant to
+ * be private must not trust loopback callers while nat sandboxes run, or the sandbox
+ * must use network "none". ipv6=off removes the IPv6 side (fec0::2 and friends) entirely.
+ */
+export interface UserNetConfig {
+  readonly portForwards?: readonly PortForward[];
+}
+
 export interface VmConfig {
   /** Names the VM in messages; letters, digits, "_", "." and "-". */
   readonly id: string;
@@ -25,6 +49,8 @@ export interface VmConfig {
   /** The virtio-serial port the guest agent opens. */
   readonly agentPortName: string;
   readonly shares?: readonly ShareConfig[];
+  /** User-mode NAT networking with these forwards; absent: no network device. */
+  readonly network?: UserNetConfig;
   /** How long the hypervisor may take to come up (not the guest boot); default 10 s. */
   readonly startTimeoutMs?: number;
 }

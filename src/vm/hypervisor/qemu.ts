@@ -54,6 +54,7 @@ export class QemuHypervisor implements Hypervisor {
       agentPortName: config.agentPortName,
       qmpSocket,
       shares: config.shares,
+      network: config.network,
       tscKhz: config.accel === "tcg" ? hostTscKhz() : undefined,
     });
     await rm(agentSocket, { force: true });
