@@ -130,6 +130,16 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
   const forward = (sig: NodeJS.Signals) => {
     sandbox?.signal(id, parseSignal(sig)).catch(() => {});
   };
+  // -t on a real terminal: the container's pty starts at our size and follows it; our own
+  // terminal goes raw so keys (^C included) reach the container's line discipline.
+  const term = values.tty && process.stdout.isTTY ? process.stdout : undefined;
+  const rawStdin = Boolean(values.tty && values.interactive && process.stdin.isTTY);
+  if (term && bundle.spec.process) {
+    bundle.spec.process.consoleSize = { height: term.rows, width: term.columns };
+  }
+  const onWinch = () => {
+    if (term) sandbox?.resize(id, { width: term.columns, height: term.rows }).catch(() => {});
+  };
   try {
     sandbox = await backend.createSandbox({
       id,
@@ -154,12 +164,16 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
     });
     process.on("SIGINT", forward);
     process.on("SIGTERM", forward);
+    process.on("SIGWINCH", onWinch);
+    if (rawStdin) process.stdin.setRawMode(true);
     await sandbox.start(id);
     const status = await sandbox.wait(id);
     return status.status;
   } finally {
     process.off("SIGINT", forward);
     process.off("SIGTERM", forward);
+    process.off("SIGWINCH", onWinch);
+    if (rawStdin) process.stdin.setRawMode(false);
     if (values.interactive) process.stdin.destroy();
     await sandbox?.destroy();
     if (!given && !values.keep) await removeBundle(bundle.dir);
