@@ -11,10 +11,12 @@ APT_PACKAGES=(
   apache2-utils       # htpasswd for the registry's basic-auth mode
   openssl             # the test token issuer's certificate
   qemu-system-x86     # the vm isolation's hypervisor
+  passt               # the vm isolation's nat network (instead of QEMU's slirp)
   cpio zstd xz-utils  # guest image building, zstd test layers
   util-linux          # unshare, nsenter, setpriv
   gcc libc6-dev       # static C test programs and the ptrace floor for bench/
   runc crun hyperfine # bench baselines
+  podman              # a real runc-contract caller for the OCI runtime CLI tests
   file
 )
 missing=()

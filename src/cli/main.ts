@@ -2,6 +2,7 @@
 // moat: the docker-like user CLI. Every command is a thin layer over the library API.
 import { readFileSync } from "node:fs";
 import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
+import { isRuncInvocation, runcMain } from "../oci/cli.js";
 import { MoatError } from "../spec/errors.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
@@ -26,6 +27,9 @@ host:
   setup [--isolation X]   build the guest kernel and image, probe KVM (progress on a TTY)
   doctor                  what this host can run, and why not
   version
+
+runc-compatible OCI runtime commands (create, start, state, kill, delete, list, ps, spec,
+features, and run --bundle DIR ID): see "moat help runc".
 
 The built-in image "default" (moat.local/busybox) is built from Debian's busybox-static.
 `;
@@ -56,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code !== "EPIPE") throw e;
   });
+  // runc's commands and flags (podman --runtime, conmon): the rule is in src/oci/cli.ts.
+  if (isRuncInvocation(argv)) return runcMain(argv);
   // Global flags come before the command, as with runc and docker.
   let root = process.env.MOAT_ROOT ?? DEFAULT_ROOT;
   let json = false;
