@@ -26,7 +26,7 @@ export function parseMemory(text: string): number {
   return n;
 }
 
-/** "--network nat|none": the sandbox's network (vm: QEMU user-mode NAT, or no NIC). */
+/** "--network nat|none": the sandbox's network (vm: user-mode NAT through passt, with the host's loopback out of reach; or no NIC). */
 export function parseNetwork(text: string): "nat" | "none" {
   if (text === "nat" || text === "none") return text;
   throw new MoatError("EINVAL", `--network "${text}" is not a network: use nat (the default) or none`);

@@ -5,8 +5,9 @@
 // overlay on top inside the guest. So containers can be added to a running VM without
 // hot-plugging devices, and nothing a container writes reaches the host (QEMU refuses
 // writes to the share as well).
-// Network: "nat" (the default) gives the VM one virtio NIC on QEMU's user-mode network,
-// with ports forwarded from the host's loopback; "none" gives it no NIC at all.
+// Network: "nat" (the default) gives the VM one virtio NIC on a per-VM passt, behind
+// moat's frame filter, with ports forwarded from the host's loopback; the host's own
+// loopback services stay out of reach (see hypervisor.ts). "none" gives it no NIC at all.
 import { spawnSync } from "node:child_process";
 import { mkdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,6 +33,7 @@ import { ensureAssets } from "./assets/build.js";
 import { assetDir, readManifest } from "./assets/manifest.js";
 import { bootGuest, chooseGuestAccel } from "./guest.js";
 import type { RunningVm, UserNetConfig } from "./hypervisor/hypervisor.js";
+import { PASST_BINARY, passtMissing } from "./hypervisor/passt.js";
 import { QEMU_BINARY } from "./hypervisor/qemu.js";
 import { checkHostPortsFree } from "./ports.js";
 
@@ -45,6 +47,11 @@ export class VmBackend implements SandboxBackend {
     const q = spawnSync(QEMU_BINARY, ["--version"], { encoding: "utf8" });
     if (q.error || q.status !== 0) {
       return { available: false, reason: `${QEMU_BINARY} cannot run: install the qemu-system-x86 package` };
+    }
+    const passt = spawnSync(PASST_BINARY, ["--version"], { encoding: "utf8" });
+    if (passt.error || passt.status !== 0) {
+      // Without passt only network "none" could work; a default that fails is worse.
+      return { available: false, reason: passtMissing().message };
     }
     try {
       const dir = assetDir();

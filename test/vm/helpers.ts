@@ -40,3 +40,21 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number): Promise
   }
   return cond();
 }
+
+/** Pids of passt processes started by this process (passt runs as nobody, named passt or passt.avx2). */
+export function passtChildren(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, "utf8");
+      const name = /^Name:\s+(\S+)/m.exec(status)?.[1] ?? "";
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
+      if (name.startsWith("passt") && ppid === process.pid && !/^State:\s+Z/m.test(status))
+        found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}

@@ -1,10 +1,12 @@
-// The vm isolation's networks, on real QEMU guests: "nat" (QEMU user-mode networking with
-// a port forwarded from the host's loopback) and "none" (no NIC). Nothing here sends
-// traffic to any address but the host's loopback: this machine has no network.
+// The vm isolation's networks, on real QEMU guests: "nat" (passt behind moat's frame
+// filter, with a port forwarded from the host's loopback) and "none" (no NIC). Nothing
+// here sends traffic to any address but the host's loopback and the guest's own: this
+// machine has no network, and the frame filter drops what a container sends to the
+// gateway or the host's addresses before passt sees it.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
@@ -16,7 +18,7 @@ import { isMoatError } from "../../src/spec/errors.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
-import { qemuProcessesMentioning } from "./helpers.js";
+import { passtChildren, qemuProcessesMentioning } from "./helpers.js";
 
 class Collect extends Writable {
   chunks: Buffer[] = [];
@@ -41,11 +43,16 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Everything the server at 127.0.0.1:port sends before it closes; "" if it sent nothing. */
+/**
+ * Everything the server at 127.0.0.1:port sends before it closes, after we send a line;
+ * "" if it sent nothing. We speak first: Debian bookworm's passt never ACKs the guest's
+ * SYN-ACK of a forwarded connection, so the guest's side is established only by the
+ * first data from the host (a server that speaks first waits forever).
+ */
 function readFrom(port: number): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const sock = connect(port, "127.0.0.1");
+    const sock = connect(port, "127.0.0.1", () => sock.write("hello-from-host\n"));
     sock.setTimeout(5_000, () => sock.destroy());
     sock.on("data", (d: Buffer) => chunks.push(d));
     sock.on("error", () => {});
@@ -93,10 +100,11 @@ describe("vm sandbox networks", () => {
     try {
       await Promise.all([nat?.destroy(), none?.destroy()]);
       assert.deepEqual(qemuProcessesMentioning(tmp), [], "no QEMU outlives destroy()");
+      assert.deepEqual(passtChildren(), [], "no passt outlives destroy()");
       assert.equal(existsSync(join(tmp, "state-nat")), false);
       assert.equal(existsSync(join(tmp, "state-none")), false);
     } finally {
-      for (const pid of qemuProcessesMentioning(tmp)) process.kill(pid, "SIGKILL");
+      for (const pid of [...qemuProcessesMentioning(tmp), ...passtChildren()]) process.kill(pid, "SIGKILL");
       if (bundleDir) await removeBundle(bundleDir).catch(() => {});
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -119,7 +127,7 @@ describe("vm sandbox networks", () => {
 
   it("forwards a host loopback port to a container's listening port", async () => {
     const server = await run(nat!, ["sh", "-c", "echo hello-from-guest | nc -l -p 8080"]);
-    // Until the container listens, QEMU accepts on the host and closes at once.
+    // Until the container listens, passt accepts on the host and closes at once.
     let got = "";
     for (let i = 0; i < 100 && got === ""; i++) {
       got = await readFrom(hostPort);
@@ -127,10 +135,43 @@ describe("vm sandbox networks", () => {
     }
     assert.equal(got, "hello-from-guest\n");
     assert.equal((await server.done).status, 0, server.stderr.text);
+    assert.equal(server.stdout.text, "hello-from-host\n");
     await nat!.delete(server.id);
   });
 
-  it("gives a nat guest eth0 at slirp's addresses and each container slirp's DNS", async () => {
+  it("keeps the host's loopback services out of a container's reach", async () => {
+    let hits = 0;
+    const secret = createServer((s) => {
+      hits++;
+      s.on("error", () => {});
+      s.end("host-loopback-secret\n");
+    });
+    await new Promise<void>((res) => secret.listen(0, "127.0.0.1", res));
+    const port = (secret.address() as { port: number }).port;
+    // The gateway (which slirp mapped to the host's 127.0.0.1) and the host's own addresses.
+    const targets = [
+      "10.0.2.2",
+      ...Object.values(networkInterfaces())
+        .flat()
+        .filter((a) => a?.family === "IPv4" && !a.internal)
+        .map((a) => a!.address),
+    ];
+    try {
+      const script = targets
+        .map((t) => `out=$(nc -w 2 ${t} ${port} </dev/null 2>&1); echo "${t}: rc=$? $out"`)
+        .join("; ");
+      const r = await run(nat!, ["sh", "-c", script]);
+      assert.equal((await r.done).status, 0, r.stderr.text);
+      for (const t of targets)
+        assert.match(r.stdout.text, new RegExp(`^${t.replaceAll(".", "\\.")}: rc=1 `, "m"));
+      assert.doesNotMatch(r.stdout.text, /host-loopback-secret/);
+      assert.equal(hits, 0, "a container connected to a service on the host's 127.0.0.1");
+    } finally {
+      secret.close();
+    }
+  });
+
+  it("gives a nat guest eth0 at its fixed addresses and each container passt's DNS forwarder", async () => {
     const r = await run(nat!, ["sh", "-c", "cat /etc/resolv.conf; ip -4 addr show dev eth0; ip route"]);
     assert.equal((await r.done).status, 0, r.stderr.text);
     assert.match(r.stdout.text, /^nameserver 10\.0\.2\.3$/m);

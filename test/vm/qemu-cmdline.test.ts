@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isMoatError } from "../../src/spec/errors.js";
 import { hostTscKhz } from "../../src/vm/hypervisor/qemu.js";
-import { type QemuCmdlineConfig, qemuArgv } from "../../src/vm/hypervisor/qemu-cmdline.js";
+import { GUEST_MAC, type QemuCmdlineConfig, qemuArgv } from "../../src/vm/hypervisor/qemu-cmdline.js";
 
 const base: QemuCmdlineConfig = {
   accel: "tcg",
@@ -119,40 +119,23 @@ describe("QEMU command line", () => {
     });
   });
 
-  it("adds a user-mode NIC only when asked, with loopback port forwards and no IPv6", () => {
+  it("adds a NIC on moat's stream socket only when asked", () => {
     assert.deepEqual(values(qemuArgv(base), "-netdev"), []);
-    const argv = qemuArgv({
-      ...base,
-      network: {
-        portForwards: [
-          { host: 18080, guest: 80 },
-          { host: 2222, guest: 22, hostAddress: "0.0.0.0" },
-        ],
-      },
-    });
+    assert.ok(!qemuArgv(base).some((a) => a.startsWith("virtio-net")));
+    const argv = qemuArgv({ ...base, netSocket: "/run/vm,x/net.sock" });
     assert.deepEqual(values(argv, "-netdev"), [
-      "user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=tcp:0.0.0.0:2222-:22",
+      "stream,id=net0,server=off,addr.type=unix,addr.path=/run/vm,,x/net.sock",
     ]);
-    assert.equal(values(argv, "-device").at(-1), "virtio-net-device,netdev=net0");
-    assert.deepEqual(values(qemuArgv({ ...base, network: {} }), "-netdev"), ["user,id=net0,ipv6=off"]);
-  });
-
-  it("rejects bad port forwards", () => {
-    const bad = (portForwards: { host: number; guest: number; hostAddress?: string }[], re: RegExp) =>
-      assert.throws(
-        () => qemuArgv({ ...base, network: { portForwards } }),
-        (e: unknown) => isMoatError(e, "EINVAL") && re.test(e.message),
-      );
-    bad([{ host: 0, guest: 80 }], /host port 0 is not a TCP port/);
-    bad([{ host: 80, guest: 65536 }], /guest port 65536/);
-    bad([{ host: 1.5, guest: 80 }], /host port 1.5/);
-    bad([{ host: 80, guest: 80, hostAddress: "127.0.0.1,restrict=on" }], /must be an IPv4 address/);
-    bad(
-      [
-        { host: 80, guest: 80 },
-        { host: 80, guest: 81 },
-      ],
-      /forwarded twice/,
+    assert.equal(values(argv, "-device").at(-1), `virtio-net-device,netdev=net0,mac=${GUEST_MAC}`);
+    // QEMU's own user-mode network, which maps the gateway to the host's loopback, is never used.
+    assert.ok(!argv.some((a) => a.startsWith("user,") || a.includes("hostfwd")));
+    assert.throws(
+      () => qemuArgv({ ...base, netSocket: `/${"x".repeat(120)}` }),
+      (e: unknown) => isMoatError(e, "EINVAL") && /longer than/.test(e.message),
+    );
+    assert.throws(
+      () => qemuArgv({ ...base, netSocket: "net.sock" }),
+      (e: unknown) => isMoatError(e, "EINVAL") && /absolute path/.test(e.message),
     );
   });
 

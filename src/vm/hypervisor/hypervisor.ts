@@ -11,25 +11,25 @@ export interface ShareConfig {
   readonly readonly: boolean;
 }
 
-/** A host TCP port forwarded to a guest port by QEMU's user-mode network. */
+/** A host TCP port forwarded to a guest port by the VM's user-mode network (passt). */
 export interface PortForward {
   readonly host: number;
   readonly guest: number;
-  /** The host address QEMU listens on; default 127.0.0.1, so only this host can connect. */
+  /** The host address passt listens on; default 127.0.0.1, so only this host can connect. */
   readonly hostAddress?: string;
 }
 
 /**
- * QEMU's user-mode network (slirp): the guest's TCP/UDP leaves through QEMU's own sockets
- * on the host, with no host privileges and no host interface. What a guest can reach
- * (measured with QEMU 7.2 / libslirp): every address the host itself can reach (its LAN,
- * a cloud metadata service); slirp's DNS forwarder at 10.0.2.3:53; and, through the
- * gateway address 10.0.2.2, every service listening on the host's 127.0.0.1 (other
- * 10.0.2.x addresses are not mapped). QEMU 7.2's `-netdev user` has no option to turn
- * that loopback mapping off (libslirp's disable_host_loopback is not exposed) and no
- * per-destination filter (restrict=on blocks all outbound), so host services meant to
- * be private must not trust loopback callers while nat sandboxes run, or the sandbox
- * must use network "none". ipv6=off removes the IPv6 side (fec0::2 and friends) entirely.
+ * The VM's user-mode network: passt turns the guest's TCP/UDP into the host's own
+ * sockets, with no host privileges and no host interface. QEMU's slirp (`-netdev user`)
+ * is not used: in QEMU 7.2 it maps the gateway 10.0.2.2 to the host's 127.0.0.1 with no
+ * way to turn that off. passt runs with --no-map-gw, and moat drops the guest frames
+ * addressed to the host itself (loopback, 0.0.0.0, its own addresses: see
+ * frame-filter.ts), so services bound to the host's loopback are out of reach. What a
+ * guest can reach: every other address the host can reach (its LAN included), and DNS at
+ * 10.0.2.3, forwarded to the host's resolver. IPv6 is off. Debian bookworm's passt never
+ * ACKs the guest's SYN-ACK of a forwarded connection: the guest sees it established only
+ * once the host client sends, so services that speak first wait behind a port forward.
  */
 export interface UserNetConfig {
   readonly portForwards?: readonly PortForward[];

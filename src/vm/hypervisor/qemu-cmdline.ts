@@ -2,7 +2,7 @@
 // to argv, so every flag is visible (and unit-tested) here and nowhere else.
 import { isAbsolute } from "node:path";
 import { MoatError } from "../../spec/errors.js";
-import type { Accel, UserNetConfig } from "./hypervisor.js";
+import type { Accel } from "./hypervisor.js";
 
 export interface Share9pConfig {
   /** The mount tag the guest passes to `mount -t 9p <tag> <dir>`. */
@@ -27,8 +27,11 @@ export interface QemuCmdlineConfig {
   /** Unix socket moat listens on; QEMU connects its QMP monitor to it. */
   readonly qmpSocket: string;
   readonly shares?: readonly Share9pConfig[];
-  /** Absent: the VM gets no network device at all. */
-  readonly network?: UserNetConfig;
+  /**
+   * Unix socket moat listens on; QEMU connects the VM's one NIC to it and exchanges
+   * Ethernet frames (moat relays them to passt). Absent: no network device at all.
+   */
+  readonly netSocket?: string;
   /**
    * The guest TSC frequency in kHz, for TCG: there the guest reads the host's TSC, and
    * its own calibration against the emulated PIT fails at random on a busy host, after
@@ -42,6 +45,12 @@ export interface QemuCmdlineConfig {
  * and -no-reboot turns that reboot into QEMU exiting, so a dead guest is never a hang.
  */
 export const BASE_KERNEL_ARGS = ["console=ttyS0", "panic=-1", "reboot=t", "quiet"] as const;
+
+/**
+ * The guest NIC's MAC address, fixed so moat can introduce the guest to passt (which
+ * learns the guest's MAC only from a frame the guest sends) before the guest says anything.
+ */
+export const GUEST_MAC = "52:54:00:12:34:56";
 
 /** Sockets moat connects to are named with sun_path, which holds 107 bytes plus NUL. */
 export const MAX_SOCKET_PATH = 107;
@@ -60,7 +69,8 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
   ] as const) {
     checkPath(what, p);
   }
-  for (const s of [c.agentSocket, c.qmpSocket]) {
+  if (c.netSocket !== undefined) checkPath("netSocket", c.netSocket);
+  for (const s of [c.agentSocket, c.qmpSocket, ...(c.netSocket !== undefined ? [c.netSocket] : [])]) {
     if (Buffer.byteLength(s) > MAX_SOCKET_PATH) {
       throw new MoatError(
         "EINVAL",
@@ -138,32 +148,16 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
       `virtio-9p-device,fsdev=fs${i},mount_tag=${s.tag}`,
     );
   }
-  if (c.network) argv.push(...userNetArgs(c.network));
-  return argv;
-}
-
-const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
-function userNetArgs(n: UserNetConfig): string[] {
-  const netdev = ["user", "id=net0", "ipv6=off"];
-  const seen = new Set<string>();
-  for (const f of n.portForwards ?? []) {
-    checkPort("host port", f.host);
-    checkPort("guest port", f.guest);
-    const addr = f.hostAddress ?? "127.0.0.1";
-    if (!IPV4.test(addr))
-      throw new MoatError("EINVAL", `host address "${addr}" for port ${f.host} must be an IPv4 address`);
-    const key = `${addr}:${f.host}`;
-    if (seen.has(key)) throw new MoatError("EINVAL", `host port ${key} is forwarded twice`);
-    seen.add(key);
-    netdev.push(`hostfwd=tcp:${addr}:${f.host}-:${f.guest}`);
+  if (c.netSocket !== undefined) {
+    // QEMU's stream netdev frames each packet with a 4-byte length, as passt does.
+    argv.push(
+      "-netdev",
+      `stream,id=net0,server=off,addr.type=unix,addr.path=${opt(c.netSocket)}`,
+      "-device",
+      `virtio-net-device,netdev=net0,mac=${GUEST_MAC}`,
+    );
   }
-  return ["-netdev", netdev.join(","), "-device", "virtio-net-device,netdev=net0"];
-}
-
-function checkPort(what: string, p: number): void {
-  if (!Number.isInteger(p) || p < 1 || p > 65535)
-    throw new MoatError("EINVAL", `${what} ${p} is not a TCP port: use a whole number from 1 to 65535`);
+  return argv;
 }
 
 /** QEMU option values end at a comma; a literal comma is written twice. */

@@ -6,11 +6,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { GUEST_NET } from "../../agent/protocol.js";
 import { MoatError } from "../../spec/errors.js";
+import { announceGuest, blockList, relayGuestFrames } from "./frame-filter.js";
 import type { Hypervisor, RunningVm, VmConfig, VmExit } from "./hypervisor.js";
-import { qemuArgv } from "./qemu-cmdline.js";
+import { GATEWAY_ADDRESS, type PasstProcess, passtMissing, startPasst } from "./passt.js";
+import { GUEST_MAC, qemuArgv } from "./qemu-cmdline.js";
 import { QmpClient } from "./qmp.js";
 
 export const QEMU_BINARY = "qemu-system-x86_64";
@@ -42,6 +46,7 @@ export class QemuHypervisor implements Hypervisor {
     const consoleLog = join(config.runDir, "console.log");
     const agentSocket = join(config.runDir, "agent.sock");
     const qmpSocket = join(config.runDir, "qmp.sock");
+    const netSocket = config.network ? join(config.runDir, "net.sock") : undefined;
     const argv = qemuArgv({
       accel: config.accel,
       memoryMiB: config.memoryMiB,
@@ -54,7 +59,7 @@ export class QemuHypervisor implements Hypervisor {
       agentPortName: config.agentPortName,
       qmpSocket,
       shares: config.shares,
-      network: config.network,
+      ...(netSocket !== undefined ? { netSocket } : {}),
       tscKhz: config.accel === "tcg" ? hostTscKhz() : undefined,
     });
     await rm(agentSocket, { force: true });
@@ -66,6 +71,22 @@ export class QemuHypervisor implements Hypervisor {
     });
     const agentConn = accept(agentServer);
     const qmpConn = accept(qmpServer);
+    let net: { server: Server; conn: Promise<Socket>; passt: PasstProcess } | undefined;
+    if (config.network && netSocket !== undefined) {
+      let server: Server | undefined;
+      try {
+        await rm(netSocket, { force: true });
+        server = await listen(netSocket);
+        net = { server, conn: accept(server), passt: startPasst(config.network) };
+      } catch (e) {
+        await closeServer(agentServer, agentSocket);
+        await closeServer(qmpServer, qmpSocket);
+        if (server) await closeServer(server, netSocket);
+        throw e;
+      }
+    }
+    const passt = net?.passt;
+    const passtExit = passt ? exitOf(passt.child) : undefined;
 
     const child = spawn("setpriv", ["--pdeathsig", "SIGKILL", "--", this.binary, ...argv], {
       stdio: ["ignore", "ignore", "pipe"],
@@ -92,14 +113,25 @@ export class QemuHypervisor implements Hypervisor {
     });
     spawnError.catch(() => {});
     exitedEarly.catch(() => {});
+    const passtFailed = passtExit?.then((x) => {
+      const said = passt!.stderr();
+      throw x.code === 127 || (x.code === null && x.signal === null)
+        ? passtMissing()
+        : new MoatError(
+            "EIO",
+            `passt, the network of VM ${config.id}, exited during start-up (${describeExit(x)}).${said ? `\npasst said:\n${said}` : ""}\nCheck that the passt package is installed and working, or use network none.`,
+          );
+    });
+    passtFailed?.catch(() => {});
 
     const timeoutMs = config.startTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
     try {
       const started = Promise.race([
-        Promise.all([agentConn, qmpConn]),
+        Promise.all([agentConn, qmpConn, net?.conn]),
         spawnError,
         exitedEarly,
+        ...(passtFailed ? [passtFailed] : []),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () =>
@@ -113,10 +145,23 @@ export class QemuHypervisor implements Hypervisor {
           );
         }),
       ]);
-      const [agent, qmpSock] = await started;
+      const [agent, qmpSock, guestNet] = await started;
+      if (guestNet && passt) {
+        passt.socket.write(announceGuest(GUEST_MAC, GUEST_NET.address.split("/")[0]!));
+        relayGuestFrames(guestNet, passt.socket, blockList(hostBlockedAddresses()));
+      }
       const qmp = await QmpClient.handshake(qmpSock, timeoutMs);
-      return new QemuVm(config.id, child, consoleLog, agent, qmp, exit, vmDiag);
+      return new QemuVm(
+        config.id,
+        child,
+        consoleLog,
+        agent,
+        qmp,
+        withNetwork(exit, passt, passtExit),
+        vmDiag,
+      );
     } catch (e) {
+      stopPasst(passt);
       if (child.pid === undefined) {
         const notFound = (e as NodeJS.ErrnoException).code === "ENOENT";
         throw notFound
@@ -135,10 +180,48 @@ export class QemuHypervisor implements Hypervisor {
       // Once QEMU holds its connections the socket files are no longer needed.
       await closeServer(agentServer, agentSocket);
       await closeServer(qmpServer, qmpSocket);
+      if (net && netSocket !== undefined) await closeServer(net.server, netSocket);
       agentConn.catch(() => {});
       qmpConn.catch(() => {});
+      net?.conn.catch(() => {});
     }
   }
+}
+
+/** Addresses of the host's own interfaces, and the gateway address passt would send out. */
+function hostBlockedAddresses(): string[] {
+  const own = Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a !== undefined && a.family === "IPv4")
+    .map((a) => a!.address);
+  return [GATEWAY_ADDRESS, ...own];
+}
+
+function stopPasst(passt: PasstProcess | undefined): void {
+  if (!passt) return;
+  passt.socket.destroy();
+  if (passt.child.exitCode === null && passt.child.signalCode === null) passt.child.kill("SIGKILL");
+}
+
+/**
+ * The VM's exit, reported once its passt is gone too: passt ends when its client does,
+ * and is killed if it has not within a moment, so nothing of the VM outlives the exit.
+ */
+function withNetwork(
+  exit: Promise<VmExit>,
+  passt: PasstProcess | undefined,
+  passtExit: Promise<VmExit> | undefined,
+): Promise<VmExit> {
+  if (!passt || !passtExit) return exit;
+  return exit.then(async (x) => {
+    passt.socket.destroy();
+    const gone = await Promise.race([passtExit.then(() => true), delay(1_000).then(() => false)]);
+    if (!gone) {
+      passt.child.kill("SIGKILL");
+      await passtExit;
+    }
+    return x;
+  });
 }
 
 class QemuVm implements RunningVm {
