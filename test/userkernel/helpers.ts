@@ -1,9 +1,11 @@
 // Shared by the userkernel tests: compile the C programs under test/userkernel/c with
 // `gcc -static`, run them natively and under the userkernel, capture what they print.
+import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { type RunOptions, type RunResult, runStatic } from "../../src/userkernel/kernel/run.js";
@@ -107,4 +109,28 @@ export async function alive(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Run a compiled test program natively and under the userkernel: both must exit 0 and print
+ * the same, and the output must hold each of `lines` (so the comparison means the program got
+ * that far and met those cases).
+ */
+export async function assertSameAsNative(
+  bin: string,
+  lines: string[],
+  input?: string,
+): Promise<Awaited<ReturnType<typeof runUser>>> {
+  const native = await runNative(bin, [], input === undefined ? undefined : Buffer.from(input));
+  const user = await runUser(
+    bin,
+    [],
+    input === undefined ? {} : { stdin: Readable.from([Buffer.from(input)]) },
+  );
+  assert.equal(native.code, 0, native.stderr);
+  assert.equal(user.code, 0, user.stderr);
+  assert.equal(user.stdout, native.stdout);
+  for (const line of lines)
+    assert.ok(user.stdout.includes(`${line}\n`), `missing "${line}" in:\n${user.stdout}`);
+  return user;
 }
