@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { PassThrough, type Readable, type Writable } from "node:stream";
+import { ContainerTable } from "../sandbox/containers.js";
 import type { Sandbox, SandboxBackend } from "../sandbox/sandbox.js";
 import { type Signal, SignalNumbers } from "../sandbox/signals.js";
 import type {
@@ -68,30 +69,17 @@ export class UserkernelBackend implements SandboxBackend {
 
 class UserkernelSandbox implements Sandbox {
   readonly isolation = "userkernel" as const;
-  private readonly containers = new Map<string, Container>();
-  constructor(private readonly config: SandboxConfig) {}
+  private readonly containers: ContainerTable<Container>;
+  constructor(private readonly config: SandboxConfig) {
+    this.containers = new ContainerTable(config.id);
+  }
 
   get id(): string {
     return this.config.id;
   }
 
-  private get(id: string): Container {
-    const c = this.containers.get(id);
-    if (!c) throw new MoatError("ENOENT", `container ${id} does not exist in sandbox ${this.id}`);
-    return c;
-  }
-
   async create(container: ContainerConfig): Promise<void> {
-    if (this.containers.has(container.id)) {
-      throw new MoatError("EEXIST", `container ${container.id} already exists in sandbox ${this.id}`);
-    }
-    const proc = container.spec.process;
-    if (!proc || proc.args.length === 0) {
-      throw new MoatError(
-        "EINVAL",
-        `bundle ${container.bundle} has no process.args: say what the container runs`,
-      );
-    }
+    const proc = this.containers.admit(container);
     if (proc.terminal || container.stdio.terminal) {
       throw new MoatError(
         "ENOTSUP",
@@ -102,7 +90,7 @@ class UserkernelSandbox implements Sandbox {
   }
 
   async start(containerId: string): Promise<{ pid?: number }> {
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (c.state !== "created")
       throw new MoatError("ESTATE", `container ${containerId} is ${c.state}, not created`);
     const { spec, rootfs, stdio } = c.config;
@@ -148,7 +136,7 @@ class UserkernelSandbox implements Sandbox {
   }
 
   async exec(exec: ExecConfig): Promise<{ pid?: number }> {
-    this.get(exec.containerId);
+    this.containers.need(exec.containerId);
     throw new MoatError(
       "ENOTSUP",
       "exec into a userkernel sandbox is not supported yet: the userkernel runs one process per container until fork/exec land",
@@ -157,7 +145,7 @@ class UserkernelSandbox implements Sandbox {
 
   async signal(containerId: string, signal: Signal, execId?: string): Promise<void> {
     if (execId) throw new MoatError("ENOENT", `no process ${execId} in container ${containerId}`);
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (c.state !== "running") throw new MoatError("ESTATE", `container ${containerId} is not running`);
     // Signal delivery to handlers is not built yet; every signal whose default action ends
     // the process ends it (reported as SIGKILL), the others are refused rather than dropped.
@@ -173,13 +161,13 @@ class UserkernelSandbox implements Sandbox {
 
   async wait(containerId: string, execId?: string): Promise<ExitStatus> {
     if (execId) throw new MoatError("ENOENT", `no process ${execId} in container ${containerId}`);
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (!c.exit) throw new MoatError("ESTATE", `container ${containerId} has not been started`);
     return c.exit;
   }
 
   async closeStdin(containerId: string): Promise<void> {
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (c.stdin) {
       (c.config.stdio.stdin as Readable | undefined)?.unpipe(c.stdin);
       c.stdin.end();
@@ -191,7 +179,7 @@ class UserkernelSandbox implements Sandbox {
   }
 
   async stats(containerId: string): Promise<ContainerStats> {
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (c.hostPid === undefined || c.state !== "running") return { memoryBytes: 0, cpuNanos: 0, pids: 0 };
     try {
       const status = readFileSync(`/proc/${c.hostPid}/status`, "utf8");
@@ -206,7 +194,7 @@ class UserkernelSandbox implements Sandbox {
   }
 
   async delete(containerId: string): Promise<void> {
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (c.state === "running")
       throw new MoatError("ESTATE", `container ${containerId} is running: kill it first`);
     this.containers.delete(containerId);

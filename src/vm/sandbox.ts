@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { ProcessSpec } from "../agent/protocol.js";
 import { ID_PATTERN } from "../agent/protocol.js";
+import { ContainerTable } from "../sandbox/containers.js";
 import type { Sandbox, SandboxBackend } from "../sandbox/sandbox.js";
 import { type Signal, SignalNumbers, signalName } from "../sandbox/signals.js";
 import type {
@@ -95,7 +96,7 @@ interface Container {
 
 class VmSandbox implements Sandbox {
   readonly isolation = "vm" as const;
-  private readonly containers = new Map<string, Container>();
+  private readonly containers: ContainerTable<Container>;
   private destroyed: Promise<void> | undefined;
 
   private constructor(
@@ -103,7 +104,9 @@ class VmSandbox implements Sandbox {
     private readonly vm: RunningVm,
     private readonly agent: AgentClient,
     private readonly share: string,
-  ) {}
+  ) {
+    this.containers = new ContainerTable(config.id);
+  }
 
   static async boot(config: SandboxConfig): Promise<VmSandbox> {
     if (!ID_PATTERN.test(config.id)) {
@@ -144,12 +147,6 @@ class VmSandbox implements Sandbox {
     return this.config.id;
   }
 
-  private get(id: string): Container {
-    const c = this.containers.get(id);
-    if (!c) throw new MoatError("ENOENT", `container ${id} does not exist in sandbox ${this.id}`);
-    return c;
-  }
-
   async create(container: ContainerConfig): Promise<void> {
     if (this.destroyed) throw new MoatError("ESTATE", `sandbox ${this.id} has been destroyed`);
     if (!ID_PATTERN.test(container.id)) {
@@ -158,16 +155,7 @@ class VmSandbox implements Sandbox {
         `container id "${container.id}" must be 1-64 letters, digits, "_", "." or "-"`,
       );
     }
-    if (this.containers.has(container.id)) {
-      throw new MoatError("EEXIST", `container ${container.id} already exists in sandbox ${this.id}`);
-    }
-    const proc = container.spec.process;
-    if (!proc || proc.args.length === 0) {
-      throw new MoatError(
-        "EINVAL",
-        `bundle ${container.bundle} has no process.args: say what the container runs`,
-      );
-    }
+    const proc = this.containers.admit(container);
     const shareDir = join(this.share, container.id);
     await mkdir(shareDir);
     try {
@@ -204,7 +192,7 @@ class VmSandbox implements Sandbox {
   }
 
   async start(containerId: string): Promise<{ pid?: number }> {
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (c.state !== "created")
       throw new MoatError("ESTATE", `container ${containerId} is ${c.state}, not created`);
     await this.agent.call("StartContainer", { containerId });
@@ -217,7 +205,7 @@ class VmSandbox implements Sandbox {
   }
 
   async exec(exec: ExecConfig): Promise<{ pid?: number }> {
-    const c = this.get(exec.containerId);
+    const c = this.containers.need(exec.containerId);
     if (!ID_PATTERN.test(exec.execId)) throw new MoatError("EINVAL", `exec id "${exec.execId}" is invalid`);
     if (c.execs.has(exec.execId)) throw new MoatError("EEXIST", `exec ${exec.execId} already exists`);
     await this.agent.call("ExecProcess", {
@@ -268,12 +256,12 @@ class VmSandbox implements Sandbox {
   }
 
   async stats(containerId: string): Promise<ContainerStats> {
-    this.get(containerId);
+    this.containers.need(containerId);
     return this.agent.call("StatsContainer", { containerId });
   }
 
   async delete(containerId: string): Promise<void> {
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (c.state === "running")
       throw new MoatError("ESTATE", `container ${containerId} is running: stop it first`);
     await this.agent.call("RemoveContainer", { containerId });
@@ -296,7 +284,7 @@ class VmSandbox implements Sandbox {
   }
 
   private proc(containerId: string, execId?: string): Proc {
-    const c = this.get(containerId);
+    const c = this.containers.need(containerId);
     if (!execId) return c.init;
     const p = c.execs.get(execId);
     if (!p) throw new MoatError("ENOENT", `exec ${execId} does not exist in container ${containerId}`);
