@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { probeCommand } from "./probe.js";
 import { measurement } from "./stats.js";
 import type { BenchContext, Measurement } from "./types.js";
 
@@ -25,7 +26,13 @@ export async function timeCommands(ctx: BenchContext, commands: Command[]): Prom
     if (c.prepare) args.push("--prepare", c.prepare);
     args.push(c.argv.map(shellQuote).join(" "));
     ctx.log(`  ${c.subject}: ${c.argv.join(" ")}`);
-    await exec("hyperfine", args, { maxBuffer: 1 << 24 });
+    await exec("hyperfine", args, { maxBuffer: 1 << 24 }).catch(async (e: Error) => {
+      // hyperfine hides the command's output: run it once more to say why it failed.
+      const why = await probeCommand(c.argv);
+      throw new Error(
+        `${c.subject} failed under hyperfine (${why ? `a rerun says: ${why}` : "a rerun succeeded, so it fails intermittently"}): ${e.message.split("\n")[0]}`,
+      );
+    });
     const data = JSON.parse(await readFile(json, "utf8")) as {
       results: Array<{ times: number[]; exit_codes: number[] }>;
     };

@@ -67,18 +67,13 @@ export async function moatProblem(isolation: IsolationName): Promise<string | un
   return a.available ? undefined : a.reason;
 }
 
-export function moatRunArgv(ctx: BenchContext, isolation: IsolationName, args: string[]): string[] {
-  return [
-    process.execPath,
-    MOAT_CLI,
-    "--root",
-    ctx.root,
-    "run",
-    "--isolation",
-    isolation,
-    "default",
-    ...args,
-  ];
+export function moatRunArgv(
+  ctx: BenchContext,
+  isolation: IsolationName,
+  args: string[],
+  image = "default",
+): string[] {
+  return [process.execPath, MOAT_CLI, "--root", ctx.root, "run", "--isolation", isolation, image, ...args];
 }
 
 /** Compile a C source from bench/floors with gcc; returns the binary's path. */
