@@ -4,18 +4,10 @@ import { execFile } from "node:child_process";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import tar from "tar-stream";
-import { buildImage } from "../../src/image/build.js";
+import { buildImage, type LayerEntry, packLayer } from "../../src/image/build.js";
 import { busyboxLayer } from "../../src/image/default-image.js";
 import { store } from "./subjects.js";
 import type { BenchContext } from "./types.js";
-
-export interface LayerEntry {
-  name: string;
-  type: "file" | "directory";
-  mode: number;
-  content?: Buffer;
-}
 
 /** An uncompressed layer tar; parent directories are added for every entry. */
 export async function layer(entries: LayerEntry[]): Promise<Buffer> {
@@ -28,37 +20,7 @@ export async function layer(entries: LayerEntry[]): Promise<Buffer> {
     }
     all.set(e.name, e);
   }
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on("data", (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on("end", resolve);
-    pack.on("error", reject);
-  });
-  const sorted = [...all.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const e of sorted) {
-    const content = e.content ?? Buffer.alloc(0);
-    await new Promise<void>((resolve, reject) =>
-      pack.entry(
-        {
-          name: e.type === "directory" ? `${e.name}/` : e.name,
-          type: e.type,
-          mode: e.mode,
-          uid: 0,
-          gid: 0,
-          mtime: new Date(0),
-          size: content.length,
-        },
-        content,
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    );
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return packLayer([...all.values()]);
 }
 
 const exec = promisify(execFile);

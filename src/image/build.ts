@@ -3,6 +3,7 @@
 // same digests (gzip without a timestamp, no wall-clock times unless the caller gives one).
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
+import tar from "tar-stream";
 import { type Image, type ImageConfig, type ImageManifest, MediaType, type Platform } from "../spec/image.js";
 import { sha256Digest } from "./digest.js";
 import type { ImageStore } from "./store.js";
@@ -51,4 +52,49 @@ export async function buildImage(
   const manifestDesc = await store.putBytes(Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest);
   if (opts.name) await store.tag(opts.name, { ...manifestDesc, platform });
   return { manifestDigest: manifestDesc.digest, configDigest: configDesc.digest };
+}
+
+export interface LayerEntry {
+  /** Path inside the layer, without a leading "/" (and without a trailing one for directories). */
+  name: string;
+  type: "file" | "directory" | "symlink";
+  mode: number;
+  content?: Buffer;
+  linkname?: string;
+}
+
+/**
+ * An uncompressed layer tar, deterministic: entries sorted by name, owned by root, mtime 0,
+ * so the same entries always give the same diffID.
+ */
+export async function packLayer(entries: LayerEntry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on("data", (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on("end", resolve);
+    pack.on("error", reject);
+  });
+  const sorted = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of sorted) {
+    const content = e.content ?? Buffer.alloc(0);
+    const header = {
+      name: e.type === "directory" ? `${e.name}/` : e.name,
+      type: e.type,
+      mode: e.mode,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+      size: content.length,
+      ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+    };
+    await new Promise<void>((resolve, reject) =>
+      pack.entry(header, content, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
 }

@@ -3,9 +3,8 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs/promises";
 import { promisify } from "node:util";
-import tar from "tar-stream";
 import { MoatError } from "../spec/errors.js";
-import { buildImage } from "./build.js";
+import { buildImage, type LayerEntry, packLayer } from "./build.js";
 import type { ImageStore } from "./store.js";
 
 export const DEFAULT_IMAGE = "moat.local/busybox:latest";
@@ -14,14 +13,6 @@ export const DEFAULT_IMAGE_ALIASES = ["default", "moat.local/busybox", DEFAULT_I
 export const BUSYBOX_PATH = "/bin/busybox";
 
 const execFileAsync = promisify(execFile);
-
-interface Entry {
-  name: string;
-  type: "file" | "directory" | "symlink";
-  mode: number;
-  content?: Buffer;
-  linkname?: string;
-}
 
 /** The layer as a tar: busybox, one symlink per applet, and a minimal /etc. */
 export async function busyboxLayer(busybox = BUSYBOX_PATH): Promise<Buffer> {
@@ -54,8 +45,8 @@ export async function busyboxLayer(busybox = BUSYBOX_PATH): Promise<Buffer> {
     "usr/sbin",
     "var",
   ];
-  const entries: Entry[] = dirs.map((d) => ({
-    name: `${d}/`,
+  const entries: LayerEntry[] = dirs.map((d) => ({
+    name: d,
     type: "directory",
     mode: d === "tmp" ? 0o1777 : d === "root" ? 0o700 : 0o755,
   }));
@@ -75,28 +66,7 @@ export async function busyboxLayer(busybox = BUSYBOX_PATH): Promise<Buffer> {
     { name: "etc/group", type: "file", mode: 0o644, content: text("root:x:0:\nnogroup:x:65534:\n") },
     { name: "etc/hostname", type: "file", mode: 0o644, content: text("moat\n") },
   );
-  entries.sort((a, b) => a.name.localeCompare(b.name));
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on("data", (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on("end", resolve);
-    pack.on("error", reject);
-  });
-  const mtime = new Date(0);
-  for (const e of entries) {
-    const header = { name: e.name, mode: e.mode, uid: 0, gid: 0, mtime, type: e.type, linkname: e.linkname };
-    await new Promise<void>((resolve, reject) =>
-      pack.entry({ ...header, size: e.content?.length ?? 0 }, e.content ?? Buffer.alloc(0), (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return packLayer(entries);
 }
 
 /** Build the default image into the store unless it is there already. Returns its name. */

@@ -55,14 +55,16 @@ export class VmBackend implements SandboxBackend {
       return { available: false, reason: passtMissing().message };
     }
     try {
+      // Read what is cached, build nothing: availability is asked on every `moat run`.
       const dir = assetDir();
-      if (!(await readManifest(dir))) {
+      const m = await readManifest(dir);
+      if (!m) {
         return {
           available: true,
-          reason: "QEMU found; the guest kernel and agent image are built on first use",
+          reason: "QEMU found; the guest kernel and agent image are built on first use (or by moat setup)",
         };
       }
-      const accel = await chooseGuestAccel(await ensureAssets());
+      const accel = await chooseGuestAccel({ dir, kernel: join(dir, m.kernel), initrd: join(dir, m.initrd) });
       return { available: true, reason: `${accel.accel}: ${accel.reason}`, hardware: accel.accel === "kvm" };
     } catch (e) {
       return { available: false, reason: `the guest assets cannot be built: ${(e as Error).message}` };

@@ -65,6 +65,8 @@ export async function bundleAgent(): Promise<Buffer> {
     logLevel: "silent",
     legalComments: "none",
   });
+  // esbuild keeps a service process alive for the next build; moat builds once.
+  await Promise.resolve(esbuild.stop()).catch(() => {});
   return Buffer.from(out.outputFiles[0]!.contents);
 }
 
