@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { createBundle, removeBundle } from "../../src/image/bundle.js";
 import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
@@ -18,18 +17,8 @@ import { isMoatError } from "../../src/spec/errors.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
+import { Collector } from "../helpers/streams.js";
 import { passtChildren, qemuProcessesMentioning } from "./helpers.js";
-
-class Collect extends Writable {
-  chunks: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) {
-    this.chunks.push(c);
-    cb();
-  }
-  get text() {
-    return Buffer.concat(this.chunks).toString();
-  }
-}
 
 /** A port the kernel just handed out on loopback, released again. */
 function freePort(): Promise<number> {
@@ -112,8 +101,8 @@ describe("vm sandbox networks", () => {
 
   async function run(sb: Sandbox, args: string[]) {
     const id = `c${++n}`;
-    const stdout = new Collect();
-    const stderr = new Collect();
+    const stdout = new Collector();
+    const stderr = new Collector();
     await sb.create({
       id,
       bundle: bundleDir,
@@ -134,8 +123,8 @@ describe("vm sandbox networks", () => {
       if (got === "") await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(got, "hello-from-guest\n");
-    assert.equal((await server.done).status, 0, server.stderr.text);
-    assert.equal(server.stdout.text, "hello-from-host\n");
+    assert.equal((await server.done).status, 0, server.stderr.text());
+    assert.equal(server.stdout.text(), "hello-from-host\n");
     await nat!.delete(server.id);
   });
 
@@ -161,10 +150,10 @@ describe("vm sandbox networks", () => {
         .map((t) => `out=$(nc -w 2 ${t} ${port} </dev/null 2>&1); echo "${t}: rc=$? $out"`)
         .join("; ");
       const r = await run(nat!, ["sh", "-c", script]);
-      assert.equal((await r.done).status, 0, r.stderr.text);
+      assert.equal((await r.done).status, 0, r.stderr.text());
       for (const t of targets)
-        assert.match(r.stdout.text, new RegExp(`^${t.replaceAll(".", "\\.")}: rc=1 `, "m"));
-      assert.doesNotMatch(r.stdout.text, /host-loopback-secret/);
+        assert.match(r.stdout.text(), new RegExp(`^${t.replaceAll(".", "\\.")}: rc=1 `, "m"));
+      assert.doesNotMatch(r.stdout.text(), /host-loopback-secret/);
       assert.equal(hits, 0, "a container connected to a service on the host's 127.0.0.1");
     } finally {
       secret.close();
@@ -173,10 +162,10 @@ describe("vm sandbox networks", () => {
 
   it("gives a nat guest eth0 at its fixed addresses and each container passt's DNS forwarder", async () => {
     const r = await run(nat!, ["sh", "-c", "cat /etc/resolv.conf; ip -4 addr show dev eth0; ip route"]);
-    assert.equal((await r.done).status, 0, r.stderr.text);
-    assert.match(r.stdout.text, /^nameserver 10\.0\.2\.3$/m);
-    assert.match(r.stdout.text, /inet 10\.0\.2\.15\/24 /);
-    assert.match(r.stdout.text, /^default via 10\.0\.2\.2 dev eth0/m);
+    assert.equal((await r.done).status, 0, r.stderr.text());
+    assert.match(r.stdout.text(), /^nameserver 10\.0\.2\.3$/m);
+    assert.match(r.stdout.text(), /inet 10\.0\.2\.15\/24 /);
+    assert.match(r.stdout.text(), /^default via 10\.0\.2\.2 dev eth0/m);
     // Only the container's overlay got the file; the image on the host is untouched.
     const hostFile = join(rootfs, "etc/resolv.conf");
     assert.ok(!existsSync(hostFile) || !readFileSync(hostFile, "utf8").includes("10.0.2.3"));
@@ -184,13 +173,14 @@ describe("vm sandbox networks", () => {
 
   it("gives a none guest no network device but loopback", async () => {
     const r = await run(none!, ["sh", "-c", "cat /proc/net/dev; cat /etc/resolv.conf 2>/dev/null; exit 0"]);
-    assert.equal((await r.done).status, 0, r.stderr.text);
-    const ifaces = r.stdout.text
+    assert.equal((await r.done).status, 0, r.stderr.text());
+    const ifaces = r.stdout
+      .text()
       .split("\n")
       .filter((l) => l.includes(":") && !l.includes("|"))
       .map((l) => l.split(":")[0]!.trim());
     assert.deepEqual(ifaces, ["lo"]);
-    assert.doesNotMatch(r.stdout.text, /10\.0\.2\.3/);
+    assert.doesNotMatch(r.stdout.text(), /10\.0\.2\.3/);
   });
 
   it("refuses a host port that is in use, leaving nothing behind", async () => {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Writable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { createBundle, removeBundle } from "../../src/image/bundle.js";
 import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
@@ -14,18 +14,8 @@ import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
+import { Collector } from "../helpers/streams.js";
 import { qemuProcessesMentioning } from "./helpers.js";
-
-class Collect extends Writable {
-  chunks: Buffer[] = [];
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void) {
-    this.chunks.push(c);
-    cb();
-  }
-  get text() {
-    return Buffer.concat(this.chunks).toString();
-  }
-}
 
 function mountsUnder(dir: string): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
@@ -73,8 +63,8 @@ describe("vm sandbox", () => {
 
   async function run(args: string[], stdin?: PassThrough) {
     const id = `c${++n}`;
-    const stdout = new Collect();
-    const stderr = new Collect();
+    const stdout = new Collector();
+    const stderr = new Collector();
     await sandbox!.create({
       id,
       bundle: bundleDir,
@@ -89,7 +79,7 @@ describe("vm sandbox", () => {
   it("runs on the guest kernel, not the host's", async () => {
     const r = await run(["sh", "-c", "uname -r; cat /proc/version"]);
     assert.equal((await r.done).status, 0);
-    const [uname, version] = r.stdout.text.split("\n");
+    const [uname, version] = r.stdout.text().split("\n");
     assert.equal(uname, kernelRelease);
     assert.notEqual(uname, release());
     assert.ok(version!.startsWith(`Linux version ${kernelRelease} `), version);
@@ -101,13 +91,13 @@ describe("vm sandbox", () => {
     const st = await r.done;
     assert.equal(st.status, 3);
     assert.equal(st.code, 3);
-    assert.equal(r.stdout.text, "out\n");
-    assert.equal(r.stderr.text, "err\n");
+    assert.equal(r.stdout.text(), "out\n");
+    assert.equal(r.stderr.text(), "err\n");
   });
 
   it("runs with the configured user, working directory and environment only", async () => {
     const id = `c${++n}`;
-    const stdout = new Collect();
+    const stdout = new Collector();
     await sandbox!.create({
       id,
       bundle: bundleDir,
@@ -126,7 +116,7 @@ describe("vm sandbox", () => {
     });
     await sandbox!.start(id);
     assert.equal((await sandbox!.wait(id)).status, 0);
-    const lines = stdout.text.split("\n");
+    const lines = stdout.text().split("\n");
     assert.deepEqual(lines.slice(0, 3), ["1000", "1001", "/tmp"]);
     // sh adds PWD and SHLVL itself; nothing of the agent's or the host's environment leaks in.
     assert.deepEqual(
@@ -141,20 +131,21 @@ describe("vm sandbox", () => {
     stdin.write("hello ");
     stdin.end("vm\n");
     assert.equal((await r.done).status, 0);
-    assert.equal(r.stdout.text, "hello vm\n");
+    assert.equal(r.stdout.text(), "hello vm\n");
   });
 
   it("reports 128+signal after SIGKILL, and shows only the container's processes", async () => {
     const r = await run(["sh", "-c", "ps -o pid,comm; echo ready; exec sleep 1000"]);
-    while (!r.stdout.text.includes("ready")) await new Promise((res) => setTimeout(res, 50));
-    const ps = r.stdout.text
+    while (!r.stdout.text().includes("ready")) await new Promise((res) => setTimeout(res, 50));
+    const ps = r.stdout
+      .text()
       .split("\n")
       .slice(1)
       .filter((l) => l.trim() !== "" && l !== "ready");
     // the shell (pid 1) and ps itself; no agent, no node, no init of the guest
     assert.ok(ps.length <= 2, ps.join("\n"));
     assert.match(ps[0]!, /^\s*1\s+sh$/);
-    assert.ok(!r.stdout.text.includes("node"));
+    assert.ok(!r.stdout.text().includes("node"));
     const stats = await sandbox!.stats(r.id);
     assert.ok(stats.pids >= 1, JSON.stringify(stats));
     assert.ok(stats.memoryBytes > 0, JSON.stringify(stats));
@@ -166,8 +157,8 @@ describe("vm sandbox", () => {
 
   it("execs a second process in a running container", async () => {
     const r = await run(["sh", "-c", "echo marker > /tmp/m; echo up; exec sleep 1000"]);
-    while (!r.stdout.text.includes("up")) await new Promise((res) => setTimeout(res, 50));
-    const out = new Collect();
+    while (!r.stdout.text().includes("up")) await new Promise((res) => setTimeout(res, 50));
+    const out = new Collector();
     await sandbox!.exec({
       containerId: r.id,
       execId: "e1",
@@ -176,15 +167,15 @@ describe("vm sandbox", () => {
     });
     const st = await sandbox!.wait(r.id, "e1");
     assert.equal(st.status, 4);
-    assert.equal(out.text, `marker\n${spec.hostname ?? r.id}\n`);
+    assert.equal(out.text(), `marker\n${spec.hostname ?? r.id}\n`);
     await sandbox!.signal(r.id, "SIGKILL");
     await r.done;
   });
 
   it("runs a process on a terminal whose size follows resize()", async () => {
     const id = `c${++n}`;
-    const stdout = new Collect();
-    const stderr = new Collect();
+    const stdout = new Collector();
+    const stderr = new Collector();
     const stdin = new PassThrough();
     await sandbox!.create({
       id,
@@ -197,18 +188,18 @@ describe("vm sandbox", () => {
       stdio: { stdin, stdout, stderr, terminal: true },
     });
     await sandbox!.start(id);
-    while (!/\d+ \d+\r\n/.test(stdout.text)) await new Promise((res) => setTimeout(res, 50));
+    while (!/\d+ \d+\r\n/.test(stdout.text())) await new Promise((res) => setTimeout(res, 50));
     await sandbox!.resize(id, { width: 100, height: 40 });
     stdin.write("go\n");
     const st = await sandbox!.wait(id);
-    assert.equal(st.status, 0, stdout.text);
+    assert.equal(st.status, 0, stdout.text());
     // A terminal turns "\n" into "\r\n" and echoes the input.
-    const lines = stdout.text.split("\r\n");
+    const lines = stdout.text().split("\r\n");
     assert.match(lines[0]!, /^\/dev\/pts\/\d+$/);
     assert.equal(lines[1], "24 80");
     assert.equal(lines[2], "go");
     assert.equal(lines[3], "40 100");
-    assert.equal(stderr.text, "");
+    assert.equal(stderr.text(), "");
     await assert.rejects(
       sandbox!.resize(id, { width: 0, height: 10 }),
       (e: unknown) => e instanceof Error && /out of range/.test(e.message),
@@ -218,9 +209,9 @@ describe("vm sandbox", () => {
 
   it("gives an exec its own terminal, and no terminal without one", async () => {
     const r = await run(["sh", "-c", "tty; echo up; exec sleep 1000"]);
-    while (!r.stdout.text.includes("up")) await new Promise((res) => setTimeout(res, 50));
-    assert.equal(r.stdout.text, "not a tty\nup\n");
-    const out = new Collect();
+    while (!r.stdout.text().includes("up")) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(r.stdout.text(), "not a tty\nup\n");
+    const out = new Collector();
     await sandbox!.exec({
       containerId: r.id,
       execId: "t1",
@@ -232,7 +223,7 @@ describe("vm sandbox", () => {
       stdio: { stdout: out, terminal: true },
     });
     assert.equal((await sandbox!.wait(r.id, "t1")).status, 5);
-    assert.match(out.text, /^\/dev\/pts\/\d+\r\n$/);
+    assert.match(out.text(), /^\/dev\/pts\/\d+\r\n$/);
     await assert.rejects(
       sandbox!.resize(r.id, { width: 80, height: 24 }),
       (e: unknown) => e instanceof Error && /has no terminal/.test(e.message),
@@ -243,7 +234,7 @@ describe("vm sandbox", () => {
 
   it("delivers signals to the process on a terminal, not to its wrappers", async () => {
     const id = `c${++n}`;
-    const stdout = new Collect();
+    const stdout = new Collector();
     await sandbox!.create({
       id,
       bundle: bundleDir,
@@ -258,10 +249,10 @@ describe("vm sandbox", () => {
       stdio: { stdout, terminal: true },
     });
     await sandbox!.start(id);
-    while (!stdout.text.includes("up")) await new Promise((res) => setTimeout(res, 50));
+    while (!stdout.text().includes("up")) await new Promise((res) => setTimeout(res, 50));
     await sandbox!.signal(id, "SIGUSR1");
-    assert.equal((await sandbox!.wait(id)).status, 7, stdout.text);
-    assert.equal(stdout.text, "up\r\ngot-usr1\r\n");
+    assert.equal((await sandbox!.wait(id)).status, 7, stdout.text());
+    assert.equal(stdout.text(), "up\r\ngot-usr1\r\n");
     await sandbox!.delete(id);
   });
 
@@ -276,12 +267,12 @@ describe("vm sandbox", () => {
         "echo hi-from-client | nc 127.0.0.1 7777; ls /srv-only 2>&1; echo > /written-by-client",
       ]);
       await client.done;
-      if (!client.stdout.text.includes("refused") && !client.stderr.text.includes("refused")) break;
+      if (!client.stdout.text().includes("refused") && !client.stderr.text().includes("refused")) break;
       await new Promise((res) => setTimeout(res, 100));
     }
     assert.equal((await server.done).status, 0);
-    assert.equal(server.stdout.text, "hi-from-client\n");
-    assert.match(client!.stdout.text + client!.stderr.text, /No such file/);
+    assert.equal(server.stdout.text(), "hi-from-client\n");
+    assert.match(client!.stdout.text() + client!.stderr.text(), /No such file/);
     assert.deepEqual(readdirSync(rootfs).sort(), before);
     assert.equal(existsSync(join(rootfs, "srv-only")), false);
     assert.equal(existsSync(join(rootfs, "written-by-client")), false);
