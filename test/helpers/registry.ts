@@ -63,9 +63,8 @@ interface Issuer {
   hits: number;
 }
 
-async function startIssuer(dir: string, creds: Creds): Promise<{ issuer: Issuer; certPath: string }> {
-  const keyPath = join(dir, "issuer-key.pem");
-  const certPath = join(dir, "issuer-cert.pem");
+/** An EC P-256 key and a self-signed certificate for `commonName`, valid for 2 days. */
+export async function selfSignedCert(keyPath: string, certPath: string, commonName: string): Promise<void> {
   await run("openssl", [
     "req",
     "-x509",
@@ -81,8 +80,14 @@ async function startIssuer(dir: string, creds: Creds): Promise<{ issuer: Issuer;
     "-days",
     "2",
     "-subj",
-    "/CN=moat-test-token-issuer",
+    `/CN=${commonName}`,
   ]);
+}
+
+async function startIssuer(dir: string, creds: Creds): Promise<{ issuer: Issuer; certPath: string }> {
+  const keyPath = join(dir, "issuer-key.pem");
+  const certPath = join(dir, "issuer-cert.pem");
+  await selfSignedCert(keyPath, certPath, "moat-test-token-issuer");
   const key = createPrivateKey(await readFile(keyPath));
   const x5c = new X509Certificate(await readFile(certPath)).raw.toString("base64");
 

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type RequestListener, type Server } from "node:http";
@@ -8,15 +7,12 @@ import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { promisify } from "node:util";
 import { isRetriable, loadDockerCredentials, RegistryClient } from "../../src/image/registry.js";
 import { parseWwwAuthenticate } from "../../src/image/registry-auth.js";
 import { isMoatError } from "../../src/spec/errors.js";
 import { MediaType } from "../../src/spec/image.js";
 import { makeLayer, sha256, type WrittenLayout, writeOciLayout } from "../helpers/layout.js";
-import { pushLayout, startRegistry, type TestRegistry } from "../helpers/registry.js";
-
-const run = promisify(execFile);
+import { pushLayout, selfSignedCert, startRegistry, type TestRegistry } from "../helpers/registry.js";
 
 // The machine's own docker config must not leak credentials into these tests.
 let scratch = "";
@@ -484,23 +480,7 @@ describe("misbehaving servers", () => {
   it("rejects a loopback HTTPS registry with an untrusted certificate instead of falling back to HTTP", async () => {
     const dir = join(scratch, "tls");
     await mkdir(dir, { recursive: true });
-    await run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-    ]);
+    await selfSignedCert(join(dir, "key.pem"), join(dir, "cert.pem"), "127.0.0.1");
     let requests = 0;
     const server = createHttpsServer(
       { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) },

@@ -8,6 +8,10 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type BusyboxBundle, busyboxBundle, runIn, treeHash } from "./rootfs-run.js";
 
+/** The magic links a hostile path may try: init's root and the caller's own root. */
+const INIT_ROOT = "/proc/1/root";
+const SELF_ROOT = "/proc/self/root";
+
 describe("confinement with a hostile image", () => {
   let b: BusyboxBundle;
   let secretPath = "";
@@ -49,8 +53,8 @@ describe("confinement with a hostile image", () => {
       "/evil/dotdot/p/p/p/p/outside/secret",
       `/evil/dotdot/p/p/p/p/${rel}`,
       `/evil/slash/../../${rel}`,
-      "/proc/1/root/../../outside/secret",
-      "/proc/self/root/etc/shadow",
+      `${INIT_ROOT}/../../outside/secret`,
+      `${SELF_ROOT}/etc/shadow`,
       `/proc/self/cwd/../../${rel}`,
       `../../outside/secret`,
       `../../../../../../${rel}`,
@@ -94,7 +98,7 @@ describe("confinement with a hostile image", () => {
       "/evil/proc-root/",
       "/evil/dotdot/p/",
       "/evil/dotdot/p/evil/dotdot/p/../",
-      "/proc/1/root/",
+      `${INIT_ROOT}/`,
       "/evil/slash/../",
     ]) {
       const r = await runIn(b.rootfs, ["ls", "-a", dir]);
