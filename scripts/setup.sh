@@ -17,6 +17,7 @@ APT_PACKAGES=(
   gcc libc6-dev       # static C test programs and the ptrace floor for bench/
   runc crun hyperfine # bench baselines
   podman              # a real runc-contract caller for the OCI runtime CLI tests
+  containerd          # containerd 1.6 (ctr, the CRI): the shim v2 tests start private ones
   file
 )
 missing=()

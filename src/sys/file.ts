@@ -81,6 +81,20 @@ export function close(fd: number): void {
   check("close", close_(fd), String(fd));
 }
 
+const NR_CLOSE_RANGE = 436;
+const CLOSE_RANGE_CLOEXEC = 4;
+
+/**
+ * Mark every descriptor from `first` up close-on-exec (close_range(2), Linux 5.11). A process
+ * started by a parent that leaked descriptors to it then passes none of them on to children.
+ */
+export function cloexecFrom(first: number): void {
+  const r = syscall_(NR_CLOSE_RANGE, "uint", first, "uint", 0xffffffff, "uint", CLOSE_RANGE_CLOEXEC) as
+    | number
+    | bigint;
+  check("close_range", Number(r), String(first));
+}
+
 /** A host `struct stat`, with 64-bit fields as numbers (exact up to 2^53) and times in ns. */
 export interface HostStat {
   dev: number;

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { cloexecFrom } from "../../src/sys/file.js";
 import { type RunOptions, type RunResult, runStatic } from "../../src/userkernel/kernel/run.js";
 
 const run = promisify(execFile);
@@ -43,6 +44,10 @@ export interface Outcome {
   code?: number;
   signal?: string;
 }
+
+// The native run must start with descriptors 0-2 only, as a program under the userkernel
+// does; a test runner (CI) may have leaked others to this process without close-on-exec.
+cloexecFrom(3);
 
 /** Run natively (a plain, untraced child: child_process is fine here), as `ids` if given. */
 export function runNative(

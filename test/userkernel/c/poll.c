@@ -48,7 +48,10 @@ int main(void) {
   r = poll(f, 1, 1000);
   printf("writer closed: %d in=%x\n", r, f[0].revents);
 
-  struct pollfd bad = {999, POLLIN, 0};
+  /* A descriptor known to be closed (see the select case below for why not a fixed number). */
+  int gone = dup(0);
+  close(gone);
+  struct pollfd bad = {gone, POLLIN, 0};
   r = poll(&bad, 1, 0);
   printf("closed fd: %d revents=%x\n", r, bad.revents);
 
@@ -80,11 +83,15 @@ int main(void) {
   struct timespec zero = {0, 0};
   r = pselect(q[0] + 1, &rd, NULL, NULL, &zero, NULL);
   printf("pselect after write: %d read=%d\n", r, FD_ISSET(q[0], &rd));
+  /* A descriptor known to be closed: a fixed number such as 77 may be open in a child that the
+   * test runner (or CI) started with inherited descriptors. */
+  int closed = dup(0);
+  close(closed);
   FD_ZERO(&rd);
-  FD_SET(77, &rd);
+  FD_SET(closed, &rd);
   tv.tv_sec = 0;
   tv.tv_usec = 0;
-  r = select(78, &rd, NULL, NULL, &tv);
+  r = select(closed + 1, &rd, NULL, NULL, &tv);
   printf("select closed fd: %s\n", err(r));
   /* Linux folds whole seconds out of tv_usec: 1000000 us is a valid one-second timeout. */
   t0 = now_ms();
