@@ -1,7 +1,8 @@
 // npm run bench [-- --quick] [--only id,id] [--out DIR]
 // Runs every scenario this host and the built backends support, names the ones it skips
-// and why, and writes bench/results/<date>-<host>.{json,md,svg}. A full run (not --quick)
-// also updates the table in the README.
+// and why, and writes bench/results/<date>-<host>.{json,md,svg} (a partial run: with
+// -only-<ids>). A full run (not --quick) rewrites the table in the README; a partial one
+// replaces only its own scenarios' sections there.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,11 +15,12 @@ import { fileRead } from "./scenarios/fileread.js";
 import { forkExec } from "./scenarios/forkexec.js";
 import { memory } from "./scenarios/memory.js";
 import { python } from "./scenarios/python.js";
+import { shim } from "./scenarios/shim.js";
 import { startup } from "./scenarios/startup.js";
 import { syscall } from "./scenarios/syscall.js";
 import { vmboot } from "./scenarios/vmboot.js";
 
-export const SCENARIOS: Scenario[] = [startup, syscall, fileRead, forkExec, python, memory, density, vmboot];
+export const SCENARIOS: Scenario[] = [startup, syscall, fileRead, forkExec, python, memory, density, vmboot, shim];
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -48,7 +50,7 @@ export async function runBench(opts: {
       node: process.version,
     },
     quick: opts.quick,
-    command: `npm run bench${opts.quick ? " -- --quick" : ""}`,
+    command: benchCommand(opts),
     scenarios: [],
   };
   try {
@@ -72,23 +74,65 @@ export async function runBench(opts: {
     await rm(work, { recursive: true, force: true });
   }
   await mkdir(opts.out, { recursive: true });
-  const base = path.join(opts.out, `${run.date}-${run.host}${opts.quick ? "-quick" : ""}`);
-  await writeFile(`${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
-  await writeFile(`${base}.md`, markdown(run));
-  await writeFile(`${base}.svg`, svg(run));
+  // A partial run gets files of its own: it must not overwrite the day's full run.
+  const suffix = `${opts.quick ? "-quick" : ""}${opts.only ? `-only-${opts.only.join("-")}` : ""}`;
+  await writeResults(path.join(opts.out, `${run.date}-${run.host}${suffix}`), run);
   return run;
 }
 
+function benchCommand(opts: { quick: boolean; only?: string[] }): string {
+  const flags = [...(opts.quick ? ["--quick"] : []), ...(opts.only ? ["--only", opts.only.join(",")] : [])];
+  return `npm run bench${flags.length ? ` -- ${flags.join(" ")}` : ""}`;
+}
+
+async function writeResults(base: string, run: BenchRun): Promise<void> {
+  await writeFile(`${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
+  await writeFile(`${base}.md`, markdown(run));
+  await writeFile(`${base}.svg`, svg(run));
+}
+
+const README = path.join(REPO, "README.md");
+const START = "<!-- bench:start -->";
+const END = "<!-- bench:end -->";
+
 async function updateReadme(run: BenchRun, svgPath: string): Promise<void> {
-  const readme = path.join(REPO, "README.md");
-  const text = await readFile(readme, "utf8");
-  const start = "<!-- bench:start -->";
-  const end = "<!-- bench:end -->";
-  const i = text.indexOf(start);
-  const j = text.indexOf(end);
+  const text = await readFile(README, "utf8");
+  const i = text.indexOf(START);
+  const j = text.indexOf(END);
   if (i < 0 || j < i) return;
-  const body = `${start}\n${markdown(run)}\n![ratios](${path.relative(REPO, svgPath)})\n${end}`;
-  await writeFile(readme, text.slice(0, i) + body + text.slice(j + end.length));
+  const body = `${START}\n${markdown(run)}\n![ratios](${path.relative(REPO, svgPath)})\n${END}`;
+  await writeFile(README, text.slice(0, i) + body + text.slice(j + END.length));
+}
+
+/**
+ * A partial run updates only its own sections of the README: the run the README shows (found
+ * through its chart's file name) gets this run's scenarios in place of its own, and is
+ * written as `<date>-<host>-merged.*`. A scenario this run skipped keeps the older figures.
+ */
+async function mergeIntoReadme(run: BenchRun, out: string): Promise<void> {
+  const text = await readFile(README, "utf8");
+  const shown = /!\[ratios\]\((bench\/results\/[^)]+)\.svg\)/.exec(
+    text.slice(text.indexOf(START), text.indexOf(END)),
+  );
+  if (!shown) return;
+  const prev = JSON.parse(await readFile(path.join(REPO, `${shown[1]}.json`), "utf8")) as BenchRun;
+  const fresh = run.scenarios.filter((s) => !isSkipped(s));
+  if (fresh.length === 0) return;
+  const byId = new Map(prev.scenarios.map((s) => [s.id, s]));
+  for (const s of fresh) byId.set(s.id, s);
+  const ids = new Set(fresh.map((s) => s.id));
+  const merged: BenchRun = {
+    ...prev,
+    scenarios: SCENARIOS.map((s) => byId.get(s.id)).filter((s) => s !== undefined),
+    updates: [
+      // An older update whose scenarios are all measured again is no longer shown.
+      ...(prev.updates ?? []).filter((u) => u.scenarios.some((id) => !ids.has(id))),
+      { date: run.date, command: run.command, scenarios: [...ids] },
+    ],
+  };
+  const base = path.join(out, `${run.date}-${run.host}-merged`);
+  await writeResults(base, merged);
+  await updateReadme(merged, `${base}.svg`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
@@ -102,7 +146,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     out,
   });
   process.stdout.write(markdown(run));
-  if (!values.quick && !values.only) {
-    await updateReadme(run, path.join(out, `${run.date}-${run.host}.svg`));
+  if (!values.quick) {
+    if (values.only) await mergeIntoReadme(run, out);
+    else await updateReadme(run, path.join(out, `${run.date}-${run.host}.svg`));
   }
 }

@@ -1,6 +1,7 @@
 // Selection: the only place that knows every backend. Front doors ask it for a backend by
 // name ("vm", "userkernel" or "auto") and get a SandboxBackend, or a clear error saying why
 // that isolation cannot run here.
+import { readFileSync } from "node:fs";
 import type { SandboxBackend } from "../sandbox/sandbox.js";
 import type { Availability, IsolationName } from "../sandbox/types.js";
 import { MoatError } from "../spec/errors.js";
@@ -53,4 +54,46 @@ export async function selectBackend(choice: IsolationChoice): Promise<SandboxBac
     );
   }
   throw new MoatError("ENOTSUP", `no isolation backend can run this sandbox here (${reasons.join("; ")})`);
+}
+
+/** The annotation (in config.json, or a pod's annotations) that names a sandbox's isolation. */
+export const ISOLATION_ANNOTATION = "run.moat.isolation";
+/** moat's configuration file; MOAT_CONFIG names another. JSON: {"isolation": "vm"}. */
+export const DEFAULT_CONFIG_FILE = "/etc/moat/config.json";
+
+/**
+ * Which isolation a sandbox asks for, in the order every front door applies: the command
+ * line's --isolation, then MOAT_ISOLATION in the environment, then the run.moat.isolation
+ * annotation of the bundle (or pod), then the configuration file's default, then auto.
+ */
+export function chooseIsolation(opts: {
+  flag?: string | undefined;
+  annotations?: Record<string, string> | undefined;
+  env?: NodeJS.ProcessEnv;
+}): IsolationChoice {
+  const env = opts.env ?? process.env;
+  const given = opts.flag || env.MOAT_ISOLATION || opts.annotations?.[ISOLATION_ANNOTATION];
+  if (given) return parseIsolation(given);
+  const file = env.MOAT_CONFIG || DEFAULT_CONFIG_FILE;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return "auto"; // no configuration file: the built-in default
+  }
+  let config: { isolation?: unknown };
+  try {
+    config = JSON.parse(text) as { isolation?: unknown };
+  } catch (e) {
+    throw new MoatError("EINVAL", `${file} is not valid JSON (${(e as Error).message}): fix it or remove it`);
+  }
+  if (config.isolation === undefined) return "auto";
+  if (typeof config.isolation !== "string") {
+    throw new MoatError("EINVAL", `${file}: "isolation" must be a string: vm, userkernel or auto`);
+  }
+  try {
+    return parseIsolation(config.isolation);
+  } catch (e) {
+    throw new MoatError("EINVAL", `${file}: ${(e as Error).message}`);
+  }
 }

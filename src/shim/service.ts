@@ -5,7 +5,7 @@
 // event, in containerd's order.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseIsolation, selectBackend } from "../isolation/index.js";
+import { chooseIsolation, selectBackend } from "../isolation/index.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { type Signal, signalName } from "../sandbox/signals.js";
 import type { ExitStatus } from "../sandbox/types.js";
@@ -131,9 +131,7 @@ export class TaskService {
 
   private ensureSandbox(spec: Spec): Promise<Sandbox> {
     this.sandbox ??= (async () => {
-      const choice = parseIsolation(
-        process.env.MOAT_ISOLATION || spec.annotations?.["run.moat.isolation"] || "auto",
-      );
+      const choice = chooseIsolation({ annotations: spec.annotations });
       const backend = await selectBackend(choice);
       this.opts.log(`pod ${this.opts.groupId}: isolation ${backend.isolation} (asked: ${choice})`);
       return backend.createSandbox({
