@@ -2,10 +2,11 @@
 // is its directory on the read-only 9p share and whose upper layer is a tmpfs, so its
 // writes stay in guest memory and never reach the host. Its processes are started
 // with busybox: `unshare` gives the init process new mount, PID, UTS and IPC
-// namespaces, and `nsenter` chroots into the rootfs and drops to the configured user
-// (and, for exec, first joins the init's namespaces). Node cannot run code between
-// fork and exec, so these small tools do that part; a process with a terminal is started
-// under the guest's moat-pty helper, which makes the pty its controlling terminal.
+// namespaces (an exec joins them with `nsenter`), and the guest's moat-creds helper
+// chroots into the rootfs and takes on the config's user, groups, rlimits, umask,
+// capabilities and no_new_privs. Node cannot run code between fork and exec, so these
+// small tools do that part; a process with a terminal is started under the guest's
+// moat-pty helper, which makes the pty its controlling terminal.
 // Containers share the guest's network namespace (the pod model): they reach each other
 // over loopback and share the sandbox's one NIC.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -15,7 +16,7 @@ import { dirname, join } from "node:path";
 import type { Writable } from "node:stream";
 import { Code, TtrpcError } from "../ttrpc/messages.js";
 import { OutputBuffer } from "./output.js";
-import { GUEST_NET, ID_PATTERN, type ProcessSpec, PTY_HELPER } from "./protocol.js";
+import { CREDS_HELPER, GUEST_NET, ID_PATTERN, type ProcessSpec, PTY_HELPER } from "./protocol.js";
 import { resolveInRoot } from "./rootpath.js";
 
 export const BUSYBOX = "/bin/busybox";
@@ -181,7 +182,7 @@ export class Containers {
       "-f",
       `--mount-proc=${c.rootfs}/proc`,
       "--",
-      ...this.launch(c, c.hostname, c.process, [`-r${c.rootfs}`]),
+      ...this.launch(c, c.hostname, c.process, []),
     ];
     c.init = this.spawn(argv, c.process);
     return this.targetPid(c.init);
@@ -197,10 +198,7 @@ export class Containers {
       throw new TtrpcError(Code.ALREADY_EXISTS, `exec ${execId} already exists in ${id}`);
     if (proc.args.length === 0) throw new TtrpcError(Code.INVALID_ARGUMENT, `exec ${execId} has no args`);
     const initPid = await this.targetPid(c.init);
-    const p = this.spawn(
-      this.launch(c, "", proc, ["-t", String(initPid), "-m", "-u", "-i", "-p", "-r"]),
-      proc,
-    );
+    const p = this.spawn(this.launch(c, "", proc, ["-t", String(initPid), "-m", "-u", "-i", "-p"]), proc);
     c.execs.set(execId, p);
     return this.targetPid(p);
   }
@@ -294,14 +292,40 @@ export class Containers {
     await Promise.all(waits);
   }
 
+  /**
+   * The command that starts a container process: the launch script (cgroup, hostname, a
+   * clean environment), then for an exec nsenter into the init's namespaces, then
+   * moat-creds, which chroots into the rootfs and takes on the process's identity, limits
+   * and capabilities before it execs the program.
+   */
   private launch(c: Container, hostname: string, proc: ProcessSpec, nsenter: string[]): string[] {
     const env = proc.env.filter((e) => /^[^=-][^=]*=/.test(e));
-    let cwd: string;
-    try {
-      cwd = resolveInRoot(c.rootfs, proc.cwd || "/");
-    } catch (e) {
-      throw new TtrpcError(Code.INVALID_ARGUMENT, `working directory ${proc.cwd}: ${(e as Error).message}`);
+    const creds = [
+      CREDS_HELPER,
+      "--root",
+      c.rootfs,
+      "--cwd",
+      proc.cwd || "/",
+      "--uid",
+      String(proc.uid),
+      "--gid",
+      String(proc.gid),
+    ];
+    if (proc.additionalGids?.length) creds.push("--groups", proc.additionalGids.join(","));
+    if (proc.umask !== undefined && proc.umask !== null) creds.push("--umask", proc.umask.toString(8));
+    for (const r of proc.rlimits ?? []) {
+      if (!/^RLIMIT_[A-Z]+$/.test(r.type))
+        throw new TtrpcError(Code.INVALID_ARGUMENT, `rlimit type "${r.type}" is not an RLIMIT_ name`);
+      creds.push("--rlimit", `${r.type}=${r.soft}:${r.hard}`);
     }
+    const caps = proc.capabilities;
+    if (caps) {
+      const sets = [caps.bounding, caps.effective, caps.permitted, caps.inheritable, caps.ambient];
+      if (!sets.every((m) => /^[0-9a-f]{0,16}$/.test(m)))
+        throw new TtrpcError(Code.INVALID_ARGUMENT, "capability sets must be 64-bit hex masks");
+      creds.push("--caps", sets.map((m) => m || "0").join(":"));
+    }
+    if (proc.noNewPrivileges) creds.push("--no-new-privs");
     return [
       BUSYBOX,
       "sh",
@@ -311,14 +335,8 @@ export class Containers {
       c.cgroup,
       hostname,
       ...env,
-      BUSYBOX,
-      "nsenter",
-      ...nsenter,
-      `-w${cwd}`,
-      "-S",
-      String(proc.uid),
-      "-G",
-      String(proc.gid),
+      ...(nsenter.length > 0 ? [BUSYBOX, "nsenter", ...nsenter, "--"] : []),
+      ...creds,
       "--",
       ...proc.args,
     ];

@@ -5,7 +5,7 @@ import protobuf from "protobufjs";
 
 export const AGENT_SERVICE = "moat.agent.v1.Agent";
 /** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
-export const AGENT_PROTOCOL_VERSION = 1;
+export const AGENT_PROTOCOL_VERSION = 2;
 
 const AGENT_PROTO = `
 syntax = "proto3";
@@ -23,6 +23,29 @@ message Process {
   // The terminal's first size; 0 means 24 x 80.
   uint32 rows = 7;
   uint32 columns = 8;
+  repeated uint32 additional_gids = 9;
+  // Octal file mode creation mask; absent: the guest's default (022).
+  optional uint32 umask = 10;
+  repeated Rlimit rlimits = 11;
+  // Absent: the process keeps every capability (an OCI config without a capabilities object).
+  Capabilities capabilities = 12;
+  bool no_new_privileges = 13;
+}
+
+message Rlimit {
+  // RLIMIT_NOFILE etc., as OCI names them.
+  string type = 1;
+  uint64 soft = 2;
+  uint64 hard = 3;
+}
+
+// Each set as a 64-bit mask in hex (bit n: capability number n).
+message Capabilities {
+  string bounding = 1;
+  string effective = 2;
+  string permitted = 3;
+  string inheritable = 4;
+  string ambient = 5;
 }
 
 message CreateSandboxRequest {
@@ -120,7 +143,21 @@ export interface ProcessSpec {
   terminal: boolean;
   rows?: number;
   columns?: number;
+  additionalGids?: number[];
+  umask?: number;
+  rlimits?: Array<{ type: string; soft: number; hard: number }>;
+  capabilities?: {
+    bounding: string;
+    effective: string;
+    permitted: string;
+    inheritable: string;
+    ambient: string;
+  };
+  noNewPrivileges?: boolean;
 }
+
+/** Where the guest image holds the credentials helper (src/vm/assets/moat-creds.c). */
+export const CREDS_HELPER = "/bin/moat-creds";
 
 // The TypeScript view of each message (field names as in the proto, camelCased).
 export interface Messages {

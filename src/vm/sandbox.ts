@@ -26,6 +26,7 @@ import type {
   SandboxConfig,
   Stdio,
 } from "../sandbox/types.js";
+import { capabilityMask } from "../spec/capabilities.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
@@ -353,6 +354,21 @@ function toProcessSpec(p: Process, stdioTerminal?: boolean): ProcessSpec {
     terminal: Boolean(p.terminal || stdioTerminal),
     rows: p.consoleSize?.height ?? 0,
     columns: p.consoleSize?.width ?? 0,
+    additionalGids: p.user.additionalGids ?? [],
+    ...(p.user.umask !== undefined ? { umask: p.user.umask } : {}),
+    rlimits: (p.rlimits ?? []).map((r) => ({ type: r.type, soft: r.soft, hard: r.hard })),
+    ...(p.capabilities
+      ? {
+          capabilities: {
+            bounding: capabilityMask(p.capabilities.bounding),
+            effective: capabilityMask(p.capabilities.effective),
+            permitted: capabilityMask(p.capabilities.permitted),
+            inheritable: capabilityMask(p.capabilities.inheritable),
+            ambient: capabilityMask(p.capabilities.ambient),
+          },
+        }
+      : {}),
+    noNewPrivileges: Boolean(p.noNewPrivileges),
   };
 }
 

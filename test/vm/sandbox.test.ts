@@ -125,6 +125,68 @@ describe("vm sandbox", () => {
     );
   });
 
+  it("applies the config's groups, rlimits, umask, capabilities and no_new_privs, for init and exec", async () => {
+    const id = `c${++n}`;
+    const show =
+      'id -G; ulimit -n; ulimit -Hn; umask; grep -E "^(CapBnd|CapEff|NoNewPrivs)" /proc/self/status';
+    const process = {
+      ...spec.process!,
+      args: ["/bin/sh", "-c", `${show}; sleep 30`],
+      user: { uid: 1000, gid: 1001, additionalGids: [10, 20], umask: 0o027 },
+      rlimits: [{ type: "RLIMIT_NOFILE", soft: 123, hard: 456 }],
+      capabilities: {
+        bounding: ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+        effective: [],
+        permitted: [],
+        inheritable: [],
+        ambient: [],
+      },
+      noNewPrivileges: true,
+    };
+    const stdout = new Collector();
+    await sandbox!.create({ id, bundle: bundleDir, spec: { ...spec, process }, rootfs, stdio: { stdout } });
+    await sandbox!.start(id);
+    const expected = [
+      "1001 10 20",
+      "123",
+      "456",
+      "0027",
+      "CapEff:\t0000000000000000",
+      "CapBnd:\t0000000000000420",
+      "NoNewPrivs:\t1",
+    ];
+    for (let i = 0; i < 300 && stdout.text().split("\n").length <= expected.length; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(stdout.text().split("\n").slice(0, expected.length), expected);
+    // An exec goes through the same step with its own process config: root, all capabilities.
+    const out = new Collector();
+    await sandbox!.exec({
+      containerId: id,
+      execId: "creds",
+      process: {
+        ...process,
+        args: ["/bin/sh", "-c", show],
+        user: { uid: 0, gid: 0 },
+        rlimits: [],
+        noNewPrivileges: false,
+        capabilities: undefined,
+      },
+      stdio: { stdout: out },
+    });
+    assert.equal((await sandbox!.wait(id, "creds")).status, 0);
+    const lines = out.text().split("\n");
+    assert.equal(lines[0], "0");
+    assert.equal(lines[3], "0022");
+    assert.notEqual(
+      lines[4],
+      "CapBnd:\t0000000000000420",
+      "the exec is not bound by the init's capabilities",
+    );
+    assert.equal(lines[6], "NoNewPrivs:\t0");
+    await sandbox!.signal(id, "SIGKILL");
+    await sandbox!.wait(id);
+  });
+
   it("passes stdin through", async () => {
     const stdin = new PassThrough();
     const r = await run(["cat"], stdin);

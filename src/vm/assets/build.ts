@@ -7,10 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import writeFileAtomic from "write-file-atomic";
-import { PTY_HELPER } from "../../agent/protocol.js";
+import { CREDS_HELPER, PTY_HELPER } from "../../agent/protocol.js";
 import { MoatError } from "../../spec/errors.js";
 import { CpioWriter } from "./cpio.js";
 import { debFields, download, extract, resolveDependency } from "./debian.js";
+import { buildGuestHelper } from "./guest-helpers.js";
 import { agentBundle, type GuestFile, nodeFiles } from "./guest-node.js";
 import { GUEST_AGENT_PATH, INIT_SCRIPT, MODULE_LIST_PATH } from "./init-script.js";
 import {
@@ -33,7 +34,6 @@ import {
   resolveLoadOrder,
 } from "./modules.js";
 import { defaultProgress, type ProgressFn } from "./progress.js";
-import { buildPtyHelper } from "./pty-helper.js";
 import { extractVmlinux } from "./vmlinux.js";
 
 /** What the guest needs: the console and agent channel, disks, the 9p share, overlay, network. */
@@ -155,7 +155,8 @@ async function buildInto(staging: string, scratch: string, progress: ProgressFn)
   const extra: GuestFile[] = [
     ...(await nodeFiles()),
     { path: GUEST_AGENT_PATH, data: agent.data, perm: 0o644 },
-    { path: PTY_HELPER.slice(1), data: await buildPtyHelper(scratch), perm: 0o755 },
+    { path: PTY_HELPER.slice(1), data: await buildGuestHelper(scratch, "moat-pty"), perm: 0o755 },
+    { path: CREDS_HELPER.slice(1), data: await buildGuestHelper(scratch, "moat-creds"), perm: 0o755 },
   ];
   const initrd = await initramfs(busybox, applets, modRoot, release, order, extra);
 

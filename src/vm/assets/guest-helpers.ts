@@ -1,6 +1,7 @@
-// The guest's pty helper (moat-pty.c next to this file), compiled on the host as a
-// static binary when the guest image is built: the guest has no C library of its own,
-// and Node in the guest cannot make a controlling terminal (see moat-pty.c for why).
+// The guest's C helpers, compiled on the host as static binaries when the guest image is
+// built (the guest has no C library of its own): moat-pty.c, because Node in the guest
+// cannot make a controlling terminal, and moat-creds.c, because it cannot run code between
+// fork and exec to take on a container process's identity (see each file for why).
 import { execFile } from "node:child_process";
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,10 +11,11 @@ import { MoatError } from "../../spec/errors.js";
 
 const execFileP = promisify(execFile);
 
-const SOURCE_NAME = "moat-pty.c";
+export type GuestHelper = "moat-pty" | "moat-creds";
 
 /** The C source: beside the compiled module when installed, else in the source tree. */
-async function findSource(): Promise<string> {
+async function findSource(name: GuestHelper): Promise<string> {
+  const SOURCE_NAME = `${name}.c`;
   const candidates = [
     fileURLToPath(new URL(SOURCE_NAME, import.meta.url)),
     // tsc leaves .c files where they are: dist/src/vm/assets/ -> src/vm/assets/
@@ -28,22 +30,19 @@ async function findSource(): Promise<string> {
     )
       return c;
   }
-  throw new MoatError(
-    "ENOENT",
-    `cannot find ${SOURCE_NAME} (looked in ${candidates.join(", ")}); reinstall moat`,
-  );
+  throw new MoatError("ENOENT", `cannot find ${name}.c (looked in ${candidates.join(", ")}); reinstall moat`);
 }
 
-/** Compile the helper into `scratch` and return the binary. */
-export async function buildPtyHelper(scratch: string): Promise<Buffer> {
-  const src = await findSource();
-  const out = join(scratch, "moat-pty");
+/** Compile one helper into `scratch` and return the binary. */
+export async function buildGuestHelper(scratch: string, name: GuestHelper): Promise<Buffer> {
+  const src = await findSource(name);
+  const out = join(scratch, name);
   try {
     await execFileP("gcc", ["-static", "-Os", "-s", "-Wall", "-o", out, src]);
   } catch (e) {
     throw new MoatError(
       "EIO",
-      `cannot compile the guest pty helper ${src}: ${(e as Error).message.trim()}; install the gcc and libc6-dev packages`,
+      `cannot compile the guest helper ${src}: ${(e as Error).message.trim()}; install the gcc and libc6-dev packages`,
       { cause: e },
     );
   }
