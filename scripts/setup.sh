@@ -18,6 +18,7 @@ APT_PACKAGES=(
   runc crun hyperfine # bench baselines
   podman              # a real runc-contract caller for the OCI runtime CLI tests
   containerd          # containerd 1.6 (ctr, the CRI): the shim v2 tests start private ones
+  erofs-utils         # mkfs.erofs: the vm guest image (Node and the agent)
   file
 )
 missing=()

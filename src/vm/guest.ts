@@ -12,7 +12,7 @@ import { type AccelChoice, chooseAccel } from "./hypervisor/accel.js";
 import type { Accel, Hypervisor, RunningVm, ShareConfig, UserNetConfig } from "./hypervisor/hypervisor.js";
 import { QemuHypervisor } from "./hypervisor/qemu.js";
 
-/** Node and the agent live in the initramfs, which is unpacked into guest RAM. */
+/** The guest's RAM: its kernel, the agent on Node (read from the guest image), the containers. */
 export const DEFAULT_GUEST_MEMORY_MIB = 512;
 
 export interface BootOptions {
@@ -22,7 +22,7 @@ export interface BootOptions {
   /** moat's state root for the asset cache. */
   readonly root?: string;
   /** Boot these instead of the cached assets. */
-  readonly assets?: Pick<GuestAssets, "kernel" | "initrd" | "dir">;
+  readonly assets?: Pick<GuestAssets, "kernel" | "initrd" | "image" | "dir">;
   /** Skip the probe and use this accelerator. */
   readonly accel?: Accel;
   readonly memoryMiB?: number;
@@ -51,6 +51,7 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
     runDir: opts.runDir,
     kernel: assets.kernel,
     initrd: assets.initrd,
+    ...(assets.image !== undefined ? { image: assets.image } : {}),
     accel: accel.accel,
     memoryMiB: opts.memoryMiB ?? DEFAULT_GUEST_MEMORY_MIB,
     cpus: opts.cpus ?? 1,
@@ -72,7 +73,7 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
 
 /** KVM if a probe guest boots under it (cached per host kernel), else TCG. */
 export function chooseGuestAccel(
-  assets: Pick<GuestAssets, "kernel" | "initrd" | "dir">,
+  assets: Pick<GuestAssets, "kernel" | "initrd" | "image" | "dir">,
   hv: Hypervisor = new QemuHypervisor(),
   forced?: Accel,
 ): Promise<AccelChoice> {
@@ -82,7 +83,7 @@ export function chooseGuestAccel(
 
 async function probeKvm(
   hv: Hypervisor,
-  assets: Pick<GuestAssets, "kernel" | "initrd" | "dir">,
+  assets: Pick<GuestAssets, "kernel" | "initrd" | "image" | "dir">,
 ): Promise<void> {
   const runDir = await mkdtemp(join(tmpdir(), "moat-kvm-probe-"));
   try {

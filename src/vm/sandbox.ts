@@ -65,7 +65,12 @@ export class VmBackend implements SandboxBackend {
           reason: "QEMU found; the guest kernel and agent image are built on first use (or by moat setup)",
         };
       }
-      const accel = await chooseGuestAccel({ dir, kernel: join(dir, m.kernel), initrd: join(dir, m.initrd) });
+      const accel = await chooseGuestAccel({
+        dir,
+        kernel: join(dir, m.kernel),
+        initrd: join(dir, m.initrd),
+        image: join(dir, m.image),
+      });
       return { available: true, reason: `${accel.accel}: ${accel.reason}`, hardware: accel.accel === "kvm" };
     } catch (e) {
       return { available: false, reason: `the guest assets cannot be built: ${(e as Error).message}` };

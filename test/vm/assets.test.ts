@@ -37,7 +37,7 @@ describe("guest asset build", () => {
     assert.match(m.kernelPackage, /^linux-image-\d.*-amd64$/);
     assert.equal(m.kernelRelease, m.kernelPackage.slice("linux-image-".length));
     // Every file is listed with its real hash, checked by re-reading.
-    assert.deepEqual(Object.keys(m.files).sort(), [m.initrd, m.kernel].sort());
+    assert.deepEqual(Object.keys(m.files).sort(), [m.image, m.initrd, m.kernel].sort());
     assert.deepEqual(await readManifest(built.dir, true), m);
     // No staging directory is left next to the cache.
     assert.deepEqual(
@@ -68,10 +68,17 @@ describe("guest asset build", () => {
     assert.match(listing, /^lrwxrwxrwx .* bin\/sh -> \/bin\/busybox$/m);
     assert.match(listing, /^crw------- .*5,\s+1 .* dev\/console$/m);
     assert.match(listing, /^crw-rw-rw- .*1,\s+3 .* dev\/null$/m);
-    // The agent, the Node that runs it, and the dynamic loader Node needs.
-    assert.match(listing, /^-rwxr-xr-x .* bin\/node$/m);
-    assert.match(listing, /^-rw-r--r-- .* lib\/moat\/agent\.cjs$/m);
-    assert.match(listing, /^-rwxr-xr-x .* lib64\/ld-linux-x86-64\.so\.2$/m);
+    // The agent, the Node that runs it, and the dynamic loader Node needs: links into the
+    // guest image, which /init mounts at /moat; the initramfs itself stays small.
+    assert.match(listing, /^lrwxrwxrwx .* bin\/node -> \/moat\/bin\/node$/m);
+    assert.match(listing, /^lrwxrwxrwx .* lib\/moat\/agent\.cjs -> \/moat\/lib\/moat\/agent\.cjs$/m);
+    assert.match(
+      listing,
+      /^lrwxrwxrwx .* lib64\/ld-linux-x86-64\.so\.2 -> \/moat\/lib64\/ld-linux-x86-64\.so\.2$/m,
+    );
+    assert.match(listing, /^drwxr-xr-x .* moat$/m);
+    assert.ok(cpio.length < 32 * 1024 * 1024, `initramfs is ${cpio.length} bytes`);
+
     const order = execFileSync("cpio", ["-i", "--quiet", "--to-stdout", "etc/moat/modules"], {
       input: cpio,
       encoding: "utf8",
@@ -97,6 +104,7 @@ describe("guest asset build", () => {
     before("9pnet", "9p");
     before("failover", "net_failover");
     before("net_failover", "virtio_net");
+    before("crc32c_generic", "erofs");
     for (const p of order)
       assert.match(listing, new RegExp(`^-rw-r--r-- .* ${p.slice(1).replaceAll(".", "\\.")}$`, "m"));
   });

@@ -98,8 +98,9 @@ describe("guest boot", () => {
       runDir,
       kernel: assets.kernel,
       initrd: assets.initrd,
+      image: assets.image,
       accel: "tcg",
-      memoryMiB: 512, // the initramfs (Node + agent) alone is over 100 MiB
+      memoryMiB: 512,
       cpus: 1,
       agentPortName: AGENT_PORT_NAME,
     });
@@ -188,7 +189,7 @@ describe("guest boot", () => {
     const runDir = join(tmp, "run-orphan");
     const child = spawn(
       process.execPath,
-      [join(here, "fixtures", "launch-vm.js"), runDir, assets.kernel, assets.initrd],
+      [join(here, "fixtures", "launch-vm.js"), runDir, assets.kernel, assets.initrd, assets.image],
       { env: { ...process.env, MOAT_VM_FIXTURE: "launch" }, stdio: ["ignore", "pipe", "inherit"] },
     );
     try {

@@ -14,6 +14,8 @@ export const MODULE_LIST_PATH = "etc/moat/modules";
 export const GUEST_NODE_PATH = "bin/node";
 /** The esbuild bundle of src/agent/main.ts. */
 export const GUEST_AGENT_PATH = "lib/moat/agent.cjs";
+/** Where /init mounts the guest image (Node, its libraries, the agent; the first disk). */
+export const GUEST_IMAGE_MOUNT = "moat";
 
 export const INIT_SCRIPT = `#!/bin/sh
 # moat guest init: set up, start the agent, reap orphans while it runs.
@@ -24,6 +26,7 @@ mount -t devtmpfs devtmpfs /dev
 while read -r m; do
   insmod "$m" || echo "moat-init: insmod $m failed" >/dev/console
 done </${MODULE_LIST_PATH}
+mount -t erofs -o ro /dev/vda /${GUEST_IMAGE_MOUNT} || echo "moat-init: cannot mount the guest image /dev/vda" >/dev/console
 ip link set lo up
 /${GUEST_NODE_PATH} /${GUEST_AGENT_PATH} ${AGENT_PORT_NAME} </dev/null >/dev/console 2>&1 &
 wait

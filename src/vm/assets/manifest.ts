@@ -9,7 +9,7 @@ import { join } from "node:path";
  * Bump when anything that ends up in the asset directory changes (init script, module
  * list, layout), so hosts rebuild instead of booting a stale guest.
  */
-export const ASSETS_VERSION = "6";
+export const ASSETS_VERSION = "7";
 
 export const MANIFEST = "manifest.json";
 export const KERNEL_FILE = "vmlinuz";
@@ -43,6 +43,8 @@ export interface Manifest {
   readonly agentSha256: string;
   readonly kernel: string;
   readonly initrd: string;
+  /** The read-only guest image (erofs): Node, its libraries and the agent. */
+  readonly image: string;
   /** Module files in the order /init loads them. */
   readonly modules: readonly string[];
   readonly files: Readonly<Record<string, ManifestFile>>;
@@ -70,7 +72,8 @@ export async function readManifest(dir: string, verify = false): Promise<Manifes
     m.assetsVersion !== ASSETS_VERSION ||
     typeof m.files !== "object" ||
     !m.files[m.kernel] ||
-    !m.files[m.initrd]
+    !m.files[m.initrd] ||
+    !m.files[m.image]
   ) {
     return undefined;
   }

@@ -42,6 +42,8 @@ export interface VmConfig {
   readonly runDir: string;
   readonly kernel: string;
   readonly initrd: string;
+  /** A read-only disk image for the guest (moat's guest image), or none. */
+  readonly image?: string;
   readonly kernelArgs?: readonly string[];
   readonly accel: Accel;
   readonly memoryMiB: number;

@@ -17,6 +17,11 @@ export interface QemuCmdlineConfig {
   readonly cpus: number;
   readonly kernel: string;
   readonly initrd: string;
+  /**
+   * A read-only disk image the guest mounts (moat's guest image: Node and the agent), as
+   * the first virtio-blk device (/dev/vda). Absent: no disk.
+   */
+  readonly image?: string;
   /** Appended after moat's own kernel arguments. */
   readonly kernelArgs?: readonly string[];
   /** The guest's serial console is written here. */
@@ -91,7 +96,8 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
     checkPositiveInt("tscKhz", c.tscKhz, 1000);
     kernelArgs.push(`tsc_early_khz=${c.tscKhz}`);
   }
-  const machine = c.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg", "-cpu", "max"];
+  const machine =
+    c.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg,tb-size=64", "-cpu", "max"];
   const argv = [
     "-M",
     "microvm,x-option-roms=off,rtc=on,acpi=on",
@@ -130,6 +136,16 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
     // QEMU reports the guest opening the port (VSERPORT_CHANGE) only for a device with an id.
     `virtserialport,chardev=agent,name=${c.agentPortName},id=agentport`,
   ];
+  if (c.image !== undefined) {
+    checkPath("image", c.image);
+    // Read-only in QEMU too, so no guest can write to the image every sandbox shares.
+    argv.push(
+      "-drive",
+      `file=${opt(c.image)},if=none,id=image,format=raw,readonly=on`,
+      "-device",
+      "virtio-blk-device,drive=image",
+    );
+  }
   const tags = new Set<string>();
   for (const [i, s] of (c.shares ?? []).entries()) {
     if (!TAG.test(s.tag)) {

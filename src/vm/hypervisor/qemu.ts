@@ -33,6 +33,7 @@ export class QemuHypervisor implements Hypervisor {
     for (const [what, p] of [
       ["kernel", config.kernel],
       ["initramfs", config.initrd],
+      ...(config.image !== undefined ? ([["image", config.image]] as const) : []),
     ] as const) {
       const s = await stat(p).catch(() => undefined);
       if (!s?.isFile() || s.size === 0) {
@@ -53,6 +54,7 @@ export class QemuHypervisor implements Hypervisor {
       cpus: config.cpus,
       kernel: config.kernel,
       initrd: config.initrd,
+      ...(config.image !== undefined ? { image: config.image } : {}),
       kernelArgs: config.kernelArgs,
       consoleLog,
       agentSocket,
