@@ -3,39 +3,44 @@
 // drive moat. Each container is owned by a monitor process (monitor-main.ts); these commands
 // are short-lived invocations that talk to it or read its state directory.
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import writeFileAtomic from "write-file-atomic";
-import { parseIsolation } from "../isolation/index.js";
-import { parseSignal } from "../sandbox/signals.js";
-import { isMoatError, MoatError } from "../spec/errors.js";
-import { OciVersion, type Spec } from "../spec/runtime.js";
-import { runHooks } from "./hooks.js";
-import { killContainerProcesses, request, spawnMonitor } from "./monitor.js";
-import { mountsUnder, unmountAll } from "./mounts.js";
+import { type IsolationChoice, parseIsolation } from "../isolation/index.js";
+import { MoatError } from "../spec/errors.js";
+import { OciVersion, type Process, type Spec } from "../spec/runtime.js";
 import {
-  type ContainerRecord,
-  containerDir,
-  createRecord,
-  DEFAULT_STATE_ROOT,
-  effectiveStatus,
-  listIds,
-  readRecord,
-  toState,
-  validateId,
-  withLock,
-} from "./state.js";
+  type CreateOptions,
+  containerState,
+  createContainer,
+  deleteContainer,
+  type ExecProcess,
+  execInContainer,
+  killContainer,
+  listContainers,
+  ociState,
+  pauseContainer,
+  resumeContainer,
+  startContainer,
+  waitContainer,
+} from "./api.js";
+import { DEFAULT_STATE_ROOT, toState, validateId } from "./state.js";
 
 export const RUNC_USAGE = `moat (runc-compatible OCI runtime mode)
 
 usage: moat [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup]
             [--isolation vm|userkernel|auto] COMMAND [ARGS]
 
-  create --bundle DIR [--pid-file FILE] ID   create a container; it waits for start
+  create --bundle DIR [--pid-file FILE] [--console-socket SOCK] ID
+                                             create a container; it waits for start
   start ID                                   run a created container's process
   state ID                                   print the state as JSON
-  kill [--all] ID [SIGNAL]                   signal it (default TERM; a name or a number)
+  exec [--process FILE] [--detach] [--pid-file FILE] [--console-socket SOCK] [--tty]
+       [--cwd DIR] [--env K=V]... [--user UID[:GID]] ID [CMD...]
+                                             run another process in a running container
+  kill [--all] ID [SIGNAL]                   signal it (default TERM; a name or a number);
+                                             --all: the init and every exec
+  pause ID / resume ID                       freeze and thaw it (vm isolation)
   delete [--force] ID                        remove it (--force kills it first)
   run --bundle DIR [--pid-file FILE] ID      create, start, wait and delete; exit with its status
   list [--format table|json] [-q]            list containers
@@ -48,13 +53,28 @@ $MOAT_ISOLATION, else the annotation "run.moat.isolation" in config.json, else a
 The container's stdio is this command's stdio; the pid in --pid-file and in "state" is the
 container's monitor process, which exits with the container's exit status.
 
-How moat tells runc use from its own CLI: create, start, state, kill, delete, list, ps, spec
-and features are always runc commands. "run" is runc's when it is given --bundle/-b (or
---pid-file, --detach/-d, --console-socket), or when --log, --log-format or --systemd-cgroup
-come before it; otherwise "run IMAGE [CMD...]" is moat's own.
+How moat tells runc use from its own CLI: create, start, state, delete, list, spec,
+features, pause and resume are always runc commands; kill, exec and ps are runc's unless
+moat's own CLI claims them (a moat-only flag, a container of moat's own, or "ps" without an
+ID). "run" is runc's when it is given --bundle/-b (or --pid-file, --detach/-d,
+--console-socket), or when --log, --log-format or --systemd-cgroup come before it; otherwise
+"run IMAGE [CMD...]" is moat's own.
 `;
 
-const RUNC_ONLY = new Set(["create", "start", "state", "kill", "delete", "list", "ps", "spec", "features"]);
+const RUNC_ONLY = new Set([
+  "create",
+  "start",
+  "state",
+  "kill",
+  "delete",
+  "list",
+  "ps",
+  "spec",
+  "features",
+  "exec",
+  "pause",
+  "resume",
+]);
 const RUNC_RUN_FLAGS = /^(--bundle|-b|--pid-file|--detach|-d|--console-socket)(=|$)/;
 const RUNC_GLOBALS = /^(--log|--log-format|--systemd-cgroup|--rootless|--criu)(=|$)/;
 const VALUE_GLOBALS = new Set(["--root", "--log", "--log-format", "--isolation", "--rootless", "--criu"]);
@@ -167,63 +187,6 @@ function oneId(positionals: string[], usage: string): string {
   return validateId(positionals[0]);
 }
 
-async function loadSpec(bundle: string): Promise<Spec> {
-  try {
-    return JSON.parse(await fs.promises.readFile(path.join(bundle, "config.json"), "utf8")) as Spec;
-  } catch (e) {
-    throw new MoatError(
-      "EINVAL",
-      `${bundle}/config.json is not a readable runtime config (${(e as Error).message}): pass --bundle DIR of an OCI bundle`,
-    );
-  }
-}
-
-async function doCreate(
-  g: Globals,
-  id: string,
-  bundleArg: string | undefined,
-  pidFile?: string,
-): Promise<number> {
-  const bundle = path.resolve(bundleArg ?? ".");
-  const spec = await loadSpec(bundle);
-  if (!spec.root?.path || !spec.process) {
-    throw new MoatError(
-      "EINVAL",
-      `${bundle}/config.json has no root.path or process: it is not a runnable bundle`,
-    );
-  }
-  if (spec.process.terminal) {
-    throw new MoatError(
-      "ENOTSUP",
-      "terminal not supported yet: moat cannot give a container a pty; set process.terminal to false",
-    );
-  }
-  const rec: ContainerRecord = {
-    id,
-    bundle,
-    rootfs: path.resolve(bundle, spec.root.path),
-    created: new Date().toISOString(),
-    owner: os.userInfo().username,
-    annotations: spec.annotations ?? {},
-    status: "creating",
-  };
-  await createRecord(g.root, rec);
-  let pid: number;
-  try {
-    pid = await spawnMonitor({
-      root: g.root,
-      id,
-      ...(g.isolation ? { isolation: g.isolation } : {}),
-      debug: g.debug,
-    });
-  } catch (e) {
-    await forceDelete(g, id).catch(() => {});
-    throw e;
-  }
-  if (pidFile) await writeFileAtomic(path.resolve(pidFile), String(pid));
-  return pid;
-}
-
 const cmdCreate: Command = async (g, argv) => {
   const { values, positionals } = parse(argv, {
     bundle: { type: "string", short: "b" },
@@ -233,109 +196,171 @@ const cmdCreate: Command = async (g, argv) => {
     "no-new-keyring": { type: "boolean" },
     "preserve-fds": { type: "string" },
   });
-  const id = oneId(positionals, "usage: moat create --bundle DIR [--pid-file FILE] ID");
-  if (values["console-socket"]) {
-    throw new MoatError(
-      "ENOTSUP",
-      "terminal not supported yet: moat cannot give a container a pty (--console-socket); run it without a terminal",
-    );
-  }
-  await doCreate(g, id, values.bundle, values["pid-file"]);
+  const id = oneId(
+    positionals,
+    "usage: moat create --bundle DIR [--pid-file FILE] [--console-socket SOCK] ID",
+  );
+  await createContainer(g.root, id, createOptions(g, values));
   return 0;
 };
 
-async function liveRecord(g: Globals, id: string): Promise<ContainerRecord> {
-  return readRecord(g.root, id);
-}
-
-function fail(reply: { ok: boolean; error?: string; code?: string }): void {
-  if (!reply.ok) throw new MoatError((reply.code ?? "EIO") as "EIO", reply.error ?? "the monitor refused");
-}
-
-async function doStart(g: Globals, id: string): Promise<void> {
-  const rec = await liveRecord(g, id);
-  const status = effectiveStatus(rec);
-  if (status === "stopped") throw new MoatError("ESTATE", "cannot start a container that has stopped");
-  if (status === "running") throw new MoatError("ESTATE", "cannot start an already running container");
-  if (status !== "created") throw new MoatError("ESTATE", `cannot start a container in the ${status} state`);
-  fail(await request(g.root, id, { op: "start" }));
+function createOptions(
+  g: Globals,
+  values: { bundle?: string; "pid-file"?: string; "console-socket"?: string },
+): CreateOptions {
+  return {
+    bundle: values.bundle ?? ".",
+    ...(g.isolation ? { isolation: g.isolation as IsolationChoice } : {}),
+    debug: g.debug,
+    ...(values["pid-file"] ? { pidFile: values["pid-file"] } : {}),
+    ...(values["console-socket"] ? { consoleSocket: values["console-socket"] } : {}),
+  };
 }
 
 const cmdStart: Command = async (g, argv) => {
   const { positionals } = parse(argv, {});
-  await doStart(g, oneId(positionals, "usage: moat start ID"));
+  await startContainer(g.root, oneId(positionals, "usage: moat start ID"));
   return 0;
 };
 
 const cmdState: Command = async (g, argv) => {
   const { positionals } = parse(argv, {});
-  const rec = await liveRecord(g, oneId(positionals, "usage: moat state ID"));
-  process.stdout.write(`${JSON.stringify(toState(rec), null, 2)}\n`);
+  const st = await ociState(g.root, oneId(positionals, "usage: moat state ID"));
+  process.stdout.write(`${JSON.stringify(st, null, 2)}\n`);
   return 0;
 };
 
 const cmdKill: Command = async (g, argv) => {
   const { values, positionals } = parse(argv, { all: { type: "boolean", short: "a" } });
   const id = oneId(positionals, "usage: moat kill [--all] ID [SIGNAL]");
-  const signal = parseSignal(positionals[1] ?? "TERM");
-  const rec = await liveRecord(g, id);
-  if (effectiveStatus(rec) === "stopped") throw new MoatError("ESTATE", "container not running");
-  try {
-    fail(await request(g.root, id, { op: "kill", signal, ...(values.all ? { all: true } : {}) }));
-  } catch (e) {
-    if (isMoatError(e, "ECONNREFUSED")) throw new MoatError("ESTATE", "container not running");
-    throw e;
-  }
+  await killContainer(g.root, id, positionals[1] ?? "TERM", { all: Boolean(values.all) });
   return 0;
 };
 
-/** Kill whatever is left of the container, unmount what it mounted, run poststop, remove its state. */
-async function forceDelete(g: Globals, id: string): Promise<void> {
-  const dir = containerDir(g.root, id);
-  const removeAll = async () => {
-    let rec: ContainerRecord | undefined;
-    try {
-      rec = await readRecord(g.root, id);
-    } catch {
-      // no record (a create killed early): the directory alone is left
-    }
-    await killContainerProcesses(g.root, id, rec?.monitorPid);
-    unmountAll(mountsUnder(dir));
-    await fs.promises.rm(dir, { recursive: true, force: true });
-    if (rec && rec.status !== "creating") {
-      const spec = await loadSpec(rec.bundle).catch(() => undefined);
-      await runHooks(spec?.hooks, "poststop", toState(rec, "stopped")).catch((e: Error) =>
-        writeLog(g, "warning", e.message),
-      );
-    }
-  };
-  // A lock left by a killed invocation goes stale; --force must not wait on it forever.
-  await withLock(g.root, id, removeAll).catch(async (e) => {
-    if ((e as { code?: string }).code !== "ELOCKED") throw e;
-    await removeAll();
-    await fs.promises.rm(`${dir}.lock`, { recursive: true, force: true });
-  });
-}
+const cmdPause: Command = async (g, argv) => {
+  const { positionals } = parse(argv, {});
+  await pauseContainer(g.root, oneId(positionals, "usage: moat pause ID"));
+  return 0;
+};
+
+const cmdResume: Command = async (g, argv) => {
+  const { positionals } = parse(argv, {});
+  await resumeContainer(g.root, oneId(positionals, "usage: moat resume ID"));
+  return 0;
+};
 
 const cmdDelete: Command = async (g, argv) => {
   const { values, positionals } = parse(argv, { force: { type: "boolean", short: "f" } });
   const id = oneId(positionals, "usage: moat delete [--force] ID");
-  if (!fs.existsSync(containerDir(g.root, id))) {
-    if (values.force) return 0;
-    throw new MoatError("ENOENT", `container ${id} does not exist`);
-  }
-  if (!values.force) {
-    const rec = await liveRecord(g, id);
-    const status = effectiveStatus(rec);
-    if (status === "running" || status === "creating") {
-      throw new MoatError(
-        "ESTATE",
-        `cannot delete container ${id} that is not stopped: ${status} (stop it first, or use delete --force)`,
-      );
+  await deleteContainer(g.root, id, {
+    force: Boolean(values.force),
+    onWarning: (msg) => writeLog(g, "warning", msg),
+  });
+  return 0;
+};
+
+/** runc exec --user: "UID" or "UID:GID" (numbers, as runc takes them). */
+function parseUser(text: string): { uid: number; gid: number } {
+  const m = /^(\d+)(?::(\d+))?$/.exec(text);
+  if (!m) throw new MoatError("EINVAL", `--user ${text}: use UID or UID:GID (numbers)`);
+  return { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+}
+
+const EXEC_OPTIONS = {
+  process: { type: "string", short: "p" },
+  detach: { type: "boolean", short: "d" },
+  "pid-file": { type: "string" },
+  "console-socket": { type: "string" },
+  tty: { type: "boolean", short: "t" },
+  cwd: { type: "string" },
+  env: { type: "string", short: "e", multiple: true },
+  user: { type: "string", short: "u" },
+  "additional-gids": { type: "string", short: "g", multiple: true },
+  "process-label": { type: "string" },
+  apparmor: { type: "string" },
+  "no-new-privs": { type: "boolean" },
+  cap: { type: "string", short: "c", multiple: true },
+  "preserve-fds": { type: "string" },
+  cgroup: { type: "string", multiple: true },
+  "ignore-paused": { type: "boolean" },
+} as const;
+
+/**
+ * Split exec's arguments at the container ID: flags come before it, and everything after
+ * it is the command, whose own flags (`sh -c ...`) must not be read as exec's.
+ */
+function splitAtId(argv: string[]): { flags: string[]; rest: string[] } {
+  const takesValue = new Set<string>();
+  for (const [name, o] of Object.entries(EXEC_OPTIONS)) {
+    if (o.type === "string") {
+      takesValue.add(`--${name}`);
+      if ("short" in o) takesValue.add(`-${o.short}`);
     }
   }
-  await forceDelete(g, id);
-  return 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") return { flags: argv.slice(0, i), rest: argv.slice(i + 1) };
+    if (!a.startsWith("-") || a === "-") return { flags: argv.slice(0, i), rest: argv.slice(i) };
+    if (takesValue.has(a)) i++;
+  }
+  return { flags: argv, rest: [] };
+}
+
+const cmdExec: Command = async (g, argv) => {
+  const split = splitAtId(argv);
+  const { values } = parseArgs({
+    args: split.flags,
+    options: EXEC_OPTIONS,
+    allowPositionals: false,
+    strict: true,
+  });
+  const positionals = split.rest;
+  const id = oneId(
+    positionals,
+    "usage: moat exec [--process FILE | ...] [--detach] [--pid-file F] ID [CMD...]",
+  );
+  let proc: ExecProcess | Process;
+  let asIs = false;
+  if (values.process) {
+    try {
+      proc = JSON.parse(await fs.promises.readFile(path.resolve(values.process), "utf8")) as Process;
+    } catch (e) {
+      throw new MoatError(
+        "EINVAL",
+        `--process ${values.process} is not a readable process JSON (${(e as Error).message})`,
+      );
+    }
+    asIs = true;
+  } else {
+    const args = positionals.slice(1);
+    if (args.length === 0)
+      throw new MoatError("EINVAL", "exec: give the command to run after the ID, or --process FILE");
+    let user: ExecProcess["user"];
+    if (values.user) {
+      user = parseUser(values.user);
+      if (values["additional-gids"]?.length) {
+        user.additionalGids = values["additional-gids"].map((x) => {
+          if (!/^\d+$/.test(x)) throw new MoatError("EINVAL", `--additional-gids ${x}: use a number`);
+          return Number(x);
+        });
+      }
+    }
+    proc = {
+      args,
+      ...(values.env ? { env: values.env } : {}),
+      ...(values.cwd ? { cwd: values.cwd } : {}),
+      ...(user ? { user } : {}),
+      ...(values.tty ? { terminal: true } : {}),
+    };
+  }
+  const r = await execInContainer(g.root, id, proc, {
+    processAsIs: asIs,
+    detach: Boolean(values.detach),
+    forwardSignals: true,
+    ...(values["pid-file"] ? { pidFile: values["pid-file"] } : {}),
+    ...(values["console-socket"] ? { consoleSocket: values["console-socket"] } : {}),
+  });
+  return r.status ?? 0;
 };
 
 const cmdRun: Command = async (g, argv) => {
@@ -349,61 +374,33 @@ const cmdRun: Command = async (g, argv) => {
     keep: { type: "boolean" },
   });
   const id = oneId(positionals, "usage: moat run --bundle DIR ID");
-  if (values["console-socket"]) {
-    throw new MoatError(
-      "ENOTSUP",
-      "terminal not supported yet: moat cannot give a container a pty (--console-socket)",
-    );
-  }
-  await doCreate(g, id, values.bundle, values["pid-file"]);
+  await createContainer(g.root, id, createOptions(g, values));
   const forward = (sig: NodeJS.Signals) => {
-    request(g.root, id, { op: "kill", signal: sig }).catch(() => {});
+    killContainer(g.root, id, sig).catch(() => {});
   };
   try {
-    await doStart(g, id);
+    await startContainer(g.root, id);
     if (values.detach) return 0;
     process.on("SIGINT", forward);
     process.on("SIGTERM", forward);
-    return await waitExit(g, id);
+    const status = await waitContainer(g.root, id);
+    if (status === undefined) throw new MoatError("EIO", `container ${id} ended without an exit status`);
+    return status;
   } finally {
     process.off("SIGINT", forward);
     process.off("SIGTERM", forward);
-    if (!values.detach && !values.keep) await forceDelete(g, id);
+    if (!values.detach && !values.keep) {
+      await deleteContainer(g.root, id, { force: true, onWarning: (m) => writeLog(g, "warning", m) });
+    }
   }
 };
-
-/** The container's exit status: from the monitor while it lives, else from the record. */
-async function waitExit(g: Globals, id: string): Promise<number> {
-  try {
-    const r = await request(g.root, id, { op: "wait" });
-    fail(r);
-    if (r.status !== undefined) return r.status;
-  } catch (e) {
-    if (!isMoatError(e, "ECONNREFUSED")) throw e;
-  }
-  // The monitor records the status before it closes its socket; give the write a moment.
-  for (let i = 0; i < 40; i++) {
-    const rec = await readRecord(g.root, id);
-    if (rec.exitStatus !== undefined) return rec.exitStatus;
-    if (effectiveStatus(rec) === "stopped" && i > 10) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new MoatError("EIO", `container ${id} ended but its monitor died before recording the exit status`);
-}
 
 const cmdList: Command = async (g, argv) => {
   const { values } = parse(argv, {
     format: { type: "string", short: "f" },
     quiet: { type: "boolean", short: "q" },
   });
-  const states = [];
-  for (const id of await listIds(g.root)) {
-    try {
-      states.push(toState(await readRecord(g.root, id)));
-    } catch {
-      // half-made or being deleted
-    }
-  }
+  const states = (await listContainers(g.root)).map((c) => toState(c, c.status));
   if (values.quiet) {
     for (const s of states) process.stdout.write(`${s.id}\n`);
   } else if (values.format === "json") {
@@ -428,9 +425,9 @@ const cmdList: Command = async (g, argv) => {
 const cmdPs: Command = async (g, argv) => {
   const { values, positionals } = parse(argv, { format: { type: "string", short: "f" } });
   const id = oneId(positionals, "usage: moat ps [--format json] ID");
-  const rec = await liveRecord(g, id);
+  const rec = await containerState(g.root, id);
   const pids: number[] = [];
-  if (effectiveStatus(rec) !== "stopped") {
+  if (rec.status !== "stopped") {
     if (rec.monitorPid) pids.push(rec.monitorPid);
     if (rec.containerPid && rec.containerPid !== rec.monitorPid) pids.push(rec.containerPid);
   }
@@ -518,6 +515,9 @@ const cmdFeatures: Command = async (_g, argv) => {
 };
 
 const COMMANDS: Record<string, Command> = {
+  exec: cmdExec,
+  pause: cmdPause,
+  resume: cmdResume,
   create: cmdCreate,
   start: cmdStart,
   state: cmdState,

@@ -5,14 +5,20 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import { MoatError } from "../spec/errors.js";
+import type { ConsoleSize } from "../spec/runtime.js";
+import { closePtyFd } from "../sys/pty.js";
+import { containerPty, sendConsole } from "./console.js";
 import { containerDir, logPath, socketAddress } from "./state.js";
 
 const MONITOR_MAIN = new URL("./monitor-main.js", import.meta.url).pathname;
 
 export interface MonitorRequest {
-  op: "start" | "kill" | "state" | "wait";
+  op: "start" | "kill" | "state" | "wait" | "pause" | "resume";
   signal?: string;
+  /** kill: every process of the container (the init and every exec). */
   all?: boolean;
+  /** kill: this exec's process instead of the init. */
+  execId?: string;
 }
 
 export interface MonitorReply {
@@ -32,13 +38,38 @@ export async function spawnMonitor(opts: {
   id: string;
   isolation?: string;
   debug?: boolean;
+  /** The container's stdio (default: ours, as runc hands the caller's fds 0-2 to the container). */
+  stdio?: [number, number, number];
+  /** The container gets a pty whose master is sent to this console socket once it is created. */
+  consoleSocket?: string;
+  /** The pty's initial size (process.consoleSize). */
+  consoleSize?: ConsoleSize;
 }): Promise<number> {
-  const child = spawn(
-    process.execPath,
-    [MONITOR_MAIN, opts.root, opts.id, opts.isolation ?? "", opts.debug ? "1" : "0"],
-    // The container's stdio is ours: runc hands the caller's fds 0-2 to the container.
-    { detached: true, stdio: [0, 1, 2, "pipe"] },
-  );
+  const pty = opts.consoleSocket ? containerPty(opts.consoleSize) : undefined;
+  const stdio: [number, number, number] = pty ? [pty.slave, pty.slave, pty.slave] : (opts.stdio ?? [0, 1, 2]);
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(
+      process.execPath,
+      [MONITOR_MAIN, opts.root, opts.id, opts.isolation ?? "", opts.debug ? "1" : "0", pty ? "tty" : ""],
+      { detached: true, stdio: [...stdio, "pipe"] },
+    );
+  } finally {
+    if (pty) closePtyFd(pty.slave);
+  }
+  try {
+    const pid = await reportOf(child, opts);
+    if (pty) sendConsole(opts.consoleSocket!, pty);
+    return pid;
+  } finally {
+    if (pty) closePtyFd(pty.master);
+  }
+}
+
+async function reportOf(
+  child: ReturnType<typeof spawn>,
+  opts: { root: string; id: string },
+): Promise<number> {
   const pid = child.pid;
   if (pid === undefined)
     throw new MoatError("EIO", "cannot start the container monitor: node could not be spawned");

@@ -2,7 +2,9 @@
 // state.json (written atomically, under a lock), the monitor's control socket and its log.
 // Everything a later invocation needs is on disk, so any invocation (or the monitor) may die
 // at any point and `delete --force` can still find and remove what was made.
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import lockfile from "proper-lockfile";
 import writeFileAtomic from "write-file-atomic";
@@ -11,7 +13,7 @@ import { OciVersion, type State } from "../spec/runtime.js";
 
 export const DEFAULT_STATE_ROOT = "/run/moat-oci";
 
-export type OciStatus = "creating" | "created" | "running" | "stopped";
+export type OciStatus = "creating" | "created" | "running" | "paused" | "stopped";
 
 export interface ContainerRecord {
   id: string;
@@ -51,25 +53,50 @@ export function containerDir(root: string, id: string): string {
 
 export const stateFile = (root: string, id: string): string =>
   path.join(containerDir(root, id), "state.json");
-export const socketPath = (root: string, id: string): string =>
-  path.join(containerDir(root, id), "monitor.sock");
+export const socketPath = (root: string, id: string, name = "monitor.sock"): string =>
+  path.join(containerDir(root, id), name);
+/** The monitor's second socket: SOCK_SEQPACKET, for requests that carry descriptors (exec). */
+export const EXEC_SOCKET = "exec.sock";
 /**
  * An address for the control socket that fits in sun_path (108 bytes): long state roots (podman
  * passes 64-hex ids) are reached through an open fd of the directory, /proc/self/fd/N/.
  * Call release() once the socket is bound or connected.
  */
-export function socketAddress(root: string, id: string): { path: string; release(): void } {
-  const full = socketPath(root, id);
+export function socketAddress(
+  root: string,
+  id: string,
+  name = "monitor.sock",
+): { path: string; release(): void } {
+  const full = socketPath(root, id, name);
   if (Buffer.byteLength(full) < 100) return { path: full, release: () => {} };
-  const fd = fs.openSync(containerDir(root, id), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  return shortAddress(full);
+}
+
+/** A path for any socket that fits in sun_path, through an open fd of its directory. */
+export function shortAddress(full: string): { path: string; release(): void } {
+  if (Buffer.byteLength(full) < 100) return { path: full, release: () => {} };
+  const fd = fs.openSync(path.dirname(full), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   let open = true;
   return {
-    path: `/proc/self/fd/${fd}/monitor.sock`,
+    path: `/proc/self/fd/${fd}/${path.basename(full)}`,
     release: () => {
       if (open) fs.closeSync(fd);
       open = false;
     },
   };
+}
+
+/**
+ * Where the backend keeps the sandbox's files (the VM's agent and QMP sockets, its 9p share):
+ * ROOT/ID/sandbox, unless that is too long for the unix sockets inside it (podman's ids are 64
+ * hex digits), then a short directory in the temp dir named by a hash of the container's
+ * directory, so `delete --force` finds it from the id alone.
+ */
+export function sandboxDir(root: string, id: string): string {
+  const full = path.join(containerDir(root, id), "sandbox");
+  if (Buffer.byteLength(full) <= 48) return full;
+  const hash = createHash("sha256").update(full).digest("hex").slice(0, 16);
+  return path.join(os.tmpdir(), `moat-sb-${hash}`);
 }
 
 export const logPath = (root: string, id: string): string => path.join(containerDir(root, id), "monitor.log");

@@ -146,3 +146,53 @@ export const SHUT_RDWR = 2;
 export function shutdown(fd: number, how = SHUT_RDWR): void {
   check("shutdown", shutdown_(fd, how), String(fd));
 }
+
+// Listening and connecting unix sockets, for the places Node's net module cannot serve:
+// sockets whose messages carry descriptors (SCM_RIGHTS) on both ends.
+const socket_ = libc.func("int socket(int domain, int type, int protocol)");
+const bind_ = libc.func("int bind(int fd, const void *addr, uint32_t len)");
+const listen_ = libc.func("int listen(int fd, int backlog)");
+const accept4_ = libc.func("int accept4(int fd, void *addr, void *len, int flags)");
+const connect_ = libc.func("int connect(int fd, const void *addr, uint32_t len)");
+
+/** struct sockaddr_un for a path (sun_path is 108 bytes with its NUL). */
+function sockaddrUn(path: string): Buffer {
+  const name = Buffer.from(path);
+  if (name.length >= 108) throw new SysError("sockaddr_un", 36 /* ENAMETOOLONG */, path);
+  const addr = Buffer.alloc(2 + name.length + 1);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  return addr;
+}
+
+/** A listening unix socket bound at `path` (non-blocking, close-on-exec). */
+export function unixListen(path: string, type = SOCK_SEQPACKET, backlog = 16): number {
+  const fd = check("socket", socket_(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  try {
+    const addr = sockaddrUn(path);
+    check("bind", bind_(fd, addr, addr.length), path);
+    check("listen", listen_(fd, backlog), path);
+    return fd;
+  } catch (e) {
+    close_(fd);
+    throw e;
+  }
+}
+
+/** Connect to the unix socket at `path` (blocking, close-on-exec). */
+export function unixConnect(path: string, type = SOCK_SEQPACKET): number {
+  const fd = check("socket", socket_(AF_UNIX, type | SOCK_CLOEXEC, 0));
+  try {
+    const addr = sockaddrUn(path);
+    check("connect", connect_(fd, addr, addr.length), path);
+    return fd;
+  } catch (e) {
+    close_(fd);
+    throw e;
+  }
+}
+
+/** accept4(2): the next connection, non-blocking and close-on-exec; EAGAIN when none waits. */
+export function accept(fd: number): number {
+  return check("accept4", accept4_(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}

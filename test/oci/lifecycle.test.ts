@@ -153,8 +153,21 @@ describe("moat OCI runtime CLI", () => {
     const again = createTo(root, ["create", "--bundle", bundle, "w1"], out);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /container with id exists: w1/);
-    const sock = moat(root, ["create", "--console-socket", "/tmp/x.sock", "--bundle", bundle, "w2"]);
-    assert.match(sock.stderr, /terminal not supported yet/);
+    // runc's rule: a console socket only with a terminal, and a terminal only with a socket.
+    const sock = moat(root, [
+      "create",
+      "--console-socket",
+      path.join(tempDir(), "x.sock"),
+      "--bundle",
+      bundle,
+      "w2",
+    ]);
+    assert.match(sock.stderr, /cannot use a console socket when process.terminal is false/);
+    const tty = bundleFor(base, ["true"]);
+    const ttyCfg = JSON.parse(fs.readFileSync(path.join(tty, "config.json"), "utf8")) as Spec;
+    ttyCfg.process!.terminal = true;
+    fs.writeFileSync(path.join(tty, "config.json"), JSON.stringify(ttyCfg));
+    assert.match(moat(root, ["create", "--bundle", tty, "w3"]).stderr, /no console socket was given/);
     assert.equal(moat(root, ["start", "w1"]).status, 0);
     await waitFor(() => state(root, "w1").status === "stopped", 60_000, "stopped");
     const restart = moat(root, ["start", "w1"]);

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
+import { sandboxDir } from "../../src/oci/state.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 import { killAll, leftovers, MAIN, waitFor } from "./helpers.js";
 
@@ -36,7 +37,11 @@ after(() => {
   cleanupTempDirs();
 });
 
-test("podman --runtime moat run --rm: output and exit status of a userkernel container", async () => {
+let ready = false;
+
+/** The runtime wrapper and the test image in podman's private store, once for every test. */
+function setUp(): void {
+  if (ready) return;
   // The runtime podman runs: a wrapper that execs moat's CLI with this node. It sets the state
   // root itself because podman's cleanup process calls delete without --runtime-flag's flags.
   fs.writeFileSync(
@@ -56,7 +61,11 @@ test("podman --runtime moat run --rm: output and exit status of a userkernel con
   const loaded = podman(["load", "-i", archive]);
   assert.equal(loaded.status, 0, loaded.stderr);
   assert.match(loaded.stdout, /moat\.local\/busybox/);
+  ready = true;
+}
 
+test("podman --runtime moat run --rm: output and exit status of a userkernel container", async () => {
+  setUp();
   const r = podman([
     "run",
     "--rm",
@@ -77,3 +86,54 @@ test("podman --runtime moat run --rm: output and exit status of a userkernel con
   await waitFor(() => entries().length === 0, 60_000, "podman's delete of the container");
   assert.deepEqual(leftovers(stateRoot), []);
 });
+
+/** `podman exec` of a running container, through conmon: `moat exec --detach --process`. */
+function checkExec(name: string): void {
+  const r = podman(["exec", name, "sh", "-c", "echo exec says hi; echo on stderr >&2; exit 3"]);
+  assert.equal(r.stdout, "exec says hi\n", r.stderr);
+  assert.match(r.stderr, /on stderr/);
+  assert.equal(r.status, 3);
+  const env = podman(["exec", "-e", "WHO=podman", "-w", "/tmp", name, "sh", "-c", 'echo "$WHO in $PWD"']);
+  assert.equal(env.stdout, "podman in /tmp\n", env.stderr);
+  assert.equal(env.status, 0);
+  const input = spawnSync("podman", [...podmanArgs, "exec", "-i", name, "cat"], {
+    encoding: "utf8",
+    input: "piped through podman exec -i\n",
+    timeout: 180_000,
+  });
+  assert.equal(input.stdout, "piped through podman exec -i\n", input.stderr);
+}
+
+for (const isolation of ["userkernel", "vm"]) {
+  test(`podman exec into a running ${isolation} container; rm -f leaves nothing`, async () => {
+    setUp();
+    const name = `exec-${isolation}`;
+    const started = podman([
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--network",
+      "none",
+      "--annotation",
+      `run.moat.isolation=${isolation}`,
+      "moat.local/busybox:latest",
+      "sleep",
+      "900",
+    ]);
+    assert.equal(started.status, 0, started.stderr);
+    checkExec(name);
+    const id = podman(["inspect", "--format", "{{.Id}}", name]).stdout.trim();
+    // podman's 64-hex ids make the state directory too long for the VM's sockets: the
+    // sandbox's files live in a short directory instead, which rm must remove too.
+    const sbDir = sandboxDir(stateRoot, id);
+    if (isolation === "vm")
+      assert.ok(fs.existsSync(sbDir), `the sandbox directory ${sbDir} exists while it runs`);
+    const rm = podman(["rm", "-f", "-t", "0", name]);
+    assert.equal(rm.status, 0, rm.stderr);
+    const entries = () => (fs.existsSync(stateRoot) ? fs.readdirSync(stateRoot) : []);
+    await waitFor(() => entries().length === 0, 60_000, "podman's delete of the container");
+    assert.deepEqual(leftovers(stateRoot), []);
+    assert.equal(fs.existsSync(sbDir), false, "no sandbox directory left");
+  });
+}
