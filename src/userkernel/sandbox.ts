@@ -1,7 +1,7 @@
-// The userkernel as a Sandbox backend: each container's init process runs under moat's
-// TypeScript kernel (runStatic), reading its rootfs only through the gofer. What the kernel
-// cannot do yet is refused with a clear error, never faked: a second process in a running
-// container (exec) needs fork/exec in the kernel, and terminals need a pty device.
+// The userkernel as a Sandbox backend: each container gets one kernel instance (Kernel:
+// its gofer, VFS and pid namespace) in which its init process and every exec'd process run,
+// each in its own stub. What the kernel cannot do yet is refused with a clear error, never
+// faked: terminals need a pty device.
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { PassThrough, type Readable, type Writable } from "node:stream";
@@ -15,20 +15,38 @@ import type {
   ExecConfig,
   ExitStatus,
   SandboxConfig,
+  Stdio,
 } from "../sandbox/types.js";
 import { MoatError } from "../spec/errors.js";
-import { type RunResult, runStatic } from "./kernel/run.js";
+import type { Process } from "../spec/runtime.js";
+import { Kernel, type RunResult } from "./kernel/kernel.js";
 
 type State = "created" | "running" | "stopped";
 
-interface Container {
-  config: ContainerConfig;
+/** One process of a container: its init or an exec. */
+interface Proc {
   state: State;
+  /** Our own stdin stream, so closeStdin() can end it without closing the caller's. */
   stdin?: PassThrough;
+  source?: Readable;
   abort: AbortController;
   hostPid?: number;
   exit?: Promise<ExitStatus>;
 }
+
+interface Container {
+  config: ContainerConfig;
+  /** The init's state is the container's. */
+  init: Proc;
+  execs: Map<string, Proc>;
+  /** Booted by the first start or exec; shut down by delete and destroy. */
+  kernel?: Promise<Kernel>;
+  /** The init's pid in the kernel, reserved at boot so that it is 1 even after an earlier exec. */
+  initPid?: number;
+}
+
+const TERMINAL_REFUSED =
+  "the userkernel has no terminal device yet: run without -t (stdio is passed as pipes)";
 
 export class UserkernelBackend implements SandboxBackend {
   readonly isolation = "userkernel" as const;
@@ -80,73 +98,82 @@ class UserkernelSandbox implements Sandbox {
 
   async create(container: ContainerConfig): Promise<void> {
     const proc = this.containers.admit(container);
-    if (proc.terminal || container.stdio.terminal) {
-      throw new MoatError(
-        "ENOTSUP",
-        "the userkernel has no terminal device yet: run without -t (stdio is passed as pipes)",
-      );
-    }
-    this.containers.set(container.id, { config: container, state: "created", abort: new AbortController() });
+    if (proc.terminal || container.stdio.terminal) throw new MoatError("ENOTSUP", TERMINAL_REFUSED);
+    this.containers.set(container.id, {
+      config: container,
+      init: { state: "created", abort: new AbortController() },
+      execs: new Map(),
+    });
   }
 
   async start(containerId: string): Promise<{ pid?: number }> {
     const c = this.containers.need(containerId);
-    if (c.state !== "created")
-      throw new MoatError("ESTATE", `container ${containerId} is ${c.state}, not created`);
-    const { spec, rootfs, stdio } = c.config;
-    const proc = spec.process!;
-    // Our own stdin stream, so closeStdin() can end it without closing the caller's.
-    if (stdio.stdin) {
-      c.stdin = new PassThrough();
-      (stdio.stdin as Readable).pipe(c.stdin);
+    if (c.init.state !== "created")
+      throw new MoatError("ESTATE", `container ${containerId} is ${c.init.state}, not created`);
+    c.init.state = "running";
+    let kernel: Kernel;
+    try {
+      kernel = await this.kernelOf(c);
+    } catch (e) {
+      c.init.state = "stopped";
+      c.init.exit = Promise.reject(e);
+      c.init.exit.catch(() => {});
+      throw e;
     }
-    let started: () => void = () => {};
-    const running = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    c.state = "running";
-    const run = runStatic({
-      rootfs,
-      binary: proc.args[0]!,
-      argv: proc.args,
-      env: proc.env ?? [],
-      cwd: proc.cwd || "/",
-      uid: proc.user.uid,
-      gid: proc.user.gid,
-      ...(proc.user.additionalGids ? { additionalGids: proc.user.additionalGids } : {}),
-      ...(proc.user.umask !== undefined ? { umask: proc.user.umask } : {}),
-      ...(c.stdin ? { stdin: c.stdin } : {}),
-      stdout: (stdio.stdout as Writable | undefined) ?? discard(),
-      stderr: (stdio.stderr as Writable | undefined) ?? discard(),
-      hostname: spec.hostname ?? "moat",
-      debug: Boolean(this.config.debug),
-      signal: c.abort.signal,
-      onStart: ({ hostPid }) => {
-        c.hostPid = hostPid;
-        started();
-      },
-    });
-    c.exit = run.then(toExitStatus).finally(() => {
-      c.state = "stopped";
-    });
-    c.exit.catch(() => {}); // wait() reports it; a late failure must not crash the process
-    // A failure before the program runs (no such binary, not static) is the start's error.
-    await Promise.race([running, c.exit]);
-    return c.hostPid !== undefined ? { pid: c.hostPid } : {};
+    const launched = this.launch(kernel, c.init, c.config.spec.process!, c.config.stdio, c.initPid);
+    // The init's end is the container's: its execs were killed with it (pid namespace rules)
+    // and no exec may start, so the kernel goes now, not at delete (gofer stopped, the
+    // unimplemented-syscall report written).
+    void c.init.exit?.catch(() => {}).finally(() => kernel.close());
+    return launched;
   }
 
+  /**
+   * Another process in the container's kernel: the same VFS (files the init wrote, and the
+   * reverse), pid namespace (/proc lists both; its getppid() is 0, as for runc's exec, whose
+   * parent is outside the container) and hostname; its own stub, memory, descriptors and stdio.
+   * Processes cannot signal each other yet: the kernel has no cross-process kill(2).
+   */
   async exec(exec: ExecConfig): Promise<{ pid?: number }> {
-    this.containers.need(exec.containerId);
-    throw new MoatError(
-      "ENOTSUP",
-      "exec into a userkernel sandbox is not supported yet: the userkernel runs one process per container until fork/exec land",
-    );
+    const c = this.containers.need(exec.containerId);
+    if (!exec.execId) throw new MoatError("EINVAL", "an exec needs an id: pass a non-empty execId");
+    if (c.execs.has(exec.execId)) {
+      throw new MoatError(
+        "EEXIST",
+        `exec ${exec.execId} already exists in container ${exec.containerId}: use another exec id`,
+      );
+    }
+    if (c.init.state === "stopped") {
+      throw new MoatError(
+        "ESTATE",
+        `container ${exec.containerId} is stopped: exec needs a created or running container`,
+      );
+    }
+    if (exec.process.terminal || exec.stdio.terminal) throw new MoatError("ENOTSUP", TERMINAL_REFUSED);
+    if (exec.process.args.length === 0)
+      throw new MoatError("EINVAL", `exec ${exec.execId} has no process.args: say what it runs`);
+    // Taken before the first await, so that two execs with one id cannot both pass the check.
+    const p: Proc = { state: "running", abort: new AbortController() };
+    c.execs.set(exec.execId, p);
+    try {
+      return await this.launch(await this.kernelOf(c), p, exec.process, exec.stdio);
+    } catch (e) {
+      // It never ran: the id is free again, as after a failed runc exec.
+      c.execs.delete(exec.execId);
+      throw e;
+    }
   }
 
   async signal(containerId: string, signal: Signal, execId?: string): Promise<void> {
-    if (execId) throw new MoatError("ENOENT", `no process ${execId} in container ${containerId}`);
-    const c = this.containers.need(containerId);
-    if (c.state !== "running") throw new MoatError("ESTATE", `container ${containerId} is not running`);
+    const p = this.proc(containerId, execId);
+    if (p.state !== "running") {
+      throw new MoatError(
+        "ESTATE",
+        execId
+          ? `exec ${execId} of container ${containerId} is not running`
+          : `container ${containerId} is not running`,
+      );
+    }
     // Signal delivery to handlers is not built yet; every signal whose default action ends
     // the process ends it (reported as SIGKILL), the others are refused rather than dropped.
     const harmless: Signal[] = ["SIGCHLD", "SIGCONT", "SIGURG", "SIGWINCH"];
@@ -156,21 +183,20 @@ class UserkernelSandbox implements Sandbox {
         `the userkernel cannot deliver ${signal} yet (only signals that end the process)`,
       );
     }
-    c.abort.abort();
+    p.abort.abort();
   }
 
   async wait(containerId: string, execId?: string): Promise<ExitStatus> {
-    if (execId) throw new MoatError("ENOENT", `no process ${execId} in container ${containerId}`);
-    const c = this.containers.need(containerId);
-    if (!c.exit) throw new MoatError("ESTATE", `container ${containerId} has not been started`);
-    return c.exit;
+    const p = this.proc(containerId, execId);
+    if (!p.exit) throw new MoatError("ESTATE", `container ${containerId} has not been started`);
+    return p.exit;
   }
 
-  async closeStdin(containerId: string): Promise<void> {
-    const c = this.containers.need(containerId);
-    if (c.stdin) {
-      (c.config.stdio.stdin as Readable | undefined)?.unpipe(c.stdin);
-      c.stdin.end();
+  async closeStdin(containerId: string, execId?: string): Promise<void> {
+    const p = this.proc(containerId, execId);
+    if (p.stdin) {
+      p.source?.unpipe(p.stdin);
+      p.stdin.end();
     }
   }
 
@@ -178,34 +204,127 @@ class UserkernelSandbox implements Sandbox {
     throw new MoatError("ENOTSUP", "the userkernel has no terminal device yet");
   }
 
+  /** The init and the execs that run: their stubs' resident memory and CPU time. */
   async stats(containerId: string): Promise<ContainerStats> {
     const c = this.containers.need(containerId);
-    if (c.hostPid === undefined || c.state !== "running") return { memoryBytes: 0, cpuNanos: 0, pids: 0 };
-    try {
-      const status = readFileSync(`/proc/${c.hostPid}/status`, "utf8");
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      const stat = readFileSync(`/proc/${c.hostPid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ticks = Number(fields[11]) + Number(fields[12]);
-      return { memoryBytes: rss, cpuNanos: (ticks * 1e9) / 100, pids: 1 };
-    } catch {
-      return { memoryBytes: 0, cpuNanos: 0, pids: 0 };
+    const total: ContainerStats = { memoryBytes: 0, cpuNanos: 0, pids: 0 };
+    for (const p of [c.init, ...c.execs.values()]) {
+      if (p.hostPid === undefined || p.state !== "running") continue;
+      try {
+        const status = readFileSync(`/proc/${p.hostPid}/status`, "utf8");
+        const stat = readFileSync(`/proc/${p.hostPid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        total.memoryBytes += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+        total.cpuNanos += ((Number(fields[11]) + Number(fields[12])) * 1e9) / 100;
+        total.pids += 1;
+      } catch {
+        // ended between the state check and the read
+      }
     }
+    return total;
   }
 
+  /**
+   * Remove a container that is not running. Execs still running (of a created container;
+   * those of a stopped one die with its init) are killed, as runc delete does, and reaped.
+   */
   async delete(containerId: string): Promise<void> {
     const c = this.containers.need(containerId);
-    if (c.state === "running")
+    if (c.init.state === "running")
       throw new MoatError("ESTATE", `container ${containerId} is running: kill it first`);
     this.containers.delete(containerId);
+    await this.shutdown(c);
   }
 
   async destroy(): Promise<void> {
-    for (const c of this.containers.values()) {
-      if (c.state === "running") c.abort.abort();
-    }
-    await Promise.allSettled([...this.containers.values()].map((c) => c.exit));
+    const all = [...this.containers.values()];
     this.containers.clear();
+    await Promise.all(all.map((c) => this.shutdown(c)));
+  }
+
+  /** Kill every process of the container, reap them all, stop its kernel. */
+  private async shutdown(c: Container): Promise<void> {
+    const procs = [c.init, ...c.execs.values()];
+    for (const p of procs) if (p.state === "running") p.abort.abort();
+    const kernel = await c.kernel?.catch(() => undefined);
+    await kernel?.close();
+    await Promise.allSettled(procs.map((p) => p.exit));
+  }
+
+  /** The container's kernel, booted on first use (start or exec). */
+  private kernelOf(c: Container): Promise<Kernel> {
+    if (!c.kernel) {
+      const booting = Kernel.boot({
+        rootfs: c.config.rootfs,
+        hostname: c.config.spec.hostname ?? "moat",
+        debug: Boolean(this.config.debug),
+      }).then((k) => {
+        c.initPid = k.allocPid();
+        return k;
+      });
+      c.kernel = booting;
+      // A failed boot (bad rootfs) is the caller's error; the next call tries again.
+      booting.catch(() => {
+        if (c.kernel === booting) delete c.kernel;
+      });
+    }
+    return c.kernel;
+  }
+
+  /** Run one process in the kernel; resolves once it runs (with its stub's host pid). */
+  private async launch(
+    kernel: Kernel,
+    p: Proc,
+    proc: Process,
+    stdio: Stdio,
+    pid?: number,
+  ): Promise<{ pid?: number }> {
+    if (stdio.stdin) {
+      p.source = stdio.stdin as Readable;
+      p.stdin = new PassThrough();
+      p.source.pipe(p.stdin);
+    }
+    let started: () => void = () => {};
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const run = kernel.run({
+      binary: proc.args[0]!,
+      argv: proc.args,
+      env: proc.env ?? [],
+      cwd: proc.cwd || "/",
+      uid: proc.user.uid,
+      gid: proc.user.gid,
+      ...(proc.user.additionalGids ? { additionalGids: proc.user.additionalGids } : {}),
+      ...(proc.user.umask !== undefined ? { umask: proc.user.umask } : {}),
+      ...(proc.rlimits ? { rlimits: proc.rlimits } : {}),
+      ...(p.stdin ? { stdin: p.stdin } : {}),
+      stdout: (stdio.stdout as Writable | undefined) ?? discard(),
+      stderr: (stdio.stderr as Writable | undefined) ?? discard(),
+      signal: p.abort.signal,
+      ...(pid !== undefined ? { pid } : {}),
+      onStart: ({ hostPid }) => {
+        p.hostPid = hostPid;
+        started();
+      },
+    });
+    p.exit = run.then(toExitStatus).finally(() => {
+      p.state = "stopped";
+      if (p.stdin) p.source?.unpipe(p.stdin);
+    });
+    p.exit.catch(() => {}); // wait() reports it; a late failure must not crash the process
+    // A failure before the program runs (no such binary, not static) is the start's error.
+    await Promise.race([running, p.exit]);
+    return p.hostPid !== undefined ? { pid: p.hostPid } : {};
+  }
+
+  /** The init (no execId) or an exec of a container. */
+  private proc(containerId: string, execId?: string): Proc {
+    const c = this.containers.need(containerId);
+    if (!execId) return c.init;
+    const p = c.execs.get(execId);
+    if (!p) throw new MoatError("ENOENT", `exec ${execId} does not exist in container ${containerId}`);
+    return p;
   }
 }
 

@@ -155,11 +155,16 @@ export async function hostProgram(opts: ProgramOptions): Promise<Program> {
 }
 
 /** The program and working directory from the container's rootfs, as its user sees them. */
-export async function containerProgram(vfs: Vfs, opts: ProgramOptions, cred: Cred): Promise<Program> {
+export async function containerProgram(
+  vfs: Vfs,
+  opts: ProgramOptions,
+  cred: Cred,
+  pid = 1,
+): Promise<Program> {
   if (typeof opts.binary !== "string") {
     throw new MoatError("EINVAL", "with a rootfs, binary must be a path in the container, not bytes");
   }
-  const ctx = { cred, cwd: vfs.root, pid: 1 };
+  const ctx = { cred, cwd: vfs.root, pid };
   const cwdPath = opts.cwd ?? "/";
   let cwd: DirInode;
   try {

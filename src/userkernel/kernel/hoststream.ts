@@ -29,6 +29,7 @@ export class StreamInput implements FileDescription {
   private ended = false;
   private failed: Error | undefined;
   private listening = false;
+  private changed: Promise<void> | undefined;
 
   constructor(private readonly stream: Readable | undefined) {
     if (!stream) this.ended = true;
@@ -80,17 +81,21 @@ export class StreamInput implements FileDescription {
   whenChanged(): Promise<void> {
     const s = this.stream;
     if (!s || this.poll() !== 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+    // One wait at a time, shared: poll() re-asks every slice while nothing changes, and a
+    // promise (with its listeners) per ask would pile up on the stream until the next byte.
+    this.changed ??= new Promise<void>((resolve) => {
       const done = (): void => {
         s.off("readable", done);
         s.off("end", done);
         s.off("error", done);
+        this.changed = undefined;
         resolve();
       };
       s.on("readable", done);
       s.on("end", done);
       s.on("error", done);
     });
+    return this.changed;
   }
 
   ioctl(): number {

@@ -2,7 +2,7 @@
 // of it that /proc shows.
 import { MoatError } from "../../spec/errors.js";
 import type { Rlimit } from "../../spec/runtime.js";
-import type { ProcessSource, Vfs } from "../vfs/index.js";
+import type { ProcessView, Vfs } from "../vfs/index.js";
 import type { Task } from "./task.js";
 
 const RLIMITS: Record<string, number> = {
@@ -47,13 +47,17 @@ export function applyRlimits(task: Task, limits: readonly Rlimit[]): void {
   }
 }
 
-/** What /proc shows of the program: its one process. */
-export function processesOf(task: Task, vfs: Vfs): ProcessSource {
-  const view = {
+/** What /proc shows of one process. */
+export function processView(task: Task, vfs: Vfs): ProcessView {
+  return {
     pid: task.pid,
     ppid: task.ppid,
-    cmdline: task.cmdline,
-    exe: task.exe,
+    get cmdline() {
+      return task.cmdline;
+    },
+    get exe() {
+      return task.exe;
+    },
     cwd: () => vfs.pathOf(task.cwd ?? vfs.root),
     get uid() {
       return task.creds.uid;
@@ -63,5 +67,4 @@ export function processesOf(task: Task, vfs: Vfs): ProcessSource {
     },
     fds: () => task.fds.entries(),
   };
-  return { get: (pid) => (pid === task.pid ? view : undefined), pids: () => [task.pid] };
 }

@@ -1,6 +1,7 @@
 // A task: the kernel's state for one application thread and the process it belongs to.
-// There is one task per sandbox for now; threads and fork will split this into thread,
-// thread group and shared parts (address space, descriptors, signal handlers).
+// One task per process for now (a container's init and each exec'd process); threads and
+// fork will split this into thread, thread group and shared parts (address space,
+// descriptors, signal handlers).
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { Layout } from "../mm/layout.js";
 import type { Platform } from "../platform/platform.js";
@@ -73,8 +74,9 @@ function defaultRlimits(): Map<number, [bigint, bigint]> {
 }
 
 export class Task {
-  readonly pid = 1;
-  readonly tid = 1;
+  /** The thread id: the pid, while every process has one thread. */
+  readonly tid: number;
+  /** 0: the parent lives outside the sandbox (the runtime), as for runc's init and exec. */
   readonly ppid = 0;
   creds: Credentials = { uid: 0, euid: 0, suid: 0, gid: 0, egid: 0, sgid: 0 };
   readonly rlimits = defaultRlimits();
@@ -110,7 +112,11 @@ export class Task {
     readonly platform: Platform,
     readonly mm: AddressSpace,
     readonly fds: FdTable,
-  ) {}
+    /** The pid in the kernel's pid namespace (the container's init is 1). */
+    readonly pid = 1,
+  ) {
+    this.tid = pid;
+  }
 
   /**
    * The caller context of a VFS operation: the fs ids (effective ids), or the real ids for
