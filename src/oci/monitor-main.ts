@@ -6,6 +6,7 @@
 // stdio as SCM_RIGHTS descriptors) on a second, SOCK_SEQPACKET socket, and exits with the
 // container's status once it has recorded it.
 // argv: ROOT ID ISOLATION("" = choose) DEBUG("1"|"0") TTY("tty"|"")
+import "../sys/threadpool.js";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";

@@ -4,6 +4,7 @@
 //   start   start (or find) the pod's shim server and print its ttrpc address
 //   delete  clean up after a shim that is gone; print a DeleteResponse
 // `serve` is moat's own action: the long-lived server that `start` launches, detached.
+import "../sys/threadpool.js";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
