@@ -20,7 +20,17 @@ import { startup } from "./scenarios/startup.js";
 import { syscall } from "./scenarios/syscall.js";
 import { vmboot } from "./scenarios/vmboot.js";
 
-export const SCENARIOS: Scenario[] = [startup, syscall, fileRead, forkExec, python, memory, density, vmboot, shim];
+export const SCENARIOS: Scenario[] = [
+  startup,
+  syscall,
+  fileRead,
+  forkExec,
+  python,
+  memory,
+  density,
+  vmboot,
+  shim,
+];
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 

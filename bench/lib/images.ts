@@ -1,5 +1,6 @@
 // Images the scenarios need beyond the default busybox one, built into the bench's store:
-// busybox plus a big file of random bytes, and busybox plus the host's Debian python3.
+// busybox plus bench programs and a big file of random bytes, and busybox plus the host's
+// Debian python3.
 import { execFile } from "node:child_process";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
@@ -30,15 +31,33 @@ const CONFIG = {
   WorkingDir: "/",
 };
 
-/** busybox + /big holding `data`. Returns the image name. */
-export async function bigFileImage(ctx: BenchContext, data: Buffer): Promise<string> {
-  const name = `moat.local/bench-fileread:${data.length}`;
+/** A file to add to an image, at `name` (relative to /). */
+export interface ImageFile {
+  name: string;
+  content: Buffer;
+  mode: number;
+}
+
+/** busybox + `files`. Returns the image name. */
+export async function busyboxPlus(ctx: BenchContext, name: string, files: ImageFile[]): Promise<string> {
   await buildImage(await store(ctx), {
-    layers: [await busyboxLayer(), await layer([{ name: "big", type: "file", mode: 0o644, content: data }])],
+    layers: [await busyboxLayer(), await layer(files.map((f) => ({ ...f, type: "file" as const })))],
     config: { ...CONFIG, Cmd: ["sh"] },
     name,
   });
   return name;
+}
+
+/** busybox + /big holding `data`, and `extra` files (the programs that read it). Returns the image name. */
+export async function bigFileImage(
+  ctx: BenchContext,
+  data: Buffer,
+  extra: ImageFile[] = [],
+): Promise<string> {
+  return busyboxPlus(ctx, `moat.local/bench-fileread:${data.length}`, [
+    { name: "big", mode: 0o644, content: data },
+    ...extra,
+  ]);
 }
 
 /** Prints the source and cached bytecode of every module this interpreter loads to start. */

@@ -9,6 +9,8 @@ export interface BenchRun {
   quick: boolean;
   command: string;
   scenarios: Array<ScenarioResult | Skipped>;
+  /** Later partial runs whose scenarios replaced this run's (the README's merged view). */
+  updates?: Array<{ date: string; command: string; scenarios: string[] }>;
 }
 
 const fmt = (n: number) =>
@@ -18,8 +20,12 @@ export function markdown(run: BenchRun): string {
   const lines = [
     `Measured ${run.date} on ${run.machine.cpus} cores, ${run.machine.memoryGiB} GiB, Linux ${run.machine.kernel}, Node ${run.machine.node}${run.quick ? " (quick mode: one sample each, not comparable)" : ""}.`,
     `Regenerate: \`${run.command}\`. Ratios are medians against the baseline measured in the same run.`,
-    "",
   ];
+  if (run.updates?.length)
+    lines.push(
+      `Updated since by partial runs: ${run.updates.map((u) => `${u.scenarios.join(", ")} (\`${u.command}\`, ${u.date})`).join("; ")}. The other sections are from the run above.`,
+    );
+  lines.push("");
   for (const s of run.scenarios) {
     lines.push(`### ${s.title}`, "");
     if (isSkipped(s)) {

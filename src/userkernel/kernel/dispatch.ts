@@ -7,7 +7,7 @@ import { Reg } from "../../sys/ptrace.js";
 import { KernelError } from "../errno.js";
 import { syscallName } from "../syscalls/names.js";
 import { SYSCALLS } from "../syscalls/table.js";
-import type { Args } from "../syscalls/types.js";
+import type { Args, SyscallEntry } from "../syscalls/types.js";
 import type { Task } from "./task.js";
 
 const ARG_REGS = [Reg.rdi, Reg.rsi, Reg.rdx, Reg.r10, Reg.r8, Reg.r9];
@@ -28,12 +28,15 @@ function viaSyscallInstruction(t: Task): boolean {
   return t.mm.peekU16(rip - 2) === SYSCALL_INSN;
 }
 
-export async function dispatch(t: Task): Promise<void> {
+/**
+ * Serves the syscall the task stopped at. Returns a promise only when the handler waits (stdin,
+ * sleep): the common synchronous case allocates no promise, which a tight syscall loop feels.
+ */
+export function dispatch(t: Task): Promise<void> | undefined {
   const u64 = t.platform.regs.u64;
   const nrRaw = u64[ORIG_RAX]!;
   // Out-of-range numbers (including -1) must not alias a real entry.
   const nr = nrRaw > 0xffffn ? -1 : Number(nrRaw);
-  const nameOf = (): string => (nr === -1 ? `syscall_${BigInt.asIntN(64, nrRaw)}` : syscallName(nr));
   const args: Args = [
     u64[ARG_REGS[0]!]!,
     u64[ARG_REGS[1]!]!,
@@ -44,37 +47,62 @@ export async function dispatch(t: Task): Promise<void> {
   ];
   const x64 = viaSyscallInstruction(t);
   const entry = x64 ? SYSCALLS.get(nr) : undefined;
-  let ret: bigint;
   if (!x64) {
     // int 0x80 from 64-bit code uses the i386 numbers and registers; serving it with the
     // x86-64 table would do the wrong call, so it is refused as a whole.
     noteUnimplemented(t, "int 0x80 (i386 syscall ABI)");
-    ret = BigInt(-Errno.ENOSYS);
-  } else if (!entry) {
-    noteUnimplemented(t, nameOf());
-    ret = BigInt(-Errno.ENOSYS);
-  } else {
-    try {
-      let r = entry.handler(t, args);
-      if (r instanceof Promise) r = await r;
-      ret = BigInt(r);
-    } catch (e) {
-      if (!(e instanceof KernelError)) {
-        if (e instanceof MoatError) throw e;
-        throw new MoatError(
-          "EIO",
-          `the userkernel failed while serving ${entry.name} (${(e as Error).message}): this is a moat bug; rerun with debug on to get the syscall trace and report it`,
-          { cause: e },
-        );
-      }
-      // A partial handler that meets a case it does not serve counts as unimplemented too.
-      if (e.code === "ENOSYS" && entry.support !== "error")
-        noteUnimplemented(t, `${entry.name} (${e.message})`);
-      ret = BigInt(-e.errno);
-    }
+  } else if (!entry) noteUnimplemented(t, nameOf(nr, nrRaw));
+  if (!entry) {
+    finish(t, nr, nrRaw, entry, args, BigInt(-Errno.ENOSYS));
+    return undefined;
   }
+  let ret: bigint;
+  try {
+    const r = entry.handler(t, args);
+    if (r instanceof Promise)
+      return r
+        .then((v) => BigInt(v))
+        .then(
+          (v) => finish(t, nr, nrRaw, entry, args, v),
+          (e: unknown) => finish(t, nr, nrRaw, entry, args, failure(t, entry, e)),
+        );
+    ret = BigInt(r);
+  } catch (e) {
+    ret = failure(t, entry, e);
+  }
+  finish(t, nr, nrRaw, entry, args, ret);
+  return undefined;
+}
+
+function nameOf(nr: number, nrRaw: bigint): string {
+  return nr === -1 ? `syscall_${BigInt.asIntN(64, nrRaw)}` : syscallName(nr);
+}
+
+/** A handler's KernelError as -errno; anything else is a moat bug and ends the run. */
+function failure(t: Task, entry: SyscallEntry, e: unknown): bigint {
+  if (!(e instanceof KernelError)) {
+    if (e instanceof MoatError) throw e;
+    throw new MoatError(
+      "EIO",
+      `the userkernel failed while serving ${entry.name} (${(e as Error).message}): this is a moat bug; rerun with debug on to get the syscall trace and report it`,
+      { cause: e },
+    );
+  }
+  // A partial handler that meets a case it does not serve counts as unimplemented too.
+  if (e.code === "ENOSYS" && entry.support !== "error") noteUnimplemented(t, `${entry.name} (${e.message})`);
+  return BigInt(-e.errno);
+}
+
+function finish(
+  t: Task,
+  nr: number,
+  nrRaw: bigint,
+  entry: SyscallEntry | undefined,
+  args: Args,
+  ret: bigint,
+): void {
   if (t.kernel.debug) {
-    const name = entry?.name ?? nameOf();
+    const name = entry?.name ?? nameOf(nr, nrRaw);
     const shown = ret < 0n && ret > -4096n ? `-${errnoName(Number(-ret))}` : `0x${ret.toString(16)}`;
     t.kernel.log(`[${t.tid}] ${name}(${args.map((a) => `0x${a.toString(16)}`).join(", ")}) = ${shown}`);
   }
