@@ -1,5 +1,6 @@
-// x86-64 system call names by number (arch/x86/entry/syscalls/syscall_64.tbl), so that
-// every number the application uses can be reported by name.
+// x86-64 system call names by number (arch/x86/entry/syscalls/syscall_64.tbl): the
+// userkernel reports every number an application uses by name, and seccomp profiles name
+// the calls they allow.
 function run(first: number, names: string): Array<[number, string]> {
   return names.split(" ").map((n, i) => [first + i, n]);
 }
@@ -94,3 +95,8 @@ export const SYSCALL_NAMES: ReadonlyMap<number, string> = new Map([
 export function syscallName(nr: number): string {
   return SYSCALL_NAMES.get(nr) ?? `syscall_${nr}`;
 }
+
+/** Numbers by name, for seccomp profiles. */
+export const SYSCALL_NUMBERS: ReadonlyMap<string, number> = new Map(
+  [...SYSCALL_NAMES].map(([nr, name]) => [name, nr]),
+);

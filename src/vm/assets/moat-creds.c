@@ -5,12 +5,17 @@
  * limits from the OCI config, in the order runc uses, then execs the program:
  *
  *   chroot, chdir -> rlimits -> umask -> groups, gid -> bounding set -> uid (caps kept)
- *   -> effective/permitted/inheritable -> ambient -> no_new_privs -> exec
+ *   -> effective/permitted/inheritable -> ambient -> no_new_privs -> seccomp -> exec
+ *
+ * Without no_new_privs the kernel takes a seccomp filter only from a process with
+ * CAP_SYS_ADMIN, so the filter then goes on before the uid and capability changes (the
+ * profile must allow those calls, as runc requires too).
  *
  * usage: moat-creds --root DIR --cwd DIR --uid N --gid N [--groups G,G...] [--umask OCTAL]
  *          [--rlimit RESOURCE=SOFT:HARD]... [--caps BOUNDING:EFFECTIVE:PERMITTED:INHERITABLE:AMBIENT]
- *          [--no-new-privs] -- PROGRAM ARGS...
- * Capability sets are 64-bit masks in hex. Without --caps the process keeps every
+ *          [--no-new-privs] [--seccomp FILE] -- PROGRAM ARGS...
+ * Capability sets are 64-bit masks in hex. FILE holds a classic BPF program (struct
+ * sock_filter[]), read before the chroot. Without --caps the process keeps every
  * capability, as runc does for a config without a capabilities object.
  *
  * Exit status when the program never runs: 126 (cannot set up or not executable),
@@ -20,6 +25,8 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +89,24 @@ static void set_rlimit(const char *spec) {
   usage("unknown rlimit resource");
 }
 
+static struct sock_filter filter[4096];
+static struct sock_fprog seccomp_prog = {0, filter};
+
+static void read_seccomp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) die("open", path);
+  size_t n = fread(filter, sizeof filter[0], sizeof filter / sizeof filter[0], f);
+  int bad = ferror(f) || !feof(f) || n == 0;
+  fclose(f);
+  if (bad) usage("the seccomp program is empty, unreadable or over 4096 instructions");
+  seccomp_prog.len = (unsigned short)n;
+}
+
+static void load_seccomp(void) {
+  if (seccomp_prog.len && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &seccomp_prog, 0, 0) != 0)
+    die("loading the seccomp filter", NULL);
+}
+
 static int last_cap(void) {
   FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
   int n = 40;
@@ -117,6 +142,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--groups") == 0) groups = v;
     else if (strcmp(a, "--umask") == 0) mask = number(v, 8, "bad --umask"), have_umask = 1;
     else if (strcmp(a, "--caps") == 0) caps = v;
+    else if (strcmp(a, "--seccomp") == 0) read_seccomp(v);
     else if (strcmp(a, "--rlimit") == 0) {
       if (nrlimits == MAX_RLIMITS) usage("too many --rlimit");
       rlimits[nrlimits++] = v;
@@ -160,6 +186,7 @@ int main(int argc, char **argv) {
     }
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) die("PR_SET_KEEPCAPS", NULL);
   }
+  if (!no_new_privs) load_seccomp();
   if (setresuid(uid, uid, uid) != 0) die("setresuid", NULL);
   if (caps) {
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) die("PR_SET_KEEPCAPS", NULL);
@@ -178,7 +205,10 @@ int main(int argc, char **argv) {
       if (set[4] >> c & 1) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
     }
   }
-  if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("PR_SET_NO_NEW_PRIVS", NULL);
+  if (no_new_privs) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("PR_SET_NO_NEW_PRIVS", NULL);
+    load_seccomp();
+  }
 
   execvp(argv[i], argv + i);
   int e = errno;
