@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // moat: the docker-like user CLI. Every command is a thin layer over the library API.
+import "../sys/threadpool.js";
 import { readFileSync } from "node:fs";
 import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
 import { isRuncInvocation, runcMain } from "../oci/cli.js";
 import { MoatError } from "../spec/errors.js";
+import { isLifecycleInvocation } from "./dispatch.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
+import { cmdExec, cmdKill, cmdLogs, cmdPs, cmdRm } from "./lifecycle.js";
 import { makeOutput, type Output, reportError } from "./output.js";
 import { cmdRun } from "./run.js";
 
@@ -23,13 +26,21 @@ images:
   gc                      remove blobs and layers no image uses
 sandboxes:
   run [--isolation vm|userkernel|auto] IMAGE [CMD...]
+  run -d [--name NAME] IMAGE [CMD...]   detached: prints the id; output goes to its log
+  exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER CMD...   another process in it
+  kill [-s SIGNAL] [--time SECONDS] CONTAINER...   TERM, then KILL after 10 s (or just -s)
+  ps [-a] [-q]            running containers (-a: stopped ones too)
+  logs [-f] CONTAINER     its stdout and stderr (-f: follow until it stops)
+  rm [-f] CONTAINER...    remove stopped containers and what they made (-f: kill first)
+  (CONTAINER: its --name, its id, or the start of its id)
 host:
   setup [--isolation X]   build the guest kernel and image, probe KVM (progress on a TTY)
   doctor                  what this host can run, and why not
   version
 
 runc-compatible OCI runtime commands (create, start, state, kill, delete, list, ps, spec,
-features, and run --bundle DIR ID): see "moat help runc".
+features, and run --bundle DIR ID): see "moat help runc". kill, exec and ps are moat's when
+they name one of moat's containers (or none, for ps), else runc's.
 
 The built-in image "default" (moat.local/busybox) is built from Debian's busybox-static.
 `;
@@ -50,6 +61,11 @@ const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) 
   bundle: cmdBundle,
   gc: cmdGc,
   run: cmdRun,
+  exec: cmdExec,
+  kill: cmdKill,
+  ps: cmdPs,
+  logs: cmdLogs,
+  rm: cmdRm,
   doctor: cmdDoctor,
   setup: cmdSetup,
 };
@@ -60,8 +76,9 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code !== "EPIPE") throw e;
   });
-  // runc's commands and flags (podman --runtime, conmon): the rule is in src/oci/cli.ts.
-  if (isRuncInvocation(argv)) return runcMain(argv);
+  // runc's commands and flags (podman --runtime, conmon): the rule is in src/oci/cli.ts, after
+  // moat's own commands of the same names are told apart (dispatch.ts).
+  if (!isLifecycleInvocation(argv) && isRuncInvocation(argv)) return runcMain(argv);
   // Global flags come before the command, as with runc and docker.
   let root = process.env.MOAT_ROOT ?? DEFAULT_ROOT;
   let json = false;

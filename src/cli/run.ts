@@ -12,10 +12,11 @@ import { MoatError } from "../spec/errors.js";
 import type { Spec } from "../spec/runtime.js";
 import { parseWithCommand } from "./args.js";
 import { imageName } from "./image-commands.js";
+import { runDetached } from "./lifecycle.js";
 import type { Output } from "./output.js";
 
 const USAGE =
-  "usage: moat run [--isolation vm|userkernel|auto] [-i] [-e K=V] [-w DIR] [-u USER] [--hostname H] [--memory 512m] [--cpus N] [--network nat|none] [-p HOST:GUEST]... [--keep] IMAGE|BUNDLE-DIR [CMD...]";
+  "usage: moat run [--isolation vm|userkernel|auto] [-d [--name NAME]] [-i] [-e K=V] [-w DIR] [-u USER] [--hostname H] [--memory 512m] [--cpus N] [--network nat|none] [-p HOST:GUEST]... [--keep] IMAGE|BUNDLE-DIR [CMD...]";
 
 /** "512", "512m", "2g" -> MiB. */
 export function parseMemory(text: string): number {
@@ -79,7 +80,7 @@ async function isBundleDir(text: string): Promise<boolean> {
   }
 }
 
-export async function cmdRun(store: ImageStore, argv: string[], _out: Output): Promise<number> {
+export async function cmdRun(store: ImageStore, argv: string[], out: Output): Promise<number> {
   const { values, positionals, command } = parseWithCommand(
     argv,
     {
@@ -96,6 +97,8 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
       cpus: { type: "string" },
       network: { type: "string" },
       publish: { type: "string", short: "p", multiple: true },
+      detach: { type: "boolean", short: "d" },
+      name: { type: "string" },
     },
     1,
   );
@@ -113,6 +116,48 @@ export async function cmdRun(store: ImageStore, argv: string[], _out: Output): P
     throw new MoatError("EINVAL", "-p needs a network: drop --network none or the -p options");
   }
   const given = await isBundleDir(target);
+  if (values.detach) {
+    // Detached: the container outlives this command, so everything it needs is on disk and
+    // owned by its monitor (see lifecycle.ts); the options that only make sense while we
+    // stay attached are refused rather than ignored.
+    const refused = (
+      [
+        ["tty", "-t (a terminal needs an attached moat)"],
+        ["rm", "--rm (remove it with moat rm once it stopped)"],
+        ["keep", "--keep"],
+      ] as const
+    ).find(([k]) => values[k]);
+    if (refused) throw new MoatError("EINVAL", `moat run -d does not take ${refused[1]}: drop it`);
+    if (given) {
+      throw new MoatError(
+        "EINVAL",
+        `moat run -d takes an image, not a bundle directory: for ${target} use the runc commands (moat create --bundle DIR ID, moat start ID)`,
+      );
+    }
+    return runDetached(store, out, {
+      imageText: target,
+      image: await imageName(store, target),
+      overrides: {
+        ...(command.length ? { args: command } : {}),
+        ...(values.env ? { env: values.env } : {}),
+        ...(values.workdir ? { cwd: values.workdir } : {}),
+        ...(values.user ? { user: values.user } : {}),
+        ...(values.hostname ? { hostname: values.hostname } : {}),
+      },
+      isolation,
+      ...(values.name !== undefined ? { name: values.name } : {}),
+      interactive: Boolean(values.interactive),
+      sizing: {
+        ...(memoryMiB ? { memoryMiB } : {}),
+        ...(cpus ? { cpus } : {}),
+        ...(network ? { network } : {}),
+        ...(ports.length ? { ports } : {}),
+      },
+    });
+  }
+  if (values.name !== undefined) {
+    throw new MoatError("EINVAL", "--name names a detached container: add -d, or drop --name");
+  }
   // Pick the backend before unpacking anything: a host that cannot run it learns so at once.
   const backend = await selectBackend(isolation);
   const id = `moat-${randomBytes(6).toString("hex")}`;
