@@ -13,10 +13,10 @@ import type { IsolationChoice } from "../isolation/index.js";
 import { parseSignal, type Signal, SignalNumbers } from "../sandbox/signals.js";
 import { isMoatError, MoatError } from "../spec/errors.js";
 import type { Process, Spec, User } from "../spec/runtime.js";
+import { mountsUnder, unmountAll } from "../sys/mounts.js";
 import { execViaMonitor } from "./exec-client.js";
 import { runHooks } from "./hooks.js";
 import { killContainerProcesses, type MonitorReply, request, spawnMonitor } from "./monitor.js";
-import { mountsUnder, unmountAll } from "./mounts.js";
 import {
   type ContainerRecord,
   containerDir,

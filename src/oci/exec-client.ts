@@ -9,6 +9,7 @@ import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import { closePtyFd, type Pty } from "../sys/pty.js";
+import { readReport } from "../sys/report.js";
 import {
   closeFd,
   MSG_DONTWAIT,
@@ -18,7 +19,7 @@ import {
   watchReadable,
 } from "../sys/socket.js";
 import { containerPty, sendConsole } from "./console.js";
-import { request } from "./monitor.js";
+import { reportedError, request } from "./monitor.js";
 import { EXEC_SOCKET, socketAddress } from "./state.js";
 
 const EXEC_MAIN = new URL("./exec-main.js", import.meta.url).pathname;
@@ -164,27 +165,9 @@ async function spawnWaiter(root: string, id: string, req: ExecRequest, fds: numb
   const pid = child.pid;
   if (pid === undefined)
     throw new MoatError("EIO", "cannot start the exec waiter: node could not be spawned");
-  const report = child.stdio[3] as NodeJS.ReadableStream;
-  let text = "";
-  report.setEncoding("utf8");
-  report.on("data", (d: string) => {
-    text += d;
-  });
-  await new Promise<void>((resolve) => report.on("end", resolve).on("close", resolve));
-  child.unref();
-  (report as unknown as { destroy(): void }).destroy();
-  const line = text.trim();
+  const { line } = await readReport(child);
   if (line === "ok") return pid;
-  let message = `the exec waiter ended before exec ${req.execId} started`;
-  let code = "EIO";
-  try {
-    const r = JSON.parse(line) as ExecEvent;
-    if (r.error) message = r.error;
-    if (r.code) code = r.code;
-  } catch {
-    // no report
-  }
-  throw new MoatError(code as "EIO", message);
+  throw reportedError(line, `the exec waiter ended before exec ${req.execId} started`);
 }
 
 export interface ExecViaMonitor {

@@ -7,6 +7,7 @@ import * as net from "node:net";
 import { MoatError } from "../spec/errors.js";
 import type { ConsoleSize } from "../spec/runtime.js";
 import { closePtyFd } from "../sys/pty.js";
+import { readReport } from "../sys/report.js";
 import { containerPty, sendConsole } from "./console.js";
 import { containerDir, logPath, socketAddress } from "./state.js";
 
@@ -73,17 +74,7 @@ async function reportOf(
   const pid = child.pid;
   if (pid === undefined)
     throw new MoatError("EIO", "cannot start the container monitor: node could not be spawned");
-  const report = child.stdio[3] as NodeJS.ReadableStream;
-  let text = "";
-  report.setEncoding("utf8");
-  report.on("data", (d: string) => {
-    text += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await new Promise<void>((resolve) => report.on("end", resolve).on("close", resolve));
-  child.unref();
-  (report as unknown as { destroy(): void }).destroy();
-  const line = text.trim();
+  const { line, exited } = await readReport(child);
   if (line === "ok") return pid;
   let tail = "";
   try {
@@ -92,16 +83,24 @@ async function reportOf(
     // no log yet
   }
   const how = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 200))]);
-  let message = `the container monitor ended (exit ${String(how)}) before the container was created${tail ? `: ${tail}` : ""}: run with --debug and try again`;
+  throw reportedError(
+    line,
+    `the container monitor ended (exit ${String(how)}) before the container was created${tail ? `: ${tail}` : ""}: run with --debug and try again`,
+  );
+}
+
+/** The error a child reported as JSON ({error, code}), or `fallback` when it reported none. */
+export function reportedError(line: string, fallback: string): MoatError {
+  let message = fallback;
   let code = "EIO";
   try {
-    const r = JSON.parse(line) as MonitorReply;
+    const r = JSON.parse(line) as { error?: string; code?: string };
     if (r.error) message = r.error;
     if (r.code) code = r.code;
   } catch {
-    // no report: the message above says where to look
+    // no report: the fallback says where to look
   }
-  throw new MoatError(code as "EIO", message);
+  return new MoatError(code as "EIO", message);
 }
 
 /** One request, one reply. Rejects with ECONNREFUSED when no monitor listens any more. */

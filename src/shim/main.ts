@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { MoatError } from "../spec/errors.js";
 import type { Spec } from "../spec/runtime.js";
 import { mountsUnder, unmountAll } from "../sys/mounts.js";
+import { readReport } from "../sys/report.js";
 import { TtrpcServer } from "../ttrpc/index.js";
 import { parseShimArgs, SANDBOX_ID_ANNOTATION, type ShimArgs, shimDir } from "./args.js";
 import { encode, toTimestamp } from "./protocol.js";
@@ -84,16 +85,9 @@ async function start(args: ShimArgs): Promise<void> {
       // Detached, in its own session: containerd waits for `start` to exit, not for the shim.
       { cwd: bundle, detached: true, stdio: ["ignore", "ignore", "ignore", "pipe"] },
     );
-    const report = child.stdio[3] as NodeJS.ReadableStream;
-    let text = "";
-    report.setEncoding("utf8");
-    report.on("data", (d: string) => {
-      text += d;
-    });
-    await new Promise<void>((resolve) => report.on("end", resolve).on("close", resolve));
-    child.unref();
-    if (text.trim() !== "ok") {
-      throw new MoatError("EIO", `the moat shim did not start: ${text.trim() || "it exited without a word"}`);
+    const { line } = await readReport(child);
+    if (line !== "ok") {
+      throw new MoatError("EIO", `the moat shim did not start: ${line || "it exited without a word"}`);
     }
   }
   // containerd reads the address file to reconnect after a restart of its own.

@@ -23,6 +23,7 @@ export interface Containerd {
     opts?: { input?: string; timeout?: number },
   ): { status: number | null; stdout: string; stderr: string };
   log(): string;
+  /** Kill every shim left under shimRoot, then stop containerd. */
   stop(): Promise<void>;
 }
 
@@ -117,6 +118,14 @@ ${opts.config ?? `[plugins."io.containerd.grpc.v1.cri"]\n  disable_tcp_service =
     ctr,
     log: () => fs.readFileSync(logFile, "utf8"),
     async stop() {
+      // Shims a failed test left behind go first (their sandboxes die with them).
+      for (const pid of processesWith(shimRoot)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
       child.kill("SIGTERM");
       await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

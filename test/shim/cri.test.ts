@@ -42,16 +42,7 @@ before(async () => {
 
 after(async () => {
   cri?.close();
-  if (cd) {
-    for (const pid of processesWith(cd.shimRoot)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    await cd.stop();
-  }
+  await cd?.stop();
   cleanupTempDirs();
 });
 

@@ -32,13 +32,6 @@ before(async () => {
 
 after(async () => {
   watcher?.kill();
-  for (const pid of processesWith(cd.shimRoot)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
   await cd.stop();
   cleanupTempDirs();
 });
