@@ -49,7 +49,19 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * Exit only once the exec invocation that started us is gone and we belong to the caller's
+ * subreaper: that invocation is a Node process whose libuv reaps the children it spawned, so
+ * a waiter ending first would have its status taken there, and the caller that reads
+ * --pid-file would find no child to reap (ECHILD).
+ */
+async function exitWhenOrphaned(status: number): Promise<never> {
+  const parent = process.ppid;
+  for (let i = 0; i < 3000 && process.ppid === parent; i++) await new Promise((r) => setTimeout(r, 10));
+  process.exit(status & 0xff);
+}
+
 main().then(
-  (status) => process.exit(status & 0xff),
-  () => process.exit(255),
+  (status) => exitWhenOrphaned(status),
+  () => exitWhenOrphaned(255),
 );
