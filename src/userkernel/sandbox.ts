@@ -20,6 +20,7 @@ import type {
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import { Kernel, type RunResult } from "./kernel/kernel.js";
+import { planMounts } from "./kernel/mounts.js";
 
 type State = "created" | "running" | "stopped";
 
@@ -99,6 +100,8 @@ class UserkernelSandbox implements Sandbox {
   async create(container: ContainerConfig): Promise<void> {
     const proc = this.containers.admit(container);
     if (proc.terminal || container.stdio.terminal) throw new MoatError("ENOTSUP", TERMINAL_REFUSED);
+    // A mount the kernel cannot do fails the create, not the start.
+    planMounts(container.spec.mounts, container.bundle);
     this.containers.set(container.id, {
       config: container,
       init: { state: "created", abort: new AbortController() },
@@ -256,6 +259,8 @@ class UserkernelSandbox implements Sandbox {
     if (!c.kernel) {
       const booting = Kernel.boot({
         rootfs: c.config.rootfs,
+        ...(c.config.spec.mounts ? { mounts: c.config.spec.mounts } : {}),
+        bundle: c.config.bundle,
         hostname: c.config.spec.hostname ?? "moat",
         debug: Boolean(this.config.debug),
       }).then((k) => {

@@ -21,7 +21,7 @@ import {
   watchReadable,
 } from "../../sys/socket.js";
 import { Errno, KernelError } from "../errno.js";
-import { decode, encode, fromWire, MAX_PACKET, type Reply, type Request } from "./protocol.js";
+import { decode, encode, fromWire, MAX_PACKET, type Reply, type Request, type RootSpec } from "./protocol.js";
 
 export interface GoferOpened {
   /** A host descriptor owned by the caller (close it with sys/file close). */
@@ -29,8 +29,18 @@ export interface GoferOpened {
   stat: HostStat;
 }
 
+/** What a change answers: the stat of what it made or changed, when there is one. */
+export interface GoferDone {
+  stat?: HostStat;
+}
+
+type Answer = { fd?: number; stat?: HostStat };
+
+/** A request without its root: the client adds it. */
+export type RootedRequest = Request extends infer R ? (R extends Request ? Omit<R, "root"> : never) : never;
+
 interface Pending {
-  resolve: (r: GoferOpened) => void;
+  resolve: (r: Answer) => void;
   reject: (e: Error) => void;
 }
 
@@ -63,13 +73,17 @@ export class GoferClient {
     });
   }
 
-  /** Start a gofer confined to `rootfs` (a host directory: the bundle's rootfs). */
-  static async start(rootfs: string): Promise<GoferClient> {
+  /**
+   * Start a gofer confined to `rootfs` (a host directory: the bundle's rootfs, root 0) and
+   * to each of `volumes` (bind mount sources, roots 1..n in that order).
+   */
+  static async start(rootfs: string, volumes: readonly RootSpec[] = []): Promise<GoferClient> {
+    const roots: RootSpec[] = [{ path: rootfs, writable: false }, ...volumes];
     const [mine, theirs] = socketpair(SOCK_SEQPACKET);
     let child: ChildProcess;
     let stderrTail = "";
     try {
-      child = spawn(process.execPath, [mainScript, rootfs, String(process.pid)], {
+      child = spawn(process.execPath, [mainScript, String(process.pid), JSON.stringify(roots)], {
         stdio: ["ignore", "ignore", "pipe", theirs],
       });
       // Keep the gofer's last words for the error that reports its death.
@@ -97,9 +111,17 @@ export class GoferClient {
       closeFd((await c.open(".", O_PATH | O_DIRECTORY)).fd);
     } catch (e) {
       await c.close();
+      // The gofer says why it gave up (a missing source) before it exits: prefer its words.
+      const said = stderrTail.trim().replace(/^moat gofer: /, "") || (e as Error).message;
+      if (volumes.length > 0 && !said.includes(rootfs))
+        throw new MoatError(
+          "ENOENT",
+          `the gofer cannot open the container's roots: ${said}; check that the bundle's rootfs and every bind mount source exist`,
+          { cause: e },
+        );
       throw new MoatError(
         "ENOENT",
-        `the gofer cannot open the rootfs ${rootfs}: ${(e as Error).message}; check that the bundle's rootfs directory exists`,
+        `the gofer cannot open the rootfs ${rootfs}: ${said}; check that the bundle's rootfs directory exists`,
         { cause: e },
       );
     }
@@ -114,11 +136,39 @@ export class GoferClient {
    * Open `path` (relative to the rootfs) read-only. Rejects with KernelError carrying the
    * host errno (ENOENT, ENOTDIR, ELOOP, EROFS for a write flag...), or EIO if the gofer died.
    */
-  open(path: string, flags: number, follow = false): Promise<GoferOpened> {
+  async open(path: string, flags: number, follow = false, root = 0): Promise<GoferOpened> {
+    const r = await this.call({ op: "open", path, flags, follow }, root);
+    if (r.fd === undefined || !r.stat) throw new KernelError("EIO", "gofer: an open without a descriptor");
+    return { fd: r.fd, stat: r.stat };
+  }
+
+  /**
+   * Open (and with O_CREAT|O_EXCL create, owned by uid/gid) a file of a read-write root:
+   * the descriptor may be written.
+   */
+  async openWrite(
+    path: string,
+    flags: number,
+    root: number,
+    create?: { mode: number; uid: number; gid: number },
+  ): Promise<GoferOpened> {
+    const r = await this.call({ op: "open", path, flags, follow: false, ...create }, root);
+    if (r.fd === undefined || !r.stat) throw new KernelError("EIO", "gofer: an open without a descriptor");
+    return { fd: r.fd, stat: r.stat };
+  }
+
+  /** A change to a read-write root (mkdir, symlink, link, unlink, rename, setattr). */
+  async change(req: Exclude<RootedRequest, { op: "open" }>, root: number): Promise<GoferDone> {
+    const r = await this.call(req, root);
+    if (r.fd !== undefined) closeFd(r.fd);
+    return r.stat ? { stat: r.stat } : {};
+  }
+
+  private call(req: RootedRequest, root: number): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const p = { resolve, reject };
       if (this.dead) return reject(this.dead);
-      this.queued.push({ req: { op: "open", path, flags, follow }, p });
+      this.queued.push({ req: { ...req, root } as Request, p });
       this.pump();
     });
   }
@@ -161,8 +211,12 @@ export class GoferClient {
         p.reject(new KernelError("EIO", "gofer: malformed reply"));
         continue;
       }
-      if (reply.ok && msg.fds.length === 1) p.resolve({ fd: msg.fds[0]!, stat: fromWire(reply.stat) });
-      else {
+      if (reply.ok && msg.fds.length <= 1) {
+        const a: Answer = {};
+        if (msg.fds.length === 1) a.fd = msg.fds[0]!;
+        if (reply.stat) a.stat = fromWire(reply.stat);
+        p.resolve(a);
+      } else {
         for (const fd of msg.fds) closeFd(fd);
         const code = !reply.ok && reply.errno in Errno ? (reply.errno as ErrnoName) : "EIO";
         p.reject(new KernelError(code, "gofer"));

@@ -8,10 +8,12 @@
 // Not shared yet, because the kernel has no fork, no signal delivery and no cross-process
 // kill: a process cannot signal another (kill(2) reaches only itself), and nothing is
 // inherited (each is started from the outside with its own stdio, as runc's exec is).
+
+import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { signalName } from "../../sandbox/signals.js";
 import { MoatError } from "../../spec/errors.js";
-import type { Rlimit } from "../../spec/runtime.js";
+import type { Mount, Rlimit } from "../../spec/runtime.js";
 import { KernelError } from "../errno.js";
 import { GoferClient } from "../gofer/client.js";
 import { loadStatic } from "../loader/load.js";
@@ -24,6 +26,7 @@ import { dispatch } from "./dispatch.js";
 import { containerProgram, hostProgram, type Program } from "./exec.js";
 import { FdTable } from "./fdtable.js";
 import { StreamInput, StreamOutput } from "./hoststream.js";
+import { applyMounts, planMounts, volumeRoots } from "./mounts.js";
 import { applyRlimits, processView } from "./setup.js";
 import { type KernelInfo, Task } from "./task.js";
 
@@ -33,6 +36,13 @@ export interface KernelOptions {
    * and the programs see it as "/"; without it, path-based file syscalls fail with ENOSYS.
    */
   rootfs?: string;
+  /**
+   * The runtime spec's mounts, applied in order over the rootfs before any process runs
+   * (bind mounts through the gofer, tmpfs in memory; see mounts.ts). Needs a rootfs.
+   */
+  mounts?: Mount[];
+  /** The bundle directory relative bind sources start from (default: the rootfs's parent). */
+  bundle?: string;
   hostname?: string;
   /** Trace every syscall to `log`. */
   debug?: boolean;
@@ -122,10 +132,17 @@ export class Kernel {
       log,
       debug: opts.debug ?? false,
     };
-    if (opts.rootfs === undefined) return new Kernel(info, undefined, undefined);
-    const gofer = await GoferClient.start(opts.rootfs);
+    if (opts.rootfs === undefined) {
+      if (opts.mounts?.length)
+        throw new MoatError("EINVAL", "mounts need a rootfs: pass rootfs too, or leave mounts out");
+      return new Kernel(info, undefined, undefined);
+    }
+    const steps = planMounts(opts.mounts, opts.bundle ?? path.dirname(path.resolve(opts.rootfs)));
+    const gofer = await GoferClient.start(opts.rootfs, volumeRoots(steps));
     try {
-      return new Kernel(info, await Vfs.create({ gofer }), gofer);
+      const vfs = await Vfs.create({ gofer });
+      await applyMounts(vfs, gofer, steps);
+      return new Kernel(info, vfs, gofer);
     } catch (e) {
       await gofer.close().catch(() => {});
       throw e;

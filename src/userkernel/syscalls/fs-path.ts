@@ -276,9 +276,9 @@ export const fchmodat: Handler = async (t, a) => {
   return 0;
 };
 
-export const fchmod: Handler = (t, a) => {
+export const fchmod: Handler = async (t, a) => {
   const { vfs, ctx } = fsCall(t);
-  vfs.setMode(ctx, fdInode(t, a[0]), uint(a[1]));
+  await vfs.setMode(ctx, fdInode(t, a[0]), uint(a[1]));
   return 0;
 };
 
@@ -299,9 +299,9 @@ export const chown: Handler = (t, a) => chownAt(t, AT_FDCWD, a[0], [a[1]!, a[2]!
 export const lchown: Handler = (t, a) => chownAt(t, AT_FDCWD, a[0], [a[1]!, a[2]!], AT_SYMLINK_NOFOLLOW);
 export const fchownat: Handler = (t, a) => chownAt(t, a[0]!, a[1], [a[2]!, a[3]!], int(a[4]));
 
-export const fchown: Handler = (t, a) => {
+export const fchown: Handler = async (t, a) => {
   const { vfs, ctx } = fsCall(t);
-  vfs.setOwner(ctx, fdInode(t, a[0]), int(a[1]), int(a[2]));
+  await vfs.setOwner(ctx, fdInode(t, a[0]), int(a[1]), int(a[2]));
   return 0;
 };
 

@@ -3,6 +3,8 @@
 // SETUP (once per sandbox)
 //   const gofer = await GoferClient.start(bundleRootfs);   // the only opener of host files
 //   const vfs = await Vfs.create({ gofer, version, processes });
+//   then the config's mounts (kernel/mounts.ts): vfs.mountVolume(...) for a bind mount
+//   (gofer root N), vfs.mountTmpfs(ctx, path, { mode, size, readOnly }) for a tmpfs.
 //   ...at exit: await gofer.close();
 // "/" is the image (read-only, through the gofer) under an in-memory overlay; /tmp and
 // /dev/shm are tmpfs; /dev has null, zero, full, random, urandom, tty (ENXIO: no terminal),

@@ -368,6 +368,8 @@ export class DirInode extends Inode {
   readonly children = new Map<string, Inode>();
   /** The root of a file system mounted on this directory. */
   mounted: DirInode | null = null;
+  /** Files bind-mounted over names of this directory (a file volume covers the name). */
+  fileMounts: Map<string, Inode> | null = null;
   removed = false;
   image: ImageRef | null = null;
   readonly whiteouts = new Set<string>();

@@ -5,6 +5,7 @@ import { MoatError } from "../../spec/errors.js";
 import { fail } from "../errno.js";
 import type { GoferClient } from "../gofer/client.js";
 import type { FileDescription } from "../kernel/fdtable.js";
+import { BindDir, BindFile, BindFs, hostPathOf, openVolumeRoot, setHostAttrs } from "./bind.js";
 import { makeDevFs } from "./dev.js";
 import { canWrite, DirFile, PathFile, RegularFile, SnapshotFile, VfsFile } from "./file.js";
 import {
@@ -104,8 +105,17 @@ interface Parent {
 export interface MountInfo {
   path: string;
   fs: Fs;
-  root: DirInode;
+  /** A directory, or the file of a file bind mount. */
+  root: Inode;
   options: string;
+}
+
+/** What a tmpfs mount may set (mount(8)'s size= and mode=, and ro). */
+export interface TmpfsOptions {
+  mode?: number;
+  /** Most bytes of file content (ENOSPC beyond). */
+  size?: number;
+  readOnly?: boolean;
 }
 
 export interface VfsOptions {
@@ -206,16 +216,122 @@ export class Vfs {
   }
 
   /** Mount an empty tmpfs on `path` (made in the overlay if the image lacks it). */
-  async mountTmpfs(ctx: Ctx, path: string, mode = 0o755): Promise<DirInode> {
+  async mountTmpfs(ctx: Ctx, path: string, mode: number | TmpfsOptions = 0o755): Promise<DirInode> {
+    const o: TmpfsOptions = typeof mode === "number" ? { mode } : mode;
+    // Options mean a config's tmpfs: its destination follows the image's symlinks (see mountNew).
+    const own =
+      typeof mode === "number"
+        ? undefined
+        : new Fs(makedev(0, this.nextMinor++), "tmpfs", "tmpfs", o.readOnly ?? false);
+    if (own) own.limit = Math.min(o.size ?? this.memoryLimit, this.memoryLimit);
     return this.mountNew(
       ctx,
       path,
-      (fs) => new DirInode(fs, mode, 0, 0, null, "tmpfs"),
+      (fs) => new DirInode(fs, o.mode ?? 0o1777, 0, 0, null, "tmpfs"),
       "tmpfs",
       "tmpfs",
-      false,
-      "rw,nosuid,nodev",
+      o.readOnly ?? false,
+      `${o.readOnly ? "ro" : "rw"},nosuid,nodev${o.size !== undefined ? `,size=${Math.ceil(o.size / 1024)}k` : ""}`,
+      own,
     );
+  }
+
+  /**
+   * Bind-mount root `root` of `gofer` (a host directory or file from the container's config)
+   * at `path`. The destination is resolved in the container (its symlinks followed inside
+   * the VFS, never on the host); a missing one is made in the overlay, as runc makes it:
+   * a directory for a directory, an empty file for a file.
+   */
+  async mountVolume(
+    ctx: Ctx,
+    path: string,
+    gofer: GoferClient,
+    root: number,
+    source: string,
+    readOnly: boolean,
+  ): Promise<void> {
+    const vol = await openVolumeRoot(gofer, root, makedev(0, this.nextMinor++), source, readOnly);
+    const options = readOnly ? "ro,relatime" : "rw,relatime";
+    if (vol instanceof BindDir) {
+      await this.mountNew(ctx, path, () => vol, vol.fs.type, source, readOnly, options, vol.fs);
+      return;
+    }
+    const { dir, name } = await this.fileMountPoint(ctx, path);
+    dir.fileMounts ??= new Map();
+    dir.fileMounts.set(name, vol);
+    const at = this.pathOf(dir);
+    this.mounts.push({ path: at === "/" ? `/${name}` : `${at}/${name}`, fs: vol.fs, root: vol, options });
+  }
+
+  /** The directory and name a file mount covers: made (with its parents) if missing, symlinks followed. */
+  private async fileMountPoint(ctx: Ctx, path: string): Promise<{ dir: DirInode; name: string }> {
+    const w = { links: 0 };
+    let dir = this.rootOf(ctx);
+    let rest = path;
+    for (;;) {
+      const cut = rest.lastIndexOf("/");
+      dir = await this.mkdirAll(ctx, dir, cut < 0 ? "" : rest.slice(0, cut + 1), w);
+      const name = rest.slice(cut + 1);
+      if (name === "" || name === "." || name === "..")
+        fail("EISDIR", `${path} is a directory: a file cannot be mounted on it`);
+      const c = await this.child(dir, name);
+      if (c instanceof SymlinkInode && !(c instanceof MagicLink)) {
+        // The image's symlink is followed as the container would, from where it stands.
+        if (++w.links > MAXSYMLINKS) fail("ELOOP", path);
+        rest = c.readTarget(ctx);
+        continue;
+      }
+      if (c instanceof DirInode) fail("EISDIR", `${path} is a directory: a file cannot be mounted on it`);
+      if (!c) {
+        const made = await this.open(ctx, dir, name, O_CREAT | O_EXCL | 1, 0o644);
+        made.release?.();
+      }
+      return { dir, name };
+    }
+  }
+
+  /** A config mount's directory: made (with its parents) where the image's symlinks lead. */
+  private async mountPoint(ctx: Ctx, path: string): Promise<DirInode> {
+    try {
+      return await this.mkdirAll(ctx, this.rootOf(ctx), path, { links: 0 });
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOTDIR") throw e;
+      // An image with a file where the mount point belongs: the overlay replaces it.
+      await this.unlink(ctx, null, path);
+      await this.mkdir(ctx, null, path, 0o755);
+      const made = await this.resolve(ctx, null, path, true);
+      if (!(made instanceof DirInode)) fail("ENOTDIR", path);
+      return made;
+    }
+  }
+
+  /**
+   * mkdir -p from `start`, in the container's namespace: the image's symlinks are followed
+   * (inside the VFS: ".." stops at the root, absolute targets start from it) and missing
+   * directories are made where they lead, as runc makes a mount's destination.
+   */
+  private async mkdirAll(ctx: Ctx, start: DirInode, path: string, w: Walk): Promise<DirInode> {
+    let dir = path.startsWith("/") ? this.rootOf(ctx) : start;
+    for (const name of path.split("/")) {
+      if (name === "" || name === ".") continue;
+      if (name === "..") {
+        dir = this.dotdot(ctx, dir);
+        continue;
+      }
+      let c = await this.child(dir, name);
+      if (c instanceof MagicLink) c = this.magicTarget(c);
+      else if (c instanceof SymlinkInode) {
+        if (++w.links > MAXSYMLINKS) fail("ELOOP", path);
+        c = await this.mkdirAll(ctx, dir, c.readTarget(ctx), w);
+      }
+      if (!c) {
+        await this.mkdir(ctx, dir, name, 0o755);
+        c = await this.child(dir, name);
+      }
+      if (!(c instanceof DirInode)) fail("ENOTDIR", `${name} in ${path} is not a directory`);
+      dir = c;
+    }
+    return dir;
   }
 
   private async mountNew(
@@ -226,26 +342,35 @@ export class Vfs {
     source: string,
     readOnly: boolean,
     options: string,
+    own?: Fs,
   ): Promise<DirInode> {
-    const fs = new Fs(makedev(0, this.nextMinor++), type, source, readOnly);
-    fs.limit = this.memoryLimit;
+    const fs = own ?? new Fs(makedev(0, this.nextMinor++), type, source, readOnly);
+    if (!own) fs.limit = this.memoryLimit;
     const root = make(fs);
-    let found: Inode;
-    try {
-      found = await this.resolve(ctx, null, path, true);
-    } catch (e) {
-      if ((e as { code?: string }).code !== "ENOENT") throw e;
-      // A dangling symlink in the mount point's place goes; a missing directory is made.
-      await this.unlink(ctx, null, path).catch(() => undefined);
-      await this.mkdir(ctx, null, path, 0o755);
-      found = await this.resolve(ctx, null, path, true);
-    }
-    if (!(found instanceof DirInode)) {
-      // An image with a file where a mount point belongs: the overlay replaces it.
-      await this.unlink(ctx, null, path);
-      await this.mkdir(ctx, null, path, 0o755);
-      found = await this.resolve(ctx, null, path, true);
-      if (!(found instanceof DirInode)) fail("ENOTDIR", path);
+    let found: DirInode;
+    if (own) {
+      // A config mount: made where the image's symlinks lead, inside the container, as runc does.
+      found = await this.mountPoint(ctx, path);
+    } else {
+      // The kernel's own mounts (/proc, /dev, /tmp...) replace whatever the image has there.
+      let node: Inode;
+      try {
+        node = await this.resolve(ctx, null, path, true);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "ENOENT") throw e;
+        // A dangling symlink in the mount point's place goes; a missing directory is made.
+        await this.unlink(ctx, null, path).catch(() => undefined);
+        await this.mkdir(ctx, null, path, 0o755);
+        node = await this.resolve(ctx, null, path, true);
+      }
+      if (!(node instanceof DirInode)) {
+        // An image with a file where a mount point belongs: the overlay replaces it.
+        await this.unlink(ctx, null, path);
+        await this.mkdir(ctx, null, path, 0o755);
+        node = await this.resolve(ctx, null, path, true);
+        if (!(node instanceof DirInode)) fail("ENOTDIR", path);
+      }
+      found = node;
     }
     let point: DirInode = found;
     while (point.mounted) point = point.mounted;
@@ -277,6 +402,8 @@ export class Vfs {
 
   /** A child, with mounts crossed; null if there is none. */
   private async child(dir: DirInode, name: string): Promise<Inode | null> {
+    const covered = dir.fileMounts?.get(name);
+    if (covered) return covered;
     const c = dir.cached(name);
     let n = c === undefined ? await dir.lookup(name) : c;
     while (n instanceof DirInode && n.mounted) n = n.mounted;
@@ -441,6 +568,11 @@ export class Vfs {
       if (!c) {
         if (!(flags & O_CREAT)) fail("ENOENT");
         if (p.slash) fail("EISDIR");
+        if (p.dir instanceof BindDir) {
+          this.checkCreate(ctx, p.dir, p.last);
+          const inode = await p.dir.createFile(ctx, p.last, mode, this.newGid(ctx, p.dir));
+          return { inode, p, created: true };
+        }
         const inode = this.createIn(ctx, p.dir, p.last, (f) => new FileInode(f, mode, 0, 0));
         return { inode, p, created: true };
       }
@@ -545,12 +677,22 @@ export class Vfs {
     return fail("ENXIO");
   }
 
-  /** Make a new inode under `dir` after the checks creating needs. */
-  private createIn<T extends Inode>(ctx: Ctx, dir: DirInode, name: string, make: (fs: Fs) => T): T {
+  /** The checks creating a name in `dir` needs. */
+  private checkCreate(ctx: Ctx, dir: DirInode, name: string): void {
     if (name.length > NAME_MAX) fail("ENAMETOOLONG");
     checkPermission(ctx.cred, dir, MAY_WRITE | MAY_EXEC);
     if (dir.removed) fail("ENOENT");
     if (dir.fs.readOnly) fail("EROFS");
+  }
+
+  /** The group a new inode of `dir` gets: a setgid directory hands its own down. */
+  private newGid(ctx: Ctx, dir: DirInode): number {
+    return dir.mode & S_ISGID ? dir.gid : ctx.cred.gid;
+  }
+
+  /** Make a new inode under `dir` after the checks creating needs. */
+  private createIn<T extends Inode>(ctx: Ctx, dir: DirInode, name: string, make: (fs: Fs) => T): T {
+    this.checkCreate(ctx, dir, name);
     const node = make(dir.fs);
     node.uid = ctx.cred.uid;
     // A setgid directory hands its group (and, to directories, the bit) down.
@@ -606,14 +748,15 @@ export class Vfs {
       !!(flags & AT_EMPTY_PATH),
     );
     if (inode instanceof SymlinkInode) fail("ENOTSUP");
-    this.setMode(ctx, inode, mode);
+    await this.setMode(ctx, inode, mode);
   }
 
-  setMode(ctx: Ctx, inode: Inode, mode: number): void {
+  async setMode(ctx: Ctx, inode: Inode, mode: number): Promise<void> {
     checkOwner(ctx.cred, inode);
     if (inode.fs.readOnly) fail("EROFS");
     let bits = mode & 0o7777;
     if (ctx.cred.uid !== 0 && !inGroup(ctx.cred, inode.gid)) bits &= ~S_ISGID;
+    if (inode.fs instanceof BindFs) return setHostAttrs(inode, null, "", { mode: bits });
     inode.mode = (inode.mode & S_IFMT) | bits;
     inode.changed();
   }
@@ -627,10 +770,10 @@ export class Vfs {
       !(flags & AT_SYMLINK_NOFOLLOW),
       !!(flags & AT_EMPTY_PATH),
     );
-    this.setOwner(ctx, inode, uid, gid);
+    await this.setOwner(ctx, inode, uid, gid);
   }
 
-  setOwner(ctx: Ctx, inode: Inode, uid: number, gid: number): void {
+  async setOwner(ctx: Ctx, inode: Inode, uid: number, gid: number): Promise<void> {
     if (inode.fs.readOnly) fail("EROFS");
     const newUid = uid === -1 || uid === 0xffffffff ? inode.uid : uid;
     const newGid = gid === -1 || gid === 0xffffffff ? inode.gid : gid;
@@ -638,6 +781,8 @@ export class Vfs {
       if (newUid !== inode.uid || ctx.cred.uid !== inode.uid) fail("EPERM");
       if (newGid !== inode.gid && !inGroup(ctx.cred, newGid)) fail("EPERM");
     }
+    // The host drops the set-id bits itself.
+    if (inode.fs instanceof BindFs) return setHostAttrs(inode, null, "", { uid: newUid, gid: newGid });
     if ((inode.mode & S_IFMT) === S_IFREG && (newUid !== inode.uid || newGid !== inode.gid || uid !== -1)) {
       // Linux drops set-id bits on a chown of a regular file (setgid only if group-executable).
       inode.mode &= ~S_ISUID;
@@ -670,10 +815,10 @@ export class Vfs {
     flags = 0,
   ): Promise<void> {
     const inode = await this.resolve(ctx, at, path, !(flags & AT_SYMLINK_NOFOLLOW), path === "");
-    this.setTimes(ctx, inode, atime, mtime);
+    await this.setTimes(ctx, inode, atime, mtime);
   }
 
-  setTimes(ctx: Ctx, inode: Inode, atime: TimeSpec, mtime: TimeSpec): void {
+  async setTimes(ctx: Ctx, inode: Inode, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
     if (atime === "omit" && mtime === "omit") return;
     if (inode.fs.readOnly) fail("EROFS");
     const toNow = (atime === "now" || atime === "omit") && (mtime === "now" || mtime === "omit");
@@ -682,6 +827,12 @@ export class Vfs {
       checkPermission(ctx.cred, inode, MAY_WRITE);
     }
     const now = nowNs();
+    if (inode.fs instanceof BindFs) {
+      const ns = (t: TimeSpec) => (t === "omit" ? undefined : String(t === "now" ? now : t));
+      const a = ns(atime);
+      const m = ns(mtime);
+      return setHostAttrs(inode, null, "", { ...(a ? { atimeNs: a } : {}), ...(m ? { mtimeNs: m } : {}) });
+    }
     if (atime !== "omit") inode.atimeNs = atime === "now" ? now : atime;
     if (mtime !== "omit") inode.mtimeNs = mtime === "now" ? now : mtime;
     inode.ctimeNs = now;
@@ -728,6 +879,11 @@ export class Vfs {
   /** mkdir/mkdirat; `mode` with the umask applied. */
   async mkdir(ctx: Ctx, at: Inode | null, path: string, mode: number): Promise<void> {
     const p = await this.freeName(ctx, at, path);
+    if (p.dir instanceof BindDir) {
+      this.checkCreate(ctx, p.dir, p.last);
+      const gid = this.newGid(ctx, p.dir);
+      return p.dir.makeDir(ctx, p.last, (mode & 0o7777) | (p.dir.mode & S_ISGID), gid);
+    }
     this.createIn(ctx, p.dir, p.last, (fs) => new DirInode(fs, mode & 0o7777, 0, 0, p.dir, p.last));
   }
 
@@ -740,6 +896,13 @@ export class Vfs {
     }
     const p = await this.freeName(ctx, at, path);
     if (p.slash) fail("ENOENT");
+    if (p.dir instanceof BindDir) {
+      // A volume holds regular files only: a FIFO or socket node there would be the host's.
+      if (type !== 0 && type !== S_IFREG) fail("EPERM");
+      this.checkCreate(ctx, p.dir, p.last);
+      (await p.dir.createFile(ctx, p.last, mode & 0o7777, this.newGid(ctx, p.dir))).release();
+      return;
+    }
     this.createIn(ctx, p.dir, p.last, (fs) =>
       type === 0 || type === S_IFREG
         ? new FileInode(fs, mode, 0, 0)
@@ -755,6 +918,10 @@ export class Vfs {
     if (target.length >= PATH_MAX) fail("ENAMETOOLONG");
     const p = await this.freeName(ctx, at, path);
     if (p.slash) fail("ENOENT");
+    if (p.dir instanceof BindDir) {
+      this.checkCreate(ctx, p.dir, p.last);
+      return p.dir.makeSymlink(ctx, p.last, target, this.newGid(ctx, p.dir));
+    }
     this.createIn(ctx, p.dir, p.last, (fs) => new SymlinkInode(fs, target, 0, 0));
   }
 
@@ -783,6 +950,14 @@ export class Vfs {
     checkPermission(ctx.cred, p.dir, MAY_WRITE | MAY_EXEC);
     if (p.dir.fs.readOnly) fail("EROFS");
     if (old.nlink === 0) fail("ENOENT");
+    if (p.dir instanceof BindDir) {
+      // Only a file of the volume knows its host name.
+      if (!(old instanceof BindFile) || !old.dir) fail("EPERM");
+      const bfs = p.dir.bfs;
+      await bfs.gofer.change({ op: "link", from: old.hostPath, to: p.dir.pathOfName(p.last) }, bfs.root);
+      p.dir.modified();
+      return;
+    }
     p.dir.attach(p.last, old);
     old.nlink++;
     old.changed();
@@ -796,6 +971,7 @@ export class Vfs {
     checkPermission(ctx.cred, p.dir, MAY_WRITE | MAY_EXEC);
     checkSticky(ctx.cred, p.dir, c);
     if (p.dir.fs.readOnly) fail("EROFS");
+    if (p.dir.fileMounts?.has(p.last)) fail("EBUSY");
     return c;
   }
 
@@ -812,6 +988,11 @@ export class Vfs {
     const c = await this.victim(ctx, p);
     if (c instanceof DirInode) fail("EISDIR");
     if (p.slash) fail("ENOTDIR");
+    if (p.dir instanceof BindDir) {
+      await p.dir.remove(p.last, false);
+      unlinked(c);
+      return;
+    }
     p.dir.detach(p.last);
     unlinked(c);
   }
@@ -829,7 +1010,8 @@ export class Vfs {
     const held = this.holder(p.dir, p.last);
     if (c === this.root || (held instanceof DirInode && held.mounted) || c === ctx.root) fail("EBUSY");
     if (!(await c.isEmpty())) fail("ENOTEMPTY");
-    p.dir.detach(p.last);
+    if (p.dir instanceof BindDir) await p.dir.remove(p.last, true);
+    else p.dir.detach(p.last);
     c.removed = true;
     c.nlink = 0;
     c.changed();
@@ -864,6 +1046,7 @@ export class Vfs {
     if (dst === src) return;
     checkPermission(ctx.cred, np.dir, MAY_WRITE | MAY_EXEC);
     if (dst) checkSticky(ctx.cred, np.dir, dst);
+    if (np.dir.fileMounts?.has(np.last)) fail("EBUSY");
     // A directory may not move beneath itself.
     if (src instanceof DirInode)
       for (let d = np.dir; ; d = d.parent) {
@@ -875,6 +1058,10 @@ export class Vfs {
         if (d === dst) fail("EINVAL");
         if (d.parent === d) break;
       }
+    if (op.dir instanceof BindDir && np.dir instanceof BindDir) {
+      await this.renameOnHost(op.dir, op.last, np.dir, np.last, src, dst, flags);
+      return;
+    }
     if (flags & RENAME_EXCHANGE) {
       op.dir.detach(op.last);
       np.dir.detach(np.last);
@@ -898,6 +1085,44 @@ export class Vfs {
     }
     op.dir.detach(op.last);
     np.dir.attach(np.last, src);
+    src.changed();
+  }
+
+  /** rename within a volume: the host renames, the tree follows (the same inodes, new names). */
+  private async renameOnHost(
+    from: BindDir,
+    fromName: string,
+    to: BindDir,
+    toName: string,
+    src: Inode,
+    dst: Inode | null,
+    flags: number,
+  ): Promise<void> {
+    if (src instanceof DirInode && dst && !(flags & RENAME_EXCHANGE)) {
+      if (!(dst instanceof DirInode)) fail("ENOTDIR");
+      if (!(await dst.isEmpty())) fail("ENOTEMPTY");
+    } else if (dst instanceof DirInode && !(flags & RENAME_EXCHANGE)) fail("EISDIR");
+    const bfs = from.bfs;
+    await bfs.gofer.change(
+      { op: "rename", from: hostPathOf(src, from, fromName), to: to.pathOfName(toName), flags },
+      bfs.root,
+    );
+    from.children.delete(fromName);
+    to.children.delete(toName);
+    if (flags & RENAME_EXCHANGE) {
+      from.modified();
+      to.modified();
+      return;
+    }
+    if (dst instanceof DirInode) dst.removed = true;
+    else if (dst) unlinked(dst);
+    if (src instanceof DirInode && from !== to) from.nlink = Math.max(2, from.nlink - 1);
+    from.modified();
+    to.attach(toName, src);
+    if (src instanceof BindFile) {
+      src.dir = to;
+      src.fname = toName;
+    }
     src.changed();
   }
 
