@@ -9,14 +9,25 @@
 // moat-pty helper, which makes the pty its controlling terminal.
 // Containers share the guest's network namespace (the pod model): they reach each other
 // over loopback and share the sandbox's one NIC.
+// The spec's mounts (volumes, tmpfs, sysfs, ...) are applied after the layout, in the
+// spec's order (guest-mounts.ts); host files and directories arrive on a second, writable
+// 9p share, so a container's writes to a read-write volume do reach the host.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import type { Writable } from "node:stream";
 import { Code, TtrpcError } from "../ttrpc/messages.js";
+import { applyMounts, type Deferred, VOLUME_MOUNT } from "./guest-mounts.js";
 import { OutputBuffer } from "./output.js";
-import { CREDS_HELPER, GUEST_NET, ID_PATTERN, type ProcessSpec, PTY_HELPER } from "./protocol.js";
+import {
+  CREDS_HELPER,
+  GUEST_NET,
+  ID_PATTERN,
+  type MountSpec,
+  type ProcessSpec,
+  PTY_HELPER,
+} from "./protocol.js";
 import { resolveInRoot } from "./rootpath.js";
 
 export const BUSYBOX = "/bin/busybox";
@@ -56,10 +67,13 @@ ln -s /proc/self/fd/2 "$r/dev/stderr"
 `;
 
 // Runs inside the new namespaces (or, for exec, before joining them): enter the
-// container's cgroup, name the host, then replace the environment wholesale.
-const LAUNCH_SCRIPT = `cg=$1; h=$2; shift 2
+// container's cgroup, name the host, mount the container's mqueue (an mqueue instance
+// belongs to the IPC namespace that mounts it, so only the init, inside its own, can),
+// then replace the environment wholesale.
+const LAUNCH_SCRIPT = `cg=$1; h=$2; mq=$3; mqo=$4; shift 4
 echo 0 > "$cg/cgroup.procs" || exit 125
 if [ -n "$h" ]; then hostname "$h" || exit 125; fi
+if [ -n "$mq" ]; then ${BUSYBOX} mount -t mqueue -o "$mqo" mqueue "$mq" || exit 125; fi
 exec ${BUSYBOX} env -i "$@"`;
 
 interface Proc {
@@ -82,6 +96,7 @@ interface Container {
   readonly cgroup: string;
   readonly process: ProcessSpec;
   readonly hostname: string;
+  deferred: Deferred;
   init?: Proc;
   readonly execs: Map<string, Proc>;
 }
@@ -116,10 +131,13 @@ function signalNumber(sig: NodeJS.Signals | null): number {
 
 export class Containers {
   private readonly containers = new Map<string, Container>();
+  /** Names the seccomp program files written for moat-creds, one per process started. */
+  private seccompFiles = 0;
   private shareMounted = false;
+  private volumesMounted = false;
   private network = "none";
 
-  async createSandbox(shareTag: string, network = ""): Promise<void> {
+  async createSandbox(shareTag: string, network = "", volumeTag = ""): Promise<void> {
     if (this.shareMounted) return;
     if (network !== "" && network !== "none" && network !== "nat")
       throw new TtrpcError(Code.INVALID_ARGUMENT, `network "${network}" is not nat or none`);
@@ -137,14 +155,37 @@ export class Containers {
       shareTag,
       SHARE_MOUNT,
     ]);
+    if (volumeTag !== "") {
+      // Read-write: a volume's writes belong on the host. The host keeps read-only
+      // volumes read-only on its side as well.
+      await run(["mkdir", "-p", VOLUME_MOUNT]);
+      await run([
+        "mount",
+        "-t",
+        "9p",
+        "-o",
+        "trans=virtio,version=9p2000.L,cache=none,nosuid,nodev",
+        volumeTag,
+        VOLUME_MOUNT,
+      ]);
+      this.volumesMounted = true;
+    }
     this.shareMounted = true;
   }
 
-  async create(id: string, proc: ProcessSpec, rootfsDir: string, hostname: string): Promise<void> {
+  async create(
+    id: string,
+    proc: ProcessSpec,
+    rootfsDir: string,
+    hostname: string,
+    mounts: readonly MountSpec[] = [],
+  ): Promise<void> {
     checkId("container id", id);
     checkId("rootfs directory", rootfsDir);
     if (!this.shareMounted)
       throw new TtrpcError(Code.FAILED_PRECONDITION, "CreateSandbox must come before CreateContainer");
+    if (!this.volumesMounted && mounts.some((m) => m.type === "bind" && m.source !== ""))
+      throw new TtrpcError(Code.FAILED_PRECONDITION, "bind mounts need the sandbox's volume share");
     if (this.containers.has(id)) throw new TtrpcError(Code.ALREADY_EXISTS, `container ${id} already exists`);
     if (proc.args.length === 0)
       throw new TtrpcError(Code.INVALID_ARGUMENT, `container ${id} has no process args`);
@@ -156,13 +197,17 @@ export class Containers {
       cgroup: join(CGROUP_ROOT, `moat-${id}`),
       process: proc,
       hostname,
+      deferred: {},
       execs: new Map(),
     };
     this.containers.set(id, c);
     try {
       await run(["sh", "-c", SETUP_SCRIPT, "sh", dir, join(SHARE_MOUNT, rootfsDir)]);
       await run(["mkdir", "-p", c.cgroup]);
+      // Before the mounts: a bind-mounted /etc/resolv.conf then hides this one, and the
+      // write never lands on a volume.
       if (this.network === "nat") writeResolvConf(c.rootfs);
+      c.deferred = await applyMounts(c, mounts, run);
     } catch (e) {
       this.containers.delete(id);
       await this.unmount(c).catch(() => {});
@@ -182,7 +227,7 @@ export class Containers {
       "-f",
       `--mount-proc=${c.rootfs}/proc`,
       "--",
-      ...this.launch(c, c.hostname, c.process, []),
+      ...this.launch(c, c.hostname, c.process, [], c.deferred.mqueue),
     ];
     c.init = this.spawn(argv, c.process);
     return this.targetPid(c.init);
@@ -298,7 +343,13 @@ export class Containers {
    * moat-creds, which chroots into the rootfs and takes on the process's identity, limits
    * and capabilities before it execs the program.
    */
-  private launch(c: Container, hostname: string, proc: ProcessSpec, nsenter: string[]): string[] {
+  private launch(
+    c: Container,
+    hostname: string,
+    proc: ProcessSpec,
+    nsenter: string[],
+    mqueue?: { target: string; options: string[] },
+  ): string[] {
     const env = proc.env.filter((e) => /^[^=-][^=]*=/.test(e));
     const creds = [
       CREDS_HELPER,
@@ -326,6 +377,15 @@ export class Containers {
       creds.push("--caps", sets.map((m) => m || "0").join(":"));
     }
     if (proc.noNewPrivileges) creds.push("--no-new-privs");
+    if (proc.seccomp && proc.seccomp.length > 0) {
+      if (proc.seccomp.length % 8 !== 0 || proc.seccomp.length > 4096 * 8)
+        throw new TtrpcError(Code.INVALID_ARGUMENT, "the seccomp program is not a list of BPF instructions");
+      // Outside the container's root (moat-creds reads it before the chroot), on the
+      // container's own tmpfs.
+      const file = join(c.dir, `seccomp-${++this.seccompFiles}.bpf`);
+      writeFileSync(file, proc.seccomp, { mode: 0o600 });
+      creds.push("--seccomp", file);
+    }
     return [
       BUSYBOX,
       "sh",
@@ -334,6 +394,8 @@ export class Containers {
       "sh",
       c.cgroup,
       hostname,
+      mqueue?.target ?? "",
+      mqueue?.options.join(",") || "defaults",
       ...env,
       ...(nsenter.length > 0 ? [BUSYBOX, "nsenter", ...nsenter, "--"] : []),
       ...creds,

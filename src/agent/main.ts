@@ -103,11 +103,11 @@ function serve(containers: Containers): TtrpcServer {
   };
   const empty = {} as Record<string, never>;
   on("CreateSandbox", async (r) => {
-    await containers.createSandbox(r.shareTag, r.network);
+    await containers.createSandbox(r.shareTag, r.network, r.volumeTag);
     return empty;
   });
   on("CreateContainer", async (r) => {
-    await containers.create(r.containerId, r.process, r.rootfsDir, r.hostname);
+    await containers.create(r.containerId, r.process, r.rootfsDir, r.hostname, r.mounts ?? []);
     return empty;
   });
   on("StartContainer", async (r) => ({ pid: await containers.start(r.containerId) }));

@@ -5,7 +5,7 @@ import protobuf from "protobufjs";
 
 export const AGENT_SERVICE = "moat.agent.v1.Agent";
 /** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
-export const AGENT_PROTOCOL_VERSION = 2;
+export const AGENT_PROTOCOL_VERSION = 4;
 
 const AGENT_PROTO = `
 syntax = "proto3";
@@ -30,6 +30,9 @@ message Process {
   // Absent: the process keeps every capability (an OCI config without a capabilities object).
   Capabilities capabilities = 12;
   bool no_new_privileges = 13;
+  // The container's seccomp profile as a classic BPF program (struct sock_filter[]),
+  // compiled on the host; empty: no filter.
+  bytes seccomp = 14;
 }
 
 message Rlimit {
@@ -53,6 +56,20 @@ message CreateSandboxRequest {
   string share_tag = 1;
   // "nat": the host gave the guest a user-mode NIC to configure; "" or "none": no NIC.
   string network = 2;
+  // The 9p mount tag of the writable host directory holding the containers' bind-mount
+  // sources (volumes), one subdirectory per container; "" when the host offers none.
+  string volume_tag = 3;
+}
+
+// One entry of the runtime spec's mounts, as the guest applies it inside the container.
+message Mount {
+  // Absolute path inside the container; resolved within its rootfs.
+  string destination = 1;
+  // "bind", "tmpfs", "proc", "devpts", "mqueue", "sysfs", "cgroup" or "cgroup2".
+  string type = 2;
+  // For "bind": a path relative to the volume share; empty otherwise.
+  string source = 3;
+  repeated string options = 4;
 }
 
 message CreateContainerRequest {
@@ -61,6 +78,8 @@ message CreateContainerRequest {
   // The container's rootfs: a directory of the sandbox share, by name.
   string rootfs_dir = 3;
   string hostname = 4;
+  // Applied in this order after the rootfs is laid out, before the process starts.
+  repeated Mount mounts = 5;
 }
 
 message ContainerRequest { string container_id = 1; }
@@ -154,6 +173,14 @@ export interface ProcessSpec {
     ambient: string;
   };
   noNewPrivileges?: boolean;
+  seccomp?: Uint8Array;
+}
+
+export interface MountSpec {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
 }
 
 /** Where the guest image holds the credentials helper (src/vm/assets/moat-creds.c). */
@@ -162,8 +189,14 @@ export const CREDS_HELPER = "/bin/moat-creds";
 // The TypeScript view of each message (field names as in the proto, camelCased).
 export interface Messages {
   Empty: Record<string, never>;
-  CreateSandboxRequest: { shareTag: string; network?: string };
-  CreateContainerRequest: { containerId: string; process: ProcessSpec; rootfsDir: string; hostname: string };
+  CreateSandboxRequest: { shareTag: string; network?: string; volumeTag?: string };
+  CreateContainerRequest: {
+    containerId: string;
+    process: ProcessSpec;
+    rootfsDir: string;
+    hostname: string;
+    mounts?: MountSpec[];
+  };
   ContainerRequest: { containerId: string };
   ExecProcessRequest: { containerId: string; execId: string; process: ProcessSpec };
   ProcessRequest: { containerId: string; execId: string };

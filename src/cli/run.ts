@@ -194,6 +194,10 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
       ...(network ? { network } : {}),
       ...(ports.length ? { ports } : {}),
       debug: Boolean(process.env.MOAT_DEBUG),
+      // A first vm run builds the guest assets (about half a minute): say so on a terminal.
+      ...(process.stderr.isTTY
+        ? { progress: (step: string) => process.stderr.write(`moat: guest assets: ${step}\n`) }
+        : {}),
     });
     await sandbox.create({
       id,

@@ -13,7 +13,7 @@ import type { IsolationChoice } from "../isolation/index.js";
 import { parseSignal, type Signal, SignalNumbers } from "../sandbox/signals.js";
 import { isMoatError, MoatError } from "../spec/errors.js";
 import type { Process, Spec, User } from "../spec/runtime.js";
-import { mountsUnder, unmountAll } from "../sys/mounts.js";
+import { unmountAndRemove } from "../sys/mounts.js";
 import { execViaMonitor } from "./exec-client.js";
 import { runHooks } from "./hooks.js";
 import { killContainerProcesses, type MonitorReply, request, spawnMonitor } from "./monitor.js";
@@ -399,12 +399,15 @@ export async function deleteContainer(
     }
     await killContainerProcesses(root, id, rec?.monitorPid);
     const sbDir = sandboxDir(root, id);
-    if (sbDir !== path.join(dir, "sandbox")) {
-      unmountAll(mountsUnder(sbDir));
-      await fs.promises.rm(sbDir, { recursive: true, force: true });
+    for (const d of sbDir !== path.join(dir, "sandbox") ? [sbDir, dir] : [dir]) {
+      const left = await unmountAndRemove(d);
+      if (left.length > 0) {
+        throw new MoatError(
+          "EBUSY",
+          `cannot unmount ${left.join(", ")}: unmount it by hand, then delete ${id} again (nothing under it was removed)`,
+        );
+      }
     }
-    unmountAll(mountsUnder(dir));
-    await fs.promises.rm(dir, { recursive: true, force: true });
     if (rec && rec.status !== "creating") {
       const spec = await loadSpec(rec.bundle).catch(() => undefined);
       await runHooks(spec?.hooks, "poststop", toState(rec, "stopped")).catch((e: Error) =>

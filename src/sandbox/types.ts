@@ -66,6 +66,11 @@ export interface SandboxConfig {
   /** Where the backend keeps per-sandbox files (sockets, logs); removed by destroy(). */
   stateDir: string;
   debug?: boolean;
+  /**
+   * Steps of one-time work the sandbox waits for (building the vm's guest assets), for a person
+   * watching a terminal. Default: silent, because a detached monitor's stdio is the container's.
+   */
+  progress?: (step: string) => void;
 }
 
 export interface Availability {

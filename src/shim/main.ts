@@ -11,7 +11,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { MoatError } from "../spec/errors.js";
 import type { Spec } from "../spec/runtime.js";
-import { mountsUnder, unmountAll } from "../sys/mounts.js";
+import { unmountAndRemove } from "../sys/mounts.js";
 import { readReport } from "../sys/report.js";
 import { TtrpcServer } from "../ttrpc/index.js";
 import { parseShimArgs, SANDBOX_ID_ANNOTATION, type ShimArgs, shimDir } from "./args.js";
@@ -107,8 +107,13 @@ async function cleanup(args: ShimArgs): Promise<void> {
   unmountRootfs(path.join(bundle, "rootfs"));
   const dir = shimDir(args, groupOf(args, bundle));
   if (!(await canConnect(path.join(dir, "shim.sock")))) {
-    unmountAll(mountsUnder(dir));
-    fs.rmSync(dir, { recursive: true, force: true });
+    const left = await unmountAndRemove(dir);
+    if (left.length > 0) {
+      throw new MoatError(
+        "EBUSY",
+        `cannot unmount ${left.join(", ")}: unmount it by hand, then delete the task again`,
+      );
+    }
   }
   process.stdout.write(
     encode("containerd.task.v2.DeleteResponse", {
@@ -155,9 +160,10 @@ async function serve(args: ShimArgs): Promise<void> {
     log,
     version: version(),
     debug: args.debug,
-    onShutdown: () => {
+    onShutdown: async () => {
       void server.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      const left = await unmountAndRemove(dir);
+      if (left.length > 0) log(`left ${dir} in place: ${left.join(", ")} would not unmount`);
       setTimeout(() => process.exit(0), 50);
     },
   });

@@ -67,7 +67,7 @@ export interface ServiceOptions {
   version: string;
   debug: boolean;
   /** Called once Shutdown has been answered and nothing is left: the shim exits. */
-  onShutdown: () => void;
+  onShutdown: () => void | Promise<void>;
 }
 
 const ERRNO_TO_CODE: Partial<Record<ErrorCode, number>> = {
@@ -476,6 +476,6 @@ export class TaskService {
     }
     this.tasks.clear();
     await this.opts.publisher.close();
-    this.opts.onShutdown();
+    await this.opts.onShutdown();
   }
 }

@@ -29,3 +29,15 @@ export function unmountAll(points: string[]): void {
     }
   }
 }
+
+/**
+ * Detach every mount under `dir`, then remove it, but only if nothing is mounted there any
+ * more: a bind that would not detach may be a volume, and a recursive removal would go on
+ * into the host's data. Returns the mount points left (then nothing was removed).
+ */
+export async function unmountAndRemove(dir: string): Promise<string[]> {
+  unmountAll(mountsUnder(dir));
+  const left = mountsUnder(dir);
+  if (left.length === 0) await fs.promises.rm(dir, { recursive: true, force: true });
+  return left;
+}

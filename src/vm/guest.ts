@@ -34,6 +34,8 @@ export interface BootOptions {
   /** Until the guest agent answers; default 60 s under TCG, 15 s under KVM. */
   readonly bootTimeoutMs?: number;
   readonly hypervisor?: Hypervisor;
+  /** Steps of a guest-asset build this boot waits for; default: silent. */
+  readonly progress?: (step: string) => void;
 }
 
 export interface BootedGuest {
@@ -43,7 +45,8 @@ export interface BootedGuest {
 }
 
 export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
-  const assets = opts.assets ?? (await ensureAssets({ root: opts.root }));
+  const assets =
+    opts.assets ?? (await ensureAssets({ root: opts.root, progress: opts.progress ?? (() => {}) }));
   const hv = opts.hypervisor ?? new QemuHypervisor();
   const accel = await chooseGuestAccel(assets, hv, opts.accel);
   const vm = await hv.launch({

@@ -3,19 +3,28 @@
 // a host directory (stateDir/share); create() bind-mounts the container's bundle rootfs
 // read-only into it under the container's id, and the agent layers a tmpfs-backed
 // overlay on top inside the guest. So containers can be added to a running VM without
-// hot-plugging devices, and nothing a container writes reaches the host (QEMU refuses
-// writes to the share as well).
+// hot-plugging devices, and nothing a container writes to its rootfs reaches the host
+// (QEMU refuses writes to the share as well).
+// Volumes: the spec's bind mounts of host files and directories go through a second 9p
+// share, writable (stateDir/volumes): create() bind-mounts each source there under
+// <container id>/<n> (read-only on the host too when the mount says "ro") and the agent
+// binds it at its destination inside the container. tmpfs, sysfs, mqueue and cgroup
+// mounts are made by the guest; a mount type moat cannot make is an error, not ignored.
+// Every bind lives under stateDir, so whoever cleans up a killed sandbox finds them.
 // Network: "nat" (the default) gives the VM one virtio NIC on a per-VM passt, behind
 // moat's frame filter, with ports forwarded from the host's loopback; the host's own
 // loopback services stay out of reach (see hypervisor.ts). "none" gives it no NIC at all.
 import { spawnSync } from "node:child_process";
-import { mkdir, rm, rmdir } from "node:fs/promises";
-import { join } from "node:path";
+import { closeSync, realpathSync } from "node:fs";
+import { mkdir, rmdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { planMounts } from "../agent/mounts.js";
 import type { ProcessSpec } from "../agent/protocol.js";
 import { ID_PATTERN } from "../agent/protocol.js";
 import { ContainerTable } from "../sandbox/containers.js";
 import type { Sandbox, SandboxBackend } from "../sandbox/sandbox.js";
+import { compileSeccomp, type SeccompProfile } from "../sandbox/seccomp.js";
 import { type Signal, SignalNumbers, signalName } from "../sandbox/signals.js";
 import type {
   Availability,
@@ -28,8 +37,9 @@ import type {
 } from "../sandbox/types.js";
 import { capabilityMask } from "../spec/capabilities.js";
 import { MoatError } from "../spec/errors.js";
-import type { Process } from "../spec/runtime.js";
+import type { Process, Spec } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
+import { unmountAndRemove } from "../sys/mounts.js";
 import type { AgentClient } from "./agent-client.js";
 import { ensureAssets } from "./assets/build.js";
 import { assetDir, readManifest } from "./assets/manifest.js";
@@ -38,8 +48,10 @@ import type { RunningVm, UserNetConfig } from "./hypervisor/hypervisor.js";
 import { PASST_BINARY, passtMissing } from "./hypervisor/passt.js";
 import { QEMU_BINARY } from "./hypervisor/qemu.js";
 import { checkHostPortsFree } from "./ports.js";
+import { ContainerVolumes, pinVolumeRoot } from "./volumes.js";
 
 const SHARE_TAG = "moatshare";
+const VOLUME_TAG = "moatvolumes";
 const READ_CHUNK = 64 * 1024;
 
 export class VmBackend implements SandboxBackend {
@@ -97,6 +109,8 @@ interface Proc {
 interface Container {
   config: ContainerConfig;
   shareDir: string;
+  /** stateDir/volumes/<id>: this container's bind-mount sources, if it has any. */
+  volumes: ContainerVolumes | undefined;
   state: "created" | "running" | "stopped";
   init: Proc;
   execs: Map<string, Proc>;
@@ -112,6 +126,8 @@ class VmSandbox implements Sandbox {
     private readonly vm: RunningVm,
     private readonly agent: AgentClient,
     private readonly share: string,
+    /** O_PATH descriptor of stateDir/volumes, the writable share. */
+    private readonly volumesFd: number,
   ) {
     this.containers = new ContainerTable(config.id);
   }
@@ -126,27 +142,43 @@ class VmSandbox implements Sandbox {
     const network = networkOf(config);
     if (network) await checkHostPortsFree(network.portForwards ?? []);
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-    const share = join(config.stateDir, "share");
+    // The real path: mounts are found again by their path in /proc/self/mounts.
+    const stateDir = realpathSync(config.stateDir);
+    const share = join(stateDir, "share");
     await mkdir(share, { mode: 0o700 });
+    const volumes = join(stateDir, "volumes");
+    await mkdir(volumes, { mode: 0o700 });
+    const volumesFd = pinVolumeRoot(volumes);
+    let sb: VmSandbox | undefined;
     try {
       const g = await bootGuest({
         id: config.id,
         runDir: join(config.stateDir, "vm"),
         ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
         ...(config.cpus ? { cpus: config.cpus } : {}),
-        shares: [{ tag: SHARE_TAG, hostPath: share, readonly: true }],
+        shares: [
+          { tag: SHARE_TAG, hostPath: share, readonly: true },
+          { tag: VOLUME_TAG, hostPath: volumes, readonly: false },
+        ],
         ...(network ? { network } : {}),
+        ...(config.progress ? { progress: config.progress } : {}),
       });
-      const sb = new VmSandbox(config, g.vm, g.agent, share);
+      sb = new VmSandbox(config, g.vm, g.agent, share, volumesFd);
       try {
-        await g.agent.call("CreateSandbox", { shareTag: SHARE_TAG, network: network ? "nat" : "none" });
+        await g.agent.call("CreateSandbox", {
+          shareTag: SHARE_TAG,
+          network: network ? "nat" : "none",
+          volumeTag: VOLUME_TAG,
+        });
       } catch (e) {
         await sb.destroy();
         throw e;
       }
       return sb;
     } catch (e) {
-      await rm(config.stateDir, { recursive: true, force: true });
+      // Once made, the sandbox owns the descriptor, and destroy() closed it.
+      if (!sb) closeFd(volumesFd);
+      await removeStateDir(stateDir);
       throw e;
     }
   }
@@ -164,6 +196,8 @@ class VmSandbox implements Sandbox {
       );
     }
     const proc = this.containers.admit(container);
+    // Checked before anything is mounted: a mount moat cannot make fails the create.
+    const planned = planMounts(container.spec.mounts);
     const shareDir = join(this.share, container.id);
     await mkdir(shareDir);
     try {
@@ -177,9 +211,18 @@ class VmSandbox implements Sandbox {
         { cause: e },
       );
     }
+    let shared: ReturnType<typeof ContainerVolumes.share>;
+    try {
+      shared = ContainerVolumes.share(this.volumesFd, container.id, planned);
+    } catch (e) {
+      await unbind(shareDir);
+      throw e;
+    }
+    const { volumes, mounts } = shared;
     const c: Container = {
       config: container,
       shareDir,
+      volumes,
       state: "created",
       init: { pumps: [] },
       execs: new Map(),
@@ -188,12 +231,14 @@ class VmSandbox implements Sandbox {
     try {
       await this.agent.call("CreateContainer", {
         containerId: container.id,
-        process: toProcessSpec(proc, container.stdio.terminal),
+        process: toProcessSpec(proc, container.stdio.terminal, container.spec),
         rootfsDir: container.id,
         hostname: container.spec.hostname ?? container.id,
+        mounts,
       });
     } catch (e) {
       this.containers.delete(container.id);
+      volumes?.release();
       await unbind(shareDir);
       throw e;
     }
@@ -219,7 +264,8 @@ class VmSandbox implements Sandbox {
     await this.agent.call("ExecProcess", {
       containerId: exec.containerId,
       execId: exec.execId,
-      process: toProcessSpec(exec.process, exec.stdio.terminal),
+      // An exec runs under the container's seccomp profile too, as with runc.
+      process: toProcessSpec(exec.process, exec.stdio.terminal, c.config.spec),
     });
     const p: Proc = { pumps: [] };
     c.execs.set(exec.execId, p);
@@ -274,6 +320,7 @@ class VmSandbox implements Sandbox {
       throw new MoatError("ESTATE", `container ${containerId} is running: stop it first`);
     await this.agent.call("RemoveContainer", { containerId });
     this.containers.delete(containerId);
+    c.volumes?.release();
     await unbind(c.shareDir);
   }
 
@@ -284,9 +331,17 @@ class VmSandbox implements Sandbox {
       }
       this.agent.close();
       await this.vm.quit(5_000);
-      for (const c of this.containers.values()) await unbind(c.shareDir);
+      for (const c of this.containers.values()) {
+        try {
+          c.volumes?.release();
+        } catch {
+          // removeStateDir below detaches whatever is left under the state dir
+        }
+        await unbind(c.shareDir);
+      }
       this.containers.clear();
-      await rm(this.config.stateDir, { recursive: true, force: true });
+      closeFd(this.volumesFd);
+      await removeStateDir(dirname(this.share));
     })();
     return this.destroyed;
   }
@@ -349,7 +404,10 @@ class VmSandbox implements Sandbox {
   }
 }
 
-function toProcessSpec(p: Process, stdioTerminal?: boolean): ProcessSpec {
+function toProcessSpec(p: Process, stdioTerminal: boolean | undefined, spec: Spec): ProcessSpec {
+  const seccomp = spec.linux?.seccomp
+    ? compileSeccomp(spec.linux.seccomp as SeccompProfile).program
+    : undefined;
   return {
     args: p.args,
     env: p.env ?? [],
@@ -374,6 +432,7 @@ function toProcessSpec(p: Process, stdioTerminal?: boolean): ProcessSpec {
         }
       : {}),
     noNewPrivileges: Boolean(p.noNewPrivileges),
+    ...(seccomp ? { seccomp } : {}),
   };
 }
 
@@ -408,4 +467,23 @@ async function unbind(dir: string): Promise<void> {
     // not mounted
   }
   await rmdir(dir).catch(() => {});
+}
+
+/** Remove the state dir, but only once nothing is mounted under it (a volume is the host's data). */
+async function removeStateDir(stateDir: string): Promise<void> {
+  const left = await unmountAndRemove(stateDir);
+  if (left.length > 0) {
+    throw new MoatError(
+      "EBUSY",
+      `cannot unmount ${left.join(", ")}: unmount it by hand, then remove ${stateDir}`,
+    );
+  }
+}
+
+function closeFd(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // closed already
+  }
 }

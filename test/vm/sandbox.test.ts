@@ -187,6 +187,44 @@ describe("vm sandbox", () => {
     await sandbox!.wait(id);
   });
 
+  it("applies the config's seccomp profile to the init and to every exec", async () => {
+    const id = `c${++n}`;
+    const stdout = new Collector();
+    const seccomp = {
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }],
+    };
+    await sandbox!.create({
+      id,
+      bundle: bundleDir,
+      spec: {
+        ...spec,
+        linux: { ...spec.linux, seccomp },
+        process: {
+          ...spec.process!,
+          args: ["/bin/sh", "-c", "mkdir /tmp/a 2>&1; touch /tmp/b && echo touched; sleep 30"],
+        },
+      },
+      rootfs,
+      stdio: { stdout },
+    });
+    await sandbox!.start(id);
+    for (let i = 0; i < 300 && !stdout.text().includes("touched"); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.match(stdout.text(), /mkdir: can't create directory '\/tmp\/a': Permission denied\ntouched\n/);
+    const out = new Collector();
+    await sandbox!.exec({
+      containerId: id,
+      execId: "sc",
+      process: { ...spec.process!, args: ["/bin/sh", "-c", "mkdir /tmp/c 2>&1; ls /tmp"] },
+      stdio: { stdout: out },
+    });
+    assert.equal((await sandbox!.wait(id, "sc")).status, 0);
+    assert.equal(out.text(), "mkdir: can't create directory '/tmp/c': Permission denied\nb\n");
+    await sandbox!.signal(id, "SIGKILL");
+    await sandbox!.wait(id);
+  });
+
   it("passes stdin through", async () => {
     const stdin = new PassThrough();
     const r = await run(["cat"], stdin);

@@ -90,6 +90,17 @@ function badPath(p: unknown): boolean {
 /** Whether the gofer may hand files to other owners (it can only as root). */
 const privileged = typeof process.getuid === "function" && process.getuid() === 0;
 
+/** What was just made at `name`: given to its creator, and its stat for the reply. */
+function created(dirFd: number, name: string, uid: number, gid: number): Answer {
+  const fd = openat2(dirFd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW, RESOLVE_WALKED);
+  try {
+    chownNew(fd, uid, gid);
+    return { reply: { ok: true, stat: toWire(fstat(fd)) } };
+  } finally {
+    close(fd);
+  }
+}
+
 function chownNew(fd: number, uid: unknown, gid: unknown): void {
   if (!privileged || typeof uid !== "number" || typeof gid !== "number") return;
   fchownEmpty(fd, uid, gid);
@@ -251,26 +262,14 @@ export function answerRequest(roots: readonly Root[], req: Request): Answer {
       if (badPath(req.path)) return refuse("EINVAL");
       return inParent(root, req.path, (dirFd, name) => {
         mkdirat(dirFd, name, req.mode & 0o7777);
-        const fd = openat2(dirFd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW, RESOLVE_WALKED);
-        try {
-          chownNew(fd, req.uid, req.gid);
-          return { reply: { ok: true, stat: toWire(fstat(fd)) } };
-        } finally {
-          close(fd);
-        }
+        return created(dirFd, name, req.uid, req.gid);
       });
     case "symlink":
       if (badPath(req.path) || badPath(req.target)) return refuse("EINVAL");
       return inParent(root, req.path, (dirFd, name) => {
         // The target is only text here: the kernel resolves it, inside the container.
         symlinkat(req.target, dirFd, name);
-        const fd = openat2(dirFd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW, RESOLVE_WALKED);
-        try {
-          chownNew(fd, req.uid, req.gid);
-          return { reply: { ok: true, stat: toWire(fstat(fd)) } };
-        } finally {
-          close(fd);
-        }
+        return created(dirFd, name, req.uid, req.gid);
       });
     case "unlink":
       if (badPath(req.path)) return refuse("EINVAL");

@@ -26,14 +26,13 @@ import {
   type Ctx,
   type DirEntry,
   DirInode,
-  FifoInode,
   FileInode,
   Fs,
+  hostSpecialInode,
   type Inode,
-  SpecialInode,
   SymlinkInode,
 } from "./inode.js";
-import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from "./stat.js";
+import { S_IFDIR, S_IFMT, S_IFREG } from "./stat.js";
 
 /** One bind mount: the gofer's root `root`, read-only or not as the config said. */
 export class BindFs extends Fs {
@@ -273,26 +272,14 @@ export class BindDir extends DirInode {
 
   private make(name: string, st: HostStat, pathFd: number | null): Inode {
     const fs = this.bfs;
-    const ino = fs.inoFor(st);
-    let node: Inode;
     switch (st.mode & S_IFMT) {
       case S_IFDIR:
         return new BindDir(fs, st, this, name);
       case S_IFREG:
         return new BindFile(fs, st, this, name);
-      case S_IFLNK:
-        // The target is text for the kernel's walk, which resolves it inside the container.
-        node = new SymlinkInode(fs, pathFd === null ? "" : readlinkat(pathFd, ""), st.uid, st.gid, ino);
-        break;
-      case S_IFIFO:
-        node = new FifoInode(fs, st.mode, st.uid, st.gid, ino);
-        break;
       default:
-        node = new SpecialInode(fs, st.mode, st.uid, st.gid, ino);
-        node.rdev = st.rdev;
+        return hostSpecialInode(fs, st, fs.inoFor(st), () => (pathFd === null ? "" : readlinkat(pathFd, "")));
     }
-    node.adoptHostStat(st);
-    return node;
   }
 
   override async list(): Promise<DirEntry[]> {

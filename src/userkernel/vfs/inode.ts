@@ -15,7 +15,7 @@ import {
 import { fail } from "../errno.js";
 import type { GoferClient } from "../gofer/client.js";
 import type { FileDescription } from "../kernel/fdtable.js";
-import { nowNs, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./stat.js";
+import { nowNs, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, type Stat } from "./stat.js";
 
 export interface Cred {
   /** The filesystem uid and gid (the effective ids, as Linux's fsuid follows euid). */
@@ -516,3 +516,26 @@ export class DirInode extends Inode {
 }
 
 export { childPath };
+
+/**
+ * The inode for a host file that is neither a directory nor a regular file, as the image and
+ * bind mounts show them: a symlink (its target text, resolved later by the kernel's walk,
+ * inside the container), a FIFO (a pipe of the kernel: the host's is never opened), or a
+ * device node or socket (shown, never opened on the host).
+ */
+export function hostSpecialInode(fs: Fs, st: HostStat, ino: number, target: () => string): Inode {
+  let node: Inode;
+  switch (st.mode & S_IFMT) {
+    case S_IFLNK:
+      node = new SymlinkInode(fs, target(), st.uid, st.gid, ino);
+      break;
+    case S_IFIFO:
+      node = new FifoInode(fs, st.mode, st.uid, st.gid, ino);
+      break;
+    default:
+      node = new SpecialInode(fs, st.mode, st.uid, st.gid, ino);
+      node.rdev = st.rdev;
+  }
+  node.adoptHostStat(st);
+  return node;
+}

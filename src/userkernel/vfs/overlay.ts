@@ -6,8 +6,8 @@
 // write through one name copies up only that name, as Linux's overlayfs does without its index.
 import { close as closeHostFd, type HostStat, O_DIRECTORY, O_PATH, readlinkat } from "../../sys/file.js";
 import type { GoferClient } from "../gofer/client.js";
-import { DirInode, FifoInode, FileInode, Fs, type Inode, SpecialInode, SymlinkInode } from "./inode.js";
-import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from "./stat.js";
+import { DirInode, FileInode, Fs, hostSpecialInode, type Inode } from "./inode.js";
+import { S_IFDIR, S_IFMT, S_IFREG } from "./stat.js";
 
 export const FIRST_MEMORY_INO = 2 ** 32;
 
@@ -44,17 +44,8 @@ function adopt(fs: ImageFs, gofer: GoferClient) {
       case S_IFREG:
         node = new FileInode(fs, st.mode, st.uid, st.gid, { gofer, path, size: st.size }, ino);
         break;
-      case S_IFLNK:
-        node = new SymlinkInode(fs, readlinkat(fd, ""), st.uid, st.gid, ino);
-        break;
-      case S_IFIFO:
-        // The image's FIFO becomes a pipe of the kernel; the host's is never opened.
-        node = new FifoInode(fs, st.mode, st.uid, st.gid, ino);
-        break;
       default:
-        // Device nodes and sockets of the image are shown but never opened on the host.
-        node = new SpecialInode(fs, st.mode, st.uid, st.gid, ino);
-        node.rdev = st.rdev;
+        return hostSpecialInode(fs, st, ino, () => readlinkat(fd, ""));
     }
     node.adoptHostStat(st);
     return node;
