@@ -58,7 +58,7 @@ export const memory: Scenario = {
     notes.push(
       `PSS summed from /proc/<pid>/smaps_rollup ${SETTLE_MS} ms after the container started; ${samples} sandbox(es) per subject, one at a time.`,
       "runc: the container process only (runc run -d exits once it runs; no shim). moat: the Node process holding the sandbox through the TypeScript API and all its descendants.",
-      "The vm figure includes the guest RAM QEMU has actually touched (kernel, initramfs with Node and the agent, page cache).",
+      "The vm figure includes the guest RAM QEMU has actually touched (kernel, a small initramfs, the pages of Node and the agent read from the read-only guest image, page cache).",
       "An esbuild process among moat's is the one ensureAssets starts to check the guest agent bundle; it stays alive with the moat process, so it is counted.",
     );
     const baseline = measurements.some((m) => m.subject === "runc") ? "runc" : measurements[0]?.subject;
