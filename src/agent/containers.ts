@@ -291,6 +291,26 @@ export class Containers {
     return this.proc(id, execId)[which].read(max, signal);
   }
 
+  /**
+   * Freeze (or thaw) every process of the container, execs included: cgroup v2's freezer,
+   * which stops them where they are, unlike SIGSTOP, which they could see or catch. Resolves
+   * once the kernel reports the whole cgroup frozen (or thawed).
+   */
+  async freeze(id: string, frozen: boolean): Promise<void> {
+    const c = this.get(id);
+    if (!c.init) throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${id} has not been started`);
+    writeFileSync(join(c.cgroup, "cgroup.freeze"), frozen ? "1" : "0");
+    const want = frozen ? "frozen 1" : "frozen 0";
+    for (let i = 0; i < 500; i++) {
+      if (readFileSync(join(c.cgroup, "cgroup.events"), "utf8").includes(want)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new TtrpcError(
+      Code.DEADLINE_EXCEEDED,
+      `container ${id} did not ${frozen ? "freeze" : "thaw"} within 5 s`,
+    );
+  }
+
   stats(id: string): { memoryBytes: number; cpuNanos: number; pids: number } {
     const c = this.get(id);
     const read = (f: string) => {

@@ -137,6 +137,14 @@ function serve(containers: Containers): TtrpcServer {
     return empty;
   });
   on("StatsContainer", (r) => containers.stats(r.containerId));
+  on("PauseContainer", async (r) => {
+    await containers.freeze(r.containerId, true);
+    return empty;
+  });
+  on("ResumeContainer", async (r) => {
+    await containers.freeze(r.containerId, false);
+    return empty;
+  });
   on("GetGuestDetails", () => ({
     kernelRelease: release(),
     protocolVersion: AGENT_PROTOCOL_VERSION,

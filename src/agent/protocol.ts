@@ -5,7 +5,7 @@ import protobuf from "protobufjs";
 
 export const AGENT_SERVICE = "moat.agent.v1.Agent";
 /** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
-export const AGENT_PROTOCOL_VERSION = 4;
+export const AGENT_PROTOCOL_VERSION = 5;
 
 const AGENT_PROTO = `
 syntax = "proto3";
@@ -233,6 +233,9 @@ export const METHODS = {
   RemoveContainer: ["ContainerRequest", "Empty"],
   DestroySandbox: ["Empty", "Empty"],
   StatsContainer: ["ContainerRequest", "StatsContainerResponse"],
+  // Freeze and thaw every process of a container (its cgroup's cgroup.freeze).
+  PauseContainer: ["ContainerRequest", "Empty"],
+  ResumeContainer: ["ContainerRequest", "Empty"],
   GetGuestDetails: ["Empty", "GuestDetailsResponse"],
 } as const satisfies Record<string, readonly [keyof Messages, keyof Messages]>;
 

@@ -31,6 +31,12 @@ export interface Sandbox {
   /** Resize the process's terminal, when it has one. */
   resize(containerId: string, size: { width: number; height: number }, execId?: string): Promise<void>;
   stats(containerId: string): Promise<ContainerStats>;
+  /**
+   * Freeze every process of the container where it stands, and thaw it again. Optional: a
+   * backend that cannot leaves them out, and front doors say so.
+   */
+  pause?(containerId: string): Promise<void>;
+  resume?(containerId: string): Promise<void>;
   /** Remove a stopped container and everything it made. */
   delete(containerId: string): Promise<void>;
   /** Kill every process, then release every host resource of the sandbox. Idempotent. */

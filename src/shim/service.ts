@@ -54,6 +54,8 @@ interface Task {
   mountedRootfs: string | null;
   init: Proc;
   execs: Map<string, Proc>;
+  /** Frozen by Pause: every process of the task, execs included. */
+  paused: boolean;
 }
 
 export interface ServiceOptions {
@@ -209,7 +211,10 @@ export class TaskService {
       id: r.execId || t.id,
       bundle: t.bundle,
       pid: p.pid,
-      status: TaskStatus[p.status === "created" ? "CREATED" : p.status === "running" ? "RUNNING" : "STOPPED"],
+      status:
+        p.status === "running" && t.paused
+          ? TaskStatus.PAUSED
+          : TaskStatus[p.status === "created" ? "CREATED" : p.status === "running" ? "RUNNING" : "STOPPED"],
       stdin: p.ioPaths.stdin,
       stdout: p.ioPaths.stdout,
       stderr: p.ioPaths.stderr,
@@ -255,7 +260,7 @@ export class TaskService {
       if (mounted) unmountRootfs(mounted);
       throw e;
     }
-    const t: Task = { id: r.id, bundle, mountedRootfs: mounted, init, execs: new Map() };
+    const t: Task = { id: r.id, bundle, mountedRootfs: mounted, init, execs: new Map(), paused: false };
     this.tasks.set(r.id, t);
     void this.opts.publisher.publish("TaskCreate", {
       containerId: r.id,
@@ -345,12 +350,32 @@ export class TaskService {
     return { processes: procs.map((p) => ({ pid: p.pid })) };
   }
 
-  async Pause(): Promise<TaskResponse<"Pause">> {
-    throw new TtrpcError(Code.UNIMPLEMENTED, "moat cannot pause a task yet");
+  async Pause(r: TaskRequest<"Pause">): Promise<TaskResponse<"Pause">> {
+    const t = this.task(r.id);
+    if (t.init.status !== "running")
+      throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${t.id} is not running`);
+    if (t.paused) throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${t.id} is already paused`);
+    const sandbox = await this.sandbox!;
+    if (!sandbox.pause) {
+      throw new TtrpcError(
+        Code.UNIMPLEMENTED,
+        `the ${sandbox.isolation} isolation cannot pause a task: it would end a traced process; use the vm isolation`,
+      );
+    }
+    await sandbox.pause(t.id);
+    t.paused = true;
+    void this.opts.publisher.publish("TaskPaused", { containerId: t.id });
+    return {};
   }
 
-  async Resume(): Promise<TaskResponse<"Resume">> {
-    throw new TtrpcError(Code.UNIMPLEMENTED, "moat cannot resume a task yet");
+  async Resume(r: TaskRequest<"Resume">): Promise<TaskResponse<"Resume">> {
+    const t = this.task(r.id);
+    if (!t.paused) throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${t.id} is not paused`);
+    const sandbox = await this.sandbox!;
+    await sandbox.resume!(t.id);
+    t.paused = false;
+    void this.opts.publisher.publish("TaskResumed", { containerId: t.id });
+    return {};
   }
 
   async Checkpoint(): Promise<TaskResponse<"Checkpoint">> {

@@ -309,6 +309,16 @@ class VmSandbox implements Sandbox {
     });
   }
 
+  async pause(containerId: string): Promise<void> {
+    this.containers.need(containerId);
+    await this.agent.call("PauseContainer", { containerId });
+  }
+
+  async resume(containerId: string): Promise<void> {
+    this.containers.need(containerId);
+    await this.agent.call("ResumeContainer", { containerId });
+  }
+
   async stats(containerId: string): Promise<ContainerStats> {
     this.containers.need(containerId);
     return this.agent.call("StatsContainer", { containerId });

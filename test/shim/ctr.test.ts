@@ -155,6 +155,23 @@ describe("ctr with the moat shim, vm: one VM per pod", () => {
     assert.equal(e.status, 4, e.stderr);
     assert.match(e.stdout, new RegExp(guest.replace(/\./g, "\\.")));
 
+    // pause freezes the task's processes (the guest's cgroup freezer), resume thaws them.
+    assert.equal(ctr(["task", "pause", "vm-a"]).status, 0);
+    assert.equal(taskStatus("vm-a"), "PAUSED");
+    assert.match(ctr(["task", "pause", "vm-a"]).stderr, /already paused/);
+    assert.equal(ctr(["task", "resume", "vm-a"]).status, 0);
+    assert.equal(taskStatus("vm-a"), "RUNNING");
+    const after = ctr(["task", "exec", "--exec-id", "e2", "vm-a", "true"]);
+    assert.equal(after.status, 0, after.stderr);
+    const topicsOf = (id: string) => events.filter((l) => l.includes(`"${id}"`)).map((l) => l.split(" ")[5]);
+    await waitFor(
+      () => topicsOf("vm-a").includes("/tasks/paused") && topicsOf("vm-a").includes("/tasks/resumed"),
+      10_000,
+      `the paused and resumed events (seen: ${topicsOf("vm-a").join(" ")}; ${events.length} events in all)`,
+    ).catch((e: Error) =>
+      assert.fail(`${e.message}; seen: ${topicsOf("vm-a").join(" ")}, ${events.length} events`),
+    );
+
     // kill: SIGTERM ends a sleep (PID 1 of its namespace has no default action... busybox sleep does).
     assert.equal(ctr(["task", "kill", "-s", "SIGKILL", "vm-a"]).status, 0);
     await waitFor(() => taskStatus("vm-a") === "STOPPED", 60_000, "the killed task to stop");
