@@ -3,6 +3,17 @@ import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import type { ContainerConfig } from "./types.js";
 
+/**
+ * A container's init (no execId) or one of its execs, for backends whose table entries keep
+ * them as `init` and `execs`.
+ */
+export function procOf<P>(c: { init: P; execs: Map<string, P> }, containerId: string, execId?: string): P {
+  if (!execId) return c.init;
+  const p = c.execs.get(execId);
+  if (!p) throw new MoatError("ENOENT", `exec ${execId} does not exist in container ${containerId}`);
+  return p;
+}
+
 export class ContainerTable<T> extends Map<string, T> {
   constructor(readonly sandboxId: string) {
     super();

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { PassThrough, type Readable, type Writable } from "node:stream";
-import { ContainerTable } from "../sandbox/containers.js";
+import { ContainerTable, procOf } from "../sandbox/containers.js";
 import type { Sandbox, SandboxBackend } from "../sandbox/sandbox.js";
 import { type Signal, SignalNumbers } from "../sandbox/signals.js";
 import type {
@@ -325,11 +325,7 @@ class UserkernelSandbox implements Sandbox {
 
   /** The init (no execId) or an exec of a container. */
   private proc(containerId: string, execId?: string): Proc {
-    const c = this.containers.need(containerId);
-    if (!execId) return c.init;
-    const p = c.execs.get(execId);
-    if (!p) throw new MoatError("ENOENT", `exec ${execId} does not exist in container ${containerId}`);
-    return p;
+    return procOf(this.containers.need(containerId), containerId, execId);
   }
 }
 

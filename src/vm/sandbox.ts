@@ -22,7 +22,7 @@ import type { Readable, Writable } from "node:stream";
 import { planMounts } from "../agent/mounts.js";
 import type { ProcessSpec } from "../agent/protocol.js";
 import { ID_PATTERN } from "../agent/protocol.js";
-import { ContainerTable } from "../sandbox/containers.js";
+import { ContainerTable, procOf } from "../sandbox/containers.js";
 import type { Sandbox, SandboxBackend } from "../sandbox/sandbox.js";
 import { compileSeccomp, type SeccompProfile } from "../sandbox/seccomp.js";
 import { type Signal, SignalNumbers, signalName } from "../sandbox/signals.js";
@@ -357,11 +357,7 @@ class VmSandbox implements Sandbox {
   }
 
   private proc(containerId: string, execId?: string): Proc {
-    const c = this.containers.need(containerId);
-    if (!execId) return c.init;
-    const p = c.execs.get(execId);
-    if (!p) throw new MoatError("ENOENT", `exec ${execId} does not exist in container ${containerId}`);
-    return p;
+    return procOf(this.containers.need(containerId), containerId, execId);
   }
 
   /** Pump the process's stdio through the agent; its exit counts once its output is all read. */

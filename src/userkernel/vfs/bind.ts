@@ -36,7 +36,6 @@ import { S_IFDIR, S_IFMT, S_IFREG } from "./stat.js";
 
 /** One bind mount: the gofer's root `root`, read-only or not as the config said. */
 export class BindFs extends Fs {
-  private readonly byHostIno = new Map<string, number>();
   constructor(
     dev: number,
     source: string,
@@ -50,14 +49,7 @@ export class BindFs extends Fs {
 
   /** The host's inode number (another host device beneath the source gets numbers of its own). */
   inoFor(st: { dev: number; ino: number }): number {
-    if (st.dev === this.hostDev) return st.ino;
-    const key = `${st.dev}:${st.ino}`;
-    let n = this.byHostIno.get(key);
-    if (n === undefined) {
-      n = this.allocIno();
-      this.byHostIno.set(key, n);
-    }
-    return n;
+    return this.hostIno(st, this.hostDev);
   }
 }
 

@@ -54,6 +54,23 @@ export class Fs {
   allocIno(): number {
     return this.nextIno++;
   }
+
+  private byHostIno?: Map<string, number>;
+  /**
+   * The number a host file shows: its own when it lives on `hostDev`, else one of ours, kept
+   * per (device, inode), since another device's numbers could clash with the first's.
+   */
+  protected hostIno(st: { dev: number; ino: number }, hostDev: number): number {
+    if (st.dev === hostDev) return st.ino;
+    this.byHostIno ??= new Map();
+    const key = `${st.dev}:${st.ino}`;
+    let n = this.byHostIno.get(key);
+    if (n === undefined) {
+      n = this.allocIno();
+      this.byHostIno.set(key, n);
+    }
+    return n;
+  }
   /** Account for `delta` more (or fewer) bytes; a container cannot grow the kernel without bound. */
   charge(delta: number): void {
     if (delta > 0 && this.used + delta > this.limit) fail("ENOSPC");

@@ -12,7 +12,6 @@ import { S_IFDIR, S_IFMT, S_IFREG } from "./stat.js";
 export const FIRST_MEMORY_INO = 2 ** 32;
 
 export class ImageFs extends Fs {
-  private readonly byHostIno = new Map<string, number>();
   constructor(
     dev: number,
     readonly hostDev: number,
@@ -22,14 +21,7 @@ export class ImageFs extends Fs {
 
   /** The number an image inode shows: the host's, unless it lives on another host device. */
   inoFor(st: HostStat): number {
-    if (st.dev === this.hostDev) return st.ino;
-    const key = `${st.dev}:${st.ino}`;
-    let n = this.byHostIno.get(key);
-    if (n === undefined) {
-      n = this.allocIno();
-      this.byHostIno.set(key, n);
-    }
-    return n;
+    return this.hostIno(st, this.hostDev);
   }
 }
 
