@@ -2,6 +2,7 @@
 // the spirit of Kata's agent.proto. Both sides import this file, so the messages cannot
 // drift apart. Payloads travel as ttrpc unary calls on the service below.
 import protobuf from "protobufjs";
+import { protobufCodec } from "../ttrpc/codec.js";
 
 export const AGENT_SERVICE = "moat.agent.v1.Agent";
 /** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
@@ -243,25 +244,14 @@ export type Method = keyof typeof METHODS;
 export type RequestOf<M extends Method> = Messages[(typeof METHODS)[M][0]];
 export type ResponseOf<M extends Method> = Messages[(typeof METHODS)[M][1]];
 
-const root = protobuf.parse(AGENT_PROTO).root;
-const types = new Map<string, protobuf.Type>();
-function type(name: keyof Messages): protobuf.Type {
-  let t = types.get(name);
-  if (!t) {
-    t = root.lookupType(`moat.agent.v1.${name}`);
-    types.set(name, t);
-  }
-  return t;
-}
+const codec = protobufCodec(protobuf.parse(AGENT_PROTO).root, "moat.agent.v1");
 
 function encodeMessage(name: keyof Messages, value: object): Uint8Array {
-  const t = type(name);
-  return t.encode(t.fromObject(value as Record<string, unknown>)).finish();
+  return codec.encode(name, value);
 }
 
 function decodeMessage<T>(name: keyof Messages, data: Uint8Array): T {
-  const t = type(name);
-  return t.toObject(t.decode(data), { longs: Number, bytes: Buffer, defaults: true, arrays: true }) as T;
+  return codec.decode<T>(name, data);
 }
 
 export function encodeRequest<M extends Method>(m: M, v: RequestOf<M>): Uint8Array {

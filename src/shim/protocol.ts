@@ -4,6 +4,7 @@
 // Written here from the public protocol facts (service, message and field names and
 // numbers); protobufjs reads the text at start-up, so there is no generated code.
 import protobuf from "protobufjs";
+import { protobufCodec } from "../ttrpc/codec.js";
 
 export const TASK_SERVICE = "containerd.task.v2.Task";
 export const EVENTS_SERVICE = "containerd.services.events.ttrpc.v1.Events";
@@ -284,26 +285,15 @@ export type TaskMethod = keyof typeof TASK_METHODS;
 export type TaskRequest<M extends TaskMethod> = Messages[(typeof TASK_METHODS)[M][0]];
 export type TaskResponse<M extends TaskMethod> = Messages[(typeof TASK_METHODS)[M][1]];
 
-function lookup(name: string): protobuf.Type {
-  return root.lookupType(name.includes(".") ? name : `containerd.task.v2.${name}`);
-}
-
-const DECODE_OPTIONS: protobuf.IConversionOptions = {
-  longs: Number,
-  bytes: Buffer,
-  defaults: true,
-  arrays: true,
-};
+const codec = protobufCodec(root, "containerd.task.v2");
 
 /** Encode any message of this file by its (full, or containerd.task.v2-relative) name. */
 export function encode(name: string, value: object): Uint8Array {
-  const t = lookup(name);
-  return t.encode(t.fromObject(value as Record<string, unknown>)).finish();
+  return codec.encode(name, value);
 }
 
 export function decode<T>(name: string, data: Uint8Array): T {
-  const t = lookup(name);
-  return t.toObject(t.decode(data), DECODE_OPTIONS) as T;
+  return codec.decode<T>(name, data);
 }
 
 export function decodeTaskRequest<M extends TaskMethod>(m: M, data: Uint8Array): TaskRequest<M> {

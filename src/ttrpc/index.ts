@@ -15,5 +15,6 @@ export {
   type OversizeFrame,
   readFrames,
 } from "./framing.js";
+export { type Codec, protobufCodec } from "./codec.js";
 export { Code, type Metadata, TtrpcError } from "./messages.js";
 export { type CallContext, type Handler, TtrpcServer } from "./server.js";
