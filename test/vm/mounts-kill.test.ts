@@ -58,7 +58,13 @@ describe("vm sandbox with volumes, killed hard", () => {
         child.once("exit", (code) => reject(new Error(`fixture exited with ${code}: ${out}`)));
       });
       assert.ok(
-        await waitUntil(() => existsSync(join(volume, "killed")), 30_000),
+        // Created, then written: two 9p requests, so wait for the content, not the name.
+        await waitUntil(
+          () =>
+            existsSync(join(volume, "killed")) &&
+            readFileSync(join(volume, "killed"), "utf8") === "from-guest\n",
+          30_000,
+        ),
         "the guest wrote to the volume",
       );
       child.kill("SIGKILL");
