@@ -1,4 +1,5 @@
 export { type CallOptions, TtrpcClient } from "./client.js";
+export { type Codec, protobufCodec } from "./codec.js";
 export {
   ClientStreamIds,
   type Decoded,
@@ -15,6 +16,5 @@ export {
   type OversizeFrame,
   readFrames,
 } from "./framing.js";
-export { type Codec, protobufCodec } from "./codec.js";
 export { Code, type Metadata, TtrpcError } from "./messages.js";
 export { type CallContext, type Handler, TtrpcServer } from "./server.js";
