@@ -243,7 +243,7 @@ describe("userkernel mounts", { timeout: 120_000 }, () => {
       fs.writeFileSync(path.join(outside, "secret"), secret);
       fs.symlinkSync("../outside", path.join(src, "rel"));
       fs.symlinkSync(outside, path.join(src, "abs"));
-      fs.symlinkSync("/", path.join(src, "root"));
+      fs.symlinkSync("/", path.join(src, "slash"));
     });
 
     test("the container cannot read or write beyond the source", async () => {
@@ -251,7 +251,7 @@ describe("userkernel mounts", { timeout: 120_000 }, () => {
       const mounts: Mount[] = [{ destination: "/v", type: "bind", source: src, options: ["rbind", "rw"] }];
       const r = await runIn(
         b.rootfs,
-        ["cat", "/v/rel/secret", "/v/abs/secret", `/v/root/${rel}/secret`, "/v/../outside/secret"],
+        ["cat", "/v/rel/secret", "/v/abs/secret", `/v/slash/${rel}/secret`, "/v/../outside/secret"],
         { mounts },
       );
       assert.equal(r.code, 1);
@@ -264,7 +264,7 @@ describe("userkernel mounts", { timeout: 120_000 }, () => {
         },
       );
       assert.equal(w.stdout, "end\n");
-      await runIn(b.rootfs, ["mkdir", "-p", `/v/root/${rel}/made`], { mounts });
+      await runIn(b.rootfs, ["mkdir", "-p", `/v/slash/${rel}/made`], { mounts });
       assert.deepEqual(fs.readdirSync(outside), ["secret"], "a write escaped the volume");
     });
 
