@@ -5,7 +5,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { createBundle, removeBundle } from "../image/bundle.js";
 import type { ImageStore } from "../image/store.js";
-import { parseIsolation, selectBackend } from "../isolation/index.js";
+import { chooseIsolation, selectBackend } from "../isolation/index.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { parseSignal } from "../sandbox/signals.js";
 import { MoatError } from "../spec/errors.js";
@@ -103,7 +103,7 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
     1,
   );
   if (positionals.length === 0 && command.length > 0) throw new MoatError("EINVAL", USAGE);
-  const isolation = parseIsolation(values.isolation ?? process.env.MOAT_ISOLATION ?? "auto");
+  const isolation = chooseIsolation({ flag: values.isolation });
   const target = positionals[0] ?? "default";
   const memoryMiB = values.memory ? parseMemory(values.memory) : undefined;
   const cpus = values.cpus ? Number(values.cpus) : undefined;

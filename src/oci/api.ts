@@ -39,7 +39,7 @@ export type StdioFds = [number, number, number];
 export interface CreateOptions {
   /** The OCI bundle directory (holds config.json). */
   bundle: string;
-  /** vm | userkernel | auto. Unset: $MOAT_ISOLATION, else the bundle's run.moat.isolation annotation, else auto. */
+  /** vm | userkernel | auto. Unset: chooseIsolation's order ($MOAT_ISOLATION, the bundle's annotation, the configuration file, auto). */
   isolation?: IsolationChoice;
   debug?: boolean;
   /**

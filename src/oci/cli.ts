@@ -49,7 +49,8 @@ usage: moat [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--syst
   features                                   what this runtime honours, as JSON
 
 --root is the state directory (default ${DEFAULT_STATE_ROOT}). Isolation: --isolation, else
-$MOAT_ISOLATION, else the annotation "run.moat.isolation" in config.json, else auto.
+$MOAT_ISOLATION, else the annotation "run.moat.isolation" in config.json, else the "isolation"
+of /etc/moat/config.json ($MOAT_CONFIG), else auto.
 The container's stdio is this command's stdio; the pid in --pid-file and in "state" is the
 container's monitor process, which exits with the container's exit status.
 

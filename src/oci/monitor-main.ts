@@ -10,7 +10,7 @@ import "../sys/threadpool.js";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { parseIsolation, selectBackend } from "../isolation/index.js";
+import { chooseIsolation, selectBackend } from "../isolation/index.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { parseSignal, type Signal, SignalNumbers } from "../sandbox/signals.js";
 import type { SandboxConfig, Stdio } from "../sandbox/types.js";
@@ -476,9 +476,7 @@ async function main(): Promise<void> {
   // Record ourselves first: from here on `delete --force` finds us by the state file too.
   await setStatus({ monitorPid: process.pid, monitorStart: processStart(process.pid) ?? "" });
   spec = JSON.parse(fs.readFileSync(path.join(record.bundle, "config.json"), "utf8")) as Spec;
-  const choice = parseIsolation(
-    isolationArg || process.env.MOAT_ISOLATION || spec.annotations?.["run.moat.isolation"] || "auto",
-  );
+  const choice = chooseIsolation({ flag: isolationArg || undefined, annotations: spec.annotations });
   const sizing: Partial<SandboxConfig> = sandboxSizing(spec.annotations);
   const backend = await selectBackend(choice);
   log(`isolation ${backend.isolation} (asked: ${choice})`);
