@@ -37,7 +37,7 @@ import type {
 } from "../sandbox/types.js";
 import { capabilityMask } from "../spec/capabilities.js";
 import { MoatError } from "../spec/errors.js";
-import type { Process, Spec } from "../spec/runtime.js";
+import type { Process } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
 import { unmountAndRemove } from "../sys/mounts.js";
 import type { AgentClient } from "./agent-client.js";
@@ -111,6 +111,8 @@ interface Container {
   shareDir: string;
   /** stateDir/volumes/<id>: this container's bind-mount sources, if it has any. */
   volumes: ContainerVolumes | undefined;
+  /** The config's seccomp profile as BPF, compiled once: the init and every exec get it. */
+  seccomp: Buffer | undefined;
   state: "created" | "running" | "stopped";
   init: Proc;
   execs: Map<string, Proc>;
@@ -198,6 +200,8 @@ class VmSandbox implements Sandbox {
     const proc = this.containers.admit(container);
     // Checked before anything is mounted: a mount moat cannot make fails the create.
     const planned = planMounts(container.spec.mounts);
+    const profile = container.spec.linux?.seccomp;
+    const seccomp = profile ? compileSeccomp(profile as SeccompProfile).program : undefined;
     const shareDir = join(this.share, container.id);
     await mkdir(shareDir);
     try {
@@ -223,6 +227,7 @@ class VmSandbox implements Sandbox {
       config: container,
       shareDir,
       volumes,
+      seccomp,
       state: "created",
       init: { pumps: [] },
       execs: new Map(),
@@ -231,7 +236,7 @@ class VmSandbox implements Sandbox {
     try {
       await this.agent.call("CreateContainer", {
         containerId: container.id,
-        process: toProcessSpec(proc, container.stdio.terminal, container.spec),
+        process: toProcessSpec(proc, container.stdio.terminal, seccomp),
         rootfsDir: container.id,
         hostname: container.spec.hostname ?? container.id,
         mounts,
@@ -265,7 +270,7 @@ class VmSandbox implements Sandbox {
       containerId: exec.containerId,
       execId: exec.execId,
       // An exec runs under the container's seccomp profile too, as with runc.
-      process: toProcessSpec(exec.process, exec.stdio.terminal, c.config.spec),
+      process: toProcessSpec(exec.process, exec.stdio.terminal, c.seccomp),
     });
     const p: Proc = { pumps: [] };
     c.execs.set(exec.execId, p);
@@ -410,10 +415,11 @@ class VmSandbox implements Sandbox {
   }
 }
 
-function toProcessSpec(p: Process, stdioTerminal: boolean | undefined, spec: Spec): ProcessSpec {
-  const seccomp = spec.linux?.seccomp
-    ? compileSeccomp(spec.linux.seccomp as SeccompProfile).program
-    : undefined;
+function toProcessSpec(
+  p: Process,
+  stdioTerminal: boolean | undefined,
+  seccomp: Buffer | undefined,
+): ProcessSpec {
   return {
     args: p.args,
     env: p.env ?? [],
