@@ -6,6 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { killAll, processesWith } from "./procs.js";
 import { tempDir } from "./tmp.js";
 
 /** The CLI and the shim's entry points (this file runs from dist/test/helpers). */
@@ -119,13 +120,7 @@ ${opts.config ?? `[plugins."io.containerd.grpc.v1.cri"]\n  disable_tcp_service =
     log: () => fs.readFileSync(logFile, "utf8"),
     async stop() {
       // Shims a failed test left behind go first (their sandboxes die with them).
-      for (const pid of processesWith(shimRoot)) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
+      killAll(processesWith(shimRoot));
       child.kill("SIGTERM");
       await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -141,17 +136,4 @@ ${opts.config ?? `[plugins."io.containerd.grpc.v1.cri"]\n  disable_tcp_service =
   };
 }
 
-/** Pids of live processes whose command line contains `needle`. */
-export function processesWith(needle: string): number[] {
-  const found: number[] = [];
-  for (const e of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${e}/cmdline`, "utf8");
-      if (cmd.includes(needle)) found.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return found;
-}
+export { processesWith };

@@ -1,8 +1,9 @@
 // Temp directories for tests, removed after the test file (mounts inside are detached first).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { mountsUnder } from "../../src/sys/mounts.js";
 
 const made: string[] = [];
 
@@ -12,14 +13,7 @@ export function tempDir(prefix = "moat-test-"): string {
   return d;
 }
 
-/** Mount points at or below dir, deepest first. */
-export function mountsUnder(dir: string): string[] {
-  return readFileSync("/proc/self/mounts", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[1] ?? "")
-    .filter((m) => m === dir || m.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-}
+export { mountsUnder };
 
 export function cleanupTempDirs(): void {
   for (const d of made.splice(0)) {

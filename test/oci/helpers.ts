@@ -115,23 +115,9 @@ export function leftovers(root: string, sessions: number[] = []): number[] {
   return [...found];
 }
 
-export function mountsUnder(dir: string): string[] {
-  return fs
-    .readFileSync("/proc/self/mounts", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[1] ?? "")
-    .filter((m) => m === dir || m.startsWith(`${dir}/`));
-}
+export { mountsUnder } from "../../src/sys/mounts.js";
 
-export function killAll(pids: number[]): void {
-  for (const p of pids) {
-    try {
-      process.kill(p, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-}
+export { killAll } from "../helpers/procs.js";
 
 /**
  * A stdin for a create invocation that stays open after that invocation exits (Node closes a

@@ -1,21 +1,13 @@
 // Shared by the vm tests: finding leftover QEMU processes.
+
 import { readdirSync, readFileSync } from "node:fs";
+import { processesWhere } from "../helpers/procs.js";
 
 /** Pids of qemu-system processes whose command line mentions `needle`. */
 export function qemuProcessesMentioning(needle: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, "latin1");
-    } catch {
-      continue;
-    }
-    const argv = cmdline.split("\0");
-    if (argv[0]?.includes("qemu-system") && cmdline.includes(needle)) found.push(Number(entry));
-  }
-  return found;
+  return processesWhere(
+    (argv, cmdline) => Boolean(argv[0]?.includes("qemu-system")) && cmdline.includes(needle),
+  );
 }
 
 export function alive(pid: number): boolean {
