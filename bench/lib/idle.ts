@@ -14,7 +14,8 @@ import type { BenchContext } from "./types.js";
 const exec = promisify(execFile);
 const IDLE_SCRIPT = fileURLToPath(new URL("./idle-sandbox.js", import.meta.url));
 
-export type IdleKind = "runc" | "userkernel" | "vm";
+/** vm-template: a vm sandbox resumed from a VM template (MOAT_VM_TEMPLATE=1). */
+export type IdleKind = "runc" | "userkernel" | "vm" | "vm-template";
 
 export interface IdleSandbox {
   /** Wall time from asking for the sandbox to its container running, ms. */
@@ -65,12 +66,18 @@ async function startRunc(ctx: BenchContext, bundleDir: string, id: string): Prom
   };
 }
 
-async function startMoat(ctx: BenchContext, iso: "userkernel" | "vm", id: string): Promise<IdleSandbox> {
+async function startMoat(
+  ctx: BenchContext,
+  kind: "userkernel" | "vm" | "vm-template",
+  id: string,
+): Promise<IdleSandbox> {
+  const iso = kind === "vm-template" ? "vm" : kind;
   const stateDir = path.join(ctx.work, "idle", id);
   await mkdir(stateDir, { recursive: true });
   const t0 = performance.now();
   const child = spawn(process.execPath, [IDLE_SCRIPT, iso, ctx.root, stateDir, id], {
     stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, MOAT_VM_TEMPLATE: kind === "vm-template" ? "1" : "0" },
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => {

@@ -103,9 +103,9 @@ async function floorBoot(
 }
 
 /** moat vm through the Sandbox API: ms from createSandbox to the first byte of stdout. */
-async function moatFirstOutput(ctx: BenchContext, n: number): Promise<number> {
+async function moatFirstOutput(ctx: BenchContext, n: number, template = false): Promise<number> {
   const s = await store(ctx);
-  const id = `bench-vmboot-${n}`;
+  const id = `bench-vmboot-${template ? "t" : ""}${n}`;
   const b = await createBundle(s, await ensureDefaultImage(s), path.join(ctx.work, `${id}-bundle`), {
     args: ["echo", "marker"],
   });
@@ -118,8 +118,21 @@ async function moatFirstOutput(ctx: BenchContext, n: number): Promise<number> {
     },
   });
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  // The vm backend reads MOAT_VM_TEMPLATE as it boots each sandbox.
+  const before = process.env.MOAT_VM_TEMPLATE;
+  process.env.MOAT_VM_TEMPLATE = template ? "1" : "0";
   const t0 = performance.now();
-  const sb = await backend.createSandbox({ id, stateDir: path.join(ctx.work, `${id}-state`) });
+  const sb = await backend.createSandbox({ id, stateDir: path.join(ctx.work, `${id}-state`) }).finally(() => {
+    if (before === undefined) delete process.env.MOAT_VM_TEMPLATE;
+    else process.env.MOAT_VM_TEMPLATE = before;
+  });
+  const from = (sb as unknown as { bootedFrom?: string }).bootedFrom;
+  if (template && from !== "template") {
+    await sb.destroy();
+    throw new Error(
+      `the templated vm sandbox booted instead: ${(sb as unknown as { templateError?: string }).templateError}`,
+    );
+  }
   try {
     await sb.create({ id, bundle: b.dir, spec: b.spec, rootfs: b.rootfs, stdio: { stdout, stderr: sink } });
     await sb.start(id);
@@ -168,16 +181,23 @@ export const vmboot: Scenario = {
     const marker: number[] = [];
     const exit: number[] = [];
     const moat: number[] = [];
+    const cloned: number[] = [];
+    // Makes the VM template (one boot), so the timed runs are clones.
+    ctx.log("  making the VM template");
+    await moatFirstOutput(ctx, -1, true);
     for (let i = 0; i < runs; i++) {
       ctx.log(`  floor boot ${i + 1}/${runs}`);
       const f = await floorBoot(QEMU_BINARY, path.join(ctx.work, "floor"), argvFor);
       ctx.log(`  moat vm ${i + 1}/${runs}`);
       const m = await moatFirstOutput(ctx, i);
+      ctx.log(`  moat vm from a template ${i + 1}/${runs}`);
+      const c = await moatFirstOutput(ctx, i, true);
       // The first round warms the page cache (kernel, initramfs, QEMU) and is not kept.
       if (ctx.quick || i > 0) {
         marker.push(f.marker);
         exit.push(f.exit);
         moat.push(m);
+        cloned.push(c);
       }
     }
     await rm(path.join(ctx.work, "floor"), { recursive: true, force: true });
@@ -190,12 +210,14 @@ export const vmboot: Scenario = {
         measurement("floor: marker", marker),
         measurement("floor: QEMU exit", exit),
         measurement("moat vm: first stdout byte", moat),
+        measurement("moat vm from a template: first stdout byte", cloned),
       ],
       notes: [
         `Accelerator: ${accel.accel} (${accel.reason}). ${DEFAULT_GUEST_MEMORY_MIB} MiB, 1 vCPU, for both.`,
         "Floor: moat's qemu-cmdline.ts argv with the same QEMU and kernel, but an initramfs of busybox alone whose /init echoes a marker and runs `poweroff -f`; timed from spawning QEMU to the marker in the console log (polled every 2 ms) and to QEMU's exit. It has no 9p share (moat's sandbox has one) and is not wrapped in setpriv.",
         "moat vm: from createSandbox (QEMU launch, Node + agent start in the guest, agent handshake) through create and start of a container running `echo marker` to its first stdout byte on the host.",
-        "Floor and moat runs alternate, so both see the same machine load.",
+        "moat vm from a template (MOAT_VM_TEMPLATE=1; off by default): the same, but QEMU resumes a clone of a guest paused at a ready agent (its RAM file mapped copy-on-write, its device state loaded over a Unix socket) instead of booting; the template is made once before the timed runs. The container work in the guest (mounting its rootfs, starting it) is the same in both.",
+        "Floor and moat runs alternate, so all see the same machine load.",
       ],
     });
   },

@@ -22,6 +22,7 @@ import { applyMounts, type Deferred, VOLUME_MOUNT } from "./guest-mounts.js";
 import { OutputBuffer } from "./output.js";
 import {
   CREDS_HELPER,
+  FRESH_HELPER,
   GUEST_NET,
   ID_PATTERN,
   type MountSpec,
@@ -129,6 +130,21 @@ function signalNumber(sig: NodeJS.Signals | null): number {
   return sig ? (constants.signals[sig] ?? 0) : 0;
 }
 
+/** Reseed the guest's CRNG from host entropy and take the host's clock (moat-fresh.c). */
+function freshen(entropy: Uint8Array, unixTimeMs: number): Promise<void> {
+  if (entropy.length < 32 || entropy.length > 512)
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `entropy must be 32-512 bytes, got ${entropy.length}`);
+  if (!Number.isSafeInteger(unixTimeMs) || unixTimeMs <= 0)
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `unix_time_ms ${unixTimeMs} is not a time`);
+  return new Promise((resolve, reject) => {
+    const child = execFile(FRESH_HELPER, [String(unixTimeMs)], (err, _out, stderr) => {
+      if (err) reject(new TtrpcError(Code.INTERNAL, `moat-fresh failed: ${stderr.trim() || err.message}`));
+      else resolve();
+    });
+    child.stdin!.end(entropy);
+  });
+}
+
 export class Containers {
   private readonly containers = new Map<string, Container>();
   /** Names the seccomp program files written for moat-creds, one per process started. */
@@ -137,8 +153,15 @@ export class Containers {
   private volumesMounted = false;
   private network = "none";
 
-  async createSandbox(shareTag: string, network = "", volumeTag = ""): Promise<void> {
+  async createSandbox(
+    shareTag: string,
+    network = "",
+    volumeTag = "",
+    fresh?: { entropy: Uint8Array; unixTimeMs: number },
+  ): Promise<void> {
     if (this.shareMounted) return;
+    // First: nothing a container can see may come from the template's random state.
+    if (fresh) await freshen(fresh.entropy, fresh.unixTimeMs);
     if (network !== "" && network !== "none" && network !== "nat")
       throw new TtrpcError(Code.INVALID_ARGUMENT, `network "${network}" is not nat or none`);
     if (network === "nat") {

@@ -103,7 +103,9 @@ function serve(containers: Containers): TtrpcServer {
   };
   const empty = {} as Record<string, never>;
   on("CreateSandbox", async (r) => {
-    await containers.createSandbox(r.shareTag, r.network, r.volumeTag);
+    const fresh =
+      r.entropy && r.entropy.length > 0 ? { entropy: r.entropy, unixTimeMs: r.unixTimeMs ?? 0 } : undefined;
+    await containers.createSandbox(r.shareTag, r.network, r.volumeTag, fresh);
     return empty;
   });
   on("CreateContainer", async (r) => {

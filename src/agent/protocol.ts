@@ -6,7 +6,7 @@ import { protobufCodec } from "../ttrpc/codec.js";
 
 export const AGENT_SERVICE = "moat.agent.v1.Agent";
 /** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
-export const AGENT_PROTOCOL_VERSION = 5;
+export const AGENT_PROTOCOL_VERSION = 6;
 
 const AGENT_PROTO = `
 syntax = "proto3";
@@ -60,6 +60,13 @@ message CreateSandboxRequest {
   // The 9p mount tag of the writable host directory holding the containers' bind-mount
   // sources (volumes), one subdirectory per container; "" when the host offers none.
   string volume_tag = 3;
+  // 32-512 bytes from the host's CSPRNG: the guest credits them to its entropy pool and
+  // reseeds its CRNG before anything else, so a guest restored from a VM template does not
+  // share the template's random state with its siblings.
+  bytes entropy = 4;
+  // The host's realtime clock in ms since the epoch, which the guest takes as its own (a
+  // restored guest wakes at the template's time; a TCG guest falls behind while it boots).
+  uint64 unix_time_ms = 5;
 }
 
 // One entry of the runtime spec's mounts, as the guest applies it inside the container.
@@ -184,13 +191,22 @@ export interface MountSpec {
   options: string[];
 }
 
+/** Where the guest image holds the entropy and clock helper (src/vm/assets/moat-fresh.c). */
+export const FRESH_HELPER = "/bin/moat-fresh";
+
 /** Where the guest image holds the credentials helper (src/vm/assets/moat-creds.c). */
 export const CREDS_HELPER = "/bin/moat-creds";
 
 // The TypeScript view of each message (field names as in the proto, camelCased).
 export interface Messages {
   Empty: Record<string, never>;
-  CreateSandboxRequest: { shareTag: string; network?: string; volumeTag?: string };
+  CreateSandboxRequest: {
+    shareTag: string;
+    network?: string;
+    volumeTag?: string;
+    entropy?: Uint8Array;
+    unixTimeMs?: number;
+  };
   CreateContainerRequest: {
     containerId: string;
     process: ProcessSpec;

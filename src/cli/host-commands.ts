@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import type { ImageStore } from "../image/store.js";
 import { availability, prepare } from "../isolation/index.js";
 import type { Availability, IsolationName } from "../sandbox/types.js";
+import { vmTemplateEnabled } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
 import type { Output } from "./output.js";
 
@@ -42,11 +43,13 @@ export async function cmdDoctor(_store: ImageStore, _argv: string[], out: Output
   const host = { node: process.version, kernel: os.release(), arch: process.arch, cpus: os.cpus().length };
   const report: Record<string, Availability> = {};
   for (const name of ALL) report[name] = await availability(name);
+  const vmTemplate = vmTemplateEnabled();
   out.result(
-    { host, ...report },
+    { host, ...report, vmTemplate },
     [
       `host        Linux ${host.kernel} ${host.arch}, ${host.cpus} cpus, Node ${host.node}`,
       ...ALL.map((n) => describe(n, report[n]!)),
+      `vm template ${vmTemplate ? "on: vm sandboxes resume clones of a paused guest" : 'off: each vm sandbox boots (MOAT_VM_TEMPLATE=1 or "vmTemplate": true turns templates on)'}`,
     ].join("\n"),
   );
   return 0;

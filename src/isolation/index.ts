@@ -1,9 +1,9 @@
 // Selection: the only place that knows every backend. Front doors ask it for a backend by
 // name ("vm", "userkernel" or "auto") and get a SandboxBackend, or a clear error saying why
 // that isolation cannot run here.
-import { readFileSync } from "node:fs";
 import type { SandboxBackend } from "../sandbox/sandbox.js";
 import type { Availability, IsolationName } from "../sandbox/types.js";
+import { configFile, readHostConfig } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
 
 export type IsolationChoice = IsolationName | "auto";
@@ -58,9 +58,6 @@ export async function selectBackend(choice: IsolationChoice): Promise<SandboxBac
 
 /** The annotation (in config.json, or a pod's annotations) that names a sandbox's isolation. */
 export const ISOLATION_ANNOTATION = "run.moat.isolation";
-/** moat's configuration file; MOAT_CONFIG names another. JSON: {"isolation": "vm"}. */
-export const DEFAULT_CONFIG_FILE = "/etc/moat/config.json";
-
 /**
  * Which isolation a sandbox asks for, in the order every front door applies: the command
  * line's --isolation, then MOAT_ISOLATION in the environment, then the run.moat.isolation
@@ -74,26 +71,11 @@ export function chooseIsolation(opts: {
   const env = opts.env ?? process.env;
   const given = opts.flag || env.MOAT_ISOLATION || opts.annotations?.[ISOLATION_ANNOTATION];
   if (given) return parseIsolation(given);
-  const file = env.MOAT_CONFIG || DEFAULT_CONFIG_FILE;
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return "auto"; // no configuration file: the built-in default
-  }
-  let config: { isolation?: unknown };
-  try {
-    config = JSON.parse(text) as { isolation?: unknown };
-  } catch (e) {
-    throw new MoatError("EINVAL", `${file} is not valid JSON (${(e as Error).message}): fix it or remove it`);
-  }
+  const config = readHostConfig(env);
   if (config.isolation === undefined) return "auto";
-  if (typeof config.isolation !== "string") {
-    throw new MoatError("EINVAL", `${file}: "isolation" must be a string: vm, userkernel or auto`);
-  }
   try {
     return parseIsolation(config.isolation);
   } catch (e) {
-    throw new MoatError("EINVAL", `${file}: ${(e as Error).message}`);
+    throw new MoatError("EINVAL", `${configFile(env)}: ${(e as Error).message}`);
   }
 }

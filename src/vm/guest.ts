@@ -8,9 +8,11 @@ import { join } from "node:path";
 import { AgentClient } from "./agent-client.js";
 import { ensureAssets, type GuestAssets } from "./assets/build.js";
 import { AGENT_PORT_NAME } from "./assets/init-script.js";
+import { moatRoot } from "./assets/manifest.js";
 import { type AccelChoice, chooseAccel } from "./hypervisor/accel.js";
 import type { Accel, Hypervisor, RunningVm, ShareConfig, UserNetConfig } from "./hypervisor/hypervisor.js";
 import { QemuHypervisor } from "./hypervisor/qemu.js";
+import { dropTemplate, ensureTemplate } from "./template.js";
 
 /** The guest's RAM: its kernel, the agent on Node (read from the guest image), the containers. */
 export const DEFAULT_GUEST_MEMORY_MIB = 512;
@@ -22,7 +24,8 @@ export interface BootOptions {
   /** moat's state root for the asset cache. */
   readonly root?: string;
   /** Boot these instead of the cached assets. */
-  readonly assets?: Pick<GuestAssets, "kernel" | "initrd" | "image" | "dir">;
+  readonly assets?: Pick<GuestAssets, "kernel" | "initrd" | "image" | "dir"> &
+    Partial<Pick<GuestAssets, "manifest">>;
   /** Skip the probe and use this accelerator. */
   readonly accel?: Accel;
   readonly memoryMiB?: number;
@@ -36,12 +39,21 @@ export interface BootOptions {
   readonly hypervisor?: Hypervisor;
   /** Steps of a guest-asset build this boot waits for; default: silent. */
   readonly progress?: (step: string) => void;
+  /**
+   * Resume a clone of the VM template of this shape (made by one boot the first time)
+   * instead of booting; if that fails, the template is dropped and the guest boots.
+   */
+  readonly template?: boolean;
 }
 
 export interface BootedGuest {
   readonly vm: RunningVm;
   readonly agent: AgentClient;
   readonly accel: AccelChoice;
+  /** boot: the guest booted; template: it was resumed from a VM template. */
+  readonly from: "boot" | "template";
+  /** Why a template was asked for but not used. */
+  readonly templateError?: string;
 }
 
 export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
@@ -49,7 +61,8 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
     opts.assets ?? (await ensureAssets({ root: opts.root, progress: opts.progress ?? (() => {}) }));
   const hv = opts.hypervisor ?? new QemuHypervisor();
   const accel = await chooseGuestAccel(assets, hv, opts.accel);
-  const vm = await hv.launch({
+  const timeout = opts.bootTimeoutMs ?? (accel.accel === "kvm" ? 15_000 : 60_000);
+  const launch = {
     id: opts.id,
     runDir: opts.runDir,
     kernel: assets.kernel,
@@ -62,12 +75,57 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
     shares: opts.shares,
     network: opts.network,
     kernelArgs: opts.kernelArgs,
-  });
+  };
+  let templateError: string | undefined;
+  if (opts.template) {
+    const manifest = assets.manifest;
+    if (manifest === undefined) {
+      templateError = "VM templates need the cached guest assets";
+    } else {
+      try {
+        const template = await ensureTemplate({
+          root: opts.root ?? moatRoot(),
+          assets: { ...assets, manifest },
+          hypervisor: hv,
+          hypervisorVersion: await hv.version(),
+          shape: {
+            accel: accel.accel,
+            memoryMiB: launch.memoryMiB,
+            cpus: launch.cpus,
+            network: opts.network !== undefined,
+            shares: (opts.shares ?? []).map((s) => ({ tag: s.tag, readonly: s.readonly })),
+            kernelArgs: opts.kernelArgs ?? [],
+          },
+          bootTimeoutMs: timeout,
+          ...(opts.progress ? { progress: opts.progress } : {}),
+        });
+        let vm: RunningVm | undefined;
+        try {
+          vm = await hv.launch({
+            ...launch,
+            memoryFile: { path: template.memory, shared: false },
+            restoreState: template.state,
+          });
+          // The guest's end of the port was opened before the template paused: no
+          // VSERPORT_CHANGE comes, and the agent is already reading.
+          const agent = new AgentClient(vm);
+          await agent.call("GetGuestDetails", {}, { timeoutMs: timeout });
+          return { vm, agent, accel, from: "template" };
+        } catch (e) {
+          if (vm) await vm.kill();
+          await dropTemplate(template);
+          throw e;
+        }
+      } catch (e) {
+        templateError = (e as Error).message;
+      }
+    }
+  }
+  const vm = await hv.launch(launch);
   try {
-    const timeout = opts.bootTimeoutMs ?? (accel.accel === "kvm" ? 15_000 : 60_000);
     const agent = await AgentClient.connect(vm, timeout);
     await agent.call("GetGuestDetails", {}, { timeoutMs: timeout });
-    return { vm, agent, accel };
+    return { vm, agent, accel, from: "boot", ...(templateError !== undefined ? { templateError } : {}) };
   } catch (e) {
     await vm.kill();
     throw e;

@@ -15,6 +15,7 @@
 // moat's frame filter, with ports forwarded from the host's loopback; the host's own
 // loopback services stay out of reach (see hypervisor.ts). "none" gives it no NIC at all.
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { closeSync, realpathSync } from "node:fs";
 import { mkdir, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -36,6 +37,7 @@ import type {
   Stdio,
 } from "../sandbox/types.js";
 import { capabilityMask } from "../spec/capabilities.js";
+import { vmTemplateEnabled } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
@@ -122,6 +124,10 @@ class VmSandbox implements Sandbox {
   readonly isolation = "vm" as const;
   private readonly containers: ContainerTable<Container>;
   private destroyed: Promise<void> | undefined;
+  /** boot: this sandbox's guest booted; template: it was resumed from a VM template. */
+  bootedFrom: "boot" | "template" = "boot";
+  /** Why a VM template was asked for (MOAT_VM_TEMPLATE, vmTemplate) but not used. */
+  templateError: string | undefined;
 
   private constructor(
     private readonly config: SandboxConfig,
@@ -164,13 +170,20 @@ class VmSandbox implements Sandbox {
         ],
         ...(network ? { network } : {}),
         ...(config.progress ? { progress: config.progress } : {}),
+        template: vmTemplateEnabled(),
       });
       sb = new VmSandbox(config, g.vm, g.agent, share, volumesFd);
+      sb.bootedFrom = g.from;
+      if (g.templateError !== undefined) sb.templateError = g.templateError;
       try {
         await g.agent.call("CreateSandbox", {
           shareTag: SHARE_TAG,
           network: network ? "nat" : "none",
           volumeTag: VOLUME_TAG,
+          // Fresh randomness and the host's time, before any container: a clone of a
+          // template would otherwise start with its siblings' random state.
+          entropy: randomBytes(64),
+          unixTimeMs: Date.now(),
         });
       } catch (e) {
         await sb.destroy();

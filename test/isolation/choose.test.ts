@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { chooseIsolation } from "../../src/isolation/index.js";
+import { vmTemplateEnabled } from "../../src/spec/config.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
 after(cleanupTempDirs);
@@ -46,4 +47,22 @@ test("bad values say what is wrong and where", () => {
     () => chooseIsolation({ env: { MOAT_CONFIG: config('{"isolation": 3}') } }),
     /must be a string/,
   );
+});
+
+test("VM templates are off unless MOAT_VM_TEMPLATE or the file's vmTemplate turns them on", () => {
+  assert.equal(vmTemplateEnabled({ MOAT_CONFIG: path.join(dir, "missing.json") }), false);
+  assert.equal(vmTemplateEnabled({ MOAT_CONFIG: config('{"isolation": "vm"}') }), false);
+  const on = config('{"vmTemplate": true}');
+  assert.equal(vmTemplateEnabled({ MOAT_CONFIG: on }), true);
+  assert.equal(vmTemplateEnabled({ MOAT_CONFIG: on, MOAT_VM_TEMPLATE: "0" }), false);
+  assert.equal(vmTemplateEnabled({ MOAT_CONFIG: config("{}"), MOAT_VM_TEMPLATE: "1" }), true);
+  assert.throws(
+    () => vmTemplateEnabled({ MOAT_VM_TEMPLATE: "yes" }),
+    /MOAT_VM_TEMPLATE="yes" must be 1 or 0/,
+  );
+  assert.throws(
+    () => vmTemplateEnabled({ MOAT_CONFIG: config('{"vmTemplate": "on"}') }),
+    /"vmTemplate" must be true or false/,
+  );
+  assert.throws(() => chooseIsolation({ env: { MOAT_CONFIG: config("[1]") } }), /one JSON object/);
 });

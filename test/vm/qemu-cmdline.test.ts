@@ -153,6 +153,28 @@ describe("QEMU command line", () => {
     );
   });
 
+  it("maps the guest RAM from a file, shared for a template and private for its clones", () => {
+    assert.deepEqual(values(qemuArgv(base), "-object"), []);
+    const make = qemuArgv({ ...base, memoryFile: { path: "/t,1/memory", shared: true } });
+    assert.deepEqual(values(make, "-object"), [
+      "memory-backend-file,id=ram,size=256M,mem-path=/t,,1/memory,share=on",
+    ]);
+    assert.deepEqual(values(make, "-machine"), ["memory-backend=ram"]);
+    assert.deepEqual(values(make, "-incoming"), []);
+    const { kernel: _k, initrd: _i, ...noBoot } = base;
+    const clone = qemuArgv({ ...noBoot, memoryFile: { path: "/t/memory", shared: false }, incoming: true });
+    assert.deepEqual(values(clone, "-object"), [
+      "memory-backend-file,id=ram,size=256M,mem-path=/t/memory,share=off",
+    ]);
+    assert.deepEqual(values(clone, "-incoming"), ["defer"]);
+    // A clone's kernel is in its memory already: QEMU keeps no copy of one.
+    for (const f of ["-kernel", "-initrd", "-append"]) assert.deepEqual(values(clone, f), [], f);
+    assert.throws(
+      () => qemuArgv(noBoot),
+      (e: unknown) => isMoatError(e, "EINVAL") && /needs a kernel and an initramfs/.test(e.message),
+    );
+  });
+
   it("reads the host TSC rate from cpuinfo", () => {
     assert.equal(hostTscKhz("processor\t: 0\ncpu MHz\t\t: 2096.038\nflags\t: fpu\n"), 2096038);
     assert.equal(hostTscKhz("processor\t: 0\n"), undefined);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import writeFileAtomic from "write-file-atomic";
-import { CREDS_HELPER, PTY_HELPER } from "../../agent/protocol.js";
+import { CREDS_HELPER, FRESH_HELPER, PTY_HELPER } from "../../agent/protocol.js";
 import { MoatError } from "../../spec/errors.js";
 import { CpioWriter } from "./cpio.js";
 import { debFields, download, extract, resolveDependency } from "./debian.js";
@@ -178,6 +178,7 @@ async function buildInto(staging: string, scratch: string, progress: ProgressFn)
   const extra: GuestFile[] = [
     { path: PTY_HELPER.slice(1), data: await buildGuestHelper(scratch, "moat-pty"), perm: 0o755 },
     { path: CREDS_HELPER.slice(1), data: await buildGuestHelper(scratch, "moat-creds"), perm: 0o755 },
+    { path: FRESH_HELPER.slice(1), data: await buildGuestHelper(scratch, "moat-fresh"), perm: 0o755 },
   ];
   // Node and its libraries stay at the paths it was linked for: links into the image.
   const links = imageFiles.map((f) => ({ path: f.path, target: `/${GUEST_IMAGE_MOUNT}/${f.path}` }));

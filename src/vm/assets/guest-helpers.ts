@@ -1,7 +1,8 @@
 // The guest's C helpers, compiled on the host as static binaries when the guest image is
 // built (the guest has no C library of its own): moat-pty.c, because Node in the guest
-// cannot make a controlling terminal, and moat-creds.c, because it cannot run code between
-// fork and exec to take on a container process's identity (see each file for why).
+// cannot make a controlling terminal; moat-creds.c, because it cannot run code between
+// fork and exec to take on a container process's identity; moat-fresh.c, because it cannot
+// issue the random device's ioctls (see each file for why).
 import { execFile } from "node:child_process";
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,7 +12,7 @@ import { MoatError } from "../../spec/errors.js";
 
 const execFileP = promisify(execFile);
 
-export type GuestHelper = "moat-pty" | "moat-creds";
+export type GuestHelper = "moat-pty" | "moat-creds" | "moat-fresh";
 
 /** The C source: beside the compiled module when installed, else in the source tree. */
 async function findSource(name: GuestHelper): Promise<string> {

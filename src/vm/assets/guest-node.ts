@@ -57,6 +57,10 @@ export async function bundleAgent(): Promise<Buffer> {
   }
   const out = await esbuild.build({
     entryPoints: [entry],
+    // esbuild names each module in a comment by its path from here; from dist/ they read the
+    // same whatever the caller's working directory or the checkout's place, so the bundle's
+    // hash (which decides whether the cached guest assets are current) does too.
+    absWorkingDir: fileURLToPath(new URL("../../../", import.meta.url)),
     bundle: true,
     platform: "node",
     format: "cjs",

@@ -53,6 +53,17 @@ export interface VmConfig {
   readonly shares?: readonly ShareConfig[];
   /** User-mode NAT networking with these forwards; absent: no network device. */
   readonly network?: UserNetConfig;
+  /**
+   * The guest's RAM as a file: shared (a template being built writes through to it) or
+   * private (a clone maps a template's memory copy-on-write). Absent: anonymous RAM.
+   */
+  readonly memoryFile?: { readonly path: string; readonly shared: boolean };
+  /**
+   * Restore this device state (written by RunningVm.saveState) instead of booting: the
+   * guest resumes where the template paused, and kernel and initrd are not loaded. Needs
+   * `memoryFile` to be the template's memory, and a VM of the same shape.
+   */
+  readonly restoreState?: string;
   /** How long the hypervisor may take to come up (not the guest boot); default 10 s. */
   readonly startTimeoutMs?: number;
 }
@@ -80,11 +91,18 @@ export interface RunningVm {
   kill(): Promise<VmExit>;
   /** Ask the hypervisor to exit (QMP quit); kill it if it has not within `timeoutMs`. */
   quit(timeoutMs?: number): Promise<VmExit>;
+  /**
+   * Pause the guest and write its device state to `file` (atomically); the guest stays
+   * paused. With a shared memoryFile, the two make a VM template.
+   */
+  saveState(file: string, timeoutMs?: number): Promise<void>;
   /** The last lines of the serial console and of the hypervisor's own error output, for messages. */
   diagnostics(lines?: number): string;
 }
 
 export interface Hypervisor {
   readonly name: string;
+  /** The hypervisor's build, which saved device state is only valid for (VM templates). */
+  version(): Promise<string>;
   launch(config: VmConfig): Promise<RunningVm>;
 }

@@ -15,8 +15,23 @@ export interface QemuCmdlineConfig {
   readonly accel: Accel;
   readonly memoryMiB: number;
   readonly cpus: number;
-  readonly kernel: string;
-  readonly initrd: string;
+  /**
+   * The guest kernel and initramfs to boot. Both absent only with `incoming`: a restored
+   * guest's kernel is already in its memory, and QEMU then keeps no copy of its own.
+   */
+  readonly kernel?: string;
+  readonly initrd?: string;
+  /**
+   * The guest's RAM as a file (a VM template's memory). shared: the guest writes through
+   * to the file (building a template); private: the file is mapped copy-on-write, so clones
+   * share its pages and each one's writes stay its own. Absent: anonymous RAM.
+   */
+  readonly memoryFile?: { readonly path: string; readonly shared: boolean };
+  /**
+   * Start paused, waiting for device state over QMP (migrate-incoming): a clone restored
+   * from a VM template instead of a boot.
+   */
+  readonly incoming?: boolean;
   /**
    * A read-only disk image the guest mounts (moat's guest image: Node and the agent), as
    * the first virtio-blk device (/dev/vda). Absent: no disk.
@@ -65,9 +80,12 @@ const TAG = /^[A-Za-z0-9_.-]{1,31}$/;
 export function qemuArgv(c: QemuCmdlineConfig): string[] {
   checkPositiveInt("memoryMiB", c.memoryMiB, 64);
   checkPositiveInt("cpus", c.cpus, 1);
+  if (!c.incoming && (c.kernel === undefined || c.initrd === undefined)) {
+    throw new MoatError("EINVAL", "a guest that boots needs a kernel and an initramfs");
+  }
   for (const [what, p] of [
-    ["kernel", c.kernel],
-    ["initrd", c.initrd],
+    ...(c.kernel !== undefined ? ([["kernel", c.kernel]] as const) : []),
+    ...(c.initrd !== undefined ? ([["initrd", c.initrd]] as const) : []),
     ["consoleLog", c.consoleLog],
     ["agentSocket", c.agentSocket],
     ["qmpSocket", c.qmpSocket],
@@ -114,12 +132,16 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
     // privileges or use obsolete syscalls.
     "-sandbox",
     "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-    "-kernel",
-    c.kernel,
-    "-initrd",
-    c.initrd,
-    "-append",
-    [...kernelArgs, ...(c.kernelArgs ?? [])].join(" "),
+    ...(c.kernel !== undefined && c.initrd !== undefined
+      ? [
+          "-kernel",
+          c.kernel,
+          "-initrd",
+          c.initrd,
+          "-append",
+          [...kernelArgs, ...(c.kernelArgs ?? [])].join(" "),
+        ]
+      : []),
     "-chardev",
     `file,id=console,path=${opt(c.consoleLog)}`,
     "-serial",
@@ -136,6 +158,17 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
     // QEMU reports the guest opening the port (VSERPORT_CHANGE) only for a device with an id.
     `virtserialport,chardev=agent,name=${c.agentPortName},id=agentport`,
   ];
+  if (c.memoryFile !== undefined) {
+    checkPath("memoryFile", c.memoryFile.path);
+    argv.push(
+      "-object",
+      `memory-backend-file,id=ram,size=${c.memoryMiB}M,mem-path=${opt(c.memoryFile.path)},share=${c.memoryFile.shared ? "on" : "off"}`,
+      "-machine",
+      "memory-backend=ram",
+    );
+  }
+  // The device state arrives later, over QMP (migrate-incoming), from a socket moat names.
+  if (c.incoming) argv.push("-incoming", "defer");
   if (c.image !== undefined) {
     checkPath("image", c.image);
     // Read-only in QEMU too, so no guest can write to the image every sandbox shares.

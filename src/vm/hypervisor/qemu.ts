@@ -2,7 +2,7 @@
 // and QEMU connects to them, so there is no polling for socket files to appear, and
 // QEMU is started under `setpriv --pdeathsig SIGKILL` so that it dies with moat even
 // when moat is SIGKILLed and gets no chance to clean up.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
@@ -13,6 +13,7 @@ import { GUEST_NET } from "../../agent/protocol.js";
 import { MoatError } from "../../spec/errors.js";
 import { announceGuest, blockList, relayGuestFrames } from "./frame-filter.js";
 import type { Hypervisor, RunningVm, VmConfig, VmExit } from "./hypervisor.js";
+import { restoreState, saveState } from "./migration.js";
 import { GATEWAY_ADDRESS, type PasstProcess, passtMissing, startPasst } from "./passt.js";
 import { GUEST_MAC, qemuArgv } from "./qemu-cmdline.js";
 import { QmpClient } from "./qmp.js";
@@ -24,15 +25,42 @@ const STDERR_KEEP = 8192;
 export class QemuHypervisor implements Hypervisor {
   readonly name = "qemu";
 
+  private versionLine: Promise<string> | undefined;
+
   constructor(private readonly binary = QEMU_BINARY) {}
+
+  version(): Promise<string> {
+    this.versionLine ??= new Promise((resolve, reject) => {
+      execFile(this.binary, ["--version"], (err, out) => {
+        if (err) {
+          this.versionLine = undefined;
+          reject(
+            new MoatError("ENOENT", `cannot run ${this.binary} --version: ${err.message}`, { cause: err }),
+          );
+        } else resolve(out.split("\n")[0]!.trim());
+      });
+    });
+    return this.versionLine;
+  }
 
   async launch(config: VmConfig): Promise<RunningVm> {
     if (!ID.test(config.id)) {
       throw new MoatError("EINVAL", `VM id "${config.id}" must be 1-64 letters, digits, "_", "." or "-"`);
     }
+    const restoring = config.restoreState !== undefined;
+    if (restoring && config.memoryFile === undefined) {
+      throw new MoatError("EINVAL", `VM ${config.id}: a restored VM needs its template's memory file`);
+    }
     for (const [what, p] of [
-      ["kernel", config.kernel],
-      ["initramfs", config.initrd],
+      ...(restoring
+        ? ([
+            ["template state", config.restoreState!],
+            ["template memory", config.memoryFile!.path],
+          ] as const)
+        : ([
+            ["kernel", config.kernel],
+            ["initramfs", config.initrd],
+          ] as const)),
       ...(config.image !== undefined ? ([["image", config.image]] as const) : []),
     ] as const) {
       const s = await stat(p).catch(() => undefined);
@@ -52,8 +80,8 @@ export class QemuHypervisor implements Hypervisor {
       accel: config.accel,
       memoryMiB: config.memoryMiB,
       cpus: config.cpus,
-      kernel: config.kernel,
-      initrd: config.initrd,
+      ...(restoring ? { incoming: true } : { kernel: config.kernel, initrd: config.initrd }),
+      ...(config.memoryFile !== undefined ? { memoryFile: config.memoryFile } : {}),
       ...(config.image !== undefined ? { image: config.image } : {}),
       kernelArgs: config.kernelArgs,
       consoleLog,
@@ -153,6 +181,13 @@ export class QemuHypervisor implements Hypervisor {
         relayGuestFrames(guestNet, passt.socket, blockList(hostBlockedAddresses()));
       }
       const qmp = await QmpClient.handshake(qmpSock, timeoutMs);
+      if (restoring) {
+        await Promise.race([
+          restoreState(qmp, config.runDir, config.restoreState!, timeoutMs),
+          exitedEarly,
+          ...(passtFailed ? [passtFailed] : []),
+        ]);
+      }
       return new QemuVm(
         config.id,
         child,
@@ -161,6 +196,7 @@ export class QemuHypervisor implements Hypervisor {
         qmp,
         withNetwork(exit, passt, passtExit),
         vmDiag,
+        config.runDir,
       );
     } catch (e) {
       stopPasst(passt);
@@ -237,6 +273,7 @@ class QemuVm implements RunningVm {
     private readonly monitor: QmpClient,
     private readonly exit: Promise<VmExit>,
     private readonly diag: (lines?: number) => string,
+    private readonly runDir: string,
   ) {
     // The agent socket is left to reach EOF by itself: output the guest wrote just
     // before powering off may still be unread when the exit is reported.
@@ -276,6 +313,10 @@ class QemuVm implements RunningVm {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  saveState(file: string, timeoutMs = 30_000): Promise<void> {
+    return saveState(this.monitor, this.runDir, file, timeoutMs);
   }
 
   diagnostics(lines = 20): string {

@@ -1,0 +1,65 @@
+// moat's host configuration file: /etc/moat/config.json, or the file MOAT_CONFIG names.
+// It holds the host operator's defaults, which no bundle, pod or image can set:
+//   {"isolation": "vm" | "userkernel" | "auto",   the default isolation
+//    "vmTemplate": true | false}                  vm sandboxes start from a VM template
+// A missing file means the built-in defaults; a file that cannot be parsed is an error,
+// never silently ignored, because it may carry a security decision.
+import { readFileSync } from "node:fs";
+import { MoatError } from "./errors.js";
+
+export const DEFAULT_CONFIG_FILE = "/etc/moat/config.json";
+
+export interface HostConfig {
+  /** Checked by the isolation layer, which knows the names. */
+  readonly isolation?: string;
+  readonly vmTemplate?: boolean;
+}
+
+export function configFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.MOAT_CONFIG || DEFAULT_CONFIG_FILE;
+}
+
+export function readHostConfig(env: NodeJS.ProcessEnv = process.env): HostConfig {
+  const file = configFile(env);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return {}; // no configuration file: the built-in defaults
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new MoatError("EINVAL", `${file} is not valid JSON (${(e as Error).message}): fix it or remove it`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new MoatError("EINVAL", `${file} must hold one JSON object, like {"isolation": "vm"}`);
+  }
+  const o = raw as Record<string, unknown>;
+  if (o.isolation !== undefined && typeof o.isolation !== "string") {
+    throw new MoatError("EINVAL", `${file}: "isolation" must be a string: vm, userkernel or auto`);
+  }
+  if (o.vmTemplate !== undefined && typeof o.vmTemplate !== "boolean") {
+    throw new MoatError("EINVAL", `${file}: "vmTemplate" must be true or false`);
+  }
+  return {
+    ...(o.isolation !== undefined ? { isolation: o.isolation as string } : {}),
+    ...(o.vmTemplate !== undefined ? { vmTemplate: o.vmTemplate as boolean } : {}),
+  };
+}
+
+/**
+ * Whether vm sandboxes start from a VM template (vm/template.ts): MOAT_VM_TEMPLATE (1 or
+ * 0) over the configuration file's "vmTemplate"; off by default, as in Kata, because
+ * clones share their template's kernel layout (KASLR) and its memory pages.
+ */
+export function vmTemplateEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.MOAT_VM_TEMPLATE;
+  if (v !== undefined && v !== "") {
+    if (v === "1" || v === "true") return true;
+    if (v === "0" || v === "false") return false;
+    throw new MoatError("EINVAL", `MOAT_VM_TEMPLATE="${v}" must be 1 or 0`);
+  }
+  return readHostConfig(env).vmTemplate ?? false;
+}
