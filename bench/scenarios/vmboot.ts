@@ -103,9 +103,14 @@ async function floorBoot(
 }
 
 /** moat vm through the Sandbox API: ms from createSandbox to the first byte of stdout. */
-async function moatFirstOutput(ctx: BenchContext, n: number, template = false): Promise<number> {
+async function moatFirstOutput(
+  ctx: BenchContext,
+  n: number,
+  template = false,
+  disk = false,
+): Promise<number> {
   const s = await store(ctx);
-  const id = `bench-vmboot-${template ? "t" : ""}${n}`;
+  const id = `bench-vmboot-${template ? "t" : ""}${disk ? "d" : ""}${n}`;
   const b = await createBundle(s, await ensureDefaultImage(s), path.join(ctx.work, `${id}-bundle`), {
     args: ["echo", "marker"],
   });
@@ -118,14 +123,17 @@ async function moatFirstOutput(ctx: BenchContext, n: number, template = false): 
     },
   });
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  // The vm backend reads MOAT_VM_TEMPLATE as it boots each sandbox.
-  const before = process.env.MOAT_VM_TEMPLATE;
+  // The vm backend reads MOAT_VM_TEMPLATE and MOAT_VM_ROOTFS as it boots each sandbox.
+  const before = { template: process.env.MOAT_VM_TEMPLATE, rootfs: process.env.MOAT_VM_ROOTFS };
   process.env.MOAT_VM_TEMPLATE = template ? "1" : "0";
+  process.env.MOAT_VM_ROOTFS = disk ? "block" : "9p";
   const t0 = performance.now();
-  const sb = await backend.createSandbox({ id, stateDir: path.join(ctx.work, `${id}-state`) }).finally(() => {
-    if (before === undefined) delete process.env.MOAT_VM_TEMPLATE;
-    else process.env.MOAT_VM_TEMPLATE = before;
-  });
+  const sb = await backend
+    .createSandbox({ id, stateDir: path.join(ctx.work, `${id}-state`), firstRootfs: b.rootfs })
+    .finally(() => {
+      restoreEnv("MOAT_VM_TEMPLATE", before.template);
+      restoreEnv("MOAT_VM_ROOTFS", before.rootfs);
+    });
   const from = (sb as unknown as { bootedFrom?: string }).bootedFrom;
   if (template && from !== "template") {
     await sb.destroy();
@@ -143,6 +151,11 @@ async function moatFirstOutput(ctx: BenchContext, n: number, template = false): 
     await sb.destroy();
     await removeBundle(b.dir);
   }
+}
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
 }
 
 export const vmboot: Scenario = {
@@ -182,6 +195,7 @@ export const vmboot: Scenario = {
     const exit: number[] = [];
     const moat: number[] = [];
     const cloned: number[] = [];
+    const onDisk: number[] = [];
     // Makes the VM template (one boot), so the timed runs are clones.
     ctx.log("  making the VM template");
     await moatFirstOutput(ctx, -1, true);
@@ -192,12 +206,15 @@ export const vmboot: Scenario = {
       const m = await moatFirstOutput(ctx, i);
       ctx.log(`  moat vm from a template ${i + 1}/${runs}`);
       const c = await moatFirstOutput(ctx, i, true);
+      ctx.log(`  moat vm with its rootfs on a disk ${i + 1}/${runs}`);
+      const d = await moatFirstOutput(ctx, i, false, true);
       // The first round warms the page cache (kernel, initramfs, QEMU) and is not kept.
       if (ctx.quick || i > 0) {
         marker.push(f.marker);
         exit.push(f.exit);
         moat.push(m);
         cloned.push(c);
+        onDisk.push(d);
       }
     }
     await rm(path.join(ctx.work, "floor"), { recursive: true, force: true });
@@ -211,12 +228,14 @@ export const vmboot: Scenario = {
         measurement("floor: QEMU exit", exit),
         measurement("moat vm: first stdout byte", moat),
         measurement("moat vm from a template: first stdout byte", cloned),
+        measurement("moat vm, rootfs on a disk: first stdout byte", onDisk),
       ],
       notes: [
         `Accelerator: ${accel.accel} (${accel.reason}). ${DEFAULT_GUEST_MEMORY_MIB} MiB, 1 vCPU, for both.`,
         "Floor: moat's qemu-cmdline.ts argv with the same QEMU and kernel, but an initramfs of busybox alone whose /init echoes a marker and runs `poweroff -f`; timed from spawning QEMU to the marker in the console log (polled every 2 ms) and to QEMU's exit. It has no 9p share (moat's sandbox has one) and is not wrapped in setpriv.",
         "moat vm: from createSandbox (QEMU launch, Node + agent start in the guest, agent handshake) through create and start of a container running `echo marker` to its first stdout byte on the host.",
         "moat vm from a template (MOAT_VM_TEMPLATE=1; off by default): the same, but QEMU resumes a clone of a guest paused at a ready agent (its RAM file mapped copy-on-write, its device state loaded over a Unix socket) instead of booting; the template is made once before the timed runs. The container work in the guest (mounting its rootfs, starting it) is the same in both.",
+        "moat vm, rootfs on a disk (MOAT_VM_ROOTFS=block): booted as the first row, but the container's rootfs is written into an erofs image before QEMU starts and read by the guest from a read-only virtio-blk disk instead of through 9p; the image's build is in the figure.",
         "Floor and moat runs alternate, so all see the same machine load.",
       ],
     });

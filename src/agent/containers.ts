@@ -13,7 +13,16 @@
 // spec's order (guest-mounts.ts); host files and directories arrive on a second, writable
 // 9p share, so a container's writes to a read-write volume do reach the host.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import type { Writable } from "node:stream";
@@ -38,34 +47,53 @@ const CGROUP_ROOT = "/sys/fs/cgroup";
 
 // Lay out one container. Mount targets must not be symlinks the image planted: the
 // guest kernel would follow them out of the rootfs.
+/**
+ * What every container's /dev holds besides its device nodes: the mount points for shm
+ * and pts, and the usual links. Made once per guest (makeDevSkeleton), copied per container.
+ */
+const DEV_SKELETON = "/run/moat/dev";
+/** Copied from the guest's devtmpfs: cp -a makes each as a node of the same device. */
+const DEV_NODES = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/** Under TCG each process the guest starts costs tens of ms: few commands, one shell. */
 const SETUP_SCRIPT = `set -e
-c=$1; lower=$2; r=$1/rootfs
+c=$1; lower=$2; disk=$3; r=$1/rootfs
 mkdir -p "$c"
 mount -t tmpfs -o mode=0700 moat-container "$c"
 mkdir "$c/upper" "$c/work" "$r"
+if [ -n "$disk" ]; then
+  mkdir "$c/lower"
+  mount -t erofs -o ro,nodev "$disk" "$c/lower"
+  lower=$c/lower
+fi
 mount -t overlay -o "lowerdir=$lower,upperdir=$c/upper,workdir=$c/work" overlay "$r"
 for d in proc dev; do
   if [ -L "$r/$d" ]; then echo "/$d in the image is a symbolic link" >&2; exit 1; fi
-  mkdir -p "$r/$d"
 done
+mkdir -p "$r/proc" "$r/dev"
 # busybox unshare --mount-proc makes its target private first, which needs a mount point.
 mount --bind "$r/proc" "$r/proc"
 mount -t tmpfs -o nosuid,mode=0755 dev "$r/dev"
-for d in null zero full random urandom tty; do
-  touch "$r/dev/$d"
-  mount --bind "/dev/$d" "$r/dev/$d"
-done
-mkdir "$r/dev/shm" "$r/dev/pts"
+cp -a ${DEV_NODES.map((n) => `/dev/${n}`).join(" ")} ${DEV_SKELETON}/. "$r/dev/"
 mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$r/dev/shm"
 # The guest's one devpts instance, where moat-pty allocates terminals: a process must
 # find its own /dev/pts/N for tty(1) and ttyname(3) to work.
 mount --bind /dev/pts "$r/dev/pts"
-ln -s pts/ptmx "$r/dev/ptmx"
-ln -s /proc/self/fd "$r/dev/fd"
-ln -s /proc/self/fd/0 "$r/dev/stdin"
-ln -s /proc/self/fd/1 "$r/dev/stdout"
-ln -s /proc/self/fd/2 "$r/dev/stderr"
 `;
+
+/** The skeleton of every container's /dev (DEV_SKELETON), made with no process at all. */
+function makeDevSkeleton(): void {
+  mkdirSync(join(DEV_SKELETON, "shm"), { recursive: true, mode: 0o755 });
+  mkdirSync(join(DEV_SKELETON, "pts"), { mode: 0o755 });
+  const links: [string, string][] = [
+    ["ptmx", "pts/ptmx"],
+    ["fd", "/proc/self/fd"],
+    ["stdin", "/proc/self/fd/0"],
+    ["stdout", "/proc/self/fd/1"],
+    ["stderr", "/proc/self/fd/2"],
+  ];
+  for (const [name, target] of links) symlinkSync(target, join(DEV_SKELETON, name));
+}
 
 // Runs inside the new namespaces (or, for exec, before joining them): enter the
 // container's cgroup, name the host, mount the container's mqueue (an mqueue instance
@@ -152,6 +180,33 @@ export class Containers {
   private shareMounted = false;
   private volumesMounted = false;
   private network = "none";
+  private nic: Promise<void> | undefined;
+
+  /**
+   * Address and route for the NIC the host gave the guest (the same in every guest: the
+   * host's side of the network tells guests apart). The agent does it as it starts, so a
+   * VM template holds a guest whose network is ready; CreateSandbox does it otherwise.
+   */
+  configureNic(): Promise<void> {
+    this.nic ??= (async () => {
+      await waitForNic();
+      await run([
+        "sh",
+        "-c",
+        [
+          "set -e",
+          "ip link set eth0 up",
+          `ip addr add ${GUEST_NET.address} dev eth0`,
+          `ip route add default via ${GUEST_NET.gateway} dev eth0`,
+        ].join("\n"),
+      ]);
+    })();
+    // A failed attempt may be made again by the next caller.
+    this.nic.catch(() => {
+      this.nic = undefined;
+    });
+    return this.nic;
+  }
 
   async createSandbox(
     shareTag: string,
@@ -160,39 +215,32 @@ export class Containers {
     fresh?: { entropy: Uint8Array; unixTimeMs: number },
   ): Promise<void> {
     if (this.shareMounted) return;
-    // First: nothing a container can see may come from the template's random state.
-    if (fresh) await freshen(fresh.entropy, fresh.unixTimeMs);
     if (network !== "" && network !== "none" && network !== "nat")
       throw new TtrpcError(Code.INVALID_ARGUMENT, `network "${network}" is not nat or none`);
-    if (network === "nat") {
-      await configureNat();
-      this.network = "nat";
-    }
-    await run(["mkdir", "-p", SHARE_MOUNT, CONTAINERS]);
-    await run([
-      "mount",
-      "-t",
-      "9p",
-      "-o",
-      "trans=virtio,version=9p2000.L,ro,cache=none",
-      shareTag,
-      SHARE_MOUNT,
-    ]);
+    // One shell for every step: under TCG each process the guest starts costs tens of ms.
+    const steps = ["set -e"];
+    steps.push(
+      `mkdir -p ${SHARE_MOUNT} ${CONTAINERS}`,
+      `mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=none "$1" ${SHARE_MOUNT}`,
+    );
     if (volumeTag !== "") {
       // Read-write: a volume's writes belong on the host. The host keeps read-only
       // volumes read-only on its side as well.
-      await run(["mkdir", "-p", VOLUME_MOUNT]);
-      await run([
-        "mount",
-        "-t",
-        "9p",
-        "-o",
-        "trans=virtio,version=9p2000.L,cache=none,nosuid,nodev",
-        volumeTag,
-        VOLUME_MOUNT,
-      ]);
-      this.volumesMounted = true;
+      steps.push(
+        `mkdir -p ${VOLUME_MOUNT}`,
+        `mount -t 9p -o trans=virtio,version=9p2000.L,cache=none,nosuid,nodev "$2" ${VOLUME_MOUNT}`,
+      );
     }
+    // The guest's randomness and clock are made fresh alongside: no container can exist
+    // before this call has answered, and both finish before it does.
+    await Promise.all([
+      fresh ? freshen(fresh.entropy, fresh.unixTimeMs) : undefined,
+      network === "nat" ? this.configureNic() : undefined,
+      run(["sh", "-c", steps.join("\n"), "sh", shareTag, volumeTag]),
+    ]);
+    makeDevSkeleton();
+    if (network === "nat") this.network = "nat";
+    if (volumeTag !== "") this.volumesMounted = true;
     this.shareMounted = true;
   }
 
@@ -202,9 +250,11 @@ export class Containers {
     rootfsDir: string,
     hostname: string,
     mounts: readonly MountSpec[] = [],
+    rootfsDisk = "",
   ): Promise<void> {
     checkId("container id", id);
-    checkId("rootfs directory", rootfsDir);
+    const disk = rootfsDisk === "" ? "" : diskBySerial(rootfsDisk);
+    if (disk === "") checkId("rootfs directory", rootfsDir);
     if (!this.shareMounted)
       throw new TtrpcError(Code.FAILED_PRECONDITION, "CreateSandbox must come before CreateContainer");
     if (!this.volumesMounted && mounts.some((m) => m.type === "bind" && m.source !== ""))
@@ -225,8 +275,8 @@ export class Containers {
     };
     this.containers.set(id, c);
     try {
-      await run(["sh", "-c", SETUP_SCRIPT, "sh", dir, join(SHARE_MOUNT, rootfsDir)]);
-      await run(["mkdir", "-p", c.cgroup]);
+      await run(["sh", "-c", SETUP_SCRIPT, "sh", dir, disk === "" ? join(SHARE_MOUNT, rootfsDir) : "", disk]);
+      mkdirSync(c.cgroup, { recursive: true });
       // Before the mounts: a bind-mounted /etc/resolv.conf then hides this one, and the
       // write never lands on a volume.
       if (this.network === "nat") writeResolvConf(c.rootfs);
@@ -538,16 +588,42 @@ export class Containers {
 }
 
 /** Bring up the NIC QEMU's user-mode network gave the guest, at slirp's fixed addresses. */
-async function configureNat(): Promise<void> {
-  // virtio_net was loaded by /init; its probe may still be finishing.
+/** /dev/vdX of the read-only disk whose virtio-blk serial is `serial`. */
+function diskBySerial(serial: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,20}$/.test(serial))
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `disk serial "${serial}" is invalid`);
+  for (const dev of readdirSync("/sys/block")) {
+    try {
+      if (readFileSync(`/sys/block/${dev}/serial`, "utf8").trim() === serial) return `/dev/${dev}`;
+    } catch {
+      // not a virtio-blk disk
+    }
+  }
+  throw new TtrpcError(Code.NOT_FOUND, `the guest has no disk with serial ${serial}`);
+}
+
+/** Whether the host gave this guest a NIC: a virtio device of type 1 (net), bound or not yet. */
+export function hasNic(): boolean {
+  try {
+    return readdirSync("/sys/bus/virtio/devices").some((d) => {
+      try {
+        return readFileSync(`/sys/bus/virtio/devices/${d}/device`, "utf8").trim() === "0x0001";
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** virtio_net was loaded by /init; its probe may still be finishing. */
+async function waitForNic(): Promise<void> {
   for (let i = 0; i < 200 && !existsSync("/sys/class/net/eth0"); i++) {
     await new Promise((r) => setTimeout(r, 10));
   }
   if (!existsSync("/sys/class/net/eth0"))
     throw new TtrpcError(Code.FAILED_PRECONDITION, "network nat was asked for, but the guest has no eth0");
-  await run(["ip", "link", "set", "eth0", "up"]);
-  await run(["ip", "addr", "add", GUEST_NET.address, "dev", "eth0"]);
-  await run(["ip", "route", "add", "default", "via", GUEST_NET.gateway, "dev", "eth0"]);
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 import { cpus, release, totalmem } from "node:os";
 import { Duplex } from "node:stream";
 import { TtrpcServer } from "../ttrpc/server.js";
-import { BUSYBOX, Containers } from "./containers.js";
+import { BUSYBOX, Containers, hasNic } from "./containers.js";
 import {
   AGENT_PROTOCOL_VERSION,
   AGENT_SERVICE,
@@ -109,7 +109,14 @@ function serve(containers: Containers): TtrpcServer {
     return empty;
   });
   on("CreateContainer", async (r) => {
-    await containers.create(r.containerId, r.process, r.rootfsDir, r.hostname, r.mounts ?? []);
+    await containers.create(
+      r.containerId,
+      r.process,
+      r.rootfsDir,
+      r.hostname,
+      r.mounts ?? [],
+      r.rootfsDisk ?? "",
+    );
     return empty;
   });
   on("StartContainer", async (r) => ({ pid: await containers.start(r.containerId) }));
@@ -158,8 +165,14 @@ function serve(containers: Containers): TtrpcServer {
 
 async function main(): Promise<void> {
   setupGuest();
+  const containers = new Containers();
+  if (hasNic()) {
+    await containers.configureNic().catch((e: unknown) => {
+      log(`cannot configure the NIC yet (CreateSandbox will try again): ${(e as Error).message}`);
+    });
+  }
   const port = await findPort();
-  const server = serve(new Containers());
+  const server = serve(containers);
   log(`serving on ${port}`);
   await server.serve(openPort(port));
   log("the host closed the agent port");

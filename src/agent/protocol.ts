@@ -88,6 +88,9 @@ message CreateContainerRequest {
   string hostname = 4;
   // Applied in this order after the rootfs is laid out, before the process starts.
   repeated Mount mounts = 5;
+  // When set, the rootfs is instead the erofs image on the read-only disk with this
+  // virtio-blk serial number (rootfs_dir is then ignored).
+  string rootfs_disk = 6;
 }
 
 message ContainerRequest { string container_id = 1; }
@@ -213,6 +216,7 @@ export interface Messages {
     rootfsDir: string;
     hostname: string;
     mounts?: MountSpec[];
+    rootfsDisk?: string;
   };
   ContainerRequest: { containerId: string };
   ExecProcessRequest: { containerId: string; execId: string; process: ProcessSpec };

@@ -189,6 +189,7 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
     sandbox = await backend.createSandbox({
       id,
       stateDir: path.join(store.root, "sandboxes", id),
+      firstRootfs: bundle.rootfs,
       ...(memoryMiB ? { memoryMiB } : {}),
       ...(cpus ? { cpus } : {}),
       ...(network ? { network } : {}),

@@ -484,6 +484,7 @@ async function main(): Promise<void> {
     ...sizing,
     id,
     stateDir: sandboxDir(root, id),
+    firstRootfs: record.rootfs,
     debug: debugArg === "1",
   });
   await sandbox.create({

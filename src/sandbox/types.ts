@@ -65,6 +65,11 @@ export interface SandboxConfig {
   ports?: Array<{ host: number; guest: number }>;
   /** Where the backend keeps per-sandbox files (sockets, logs); removed by destroy(). */
   stateDir: string;
+  /**
+   * The rootfs of the container the caller will create first, when it knows it (moat run,
+   * the OCI runtime): the vm isolation can then give it to the guest as a disk.
+   */
+  firstRootfs?: string;
   debug?: boolean;
   /**
    * Steps of one-time work the sandbox waits for (building the vm's guest assets), for a person

@@ -131,7 +131,7 @@ export class TaskService {
     }
   }
 
-  private ensureSandbox(spec: Spec): Promise<Sandbox> {
+  private ensureSandbox(spec: Spec, firstRootfs: string): Promise<Sandbox> {
     this.sandbox ??= (async () => {
       const choice = chooseIsolation({ annotations: spec.annotations });
       const backend = await selectBackend(choice);
@@ -139,6 +139,7 @@ export class TaskService {
       return backend.createSandbox({
         id: this.opts.groupId,
         stateDir: this.opts.stateDir,
+        firstRootfs,
         debug: this.opts.debug,
       });
     })();
@@ -244,12 +245,13 @@ export class TaskService {
       const ioPaths = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
       init = this.newProc("", ioPaths);
       if (r.terminal && spec.process) spec.process.terminal = true;
-      const sandbox = await this.ensureSandbox(spec);
+      const rootfs = path.resolve(bundle, spec.root?.path ?? "rootfs");
+      const sandbox = await this.ensureSandbox(spec, rootfs);
       await sandbox.create({
         id: r.id,
         bundle,
         spec,
-        rootfs: path.resolve(bundle, spec.root?.path ?? "rootfs"),
+        rootfs,
         stdio: init.io.stdio,
       });
       // No process runs before Start; the shim stands for it until then, as containerd

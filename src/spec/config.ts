@@ -1,7 +1,8 @@
 // moat's host configuration file: /etc/moat/config.json, or the file MOAT_CONFIG names.
 // It holds the host operator's defaults, which no bundle, pod or image can set:
 //   {"isolation": "vm" | "userkernel" | "auto",   the default isolation
-//    "vmTemplate": true | false}                  vm sandboxes start from a VM template
+//    "vmTemplate": true | false,                  vm sandboxes start from a VM template
+//    "vmRootfs": "9p" | "block"}                  how a vm sandbox's first rootfs reaches it
 // A missing file means the built-in defaults; a file that cannot be parsed is an error,
 // never silently ignored, because it may carry a security decision.
 import { readFileSync } from "node:fs";
@@ -13,6 +14,7 @@ export interface HostConfig {
   /** Checked by the isolation layer, which knows the names. */
   readonly isolation?: string;
   readonly vmTemplate?: boolean;
+  readonly vmRootfs?: "9p" | "block";
 }
 
 export function configFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -43,9 +45,13 @@ export function readHostConfig(env: NodeJS.ProcessEnv = process.env): HostConfig
   if (o.vmTemplate !== undefined && typeof o.vmTemplate !== "boolean") {
     throw new MoatError("EINVAL", `${file}: "vmTemplate" must be true or false`);
   }
+  if (o.vmRootfs !== undefined && o.vmRootfs !== "9p" && o.vmRootfs !== "block") {
+    throw new MoatError("EINVAL", `${file}: "vmRootfs" must be "9p" or "block"`);
+  }
   return {
     ...(o.isolation !== undefined ? { isolation: o.isolation as string } : {}),
     ...(o.vmTemplate !== undefined ? { vmTemplate: o.vmTemplate as boolean } : {}),
+    ...(o.vmRootfs !== undefined ? { vmRootfs: o.vmRootfs as "9p" | "block" } : {}),
   };
 }
 
@@ -62,4 +68,18 @@ export function vmTemplateEnabled(env: NodeJS.ProcessEnv = process.env): boolean
     throw new MoatError("EINVAL", `MOAT_VM_TEMPLATE="${v}" must be 1 or 0`);
   }
   return readHostConfig(env).vmTemplate ?? false;
+}
+
+/**
+ * How the vm isolation hands the guest the rootfs of a sandbox's first container:
+ * MOAT_VM_ROOTFS over the configuration file's "vmRootfs"; default 9p (bench/ measures
+ * both: an erofs image on a disk reads faster but costs its build at every start).
+ */
+export function vmRootfsMode(env: NodeJS.ProcessEnv = process.env): "9p" | "block" {
+  const v = env.MOAT_VM_ROOTFS;
+  if (v !== undefined && v !== "") {
+    if (v === "9p" || v === "block") return v;
+    throw new MoatError("EINVAL", `MOAT_VM_ROOTFS="${v}" must be 9p or block`);
+  }
+  return readHostConfig(env).vmRootfs ?? "9p";
 }

@@ -10,7 +10,14 @@ import { ensureAssets, type GuestAssets } from "./assets/build.js";
 import { AGENT_PORT_NAME } from "./assets/init-script.js";
 import { moatRoot } from "./assets/manifest.js";
 import { type AccelChoice, chooseAccel } from "./hypervisor/accel.js";
-import type { Accel, Hypervisor, RunningVm, ShareConfig, UserNetConfig } from "./hypervisor/hypervisor.js";
+import type {
+  Accel,
+  DiskConfig,
+  Hypervisor,
+  RunningVm,
+  ShareConfig,
+  UserNetConfig,
+} from "./hypervisor/hypervisor.js";
 import { QemuHypervisor } from "./hypervisor/qemu.js";
 import { dropTemplate, ensureTemplate } from "./template.js";
 
@@ -31,6 +38,8 @@ export interface BootOptions {
   readonly memoryMiB?: number;
   readonly cpus?: number;
   readonly shares?: readonly ShareConfig[];
+  /** More read-only disks (containers' rootfs images); a guest with any always boots. */
+  readonly disks?: readonly DiskConfig[];
   /** User-mode NAT networking; absent: the guest has no NIC. */
   readonly network?: UserNetConfig;
   readonly kernelArgs?: readonly string[];
@@ -44,6 +53,12 @@ export interface BootOptions {
    * instead of booting; if that fails, the template is dropped and the guest boots.
    */
   readonly template?: boolean;
+  /**
+   * The first calls on the new guest (the sandbox's CreateSandbox). A clone's answer to
+   * them is also the proof that it resumed: if they fail on a clone, the clone and its
+   * template are dropped and the guest boots (and they are made on it again).
+   */
+  readonly ready?: (agent: AgentClient, timeoutMs: number) => Promise<void>;
 }
 
 export interface BootedGuest {
@@ -73,11 +88,15 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
     cpus: opts.cpus ?? 1,
     agentPortName: AGENT_PORT_NAME,
     shares: opts.shares,
+    ...(opts.disks?.length ? { disks: opts.disks } : {}),
     network: opts.network,
     kernelArgs: opts.kernelArgs,
   };
   let templateError: string | undefined;
-  if (opts.template) {
+  if (opts.template && opts.disks?.length) {
+    // A template's guest probed its disks as it booted: a clone cannot be given others.
+    templateError = "a guest with rootfs disks boots: VM templates hold no disks of their own";
+  } else if (opts.template) {
     const manifest = assets.manifest;
     if (manifest === undefined) {
       templateError = "VM templates need the cached guest assets";
@@ -107,9 +126,11 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
             restoreState: template.state,
           });
           // The guest's end of the port was opened before the template paused: no
-          // VSERPORT_CHANGE comes, and the agent is already reading.
+          // VSERPORT_CHANGE comes, and the agent is already reading. The template's agent
+          // answered GetGuestDetails with this protocol before it paused.
           const agent = new AgentClient(vm);
-          await agent.call("GetGuestDetails", {}, { timeoutMs: timeout });
+          if (opts.ready) await opts.ready(agent, timeout);
+          else await agent.call("GetGuestDetails", {}, { timeoutMs: timeout });
           return { vm, agent, accel, from: "template" };
         } catch (e) {
           if (vm) await vm.kill();
@@ -125,6 +146,7 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
   try {
     const agent = await AgentClient.connect(vm, timeout);
     await agent.call("GetGuestDetails", {}, { timeoutMs: timeout });
+    await opts.ready?.(agent, timeout);
     return { vm, agent, accel, from: "boot", ...(templateError !== undefined ? { templateError } : {}) };
   } catch (e) {
     await vm.kill();

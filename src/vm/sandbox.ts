@@ -37,7 +37,7 @@ import type {
   Stdio,
 } from "../sandbox/types.js";
 import { capabilityMask } from "../spec/capabilities.js";
-import { vmTemplateEnabled } from "../spec/config.js";
+import { vmRootfsMode, vmTemplateEnabled } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
@@ -50,6 +50,7 @@ import type { RunningVm, UserNetConfig } from "./hypervisor/hypervisor.js";
 import { PASST_BINARY, passtMissing } from "./hypervisor/passt.js";
 import { QEMU_BINARY } from "./hypervisor/qemu.js";
 import { checkHostPortsFree } from "./ports.js";
+import { buildRootfsImage } from "./rootfs-image.js";
 import { ContainerVolumes, pinVolumeRoot } from "./volumes.js";
 
 const SHARE_TAG = "moatshare";
@@ -103,6 +104,22 @@ export class VmBackend implements SandboxBackend {
   }
 }
 
+interface RootfsDisk {
+  /** The rootfs directory the image was made from (its real path). */
+  readonly rootfs: string;
+  readonly path: string;
+  readonly serial: string;
+  used: boolean;
+}
+
+function samePath(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === b;
+  } catch {
+    return false;
+  }
+}
+
 interface Proc {
   exit?: Promise<ExitStatus>;
   pumps: Promise<void>[];
@@ -128,6 +145,8 @@ class VmSandbox implements Sandbox {
   bootedFrom: "boot" | "template" = "boot";
   /** Why a VM template was asked for (MOAT_VM_TEMPLATE, vmTemplate) but not used. */
   templateError: string | undefined;
+  /** The first container's rootfs as a disk (MOAT_VM_ROOTFS=block), until a container takes it. */
+  rootfsDisk: RootfsDisk | undefined;
 
   private constructor(
     private readonly config: SandboxConfig,
@@ -159,6 +178,13 @@ class VmSandbox implements Sandbox {
     const volumesFd = pinVolumeRoot(volumes);
     let sb: VmSandbox | undefined;
     try {
+      // The first container's rootfs as a disk, when asked for (vmRootfsMode).
+      let rootfsDisk: RootfsDisk | undefined;
+      if (config.firstRootfs !== undefined && vmRootfsMode() === "block") {
+        const path = join(stateDir, "rootfs-0.erofs");
+        await buildRootfsImage(config.firstRootfs, path);
+        rootfsDisk = { rootfs: realpathSync(config.firstRootfs), path, serial: "moat-rootfs-0", used: false };
+      }
       const g = await bootGuest({
         id: config.id,
         runDir: join(config.stateDir, "vm"),
@@ -170,25 +196,28 @@ class VmSandbox implements Sandbox {
         ],
         ...(network ? { network } : {}),
         ...(config.progress ? { progress: config.progress } : {}),
+        ...(rootfsDisk ? { disks: [{ path: rootfsDisk.path, serial: rootfsDisk.serial }] } : {}),
         template: vmTemplateEnabled(),
+        ready: async (agent, timeoutMs) => {
+          await agent.call(
+            "CreateSandbox",
+            {
+              shareTag: SHARE_TAG,
+              network: network ? "nat" : "none",
+              volumeTag: VOLUME_TAG,
+              // Fresh randomness and the host's time, before any container: a clone of a
+              // template would otherwise start with its siblings' random state.
+              entropy: randomBytes(64),
+              unixTimeMs: Date.now(),
+            },
+            { timeoutMs },
+          );
+        },
       });
       sb = new VmSandbox(config, g.vm, g.agent, share, volumesFd);
+      sb.rootfsDisk = rootfsDisk;
       sb.bootedFrom = g.from;
       if (g.templateError !== undefined) sb.templateError = g.templateError;
-      try {
-        await g.agent.call("CreateSandbox", {
-          shareTag: SHARE_TAG,
-          network: network ? "nat" : "none",
-          volumeTag: VOLUME_TAG,
-          // Fresh randomness and the host's time, before any container: a clone of a
-          // template would otherwise start with its siblings' random state.
-          entropy: randomBytes(64),
-          unixTimeMs: Date.now(),
-        });
-      } catch (e) {
-        await sb.destroy();
-        throw e;
-      }
       return sb;
     } catch (e) {
       // Once made, the sandbox owns the descriptor, and destroy() closed it.
@@ -246,6 +275,11 @@ class VmSandbox implements Sandbox {
       execs: new Map(),
     };
     this.containers.set(container.id, c);
+    // The disk holds the rootfs as it was when the sandbox started: only for the container
+    // it was made for, and only once.
+    const disk = this.rootfsDisk;
+    const onDisk = disk !== undefined && !disk.used && samePath(container.rootfs, disk.rootfs);
+    if (onDisk) disk.used = true;
     try {
       await this.agent.call("CreateContainer", {
         containerId: container.id,
@@ -253,8 +287,10 @@ class VmSandbox implements Sandbox {
         rootfsDir: container.id,
         hostname: container.spec.hostname ?? container.id,
         mounts,
+        ...(onDisk ? { rootfsDisk: disk.serial } : {}),
       });
     } catch (e) {
+      if (onDisk) disk.used = false;
       this.containers.delete(container.id);
       volumes?.release();
       await unbind(shareDir);

@@ -77,7 +77,7 @@ export interface TemplateOptions {
   readonly root: string;
   readonly assets: Pick<GuestAssets, "kernel" | "initrd" | "image" | "manifest">;
   readonly hypervisor: Hypervisor;
-  /** The hypervisor build (QEMU's version line): its state format must match. */
+  /** The hypervisor build (Hypervisor.version()): its state format must match. */
   readonly hypervisorVersion: string;
   readonly shape: TemplateShape;
   /** Until the template's guest agent answers. */

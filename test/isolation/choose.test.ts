@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { chooseIsolation } from "../../src/isolation/index.js";
-import { vmTemplateEnabled } from "../../src/spec/config.js";
+import { vmRootfsMode, vmTemplateEnabled } from "../../src/spec/config.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
 after(cleanupTempDirs);
@@ -65,4 +65,13 @@ test("VM templates are off unless MOAT_VM_TEMPLATE or the file's vmTemplate turn
     /"vmTemplate" must be true or false/,
   );
   assert.throws(() => chooseIsolation({ env: { MOAT_CONFIG: config("[1]") } }), /one JSON object/);
+});
+
+test("a vm sandbox's first rootfs goes through 9p unless MOAT_VM_ROOTFS or vmRootfs says block", () => {
+  assert.equal(vmRootfsMode({ MOAT_CONFIG: path.join(dir, "missing.json") }), "9p");
+  const block = config('{"vmRootfs": "block"}');
+  assert.equal(vmRootfsMode({ MOAT_CONFIG: block }), "block");
+  assert.equal(vmRootfsMode({ MOAT_CONFIG: block, MOAT_VM_ROOTFS: "9p" }), "9p");
+  assert.throws(() => vmRootfsMode({ MOAT_VM_ROOTFS: "virtiofs" }), /must be 9p or block/);
+  assert.throws(() => vmRootfsMode({ MOAT_CONFIG: config('{"vmRootfs": "nfs"}') }), /"vmRootfs" must be/);
 });

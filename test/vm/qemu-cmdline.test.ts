@@ -175,6 +175,23 @@ describe("QEMU command line", () => {
     );
   });
 
+  it("adds read-only disks after the image, each with its serial", () => {
+    const argv = qemuArgv({
+      ...base,
+      image: "/a/guest.erofs",
+      disks: [{ path: "/s,1/rootfs-0.erofs", serial: "moat-rootfs-0" }],
+    });
+    assert.deepEqual(values(argv, "-drive"), [
+      "file=/a/guest.erofs,if=none,id=image,format=raw,readonly=on",
+      "file=/s,,1/rootfs-0.erofs,if=none,id=disk0,format=raw,readonly=on",
+    ]);
+    assert.ok(values(argv, "-device").includes("virtio-blk-device,drive=disk0,serial=moat-rootfs-0"));
+    assert.throws(
+      () => qemuArgv({ ...base, disks: [{ path: "/d", serial: "has space" }] }),
+      (e: unknown) => isMoatError(e, "EINVAL") && /disk serial/.test(e.message),
+    );
+  });
+
   it("reads the host TSC rate from cpuinfo", () => {
     assert.equal(hostTscKhz("processor\t: 0\ncpu MHz\t\t: 2096.038\nflags\t: fpu\n"), 2096038);
     assert.equal(hostTscKhz("processor\t: 0\n"), undefined);

@@ -5,6 +5,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, realpath } from "node:fs/promises";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { MoatError } from "../../spec/errors.js";
@@ -40,8 +41,11 @@ export async function nodeFiles(node = process.execPath): Promise<GuestFile[]> {
   return files;
 }
 
+/** Where esbuild works from, and what the agent's input paths are relative to: dist/. */
+const BUNDLE_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
 /** The agent (dist/src/agent/main.js and what it imports) as one CommonJS file. */
-export async function bundleAgent(): Promise<Buffer> {
+export async function bundleAgent(): Promise<{ data: Buffer; inputs: string[] }> {
   const entry = fileURLToPath(new URL("../../agent/main.js", import.meta.url));
   let esbuild: typeof import("esbuild");
   try {
@@ -60,7 +64,8 @@ export async function bundleAgent(): Promise<Buffer> {
     // esbuild names each module in a comment by its path from here; from dist/ they read the
     // same whatever the caller's working directory or the checkout's place, so the bundle's
     // hash (which decides whether the cached guest assets are current) does too.
-    absWorkingDir: fileURLToPath(new URL("../../../", import.meta.url)),
+    absWorkingDir: BUNDLE_ROOT,
+    metafile: true,
     bundle: true,
     platform: "node",
     format: "cjs",
@@ -71,16 +76,47 @@ export async function bundleAgent(): Promise<Buffer> {
   });
   // esbuild keeps a service process alive for the next build; moat builds once.
   await Promise.resolve(esbuild.stop()).catch(() => {});
-  return Buffer.from(out.outputFiles[0]!.contents);
+  return {
+    data: Buffer.from(out.outputFiles[0]!.contents),
+    inputs: Object.keys(out.metafile!.inputs).sort(),
+  };
 }
 
-let agentCache: Promise<{ data: Buffer; sha256: string }> | undefined;
+export interface AgentBundle {
+  readonly data: Buffer;
+  readonly sha256: string;
+  /** The files the bundle was made from (relative to dist/) and one hash of their contents. */
+  readonly sources: AgentSources;
+}
+
+export interface AgentSources {
+  readonly files: readonly string[];
+  readonly sha256: string;
+}
+
+/** One hash over the named files' paths and contents; undefined if one cannot be read. */
+export async function hashAgentSources(files: readonly string[]): Promise<string | undefined> {
+  const h = createHash("sha256");
+  try {
+    for (const f of files) {
+      h.update(`${f}\0`);
+      h.update(await readFile(resolve(BUNDLE_ROOT, f)));
+      h.update("\0");
+    }
+  } catch {
+    return undefined;
+  }
+  return h.digest("hex");
+}
+
+let agentCache: Promise<AgentBundle> | undefined;
 
 /** The bundle and its hash, built once per process. */
-export function agentBundle(): Promise<{ data: Buffer; sha256: string }> {
-  agentCache ??= bundleAgent().then((data) => ({
+export function agentBundle(): Promise<AgentBundle> {
+  agentCache ??= bundleAgent().then(async ({ data, inputs }) => ({
     data,
     sha256: createHash("sha256").update(data).digest("hex"),
+    sources: { files: inputs, sha256: (await hashAgentSources(inputs)) ?? "" },
   }));
   agentCache.catch(() => {
     agentCache = undefined;

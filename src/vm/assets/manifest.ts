@@ -41,6 +41,11 @@ export interface Manifest {
   readonly nodeVersion: string;
   /** sha256 of the bundled agent, so a changed agent rebuilds the initramfs. */
   readonly agentSha256: string;
+  /**
+   * The files the agent was bundled from (relative to moat's dist/) and a hash of their
+   * contents: when they are unchanged the cache is current without bundling again.
+   */
+  readonly agentSources?: { readonly files: readonly string[]; readonly sha256: string };
   readonly kernel: string;
   readonly initrd: string;
   /** The read-only guest image (erofs): Node, its libraries and the agent. */

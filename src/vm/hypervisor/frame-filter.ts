@@ -8,6 +8,7 @@
 
 import type { Socket } from "node:net";
 import { isIPv4 } from "node:net";
+import { HandshakeCompleter } from "./passt-handshake.js";
 
 const ETH_HEADER = 14;
 const ETHERTYPE_IPV4 = 0x0800;
@@ -90,42 +91,97 @@ export function allowGuestFrame(frame: Buffer, list: BlockList): boolean {
 
 /**
  * Relays length-prefixed frames from the guest (QEMU's end) to passt, dropping what
- * allowGuestFrame refuses, and everything from passt back to the guest unchanged. A
- * malformed length ends both connections. Returns the number of frames dropped so far.
+ * allowGuestFrame refuses, and everything from passt back to the guest unchanged, plus
+ * the ACKs passt leaves out of forwarded connections' handshakes (passt-handshake.ts),
+ * sent between whole frames. A malformed length ends both connections. Returns the number
+ * of frames dropped so far.
  */
 export function relayGuestFrames(guest: Socket, passt: Socket, list: BlockList): () => number {
   let dropped = 0;
-  let pending: Buffer = Buffer.alloc(0);
+  const handshakes = new HandshakeCompleter();
   const end = () => {
     guest.destroy();
     passt.destroy();
   };
-  guest.on("data", (chunk: Buffer) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    let off = 0;
-    const out: Buffer[] = [];
-    while (pending.length - off >= LENGTH_PREFIX) {
-      const len = pending.readUInt32BE(off);
-      if (len === 0 || len > MAX_FRAME) return end();
-      if (pending.length - off < LENGTH_PREFIX + len) break;
-      const frame = pending.subarray(off + LENGTH_PREFIX, off + LENGTH_PREFIX + len);
-      if (allowGuestFrame(frame, list)) out.push(pending.subarray(off, off + LENGTH_PREFIX + len));
-      else dropped++;
-      off += LENGTH_PREFIX + len;
+  const toGuest: Buffer[] = [];
+  const fromGuest = splitFrames(end, (framed) => {
+    const frame = framed.subarray(LENGTH_PREFIX);
+    if (!allowGuestFrame(frame, list)) {
+      dropped++;
+      return undefined;
     }
-    // Copied so the relayed frames do not keep a large chunk alive.
-    pending = Buffer.from(pending.subarray(off));
+    const ack = handshakes.fromGuest(frame);
+    if (ack) toGuest.push(lengthPrefixed(ack));
+    return framed;
+  });
+  guest.on("data", (chunk: Buffer) => {
+    const out = fromGuest(chunk);
     if (out.length > 0 && !passt.write(out.length === 1 ? out[0]! : Buffer.concat(out))) {
       guest.pause();
       passt.once("drain", () => guest.resume());
     }
+    // The guest's SYN-ACK went on to passt above; its ACK goes back between whole frames.
+    if (toGuest.length > 0) writeToGuest(toGuest.splice(0));
   });
-  passt.pipe(guest);
+  const fromPasst = splitFrames(end, (framed) => {
+    handshakes.fromPasst(framed.subarray(LENGTH_PREFIX));
+    return framed;
+  });
+  // Frames from passt go on whole, so an injected ACK never lands inside one.
+  const writeToGuest = (frames: Buffer[]) => {
+    if (!guest.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames))) {
+      passt.pause();
+      guest.once("drain", () => passt.resume());
+    }
+  };
+  passt.on("data", (chunk: Buffer) => {
+    const out = fromPasst(chunk);
+    if (out.length > 0) writeToGuest(out);
+  });
   for (const s of [guest, passt]) {
     s.on("error", end);
     s.on("close", end);
   }
   return () => dropped;
+}
+
+/**
+ * A parser of one direction's length-prefixed frames: fed chunks as they arrive, it
+ * returns the whole frames (prefix included) that `each` keeps; partial ones wait for the
+ * next chunk. A zero or oversized length calls `bad`.
+ */
+function splitFrames(
+  bad: () => void,
+  each: (framed: Buffer) => Buffer | undefined,
+): (chunk: Buffer) => Buffer[] {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let off = 0;
+    const out: Buffer[] = [];
+    while (pending.length - off >= LENGTH_PREFIX) {
+      const len = pending.readUInt32BE(off);
+      if (len === 0 || len > MAX_FRAME) {
+        bad();
+        return [];
+      }
+      if (pending.length - off < LENGTH_PREFIX + len) break;
+      const kept = each(pending.subarray(off, off + LENGTH_PREFIX + len));
+      if (kept) out.push(kept);
+      off += LENGTH_PREFIX + len;
+    }
+    // Both copied (concat always copies): what is passed on and what waits keep no large
+    // chunk alive.
+    const whole = out.length > 0 ? [Buffer.concat(out)] : [];
+    pending = Buffer.from(pending.subarray(off));
+    return whole;
+  };
+}
+
+function lengthPrefixed(frame: Buffer): Buffer {
+  const len = Buffer.alloc(LENGTH_PREFIX);
+  len.writeUInt32BE(frame.length);
+  return Buffer.concat([len, frame]);
 }
 
 /**
@@ -151,7 +207,5 @@ export function announceGuest(mac: string, address: string): Buffer {
   hw.copy(arp, 8);
   ip.copy(arp, 14);
   ip.copy(arp, 24);
-  const len = Buffer.alloc(LENGTH_PREFIX);
-  len.writeUInt32BE(frame.length);
-  return Buffer.concat([len, frame]);
+  return lengthPrefixed(frame);
 }

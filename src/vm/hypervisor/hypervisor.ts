@@ -11,6 +11,13 @@ export interface ShareConfig {
   readonly readonly: boolean;
 }
 
+/** A read-only disk for the guest, found there by its serial number. */
+export interface DiskConfig {
+  readonly path: string;
+  /** 1-20 letters, digits, "_", "." or "-" (virtio-blk serials hold 20 bytes). */
+  readonly serial: string;
+}
+
 /** A host TCP port forwarded to a guest port by the VM's user-mode network (passt). */
 export interface PortForward {
   readonly host: number;
@@ -28,8 +35,8 @@ export interface PortForward {
  * frame-filter.ts), so services bound to the host's loopback are out of reach. What a
  * guest can reach: every other address the host can reach (its LAN included), and DNS at
  * 10.0.2.3, forwarded to the host's resolver. IPv6 is off. Debian bookworm's passt never
- * ACKs the guest's SYN-ACK of a forwarded connection: the guest sees it established only
- * once the host client sends, so services that speak first wait behind a port forward.
+ * ACKs the guest's SYN-ACK of a forwarded connection; moat's relay does (passt-handshake.ts),
+ * so services that speak first work behind a port forward.
  */
 export interface UserNetConfig {
   readonly portForwards?: readonly PortForward[];
@@ -44,6 +51,8 @@ export interface VmConfig {
   readonly initrd: string;
   /** A read-only disk image for the guest (moat's guest image), or none. */
   readonly image?: string;
+  /** More read-only disks, each with the serial the guest finds it by. */
+  readonly disks?: readonly DiskConfig[];
   readonly kernelArgs?: readonly string[];
   readonly accel: Accel;
   readonly memoryMiB: number;

@@ -2,7 +2,7 @@
 // to argv, so every flag is visible (and unit-tested) here and nowhere else.
 import { isAbsolute } from "node:path";
 import { MoatError } from "../../spec/errors.js";
-import type { Accel } from "./hypervisor.js";
+import type { Accel, DiskConfig } from "./hypervisor.js";
 
 export interface Share9pConfig {
   /** The mount tag the guest passes to `mount -t 9p <tag> <dir>`. */
@@ -37,6 +37,11 @@ export interface QemuCmdlineConfig {
    * the first virtio-blk device (/dev/vda). Absent: no disk.
    */
   readonly image?: string;
+  /**
+   * More read-only disks after the image (a container's rootfs as an erofs image), each
+   * named by a serial number the guest finds in /sys/block/vdX/serial.
+   */
+  readonly disks?: readonly DiskConfig[];
   /** Appended after moat's own kernel arguments. */
   readonly kernelArgs?: readonly string[];
   /** The guest's serial console is written here. */
@@ -177,6 +182,21 @@ export function qemuArgv(c: QemuCmdlineConfig): string[] {
       `file=${opt(c.image)},if=none,id=image,format=raw,readonly=on`,
       "-device",
       "virtio-blk-device,drive=image",
+    );
+  }
+  for (const [i, d] of (c.disks ?? []).entries()) {
+    checkPath("disk", d.path);
+    if (!/^[A-Za-z0-9_.-]{1,20}$/.test(d.serial)) {
+      throw new MoatError(
+        "EINVAL",
+        `disk serial "${d.serial}" must be 1-20 letters, digits, "_", "." or "-"`,
+      );
+    }
+    argv.push(
+      "-drive",
+      `file=${opt(d.path)},if=none,id=disk${i},format=raw,readonly=on`,
+      "-device",
+      `virtio-blk-device,drive=disk${i},serial=${d.serial}`,
     );
   }
   const tags = new Set<string>();

@@ -2,9 +2,9 @@
 // and QEMU connects to them, so there is no polling for socket files to appear, and
 // QEMU is started under `setpriv --pdeathsig SIGKILL` so that it dies with moat even
 // when moat is SIGKILLed and gets no chance to clean up.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, realpath, rm, stat } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
@@ -25,22 +25,27 @@ const STDERR_KEEP = 8192;
 export class QemuHypervisor implements Hypervisor {
   readonly name = "qemu";
 
-  private versionLine: Promise<string> | undefined;
-
   constructor(private readonly binary = QEMU_BINARY) {}
 
-  version(): Promise<string> {
-    this.versionLine ??= new Promise((resolve, reject) => {
-      execFile(this.binary, ["--version"], (err, out) => {
-        if (err) {
-          this.versionLine = undefined;
-          reject(
-            new MoatError("ENOENT", `cannot run ${this.binary} --version: ${err.message}`, { cause: err }),
-          );
-        } else resolve(out.split("\n")[0]!.trim());
-      });
-    });
-    return this.versionLine;
+  /**
+   * The QEMU build, told by its binary's path, size and modification time: a saved device
+   * state loads only into the QEMU that wrote it, and a stat is cheaper than running
+   * `qemu --version` on every sandbox's start.
+   */
+  async version(): Promise<string> {
+    const candidates = this.binary.includes("/")
+      ? [this.binary]
+      : (process.env.PATH ?? "/usr/bin:/bin").split(":").map((d) => join(d || ".", this.binary));
+    for (const c of candidates) {
+      try {
+        const real = await realpath(c);
+        const st = await stat(real);
+        if (st.isFile()) return `${real} ${st.size} ${st.mtimeMs} ${st.ino}`;
+      } catch {
+        // not here
+      }
+    }
+    throw new MoatError("ENOENT", `${this.binary} is not installed: install the qemu-system-x86 package`);
   }
 
   async launch(config: VmConfig): Promise<RunningVm> {
@@ -83,6 +88,7 @@ export class QemuHypervisor implements Hypervisor {
       ...(restoring ? { incoming: true } : { kernel: config.kernel, initrd: config.initrd }),
       ...(config.memoryFile !== undefined ? { memoryFile: config.memoryFile } : {}),
       ...(config.image !== undefined ? { image: config.image } : {}),
+      ...(config.disks !== undefined ? { disks: config.disks } : {}),
       kernelArgs: config.kernelArgs,
       consoleLog,
       agentSocket,
