@@ -19,6 +19,7 @@ import lockfile from "proper-lockfile";
 import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../spec/errors.js";
 import { type Descriptor, type ImageIndex, RefNameAnnotation } from "../spec/image.js";
+import { pidAlive } from "../sys/pids.js";
 import { checkDigest, digestHex, sha256Digest } from "./digest.js";
 
 export const DEFAULT_ROOT = "/var/lib/moat";
@@ -382,16 +383,6 @@ export class ImageStore {
     } finally {
       await release();
     }
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

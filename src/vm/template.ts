@@ -18,6 +18,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { MoatError } from "../spec/errors.js";
+import { pidAlive } from "../sys/pids.js";
 import { AgentClient } from "./agent-client.js";
 import type { GuestAssets } from "./assets/build.js";
 import { AGENT_PORT_NAME } from "./assets/init-script.js";
@@ -192,21 +193,12 @@ async function pruneStale(parent: string, assets: string): Promise<void> {
     if (name.startsWith(".")) {
       // A temp directory whose maker is gone (its pid is in the name).
       const pid = Number(/\.tmp-(\d+)-/.exec(name)?.[1] ?? /\.gone-(\d+)-/.exec(name)?.[1]);
-      if (Number.isInteger(pid) && !alive(pid)) await rm(dir, { recursive: true, force: true });
+      if (Number.isInteger(pid) && !pidAlive(pid)) await rm(dir, { recursive: true, force: true });
       continue;
     }
     const meta = await readFile(join(dir, META), "utf8")
       .then((t) => JSON.parse(t) as Meta)
       .catch(() => undefined);
     if (meta && meta.assets !== assets) await dropTemplate({ dir, memory: "", state: "" });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -1,6 +1,12 @@
-// Shared by the vm tests: finding leftover QEMU processes.
+// Shared by the vm tests: finding leftover QEMU processes, a bundle of the built-in image.
 
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createBundle } from "../../src/image/bundle.js";
+import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
+import { ImageStore } from "../../src/image/store.js";
+import type { Spec } from "../../src/spec/runtime.js";
 import { processesWhere } from "../helpers/procs.js";
 
 /** Pids of qemu-system processes whose command line mentions `needle`. */
@@ -49,4 +55,16 @@ export function passtChildren(): number[] {
     }
   }
   return found;
+}
+
+/** A temp directory with an image store holding the built-in image, and a bundle of it. */
+export async function defaultBundle(
+  prefix: string,
+): Promise<{ tmp: string; bundleDir: string; spec: Spec; rootfs: string }> {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const store = await ImageStore.open(join(tmp, "root"));
+  await ensureDefaultImage(store);
+  const bundleDir = join(tmp, "bundle");
+  const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
+  return { tmp, bundleDir, spec: b.spec, rootfs: b.rootfs };
 }

@@ -5,29 +5,17 @@
 // through symlinks the image planted, clear errors for what moat cannot mount, and no
 // host mount left behind by delete() or destroy().
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createBundle, removeBundle } from "../../src/image/bundle.js";
-import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
-import { ImageStore } from "../../src/image/store.js";
+import { removeBundle } from "../../src/image/bundle.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import { isMoatError } from "../../src/spec/errors.js";
 import type { Mount, Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
 import { Collector } from "../helpers/streams.js";
-import { qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, qemuProcessesMentioning } from "./helpers.js";
 
 /** Mount points at or below dir, with their mount options, from the host's mount table. */
 function mountsUnder(dir: string): Array<{ point: string; options: string }> {
@@ -49,14 +37,8 @@ describe("vm sandbox mounts", () => {
   let n = 0;
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "moat-vm-mounts-test-"));
     await ensureAssets();
-    const store = await ImageStore.open(join(tmp, "root"));
-    await ensureDefaultImage(store);
-    bundleDir = join(tmp, "bundle");
-    const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
-    spec = b.spec;
-    rootfs = b.rootfs;
+    ({ tmp, bundleDir, spec, rootfs } = await defaultBundle("moat-vm-mounts-test-"));
     // What a hostile image could hold: an absolute and a climbing relative symlink.
     symlinkSync("/etc", join(rootfs, "evil"));
     symlinkSync("../../../../../../../run/moat", join(rootfs, "climb"));

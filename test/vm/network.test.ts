@@ -4,21 +4,19 @@
 // machine has no network, and the frame filter drops what a container sends to the
 // gateway or the host's addresses before passt sees it.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
-import { networkInterfaces, tmpdir } from "node:os";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createBundle, removeBundle } from "../../src/image/bundle.js";
-import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
-import { ImageStore } from "../../src/image/store.js";
+import { removeBundle } from "../../src/image/bundle.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import { isMoatError } from "../../src/spec/errors.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
 import { Collector } from "../helpers/streams.js";
-import { passtChildren, qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, passtChildren, qemuProcessesMentioning } from "./helpers.js";
 
 /** A port the kernel just handed out on loopback, released again. */
 function freePort(): Promise<number> {
@@ -75,14 +73,8 @@ describe("vm sandbox networks", () => {
   let n = 0;
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "moat-vm-net-test-"));
     await ensureAssets();
-    const store = await ImageStore.open(join(tmp, "root"));
-    await ensureDefaultImage(store);
-    bundleDir = join(tmp, "bundle");
-    const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
-    spec = b.spec;
-    rootfs = b.rootfs;
+    ({ tmp, bundleDir, spec, rootfs } = await defaultBundle("moat-vm-net-test-"));
     hostPort = await freePort();
     const backend = new VmBackend();
     const [a, b2] = await Promise.allSettled([

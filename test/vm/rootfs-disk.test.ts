@@ -4,19 +4,16 @@
 // image, and a second container of the same rootfs, which the disk is not for, uses 9p.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createBundle, removeBundle } from "../../src/image/bundle.js";
-import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
-import { ImageStore } from "../../src/image/store.js";
+import { removeBundle } from "../../src/image/bundle.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { mountsUnder } from "../../src/sys/mounts.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
 import { Collector } from "../helpers/streams.js";
-import { qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, qemuProcessesMentioning } from "./helpers.js";
 
 describe("vm rootfs on a disk", () => {
   let tmp: string;
@@ -29,13 +26,7 @@ describe("vm rootfs on a disk", () => {
   const saved = process.env.MOAT_VM_ROOTFS;
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "moat-vm-disk-test-"));
-    const store = await ImageStore.open(join(tmp, "root"));
-    await ensureDefaultImage(store);
-    bundleDir = join(tmp, "bundle");
-    const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
-    spec = b.spec;
-    rootfs = b.rootfs;
+    ({ tmp, bundleDir, spec, rootfs } = await defaultBundle("moat-vm-disk-test-"));
     stateDir = join(tmp, "state");
     process.env.MOAT_VM_ROOTFS = "block";
     sandbox = await new VmBackend().createSandbox({

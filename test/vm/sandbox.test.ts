@@ -2,20 +2,18 @@
 // QEMU guest (TCG here) shared by every assertion, a bundle of the built-in busybox
 // image, stdio through Node streams, exit statuses, signals, and nothing left behind.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { release, tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { release } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { createBundle, removeBundle } from "../../src/image/bundle.js";
-import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
-import { ImageStore } from "../../src/image/store.js";
+import { removeBundle } from "../../src/image/bundle.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
 import { Collector } from "../helpers/streams.js";
-import { qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, qemuProcessesMentioning } from "./helpers.js";
 
 function mountsUnder(dir: string): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
@@ -26,7 +24,6 @@ function mountsUnder(dir: string): string[] {
 
 describe("vm sandbox", () => {
   let tmp: string;
-  let store: ImageStore;
   let bundleDir: string;
   let spec: Spec;
   let rootfs: string;
@@ -36,14 +33,8 @@ describe("vm sandbox", () => {
   let n = 0;
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "moat-vm-sandbox-test-"));
     kernelRelease = (await ensureAssets()).manifest.kernelRelease;
-    store = await ImageStore.open(join(tmp, "root"));
-    await ensureDefaultImage(store);
-    bundleDir = join(tmp, "bundle");
-    const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
-    spec = b.spec;
-    rootfs = b.rootfs;
+    ({ tmp, bundleDir, spec, rootfs } = await defaultBundle("moat-vm-sandbox-test-"));
     stateDir = join(tmp, "state");
     sandbox = await new VmBackend().createSandbox({ id: "vm-test", stateDir, memoryMiB: 512 });
   });

@@ -4,13 +4,10 @@
 // nothing (QEMU, temp directory, mount) is left behind. The tests use a RAM size no other
 // test uses, so the template they make and break is their own.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createBundle, removeBundle } from "../../src/image/bundle.js";
-import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
-import { ImageStore } from "../../src/image/store.js";
+import { removeBundle } from "../../src/image/bundle.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { mountsUnder } from "../../src/sys/mounts.js";
@@ -19,7 +16,7 @@ import { moatRoot } from "../../src/vm/assets/manifest.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
 import { templateRoot } from "../../src/vm/template.js";
 import { Collector } from "../helpers/streams.js";
-import { qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, qemuProcessesMentioning } from "./helpers.js";
 
 /** Only these tests boot guests of this size, so the template of this shape is theirs. */
 const MEMORY_MIB = 336;
@@ -63,14 +60,8 @@ describe("vm templates", () => {
   const saved = process.env.MOAT_VM_TEMPLATE;
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "moat-vm-template-test-"));
     kernelRelease = (await ensureAssets()).manifest.kernelRelease;
-    const store = await ImageStore.open(join(tmp, "root"));
-    await ensureDefaultImage(store);
-    bundleDir = join(tmp, "bundle");
-    const b = await createBundle(store, DEFAULT_IMAGE, bundleDir);
-    spec = b.spec;
-    rootfs = b.rootfs;
+    ({ tmp, bundleDir, spec, rootfs } = await defaultBundle("moat-vm-template-test-"));
     dropOurTemplates();
     process.env.MOAT_VM_TEMPLATE = "1";
   });

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import writeFileAtomic from "write-file-atomic";
 import { CREDS_HELPER, FRESH_HELPER, PTY_HELPER } from "../../agent/protocol.js";
 import { MoatError } from "../../spec/errors.js";
+import { pidAlive } from "../../sys/pids.js";
 import { CpioWriter } from "./cpio.js";
 import { debFields, download, extract, resolveDependency } from "./debian.js";
 import { buildGuestHelper } from "./guest-helpers.js";
@@ -426,16 +427,7 @@ async function removeAbandonedBuilds(parent: string): Promise<void> {
     const m = /^\.build-[^-]+-(\d+)-/.exec(name) ?? /\.stale-(\d+)-/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || alive(pid)) continue;
+    if (pid === process.pid || pidAlive(pid)) continue;
     await rm(join(parent, name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
