@@ -2,6 +2,7 @@
 // It holds the host operator's defaults, which no bundle, pod or image can set:
 //   {"isolation": "vm" | "userkernel" | "auto",   the default isolation
 //    "vmTemplate": true | false,                  vm sandboxes start from a VM template
+//    "vmTemplateMaxAge": seconds,                 ... remade when older (default 3600)
 //    "vmRootfs": "9p" | "block"}                  how a vm sandbox's first rootfs reaches it
 // A missing file means the built-in defaults; a file that cannot be parsed is an error,
 // never silently ignored, because it may carry a security decision.
@@ -14,6 +15,7 @@ export interface HostConfig {
   /** Checked by the isolation layer, which knows the names. */
   readonly isolation?: string;
   readonly vmTemplate?: boolean;
+  readonly vmTemplateMaxAge?: number;
   readonly vmRootfs?: "9p" | "block";
 }
 
@@ -45,12 +47,21 @@ export function readHostConfig(env: NodeJS.ProcessEnv = process.env): HostConfig
   if (o.vmTemplate !== undefined && typeof o.vmTemplate !== "boolean") {
     throw new MoatError("EINVAL", `${file}: "vmTemplate" must be true or false`);
   }
+  if (
+    o.vmTemplateMaxAge !== undefined &&
+    (typeof o.vmTemplateMaxAge !== "number" ||
+      !Number.isInteger(o.vmTemplateMaxAge) ||
+      o.vmTemplateMaxAge < 0)
+  ) {
+    throw new MoatError("EINVAL", `${file}: "vmTemplateMaxAge" must be a whole number of seconds`);
+  }
   if (o.vmRootfs !== undefined && o.vmRootfs !== "9p" && o.vmRootfs !== "block") {
     throw new MoatError("EINVAL", `${file}: "vmRootfs" must be "9p" or "block"`);
   }
   return {
     ...(o.isolation !== undefined ? { isolation: o.isolation as string } : {}),
     ...(o.vmTemplate !== undefined ? { vmTemplate: o.vmTemplate as boolean } : {}),
+    ...(o.vmTemplateMaxAge !== undefined ? { vmTemplateMaxAge: o.vmTemplateMaxAge as number } : {}),
     ...(o.vmRootfs !== undefined ? { vmRootfs: o.vmRootfs as "9p" | "block" } : {}),
   };
 }
@@ -68,6 +79,20 @@ export function vmTemplateEnabled(env: NodeJS.ProcessEnv = process.env): boolean
     throw new MoatError("EINVAL", `MOAT_VM_TEMPLATE="${v}" must be 1 or 0`);
   }
   return readHostConfig(env).vmTemplate ?? false;
+}
+
+/**
+ * How old a VM template may be before it is remade, in seconds: MOAT_VM_TEMPLATE_MAX_AGE
+ * over the configuration file's "vmTemplateMaxAge"; undefined: the vm layer's default.
+ */
+export function vmTemplateMaxAge(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.MOAT_VM_TEMPLATE_MAX_AGE;
+  if (v !== undefined && v !== "") {
+    if (!/^\d+$/.test(v))
+      throw new MoatError("EINVAL", `MOAT_VM_TEMPLATE_MAX_AGE="${v}" must be a whole number of seconds`);
+    return Number(v);
+  }
+  return readHostConfig(env).vmTemplateMaxAge;
 }
 
 /**

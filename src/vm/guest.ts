@@ -53,6 +53,8 @@ export interface BootOptions {
    * instead of booting; if that fails, the template is dropped and the guest boots.
    */
   readonly template?: boolean;
+  /** Remake a template older than this (seconds); default: template.ts's. */
+  readonly templateMaxAgeSeconds?: number;
   /**
    * The first calls on the new guest (the sandbox's CreateSandbox). A clone's answer to
    * them is also the proof that it resumed: if they fail on a clone, the clone and its
@@ -117,6 +119,7 @@ export async function bootGuest(opts: BootOptions): Promise<BootedGuest> {
           },
           bootTimeoutMs: timeout,
           ...(opts.progress ? { progress: opts.progress } : {}),
+          ...(opts.templateMaxAgeSeconds !== undefined ? { maxAgeSeconds: opts.templateMaxAgeSeconds } : {}),
         });
         let vm: RunningVm | undefined;
         try {

@@ -37,7 +37,7 @@ import type {
   Stdio,
 } from "../sandbox/types.js";
 import { capabilityMask } from "../spec/capabilities.js";
-import { vmRootfsMode, vmTemplateEnabled } from "../spec/config.js";
+import { vmRootfsMode, vmTemplateEnabled, vmTemplateMaxAge } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
@@ -185,6 +185,7 @@ class VmSandbox implements Sandbox {
         await buildRootfsImage(config.firstRootfs, path);
         rootfsDisk = { rootfs: realpathSync(config.firstRootfs), path, serial: "moat-rootfs-0", used: false };
       }
+      const maxAge = vmTemplateMaxAge();
       const g = await bootGuest({
         id: config.id,
         runDir: join(config.stateDir, "vm"),
@@ -198,6 +199,7 @@ class VmSandbox implements Sandbox {
         ...(config.progress ? { progress: config.progress } : {}),
         ...(rootfsDisk ? { disks: [{ path: rootfsDisk.path, serial: rootfsDisk.serial }] } : {}),
         template: vmTemplateEnabled(),
+        ...(maxAge !== undefined ? { templateMaxAgeSeconds: maxAge } : {}),
         ready: async (agent, timeoutMs) => {
           await agent.call(
             "CreateSandbox",

@@ -41,6 +41,8 @@ export interface VmTemplate {
   readonly memory: string;
   /** The paused guest's device state (QEMU's migration stream without RAM). */
   readonly state: string;
+  /** When it was made, ms since the epoch. */
+  readonly created: number;
 }
 
 interface Meta {
@@ -84,16 +86,28 @@ export interface TemplateOptions {
   /** Until the template's guest agent answers. */
   readonly bootTimeoutMs: number;
   readonly progress?: (step: string) => void;
+  /**
+   * A template older than this is remade (its clones share one kernel layout and one
+   * memory image; rotating bounds how long and how many). Default: DEFAULT_MAX_AGE_S.
+   */
+  readonly maxAgeSeconds?: number;
 }
 
-/** The template of this shape, made now (one boot) if there is none yet. */
+/** An hour: remaking a template costs one boot, a few seconds under TCG. */
+export const DEFAULT_MAX_AGE_S = 3600;
+
+/** The template of this shape, made now (one boot) if there is none yet, or it is too old. */
 export async function ensureTemplate(opts: TemplateOptions): Promise<VmTemplate> {
   const assets = assetsId(opts.assets);
   const key = templateKey(assets, opts.hypervisorVersion, opts.shape);
   const parent = templateRoot(opts.root);
   const dir = join(parent, key);
   const existing = await readTemplate(dir);
-  if (existing) return existing;
+  if (existing) {
+    const age = (Date.now() - existing.created) / 1000;
+    if (age <= (opts.maxAgeSeconds ?? DEFAULT_MAX_AGE_S)) return existing;
+    await dropTemplate(existing);
+  }
 
   await mkdir(parent, { recursive: true, mode: 0o700 });
   await pruneStale(parent, assets);
@@ -176,14 +190,16 @@ export async function dropTemplate(t: VmTemplate): Promise<void> {
 async function readTemplate(dir: string): Promise<VmTemplate | undefined> {
   const memory = join(dir, MEMORY);
   const state = join(dir, STATE);
+  let created: number;
   try {
-    JSON.parse(await readFile(join(dir, META), "utf8")) as Meta;
+    const meta = JSON.parse(await readFile(join(dir, META), "utf8")) as Meta;
+    created = Date.parse(meta.created);
     const [m, s] = await Promise.all([stat(memory), stat(state)]);
-    if (!m.isFile() || !s.isFile() || s.size === 0) return undefined;
+    if (!m.isFile() || !s.isFile() || s.size === 0 || !Number.isFinite(created)) return undefined;
   } catch {
     return undefined;
   }
-  return { dir, memory, state };
+  return { dir, memory, state, created };
 }
 
 /** Templates of other guest assets can never be used again; leftovers of crashed makers neither. */
@@ -199,6 +215,6 @@ async function pruneStale(parent: string, assets: string): Promise<void> {
     const meta = await readFile(join(dir, META), "utf8")
       .then((t) => JSON.parse(t) as Meta)
       .catch(() => undefined);
-    if (meta && meta.assets !== assets) await dropTemplate({ dir, memory: "", state: "" });
+    if (meta && meta.assets !== assets) await dropTemplate({ dir, memory: "", state: "", created: 0 });
   }
 }

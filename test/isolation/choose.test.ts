@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { chooseIsolation } from "../../src/isolation/index.js";
-import { vmRootfsMode, vmTemplateEnabled } from "../../src/spec/config.js";
+import { vmRootfsMode, vmTemplateEnabled, vmTemplateMaxAge } from "../../src/spec/config.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
 after(cleanupTempDirs);
@@ -74,4 +74,13 @@ test("a vm sandbox's first rootfs goes through 9p unless MOAT_VM_ROOTFS or vmRoo
   assert.equal(vmRootfsMode({ MOAT_CONFIG: block, MOAT_VM_ROOTFS: "9p" }), "9p");
   assert.throws(() => vmRootfsMode({ MOAT_VM_ROOTFS: "virtiofs" }), /must be 9p or block/);
   assert.throws(() => vmRootfsMode({ MOAT_CONFIG: config('{"vmRootfs": "nfs"}') }), /"vmRootfs" must be/);
+});
+
+test("a VM template's maximum age comes from MOAT_VM_TEMPLATE_MAX_AGE, then the file", () => {
+  assert.equal(vmTemplateMaxAge({ MOAT_CONFIG: path.join(dir, "missing.json") }), undefined);
+  const file = config('{"vmTemplateMaxAge": 600}');
+  assert.equal(vmTemplateMaxAge({ MOAT_CONFIG: file }), 600);
+  assert.equal(vmTemplateMaxAge({ MOAT_CONFIG: file, MOAT_VM_TEMPLATE_MAX_AGE: "0" }), 0);
+  assert.throws(() => vmTemplateMaxAge({ MOAT_VM_TEMPLATE_MAX_AGE: "1h" }), /whole number of seconds/);
+  assert.throws(() => vmTemplateMaxAge({ MOAT_CONFIG: config('{"vmTemplateMaxAge": -1}') }), /whole number/);
 });

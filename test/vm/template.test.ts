@@ -142,6 +142,25 @@ describe("vm templates", () => {
     await Promise.all([first.destroy(), second.destroy()]);
   });
 
+  it("remakes a template older than its maximum age", async () => {
+    const [dir] = ourTemplates();
+    assert.ok(dir, "the template made by the test above");
+    const created = (d: string) =>
+      (JSON.parse(readFileSync(join(d, "meta.json"), "utf8")) as { created: string }).created;
+    const before = created(dir);
+    process.env.MOAT_VM_TEMPLATE_MAX_AGE = "0";
+    try {
+      const sb = await sandbox();
+      assert.equal(sb.bootedFrom, "template", sb.templateError);
+      await sb.destroy();
+    } finally {
+      delete process.env.MOAT_VM_TEMPLATE_MAX_AGE;
+    }
+    const now = ourTemplates();
+    assert.equal(now.length, 1, "the old template was replaced, not kept beside the new one");
+    assert.ok(created(now[0]!) > before, `made again: ${created(now[0]!)} after ${before}`);
+  });
+
   it("drops a template QEMU cannot load and boots the sandbox instead", async () => {
     const [dir] = ourTemplates();
     assert.ok(dir, "the template made by the test above");
