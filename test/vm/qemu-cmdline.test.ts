@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isMoatError } from "../../src/spec/errors.js";
 import { hostTscKhz } from "../../src/vm/hypervisor/qemu.js";
-import { GUEST_MAC, type QemuCmdlineConfig, qemuArgv } from "../../src/vm/hypervisor/qemu-cmdline.js";
+import {
+  GUEST_MAC,
+  type QemuCmdlineConfig,
+  qemuArgv,
+  TCG_KERNEL_ARG,
+} from "../../src/vm/hypervisor/qemu-cmdline.js";
 
 const base: QemuCmdlineConfig = {
   accel: "tcg",
@@ -101,6 +106,12 @@ describe("QEMU command line", () => {
     assert.deepEqual(values(argv, "-fsdev"), [
       "local,id=fs0,path=/srv/a,,readonly=off,security_model=none,readonly=on",
     ]);
+  });
+
+  it("starts the guest's Node without a JIT under TCG only", () => {
+    const words = (argv: string[]) => values(argv, "-append")[0]!.split(" ");
+    assert.ok(words(qemuArgv(base)).includes(TCG_KERNEL_ARG));
+    assert.ok(!words(qemuArgv({ ...base, accel: "kvm" })).includes(TCG_KERNEL_ARG));
   });
 
   it("passes the TSC rate and extra kernel arguments", () => {

@@ -3,6 +3,7 @@
 // PID 1 only to reap. Node cannot reap children it did not spawn, but processes orphaned
 // in the guest are re-parented to PID 1; ash's `wait` collects every child with
 // waitpid(-1), orphans included, until the agent itself exits, and then the guest powers off.
+import { TCG_KERNEL_ARG } from "../hypervisor/qemu-cmdline.js";
 
 /** The virtio-serial port name the host and guest agree on. */
 export const AGENT_PORT_NAME = "moat.agent";
@@ -28,7 +29,11 @@ while read -r m; do
 done </${MODULE_LIST_PATH}
 mount -t erofs -o ro /dev/vda /${GUEST_IMAGE_MOUNT} || echo "moat-init: cannot mount the guest image /dev/vda" >/dev/console
 ip link set lo up
-/${GUEST_NODE_PATH} /${GUEST_AGENT_PATH} ${AGENT_PORT_NAME} </dev/null >/dev/console 2>&1 &
+# ${TCG_KERNEL_ARG} (the host adds it under TCG): V8 compiles no machine code, which TCG would
+# then have to translate again; the agent's calls answer about twice as fast.
+node_flags=
+case " $(cat /proc/cmdline) " in *" ${TCG_KERNEL_ARG} "*) node_flags=--jitless ;; esac
+/${GUEST_NODE_PATH} $node_flags /${GUEST_AGENT_PATH} ${AGENT_PORT_NAME} </dev/null >/dev/console 2>&1 &
 wait
 echo "moat-init: the agent exited; powering off" >/dev/console
 poweroff -f
