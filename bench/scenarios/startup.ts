@@ -19,7 +19,16 @@ export const startup: Scenario = {
     for (const iso of ["userkernel", "vm"] as const) {
       const problem = await moatProblem(iso);
       if (problem) missing[`moat ${iso}`] = problem;
-      else commands.push({ subject: `moat ${iso}`, argv: moatRunArgv(ctx, iso, ["true"]) });
+      else {
+        commands.push({ subject: `moat ${iso}`, argv: moatRunArgv(ctx, iso, ["true"]) });
+        // hyperfine's warm-up run makes the template; the timed runs are clones. Not in
+        // --quick mode, which has no warm-up run.
+        if (iso === "vm" && !ctx.quick)
+          commands.push({
+            subject: "moat vm from a template",
+            argv: ["env", "MOAT_VM_TEMPLATE=1", ...moatRunArgv(ctx, iso, ["true"])],
+          });
+      }
     }
     const baseline = commands.some((c) => c.subject === "runc") ? "runc" : "native";
     return result({
@@ -29,7 +38,10 @@ export const startup: Scenario = {
       baseline,
       measurements: await timeCommands(ctx, commands),
       missing,
-      notes: ["Whole-command wall time from hyperfine, including the CLI's own start (Node for moat)."],
+      notes: [
+        "Whole-command wall time from hyperfine, including the CLI's own start (Node for moat).",
+        "moat vm from a template: MOAT_VM_TEMPLATE=1 (off by default); hyperfine's warm-up run makes the template, so the timed runs resume clones of it.",
+      ],
     });
   },
 };
