@@ -15,8 +15,7 @@ import { isMoatError } from "../../src/spec/errors.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
-import { Collector } from "../helpers/streams.js";
-import { defaultBundle, passtChildren, qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, passtChildren, qemuProcessesMentioning, startIn } from "./helpers.js";
 
 /** A port the kernel just handed out on loopback, released again. */
 function freePort(): Promise<number> {
@@ -106,20 +105,7 @@ describe("vm sandbox networks", () => {
     }
   });
 
-  async function run(sb: Sandbox, args: string[]) {
-    const id = `c${++n}`;
-    const stdout = new Collector();
-    const stderr = new Collector();
-    await sb.create({
-      id,
-      bundle: bundleDir,
-      spec: { ...spec, process: { ...spec.process!, args } },
-      rootfs,
-      stdio: { stdout, stderr },
-    });
-    await sb.start(id);
-    return { id, stdout, stderr, done: sb.wait(id) };
-  }
+  const run = (sb: Sandbox, args: string[]) => startIn(sb, { bundleDir, spec, rootfs }, `c${++n}`, args);
 
   it("forwards a host loopback port to a container's listening port", async () => {
     const server = await run(nat!, ["sh", "-c", "echo hello-from-guest | nc -l -p 8080"]);

@@ -10,10 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { removeBundle } from "../../src/image/bundle.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Spec } from "../../src/spec/runtime.js";
-import { mountsUnder } from "../../src/sys/mounts.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
-import { Collector } from "../helpers/streams.js";
-import { defaultBundle, qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, destroyAndCheck, qemuProcessesMentioning, shellIn } from "./helpers.js";
 
 describe("vm rootfs on a disk", () => {
   let tmp: string;
@@ -41,10 +39,7 @@ describe("vm rootfs on a disk", () => {
     if (saved === undefined) delete process.env.MOAT_VM_ROOTFS;
     else process.env.MOAT_VM_ROOTFS = saved;
     try {
-      await sandbox?.destroy();
-      assert.deepEqual(qemuProcessesMentioning(tmp), [], "no QEMU outlives destroy()");
-      assert.deepEqual(mountsUnder(stateDir), [], "no mount outlives destroy()");
-      assert.equal(existsSync(stateDir), false, "destroy() removes the state dir and the image in it");
+      await destroyAndCheck(sandbox, tmp, stateDir);
     } finally {
       for (const pid of qemuProcessesMentioning(tmp)) process.kill(pid, "SIGKILL");
       await removeBundle(bundleDir).catch(() => {});
@@ -54,19 +49,7 @@ describe("vm rootfs on a disk", () => {
 
   async function run(script: string): Promise<{ id: string; out: string }> {
     const id = `c${++n}`;
-    const stdout = new Collector();
-    const stderr = new Collector();
-    await sandbox!.create({
-      id,
-      bundle: bundleDir,
-      spec: { ...spec, process: { ...spec.process!, args: ["sh", "-c", script] } },
-      rootfs,
-      stdio: { stdout, stderr },
-    });
-    await sandbox!.start(id);
-    const st = await sandbox!.wait(id);
-    assert.equal(st.status, 0, `${script}: ${stderr.text()}`);
-    return { id, out: stdout.text() };
+    return { id, out: await shellIn(sandbox!, { bundleDir, spec, rootfs }, id, script) };
   }
 
   const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");

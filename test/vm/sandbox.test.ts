@@ -2,7 +2,7 @@
 // QEMU guest (TCG here) shared by every assertion, a bundle of the built-in busybox
 // image, stdio through Node streams, exit statuses, signals, and nothing left behind.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -13,14 +13,7 @@ import type { Spec } from "../../src/spec/runtime.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
 import { Collector } from "../helpers/streams.js";
-import { defaultBundle, qemuProcessesMentioning } from "./helpers.js";
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(dir));
-}
+import { defaultBundle, destroyAndCheck, qemuProcessesMentioning } from "./helpers.js";
 
 describe("vm sandbox", () => {
   let tmp: string;
@@ -41,10 +34,7 @@ describe("vm sandbox", () => {
 
   after(async () => {
     try {
-      await sandbox?.destroy();
-      assert.deepEqual(qemuProcessesMentioning(tmp), [], "no QEMU outlives destroy()");
-      assert.deepEqual(mountsUnder(stateDir), [], "no share mount outlives destroy()");
-      assert.equal(existsSync(stateDir), false, "destroy() removes the state dir");
+      await destroyAndCheck(sandbox, tmp, stateDir);
     } finally {
       for (const pid of qemuProcessesMentioning(tmp)) process.kill(pid, "SIGKILL");
       if (bundleDir) await removeBundle(bundleDir).catch(() => {});

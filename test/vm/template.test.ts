@@ -15,8 +15,7 @@ import { ensureAssets } from "../../src/vm/assets/build.js";
 import { moatRoot } from "../../src/vm/assets/manifest.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
 import { templateRoot } from "../../src/vm/template.js";
-import { Collector } from "../helpers/streams.js";
-import { defaultBundle, qemuProcessesMentioning } from "./helpers.js";
+import { defaultBundle, qemuProcessesMentioning, shellIn } from "./helpers.js";
 
 /** Only these tests boot guests of this size, so the template of this shape is theirs. */
 const MEMORY_MIB = 336;
@@ -98,20 +97,9 @@ describe("vm templates", () => {
 
   async function run(sb: Sandbox, script: string): Promise<string> {
     const id = `c${++n}`;
-    const stdout = new Collector();
-    const stderr = new Collector();
-    await sb.create({
-      id,
-      bundle: bundleDir,
-      spec: { ...spec, process: { ...spec.process!, args: ["sh", "-c", script] } },
-      rootfs,
-      stdio: { stdout, stderr },
-    });
-    await sb.start(id);
-    const st = await sb.wait(id);
-    assert.equal(st.status, 0, `${script}: ${stderr.text()}`);
+    const out = await shellIn(sb, { bundleDir, spec, rootfs }, id, script);
     await sb.delete(id);
-    return stdout.text();
+    return out;
   }
 
   it("resumes clones of one template, each with its own randomness and the host's time", async () => {
