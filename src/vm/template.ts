@@ -102,6 +102,9 @@ export async function ensureTemplate(opts: TemplateOptions): Promise<VmTemplate>
   const key = templateKey(assets, opts.hypervisorVersion, opts.shape);
   const parent = templateRoot(opts.root);
   const dir = join(parent, key);
+  // Every time, not only when making one: a maker killed halfway leaves its temp
+  // directory (up to the guest's RAM in size) even when the template exists.
+  await pruneStale(parent, assets);
   const existing = await readTemplate(dir);
   if (existing) {
     const age = (Date.now() - existing.created) / 1000;
@@ -110,7 +113,6 @@ export async function ensureTemplate(opts: TemplateOptions): Promise<VmTemplate>
   }
 
   await mkdir(parent, { recursive: true, mode: 0o700 });
-  await pruneStale(parent, assets);
   opts.progress?.(`making a VM template (${opts.shape.memoryMiB} MiB, ${opts.shape.cpus} vCPU)`);
   const tmp = join(parent, `.${key}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   await mkdir(tmp, { mode: 0o700 });

@@ -4,13 +4,14 @@
 // nothing (QEMU, temp directory, mount) is left behind. The tests use a RAM size no other
 // test uses, so the template they make and break is their own.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { removeBundle } from "../../src/image/bundle.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { mountsUnder } from "../../src/sys/mounts.js";
+import { pidAlive } from "../../src/sys/pids.js";
 import { ensureAssets } from "../../src/vm/assets/build.js";
 import { moatRoot } from "../../src/vm/assets/manifest.js";
 import { VmBackend } from "../../src/vm/sandbox.js";
@@ -107,9 +108,16 @@ describe("vm templates", () => {
     assert.equal(first.templateError, undefined);
     assert.equal(first.bootedFrom, "template", "the first sandbox makes the template and is its first clone");
     assert.equal(ourTemplates().length, 1, "one template of this shape");
+    // What a maker killed halfway leaves: a temp directory named after its dead pid.
+    let deadPid = 4_000_000;
+    while (pidAlive(deadPid)) deadPid--;
+    const leftover = join(templateRoot(moatRoot()), `.0123abcd.tmp-${deadPid}-00000000`);
+    mkdirSync(leftover);
+    writeFileSync(join(leftover, "memory"), "half made");
     const second = await sandbox();
     assert.equal(second.bootedFrom, "template", second.templateError);
     assert.equal(ourTemplates().length, 1, "the second sandbox reuses the template");
+    assert.equal(existsSync(leftover), false, "a dead maker's leftovers are removed");
 
     const probe = "uname -r; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s";
     const [a, b] = await Promise.all([run(first, probe), run(second, probe)]);
