@@ -44,6 +44,11 @@ interface PsEntry {
 }
 
 /** `moat ps` rows: stdout is a pipe here, so one JSON object per line. */
+/** `moat run -d --isolation userkernel --name NAME default CMD...`. */
+function runDetached(moat: ReturnType<typeof cli>, name: string, cmd: string[]) {
+  return moat(["run", "-d", "--isolation", "userkernel", "--name", name, "default", ...cmd]);
+}
+
 function ps(moat: ReturnType<typeof cli>, all = false): PsEntry[] {
   const r = moat(["ps", ...(all ? ["-a"] : [])]);
   assert.equal(r.status, 0, r.stderr);
@@ -99,7 +104,7 @@ describe("moat run -d and friends, userkernel", () => {
 
   test("run -d returns at once; logs, ps, kill (TERM ends it before the grace period), rm", async () => {
     const t0 = Date.now();
-    const r = moat(["run", "-d", "--isolation", "userkernel", "--name", "loop", "default", "sh", "-c", LOOP]);
+    const r = runDetached(moat, "loop", ["sh", "-c", LOOP]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, ID, "run -d prints the id alone");
     const id = r.stdout.trim();
@@ -168,7 +173,7 @@ describe("moat run -d and friends, userkernel", () => {
   });
 
   test("exec runs a second process: its output, stdin and exit status are ours", async () => {
-    const r = moat(["run", "-d", "--isolation", "userkernel", "--name", "ex", "default", "sh", "-c", LOOP]);
+    const r = runDetached(moat, "ex", ["sh", "-c", LOOP]);
     assert.equal(r.status, 0, r.stderr);
     const e = moat(["exec", "ex", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert.equal(e.status, 3, e.stderr);
@@ -190,21 +195,10 @@ describe("moat run -d and friends, userkernel", () => {
   });
 
   test("names are unique; bad names, ids and options get clear errors and leave nothing", () => {
-    const first = moat([
-      "run",
-      "-d",
-      "--isolation",
-      "userkernel",
-      "--name",
-      "same",
-      "default",
-      "sh",
-      "-c",
-      LOOP,
-    ]);
+    const first = runDetached(moat, "same", ["sh", "-c", LOOP]);
     assert.equal(first.status, 0, first.stderr);
     const id = first.stdout.trim();
-    const clash = moat(["run", "-d", "--isolation", "userkernel", "--name", "same", "default", "true"]);
+    const clash = runDetached(moat, "same", ["true"]);
     assert.equal(clash.status, 1);
     assert.match(clash.stderr, new RegExp(`the name "same" is already used by container ${id.slice(0, 12)}`));
     assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), [id], "the refused run made no bundle");
@@ -225,16 +219,7 @@ describe("moat run -d and friends, userkernel", () => {
     assert.match(moat(["logs", "nothere"]).stderr, /no container named or with id "nothere"/);
 
     // A container that cannot start is cleaned up at once, its name free again.
-    const bad = moat([
-      "run",
-      "-d",
-      "--isolation",
-      "userkernel",
-      "--name",
-      "bad",
-      "default",
-      "/bin/not-there",
-    ]);
+    const bad = runDetached(moat, "bad", ["/bin/not-there"]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /not-there/);
     assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), [id]);
@@ -243,18 +228,7 @@ describe("moat run -d and friends, userkernel", () => {
     // the name is free again once its container is removed
     const removed = moat(["rm", "-f", "same"]);
     assert.equal(removed.status, 0, removed.stderr);
-    const again = moat([
-      "run",
-      "-d",
-      "--isolation",
-      "userkernel",
-      "--name",
-      "same",
-      "default",
-      "sh",
-      "-c",
-      LOOP,
-    ]);
+    const again = runDetached(moat, "same", ["sh", "-c", LOOP]);
     assert.equal(again.status, 0, again.stderr);
     const removedAgain = moat(["rm", "-f", "same"]);
     assert.equal(removedAgain.status, 0, removedAgain.stderr);

@@ -31,3 +31,18 @@ export function killAll(pids: number[]): void {
     }
   }
 }
+
+/** Host processes whose parent is `ppid`, zombies included (a zombie was not reaped). */
+export function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) out.push(Number(d));
+    } catch {
+      // gone already
+    }
+  }
+  return out;
+}

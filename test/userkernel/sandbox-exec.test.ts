@@ -3,7 +3,7 @@
 // same hostname), each with its own stdio and exit status; ids are checked; killing an exec
 // leaves the init running; the init's end, delete and destroy leave no process behind.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
@@ -15,23 +15,9 @@ import type { ExitStatus } from "../../src/sandbox/types.js";
 import { isMoatError } from "../../src/spec/index.js";
 import type { Process, Spec } from "../../src/spec/runtime.js";
 import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
+import { childrenOf } from "../helpers/procs.js";
 import { Collector } from "../helpers/streams.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
-
-/** Host processes whose parent is `ppid`, zombies included (a zombie was not reaped). */
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) out.push(Number(d));
-    } catch {
-      // gone already
-    }
-  }
-  return out;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,7 +3,7 @@
 // left behind.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
@@ -13,23 +13,9 @@ import { ImageStore } from "../../src/image/store.js";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
+import { childrenOf } from "../helpers/procs.js";
 import { Collector } from "../helpers/streams.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
-
-/** Host processes whose parent is `ppid`. */
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) out.push(Number(d));
-    } catch {
-      // gone already
-    }
-  }
-  return out;
-}
 
 describe("userkernel sandbox", () => {
   let store: ImageStore;

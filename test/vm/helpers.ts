@@ -1,7 +1,7 @@
 // Shared by the vm tests: finding leftover QEMU processes, a bundle of the built-in image.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBundle } from "../../src/image/bundle.js";
@@ -11,7 +11,7 @@ import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { ExitStatus } from "../../src/sandbox/types.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { mountsUnder } from "../../src/sys/mounts.js";
-import { processesWhere } from "../helpers/procs.js";
+import { childrenOf, processesWhere } from "../helpers/procs.js";
 import { Collector } from "../helpers/streams.js";
 
 /** Pids of qemu-system processes whose command line mentions `needle`. */
@@ -46,20 +46,14 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number): Promise
 
 /** Pids of passt processes started by this process (passt runs as nobody, named passt or passt.avx2). */
 export function passtChildren(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
+  return childrenOf(process.pid).filter((pid) => {
     try {
-      const status = readFileSync(`/proc/${entry}/status`, "utf8");
-      const name = /^Name:\s+(\S+)/m.exec(status)?.[1] ?? "";
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
-      if (name.startsWith("passt") && ppid === process.pid && !/^State:\s+Z/m.test(status))
-        found.push(Number(entry));
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      return /^Name:\s+passt/m.test(status) && !/^State:\s+Z/m.test(status);
     } catch {
-      // gone
+      return false; // gone
     }
-  }
-  return found;
+  });
 }
 
 /** A temp directory with an image store holding the built-in image, and a bundle of it. */

@@ -87,6 +87,10 @@ describe("vm sandbox mounts", () => {
     return { id, stdout, stderr };
   }
 
+  /** Create (never start) container `id` with exactly these mounts, no stdio: for refusals. */
+  const createOnly = (id: string, mounts: Mount[]) =>
+    sandbox!.create({ id, bundle: bundleDir, spec: { ...spec, mounts }, rootfs, stdio: {} });
+
   async function run(args: string[], mounts: Mount[]) {
     const c = await create(args, mounts);
     await sandbox!.start(c.id);
@@ -237,35 +241,17 @@ describe("vm sandbox mounts", () => {
   it("refuses a mount type moat cannot make, before mounting anything", async () => {
     const id = `m${++n}`;
     await assert.rejects(
-      sandbox!.create({
-        id,
-        bundle: bundleDir,
-        spec: {
-          ...spec,
-          mounts: [
-            { destination: "/data", type: "bind", source: host, options: ["rbind"] },
-            { destination: "/mnt/nfs", type: "nfs", source: "server:/export", options: [] },
-          ],
-        },
-        rootfs,
-        stdio: {},
-      }),
+      createOnly(id, [
+        { destination: "/data", type: "bind", source: host, options: ["rbind"] },
+        { destination: "/mnt/nfs", type: "nfs", source: "server:/export", options: [] },
+      ]),
       (e: unknown) =>
         isMoatError(e, "ENOTSUP") && /"nfs" is not supported by the vm isolation/.test(e.message),
     );
     await assert.rejects(
-      sandbox!.create({
-        id,
-        bundle: bundleDir,
-        spec: {
-          ...spec,
-          mounts: [
-            { destination: "/m", type: "tmpfs", source: "tmpfs", options: ["size=1m", "huge=always"] },
-          ],
-        },
-        rootfs,
-        stdio: {},
-      }),
+      createOnly(id, [
+        { destination: "/m", type: "tmpfs", source: "tmpfs", options: ["size=1m", "huge=always"] },
+      ]),
       (e: unknown) => isMoatError(e, "EINVAL") && /option "huge=always"/.test(e.message),
     );
     assert.deepEqual(mountsUnder(join(stateDir, "volumes")), []);
@@ -278,13 +264,7 @@ describe("vm sandbox mounts", () => {
     const id = `m${++n}`;
     symlinkSync(elsewhere, join(stateDir, "volumes", id));
     await assert.rejects(
-      sandbox!.create({
-        id,
-        bundle: bundleDir,
-        spec: { ...spec, mounts: [{ destination: "/data", type: "bind", source: host, options: ["rbind"] }] },
-        rootfs,
-        stdio: {},
-      }),
+      createOnly(id, [{ destination: "/data", type: "bind", source: host, options: ["rbind"] }]),
       (e: unknown) => isMoatError(e, "EUNSAFE") && /tampering/.test(e.message),
     );
     assert.deepEqual(mountsUnder(elsewhere), []);
@@ -299,35 +279,17 @@ describe("vm sandbox mounts", () => {
     // The first bind is made on the host, then the guest finds a directory where the
     // second (a file) should go.
     await assert.rejects(
-      sandbox!.create({
-        id,
-        bundle: bundleDir,
-        spec: {
-          ...spec,
-          mounts: [
-            { destination: "/data", type: "bind", source: host, options: ["rbind"] },
-            { destination: "/etc", type: "bind", source: join(host, "afile"), options: ["rbind"] },
-          ],
-        },
-        rootfs,
-        stdio: {},
-      }),
+      createOnly(id, [
+        { destination: "/data", type: "bind", source: host, options: ["rbind"] },
+        { destination: "/etc", type: "bind", source: join(host, "afile"), options: ["rbind"] },
+      ]),
       (e: unknown) => e instanceof Error && /mount at \/etc: .*directory/.test(e.message),
     );
     assert.deepEqual(mountsUnder(join(stateDir, "volumes")), []);
     assert.equal(existsSync(join(stateDir, "volumes", id)), false);
     // A missing source is the caller's error, named as such.
     await assert.rejects(
-      sandbox!.create({
-        id,
-        bundle: bundleDir,
-        spec: {
-          ...spec,
-          mounts: [{ destination: "/d", type: "bind", source: join(host, "nope"), options: [] }],
-        },
-        rootfs,
-        stdio: {},
-      }),
+      createOnly(id, [{ destination: "/d", type: "bind", source: join(host, "nope"), options: [] }]),
       (e: unknown) => isMoatError(e, "ENOENT") && /does not exist/.test(e.message),
     );
     unlinkSync(join(host, "afile"));
