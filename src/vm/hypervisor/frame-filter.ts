@@ -103,40 +103,31 @@ export function relayGuestFrames(guest: Socket, passt: Socket, list: BlockList):
     guest.destroy();
     passt.destroy();
   };
-  const toGuest: Buffer[] = [];
+  // Frames from passt go on whole, so an injected ACK never lands inside one.
+  const acks: Buffer[] = [];
   const fromGuest = splitFrames(end, (framed) => {
     const frame = framed.subarray(LENGTH_PREFIX);
     if (!allowGuestFrame(frame, list)) {
       dropped++;
-      return undefined;
+      return false;
     }
     const ack = handshakes.fromGuest(frame);
-    if (ack) toGuest.push(lengthPrefixed(ack));
-    return framed;
-  });
-  guest.on("data", (chunk: Buffer) => {
-    const out = fromGuest(chunk);
-    if (out.length > 0 && !passt.write(out.length === 1 ? out[0]! : Buffer.concat(out))) {
-      guest.pause();
-      passt.once("drain", () => guest.resume());
-    }
-    // The guest's SYN-ACK went on to passt above; its ACK goes back between whole frames.
-    if (toGuest.length > 0) writeToGuest(toGuest.splice(0));
+    if (ack) acks.push(lengthPrefixed(ack));
+    return true;
   });
   const fromPasst = splitFrames(end, (framed) => {
     handshakes.fromPasst(framed.subarray(LENGTH_PREFIX));
-    return framed;
+    return true;
   });
-  // Frames from passt go on whole, so an injected ACK never lands inside one.
-  const writeToGuest = (frames: Buffer[]) => {
-    if (!guest.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames))) {
-      passt.pause();
-      guest.once("drain", () => passt.resume());
-    }
-  };
+  guest.on("data", (chunk: Buffer) => {
+    const out = fromGuest(chunk);
+    if (out) send(passt, guest, out);
+    // The guest's SYN-ACK went on to passt above; its ACK goes back between whole frames.
+    if (acks.length > 0) send(guest, passt, Buffer.concat(acks.splice(0)));
+  });
   passt.on("data", (chunk: Buffer) => {
     const out = fromPasst(chunk);
-    if (out.length > 0) writeToGuest(out);
+    if (out) send(guest, passt, out);
   });
   for (const s of [guest, passt]) {
     s.on("error", end);
@@ -145,15 +136,24 @@ export function relayGuestFrames(guest: Socket, passt: Socket, list: BlockList):
   return () => dropped;
 }
 
+/** Write `data` to `to`; while `to` is full, stop reading `from`. */
+function send(to: Socket, from: Socket, data: Buffer): void {
+  if (!to.write(data)) {
+    from.pause();
+    to.once("drain", () => from.resume());
+  }
+}
+
 /**
  * A parser of one direction's length-prefixed frames: fed chunks as they arrive, it
- * returns the whole frames (prefix included) that `each` keeps; partial ones wait for the
- * next chunk. A zero or oversized length calls `bad`.
+ * returns the whole frames (prefixes included) that `keep` accepts, as one buffer, or
+ * undefined if none; partial frames wait for the next chunk. A zero or oversized length
+ * calls `bad`.
  */
 function splitFrames(
   bad: () => void,
-  each: (framed: Buffer) => Buffer | undefined,
-): (chunk: Buffer) => Buffer[] {
+  keep: (framed: Buffer) => boolean,
+): (chunk: Buffer) => Buffer | undefined {
   let pending: Buffer = Buffer.alloc(0);
   return (chunk) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -163,16 +163,16 @@ function splitFrames(
       const len = pending.readUInt32BE(off);
       if (len === 0 || len > MAX_FRAME) {
         bad();
-        return [];
+        return undefined;
       }
       if (pending.length - off < LENGTH_PREFIX + len) break;
-      const kept = each(pending.subarray(off, off + LENGTH_PREFIX + len));
-      if (kept) out.push(kept);
+      const framed = pending.subarray(off, off + LENGTH_PREFIX + len);
+      if (keep(framed)) out.push(framed);
       off += LENGTH_PREFIX + len;
     }
     // Both copied (concat always copies): what is passed on and what waits keep no large
     // chunk alive.
-    const whole = out.length > 0 ? [Buffer.concat(out)] : [];
+    const whole = out.length > 0 ? Buffer.concat(out) : undefined;
     pending = Buffer.from(pending.subarray(off));
     return whole;
   };

@@ -62,7 +62,7 @@ const key = (peer: number, peerPort: number, guest: number, guestPort: number) =
   `${peer}:${peerPort}>${guest}:${guestPort}`;
 
 export class HandshakeCompleter {
-  /** passt's SYNs to the guest not yet answered, with the frame each came in. */
+  /** passt's SYNs to the guest not yet answered, with the headers each came with. */
   private readonly pending = new Map<string, PendingSyn>();
 
   /** A frame from passt to the guest: remember each connection passt opens. */
@@ -95,9 +95,10 @@ export class HandshakeCompleter {
     if (!s || (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) !== (TCP_SYN | TCP_ACK)) return undefined;
     const k = key(s.dst, s.dstPort, s.src, s.srcPort);
     const syn = this.pending.get(k);
-    if (!syn || s.ack !== (syn.isn + 1) >>> 0) return undefined;
+    const next = syn ? (syn.isn + 1) >>> 0 : undefined;
+    if (!syn || s.ack !== next) return undefined;
     this.pending.delete(k);
-    return ackFrame(syn, (syn.isn + 1) >>> 0, (s.seq + 1) >>> 0);
+    return ackFrame(syn, next, (s.seq + 1) >>> 0);
   }
 }
 
@@ -134,9 +135,9 @@ function ackFrame(syn: PendingSyn, seq: number, ack: number): Buffer {
   return frame;
 }
 
-/** The Internet checksum (RFC 1071) of `data`, folded with `initial`. */
-function checksum(data: Buffer, initial = 0): number {
-  let sum = initial;
+/** The Internet checksum (RFC 1071) of `data`. */
+function checksum(data: Buffer): number {
+  let sum = 0;
   for (let i = 0; i + 1 < data.length; i += 2) sum += data.readUInt16BE(i);
   if (data.length % 2 === 1) sum += data[data.length - 1]! << 8;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
