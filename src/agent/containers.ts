@@ -45,8 +45,6 @@ export const SHARE_MOUNT = "/run/moat/share";
 const CONTAINERS = "/run/moat/c";
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
-// Lay out one container. Mount targets must not be symlinks the image planted: the
-// guest kernel would follow them out of the rootfs.
 /**
  * What every container's /dev holds besides its device nodes: the mount points for shm
  * and pts, and the usual links. Made once per guest (makeDevSkeleton), copied per container.
@@ -55,7 +53,9 @@ const DEV_SKELETON = "/run/moat/dev";
 /** Copied from the guest's devtmpfs: cp -a makes each as a node of the same device. */
 const DEV_NODES = ["null", "zero", "full", "random", "urandom", "tty"];
 
-/** Under TCG each process the guest starts costs tens of ms: few commands, one shell. */
+// Lay out one container. Mount targets must not be symlinks the image planted: the
+// guest kernel would follow them out of the rootfs. Under TCG each process the guest
+// starts costs tens of ms: few commands, one shell.
 const SETUP_SCRIPT = `set -e
 c=$1; lower=$2; disk=$3; r=$1/rootfs
 mkdir -p "$c"
@@ -218,11 +218,11 @@ export class Containers {
     if (network !== "" && network !== "none" && network !== "nat")
       throw new TtrpcError(Code.INVALID_ARGUMENT, `network "${network}" is not nat or none`);
     // One shell for every step: under TCG each process the guest starts costs tens of ms.
-    const steps = ["set -e"];
-    steps.push(
+    const steps = [
+      "set -e",
       `mkdir -p ${SHARE_MOUNT} ${CONTAINERS}`,
       `mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=none "$1" ${SHARE_MOUNT}`,
-    );
+    ];
     if (volumeTag !== "") {
       // Read-write: a volume's writes belong on the host. The host keeps read-only
       // volumes read-only on its side as well.

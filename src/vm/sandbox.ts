@@ -45,7 +45,7 @@ import { unmountAndRemove } from "../sys/mounts.js";
 import type { AgentClient } from "./agent-client.js";
 import { ensureAssets } from "./assets/build.js";
 import { assetDir, readManifest } from "./assets/manifest.js";
-import { bootGuest, chooseGuestAccel } from "./guest.js";
+import { type BootedGuest, bootGuest, chooseGuestAccel } from "./guest.js";
 import type { RunningVm, UserNetConfig } from "./hypervisor/hypervisor.js";
 import { PASST_BINARY, passtMissing } from "./hypervisor/passt.js";
 import { QEMU_BINARY } from "./hypervisor/qemu.js";
@@ -142,21 +142,26 @@ class VmSandbox implements Sandbox {
   private readonly containers: ContainerTable<Container>;
   private destroyed: Promise<void> | undefined;
   /** boot: this sandbox's guest booted; template: it was resumed from a VM template. */
-  bootedFrom: "boot" | "template" = "boot";
+  readonly bootedFrom: "boot" | "template";
   /** Why a VM template was asked for (MOAT_VM_TEMPLATE, vmTemplate) but not used. */
-  templateError: string | undefined;
-  /** The first container's rootfs as a disk (MOAT_VM_ROOTFS=block), until a container takes it. */
-  rootfsDisk: RootfsDisk | undefined;
+  readonly templateError: string | undefined;
+  private readonly vm: RunningVm;
+  private readonly agent: AgentClient;
 
   private constructor(
     private readonly config: SandboxConfig,
-    private readonly vm: RunningVm,
-    private readonly agent: AgentClient,
+    guest: BootedGuest,
     private readonly share: string,
     /** O_PATH descriptor of stateDir/volumes, the writable share. */
     private readonly volumesFd: number,
+    /** The first container's rootfs as a disk (MOAT_VM_ROOTFS=block), until a container takes it. */
+    private readonly rootfsDisk: RootfsDisk | undefined,
   ) {
     this.containers = new ContainerTable(config.id);
+    this.vm = guest.vm;
+    this.agent = guest.agent;
+    this.bootedFrom = guest.from;
+    this.templateError = guest.templateError;
   }
 
   static async boot(config: SandboxConfig): Promise<VmSandbox> {
@@ -176,7 +181,6 @@ class VmSandbox implements Sandbox {
     const volumes = join(stateDir, "volumes");
     await mkdir(volumes, { mode: 0o700 });
     const volumesFd = pinVolumeRoot(volumes);
-    let sb: VmSandbox | undefined;
     try {
       // The first container's rootfs as a disk, when asked for (vmRootfsMode).
       let rootfsDisk: RootfsDisk | undefined;
@@ -216,14 +220,11 @@ class VmSandbox implements Sandbox {
           );
         },
       });
-      sb = new VmSandbox(config, g.vm, g.agent, share, volumesFd);
-      sb.rootfsDisk = rootfsDisk;
-      sb.bootedFrom = g.from;
-      if (g.templateError !== undefined) sb.templateError = g.templateError;
-      return sb;
+      // From here the sandbox owns the descriptor; destroy() closes it.
+      return new VmSandbox(config, g, share, volumesFd, rootfsDisk);
     } catch (e) {
-      // Once made, the sandbox owns the descriptor, and destroy() closed it.
-      if (!sb) closeFd(volumesFd);
+      // bootGuest stopped its VM before it threw.
+      closeFd(volumesFd);
       await removeStateDir(stateDir);
       throw e;
     }
