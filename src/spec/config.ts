@@ -66,33 +66,43 @@ export function readHostConfig(env: NodeJS.ProcessEnv = process.env): HostConfig
   };
 }
 
+// The vm settings below: each an environment variable over the file's key. `host` reads the
+// file only when the variable is unset; a caller asking for several passes one reader that
+// reads it once.
+
 /**
  * Whether vm sandboxes start from a VM template (vm/template.ts): MOAT_VM_TEMPLATE (1 or
  * 0) over the configuration file's "vmTemplate"; off by default, as in Kata, because
  * clones share their template's kernel layout (KASLR) and its memory pages.
  */
-export function vmTemplateEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+export function vmTemplateEnabled(
+  env: NodeJS.ProcessEnv = process.env,
+  host: () => HostConfig = () => readHostConfig(env),
+): boolean {
   const v = env.MOAT_VM_TEMPLATE;
   if (v !== undefined && v !== "") {
     if (v === "1" || v === "true") return true;
     if (v === "0" || v === "false") return false;
     throw new MoatError("EINVAL", `MOAT_VM_TEMPLATE="${v}" must be 1 or 0`);
   }
-  return readHostConfig(env).vmTemplate ?? false;
+  return host().vmTemplate ?? false;
 }
 
 /**
  * How old a VM template may be before it is remade, in seconds: MOAT_VM_TEMPLATE_MAX_AGE
  * over the configuration file's "vmTemplateMaxAge"; undefined: the vm layer's default.
  */
-export function vmTemplateMaxAge(env: NodeJS.ProcessEnv = process.env): number | undefined {
+export function vmTemplateMaxAge(
+  env: NodeJS.ProcessEnv = process.env,
+  host: () => HostConfig = () => readHostConfig(env),
+): number | undefined {
   const v = env.MOAT_VM_TEMPLATE_MAX_AGE;
   if (v !== undefined && v !== "") {
     if (!/^\d+$/.test(v))
       throw new MoatError("EINVAL", `MOAT_VM_TEMPLATE_MAX_AGE="${v}" must be a whole number of seconds`);
     return Number(v);
   }
-  return readHostConfig(env).vmTemplateMaxAge;
+  return host().vmTemplateMaxAge;
 }
 
 /**
@@ -100,11 +110,14 @@ export function vmTemplateMaxAge(env: NodeJS.ProcessEnv = process.env): number |
  * MOAT_VM_ROOTFS over the configuration file's "vmRootfs"; default 9p (bench/ measures
  * both: an erofs image on a disk reads faster but costs its build at every start).
  */
-export function vmRootfsMode(env: NodeJS.ProcessEnv = process.env): "9p" | "block" {
+export function vmRootfsMode(
+  env: NodeJS.ProcessEnv = process.env,
+  host: () => HostConfig = () => readHostConfig(env),
+): "9p" | "block" {
   const v = env.MOAT_VM_ROOTFS;
   if (v !== undefined && v !== "") {
     if (v === "9p" || v === "block") return v;
     throw new MoatError("EINVAL", `MOAT_VM_ROOTFS="${v}" must be 9p or block`);
   }
-  return readHostConfig(env).vmRootfs ?? "9p";
+  return host().vmRootfs ?? "9p";
 }

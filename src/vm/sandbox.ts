@@ -37,7 +37,13 @@ import type {
   Stdio,
 } from "../sandbox/types.js";
 import { capabilityMask } from "../spec/capabilities.js";
-import { vmRootfsMode, vmTemplateEnabled, vmTemplateMaxAge } from "../spec/config.js";
+import {
+  type HostConfig,
+  readHostConfig,
+  vmRootfsMode,
+  vmTemplateEnabled,
+  vmTemplateMaxAge,
+} from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
@@ -182,14 +188,17 @@ class VmSandbox implements Sandbox {
     await mkdir(volumes, { mode: 0o700 });
     const volumesFd = pinVolumeRoot(volumes);
     try {
+      // The host's configuration file, read once for every setting below that needs it.
+      let hostConfig: HostConfig | undefined;
+      const host = () => (hostConfig ??= readHostConfig());
       // The first container's rootfs as a disk, when asked for (vmRootfsMode).
       let rootfsDisk: RootfsDisk | undefined;
-      if (config.firstRootfs !== undefined && vmRootfsMode() === "block") {
+      if (config.firstRootfs !== undefined && vmRootfsMode(process.env, host) === "block") {
         const path = join(stateDir, "rootfs-0.erofs");
         await buildRootfsImage(config.firstRootfs, path);
         rootfsDisk = { rootfs: realpathSync(config.firstRootfs), path, serial: "moat-rootfs-0", used: false };
       }
-      const maxAge = vmTemplateMaxAge();
+      const maxAge = vmTemplateMaxAge(process.env, host);
       const g = await bootGuest({
         id: config.id,
         runDir: join(config.stateDir, "vm"),
@@ -202,7 +211,7 @@ class VmSandbox implements Sandbox {
         ...(network ? { network } : {}),
         ...(config.progress ? { progress: config.progress } : {}),
         ...(rootfsDisk ? { disks: [{ path: rootfsDisk.path, serial: rootfsDisk.serial }] } : {}),
-        template: vmTemplateEnabled(),
+        template: vmTemplateEnabled(process.env, host),
         ...(maxAge !== undefined ? { templateMaxAgeSeconds: maxAge } : {}),
         ready: async (agent, timeoutMs) => {
           await agent.call(
