@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { createBundle, removeBundle } from "../image/bundle.js";
+import { createBundle, readRunnableBundleSpec, removeBundle } from "../image/bundle.js";
 import type { ImageStore } from "../image/store.js";
 import { chooseIsolation, selectBackend } from "../isolation/index.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
@@ -52,21 +52,7 @@ async function openBundle(
   dir: string,
   command: string[],
 ): Promise<{ dir: string; spec: Spec; rootfs: string }> {
-  let spec: Spec;
-  try {
-    spec = JSON.parse(await fs.readFile(path.join(dir, "config.json"), "utf8")) as Spec;
-  } catch (e) {
-    throw new MoatError(
-      "EINVAL",
-      `${dir}/config.json is not a readable runtime config: ${(e as Error).message}`,
-    );
-  }
-  if (!spec.process || !spec.root?.path) {
-    throw new MoatError(
-      "EINVAL",
-      `${dir}/config.json has no process or root.path: it is not a runnable bundle`,
-    );
-  }
+  const spec = readRunnableBundleSpec(dir);
   if (command.length) spec.process.args = command;
   return { dir: path.resolve(dir), spec, rootfs: path.resolve(dir, spec.root.path) };
 }

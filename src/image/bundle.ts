@@ -4,6 +4,7 @@
 // private copy of them (where overlayfs is unavailable). DIR/.moat/bundle.json records which,
 // so removeBundle() can undo exactly what createBundle() did.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import writeFileAtomic from "write-file-atomic";
@@ -113,6 +114,32 @@ export async function createBundle(
 }
 
 /** Undo createBundle(): unmount the rootfs, release the layers, remove the directory. */
+/** A bundle's config.json, parsed; a missing or unparsable one is an EINVAL naming it. */
+export function readBundleSpec(dir: string): Spec {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8")) as Spec;
+  } catch (e) {
+    throw new MoatError(
+      "EINVAL",
+      `${dir}/config.json is not a readable runtime config (${(e as Error).message}): pass the directory of an OCI bundle`,
+    );
+  }
+}
+
+/** readBundleSpec, and the spec must name a process and a root to run. */
+export function readRunnableBundleSpec(
+  dir: string,
+): Spec & { process: NonNullable<Spec["process"]>; root: { path: string } } {
+  const spec = readBundleSpec(dir);
+  if (!spec.process || !spec.root?.path) {
+    throw new MoatError(
+      "EINVAL",
+      `${dir}/config.json has no process or root.path: it is not a runnable bundle`,
+    );
+  }
+  return spec as Spec & { process: NonNullable<Spec["process"]>; root: { path: string } };
+}
+
 export async function removeBundle(dir: string): Promise<void> {
   dir = path.resolve(dir);
   let record: BundleRecord | undefined;

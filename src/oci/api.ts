@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import writeFileAtomic from "write-file-atomic";
+import { readBundleSpec, readRunnableBundleSpec } from "../image/bundle.js";
 import { resolveUser } from "../image/runtime-spec.js";
 import type { IsolationChoice } from "../isolation/index.js";
 import { parseSignal, type Signal, SignalNumbers } from "../sandbox/signals.js";
@@ -72,17 +73,6 @@ export interface ContainerInfo extends ContainerRecord {
  */
 export { SIZING_ANNOTATIONS } from "./sizing.js";
 
-async function loadSpec(bundle: string): Promise<Spec> {
-  try {
-    return JSON.parse(await fs.promises.readFile(path.join(bundle, "config.json"), "utf8")) as Spec;
-  } catch (e) {
-    throw new MoatError(
-      "EINVAL",
-      `${bundle}/config.json is not a readable runtime config (${(e as Error).message}): pass --bundle DIR of an OCI bundle`,
-    );
-  }
-}
-
 /**
  * runc create: record the container, start its monitor (which creates the sandbox and the
  * container and runs the create hooks) and resolve once it is "created". On failure nothing
@@ -90,13 +80,7 @@ async function loadSpec(bundle: string): Promise<Spec> {
  */
 export async function createContainer(root: string, id: string, opts: CreateOptions): Promise<Created> {
   const bundle = path.resolve(opts.bundle);
-  const spec = await loadSpec(bundle);
-  if (!spec.root?.path || !spec.process) {
-    throw new MoatError(
-      "EINVAL",
-      `${bundle}/config.json has no root.path or process: it is not a runnable bundle`,
-    );
-  }
+  const spec = readRunnableBundleSpec(bundle);
   if (spec.process.terminal && !opts.consoleSocket) {
     throw new MoatError(
       "EINVAL",
@@ -225,7 +209,7 @@ export async function execProcess(
     }
     return { ...full, cwd: full.cwd || "/", env: full.env ?? [] };
   }
-  const spec = await loadSpec(rec.bundle);
+  const spec = readBundleSpec(rec.bundle);
   const base = spec.process!;
   let user: User = base.user;
   if (typeof p.user === "string") user = await resolveUser(rec.rootfs, p.user);
@@ -409,7 +393,12 @@ export async function deleteContainer(
       }
     }
     if (rec && rec.status !== "creating") {
-      const spec = await loadSpec(rec.bundle).catch(() => undefined);
+      let spec: Spec | undefined;
+      try {
+        spec = readBundleSpec(rec.bundle);
+      } catch {
+        // a bundle gone or broken has no poststop hooks to run
+      }
       await runHooks(spec?.hooks, "poststop", toState(rec, "stopped")).catch((e: Error) =>
         opts.onWarning?.(e.message),
       );

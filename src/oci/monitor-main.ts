@@ -6,10 +6,10 @@
 // stdio as SCM_RIGHTS descriptors) on a second, SOCK_SEQPACKET socket, and exits with the
 // container's status once it has recorded it.
 // argv: ROOT ID ISOLATION("" = choose) DEBUG("1"|"0") TTY("tty"|"")
+import { readBundleSpec } from "../image/bundle.js";
 import "../sys/threadpool.js";
 import * as fs from "node:fs";
 import * as net from "node:net";
-import * as path from "node:path";
 import { chooseIsolation, selectBackend } from "../isolation/index.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { parseSignal, type Signal, SignalNumbers } from "../sandbox/signals.js";
@@ -475,7 +475,7 @@ async function main(): Promise<void> {
   record = await readRecord(root, id);
   // Record ourselves first: from here on `delete --force` finds us by the state file too.
   await setStatus({ monitorPid: process.pid, monitorStart: processStart(process.pid) ?? "" });
-  spec = JSON.parse(fs.readFileSync(path.join(record.bundle, "config.json"), "utf8")) as Spec;
+  spec = readBundleSpec(record.bundle);
   const choice = chooseIsolation({ flag: isolationArg || undefined, annotations: spec.annotations });
   const sizing: Partial<SandboxConfig> = sandboxSizing(spec.annotations);
   const backend = await selectBackend(choice);

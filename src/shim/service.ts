@@ -3,13 +3,14 @@
 // calls map onto the Sandbox interface; the shim keeps each process's state (created,
 // running, stopped, its exit) and the I/O containerd gave it, and reports every change as an
 // event, in containerd's order.
-import * as fs from "node:fs";
+
 import * as path from "node:path";
+import { readBundleSpec } from "../image/bundle.js";
 import { chooseIsolation, selectBackend } from "../isolation/index.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { type Signal, signalName } from "../sandbox/signals.js";
 import type { ExitStatus } from "../sandbox/types.js";
-import { type ErrorCode, isMoatError, MoatError } from "../spec/errors.js";
+import { type ErrorCode, isMoatError } from "../spec/errors.js";
 import type { Process, Spec } from "../spec/runtime.js";
 import { Code, TtrpcError, type TtrpcServer } from "../ttrpc/index.js";
 import { openTaskIo, type TaskIo } from "./io.js";
@@ -230,15 +231,7 @@ export class TaskService {
     if (this.tasks.has(r.id)) throw new TtrpcError(Code.ALREADY_EXISTS, `container ${r.id}: already exists`);
     if (r.checkpoint) throw new TtrpcError(Code.UNIMPLEMENTED, "moat cannot restore a checkpoint");
     const bundle = path.resolve(r.bundle);
-    let spec: Spec;
-    try {
-      spec = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as Spec;
-    } catch (e) {
-      throw new MoatError(
-        "EINVAL",
-        `${bundle}/config.json is not a readable runtime config: ${(e as Error).message}`,
-      );
-    }
+    const spec = readBundleSpec(bundle);
     const mounted = mountRootfs(bundle, r.rootfs as Mount[]);
     let init: Proc | undefined;
     try {
