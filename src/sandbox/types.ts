@@ -13,6 +13,8 @@ export interface ExitStatus {
   /** The shell convention callers report: code, or 128 + signal number. */
   status: number;
   exitedAt: Date;
+  /** The kernel's OOM killer ended it (reported as 137, as docker does). */
+  oomKilled?: boolean;
 }
 
 /**
