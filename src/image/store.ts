@@ -55,7 +55,9 @@ export class ImageStore {
 
   static async open(root: string = DEFAULT_ROOT): Promise<ImageStore> {
     const s = new ImageStore(root);
-    for (const d of [path.join(s.layoutDir, "blobs", "sha256"), s.ingestDir, s.layersDir, s.leasesDir]) {
+    // The root itself too: its store.lock is written by every command that names images.
+    const dirs = [path.join(s.layoutDir, "blobs", "sha256"), s.ingestDir, s.layersDir, s.leasesDir, s.root];
+    for (const d of dirs) {
       try {
         await fs.mkdir(d, { recursive: true, mode: 0o700 });
         // mkdir succeeds on a directory that exists but is not ours to write.

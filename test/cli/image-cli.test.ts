@@ -267,5 +267,10 @@ describe("moat as a user who cannot write the store root", () => {
     }
     const json = asNobody(closed, "--json", "images");
     assert.equal(JSON.parse(json.stderr.trim()).code, "EACCES");
+    // What the message advises works: a root of the user's own.
+    const own = tempDir();
+    await fs.chown(own, 65534, 65534);
+    const ok = asNobody(own, "images");
+    assert.equal(ok.status, 0, ok.stderr);
   });
 });
