@@ -52,7 +52,7 @@ export function reportError(e: unknown, json: boolean): number {
 function withPermissionHint(e: Error): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (isMoatError(e) || (code !== "EACCES" && code !== "EPERM")) return e.message;
-  return `${e.message}: permission denied; run moat as root (sudo), or pass --root DIR (or set MOAT_ROOT=DIR) to a directory you own`;
+  return `${e.message}: moat may need root for this; run it as root (sudo), or pass --root DIR (or set MOAT_ROOT=DIR) to a directory you own`;
 }
 
 export function humanSize(n: number): string {

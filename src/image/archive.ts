@@ -154,6 +154,7 @@ async function importOciIndex(
     throw new MoatError("EINVAL", "index.json has no manifests array: not an OCI layout");
   const chosenName = namesForIndex(index.manifests, opts.name);
   const names: string[] = [];
+  const tags: Array<[string, Descriptor]> = [];
   for (const [i, entry] of index.manifests.entries()) {
     const name = chosenName[i];
     if (!name) continue;
@@ -169,14 +170,19 @@ async function importOciIndex(
     for (const l of manifest.layers) await fetch(l);
     const image = await store.readJson<Image>(manifest.config.digest);
     if (!isIndexMediaType(entry.mediaType) && opts.platform) checkImagePlatform(name, image, opts.platform);
-    await store.tag(name, {
-      mediaType: desc.mediaType,
-      digest: desc.digest,
-      size: desc.size,
-      platform: { os: image.os, architecture: image.architecture },
-    });
+    tags.push([
+      name,
+      {
+        mediaType: desc.mediaType,
+        digest: desc.digest,
+        size: desc.size,
+        platform: { os: image.os, architecture: image.architecture },
+      },
+    ]);
     if (!names.includes(name)) names.push(name);
   }
+  // Names only once every image of the archive is in: a failure part-way names none.
+  for (const [name, desc] of tags) await store.tag(name, desc);
   if (names.length === 0) {
     throw new MoatError(
       "EINVAL",
@@ -209,6 +215,7 @@ async function importDockerArchive(
   };
   if (opts.name && entries.length > 1) throw ambiguousName(entries.length, opts.name);
   const names: string[] = [];
+  const pending: Array<[string, Descriptor]> = [];
   for (const e of entries) {
     const configDigest = need(e.Config);
     const image = await store.readJson<Image>(configDigest);
@@ -239,10 +246,12 @@ async function importDockerArchive(
     const tags = opts.name ? [opts.name] : (e.RepoTags ?? []);
     for (const t of tags) {
       const name = formatReference(parseReference(t));
-      await store.tag(name, { ...desc, platform: { os: image.os, architecture: image.architecture } });
+      pending.push([name, { ...desc, platform: { os: image.os, architecture: image.architecture } }]);
       names.push(name);
     }
   }
+  // Names only once every image of the archive is in: a failure part-way names none.
+  for (const [name, d] of pending) await store.tag(name, d);
   if (names.length === 0)
     throw new MoatError("EINVAL", "the docker archive names no image: give one with --name");
   return names;

@@ -136,8 +136,8 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
         `config of ${name} does not list one diff_id per layer: the image is malformed`,
       );
     }
-    // A single-platform image has no index to choose from: a --platform it is not refused
-    // before any layer is fetched, as docker does, rather than taken silently.
+    // A single-platform image has no index to choose from: a --platform it is not for is
+    // refused before any layer is fetched, as docker does, rather than taken silently.
     if (!indexDigest && opts.platform) checkImagePlatform(refText, image, opts.platform);
     await runLimited(manifest.layers, opts.parallel ?? 3, (l) => fetchBlob(l, true));
 

@@ -117,6 +117,23 @@ describe("default image and archives", () => {
     assert.equal(await named.resolve("example.com/arm:1"), undefined);
   });
 
+  test("an archive that fails part-way names none of its images", async () => {
+    await buildImage(store, {
+      layers: [await packLayer([{ name: "arm", type: "file", mode: 0o644, content: Buffer.from("a") }])],
+      config: { Cmd: ["sh"] },
+      platform: { os: "linux", architecture: "arm64" },
+      name: "example.com/zz-arm:1",
+    });
+    const tar = path.join(tempDir(), "two.tar");
+    await saveImages(store, [DEFAULT_IMAGE, "example.com/zz-arm:1"], tar);
+    const other = await ImageStore.open(tempDir());
+    await assert.rejects(
+      loadArchive(other, tar, { platform: { os: "linux", architecture: "amd64" } }),
+      (e) => isMoatError(e, "ENOPLATFORM") && /zz-arm:1 was found but/.test(e.message),
+    );
+    assert.deepEqual(await other.list(), [], "the amd64 image before it is not named either");
+  });
+
   test("load --name REPO of a layout whose images are named by bare tags gives REPO:TAG each", async () => {
     await buildImage(store, {
       layers: [await packLayer([{ name: "v2", type: "file", mode: 0o644, content: Buffer.from("2") }])],
