@@ -18,9 +18,9 @@ usage: moat [--root DIR] [--json] COMMAND [ARGS]
 
 images:
   pull IMAGE              pull from a registry (--platform, --insecure, --creds user:pass)
-  images                  list images in the store
-  rmi IMAGE...            remove images and garbage-collect their blobs
-  load FILE|DIR           load an OCI layout (dir or tar) or a docker save archive
+  images                  list images: age (CREATED) and SIZE (compressed layers + config)
+  rmi IMAGE...            remove images and the blobs and unpacked layers only they use
+  load FILE|DIR           load an OCI layout (dir or tar) or a docker save archive (--name REF)
   save -o OUT IMAGE...    save images as an OCI layout tar (--dir for a directory)
   bundle IMAGE DIR [CMD]  write an OCI runtime bundle (--rootfs-mode overlay|copy); --remove DIR
   gc                      remove blobs and layers no image uses

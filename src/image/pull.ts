@@ -14,7 +14,7 @@ import {
   isManifestMediaType,
   type Platform,
 } from "../spec/image.js";
-import { DEFAULT_PLATFORM, selectPlatform } from "./platform.js";
+import { checkImagePlatform, DEFAULT_PLATFORM, selectPlatform } from "./platform.js";
 import { formatReference, parseReference } from "./reference.js";
 import { isRetriable, RegistryClient } from "./registry.js";
 import type { ImageStore } from "./store.js";
@@ -160,6 +160,9 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
         `config of ${name} does not list one diff_id per layer: the image is malformed`,
       );
     }
+    // A single-platform image has no index to choose from: a --platform it is not for is
+    // refused before any layer is fetched, as docker does, rather than taken silently.
+    if (!indexDigest && opts.platform) checkImagePlatform(refText, image, opts.platform);
     await runLimited(manifest.layers, opts.parallel ?? 3, (l) => fetchBlob(l, true));
 
     // 3. Only now does the name point at it.
