@@ -24,6 +24,13 @@ try {
 } catch {
   fa_addclosefrom = undefined;
 }
+// glibc's posix_spawnattr_t is 336 bytes.
+const SPAWNATTR_SIZE = 512;
+/** glibc 2.26+: the child calls setsid() before it execs. */
+const POSIX_SPAWN_SETSID = 0x80;
+const attr_init = libc.func("int posix_spawnattr_init(void *attr)");
+const attr_destroy = libc.func("int posix_spawnattr_destroy(void *attr)");
+const attr_setflags = libc.func("int posix_spawnattr_setflags(void *attr, short flags)");
 const waitpid_ = libc.func("int waitpid(int pid, _Out_ int *status, int options)");
 const kill_ = libc.func("int kill(int pid, int sig)");
 const getpid_ = libc.func("int getpid(void)");
@@ -43,6 +50,14 @@ export type SpawnFileAction =
   /** Close every descriptor from this number up: nothing of the parent leaks by accident. */
   | { closeFrom: number };
 
+export interface SpawnOptions {
+  /**
+   * A session (and process group) of its own: no terminal's signals (^C, hangup) reach it,
+   * only what its parent sends it.
+   */
+  setsid?: boolean;
+}
+
 /** posix_spawn returns an errno instead of setting errno; turn it into SysError. */
 function spawnCheck(what: string, rc: number, detail?: string): void {
   if (rc !== 0) throw new SysError(what, rc, detail);
@@ -53,10 +68,23 @@ function spawnCheck(what: string, rc: number, detail?: string): void {
  * descriptors the file actions leave open; moat's own descriptors are close-on-exec).
  * Returns the child's pid once the child has exec'd.
  */
-export function spawn(path: string, argv: string[], env: string[], actions: SpawnFileAction[] = []): number {
+export function spawn(
+  path: string,
+  argv: string[],
+  env: string[],
+  actions: SpawnFileAction[] = [],
+  opts: SpawnOptions = {},
+): number {
   const fa = Buffer.alloc(FILE_ACTIONS_SIZE);
   spawnCheck("posix_spawn_file_actions_init", fa_init(fa));
+  let attr: Buffer | null = null;
   try {
+    if (opts.setsid) {
+      const a = Buffer.alloc(SPAWNATTR_SIZE);
+      spawnCheck("posix_spawnattr_init", attr_init(a));
+      attr = a;
+      spawnCheck("posix_spawnattr_setflags", attr_setflags(a, POSIX_SPAWN_SETSID));
+    }
     for (const a of actions) {
       if ("dup2" in a) spawnCheck("posix_spawn_file_actions_adddup2", fa_adddup2(fa, a.dup2, a.to));
       else if ("open" in a)
@@ -76,9 +104,10 @@ export function spawn(path: string, argv: string[], env: string[], actions: Spaw
       } else spawnCheck("posix_spawn_file_actions_addclose", fa_addclose(fa, a.close));
     }
     const pid = [0];
-    spawnCheck("posix_spawn", posix_spawn_(pid, path, fa, null, [...argv, null], [...env, null]), path);
+    spawnCheck("posix_spawn", posix_spawn_(pid, path, fa, attr, [...argv, null], [...env, null]), path);
     return pid[0]!;
   } finally {
+    if (attr) attr_destroy(attr);
     fa_destroy(fa);
   }
 }

@@ -19,8 +19,10 @@ import type {
 } from "../sandbox/types.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
+import { ExecError } from "./kernel/exec.js";
 import { Kernel, type RunResult } from "./kernel/kernel.js";
 import { planMounts } from "./kernel/mounts.js";
+import { MemoryBudget } from "./mm/memfile.js";
 
 type State = "created" | "running" | "stopped";
 
@@ -32,6 +34,8 @@ interface Proc {
   source?: Readable;
   abort: AbortController;
   hostPid?: number;
+  /** A signal from outside, once the program runs (Kernel's onStart). */
+  deliver?: (sig: number, name: string) => unknown;
   exit?: Promise<ExitStatus>;
 }
 
@@ -82,15 +86,49 @@ export class UserkernelBackend implements SandboxBackend {
   }
 
   async createSandbox(config: SandboxConfig): Promise<Sandbox> {
+    refuseUnsupported(config);
     return new UserkernelSandbox(config);
+  }
+}
+
+/**
+ * What the userkernel cannot honour is refused, never ignored: it has no network (no socket
+ * syscalls yet) and cannot bound CPU use. Only what the caller asked for is refused: the
+ * fields stay unset unless a flag or an annotation sets them. memoryMiB is honoured (a
+ * budget, see KernelOptions.memoryBudget).
+ */
+function refuseUnsupported(config: SandboxConfig): void {
+  if (config.ports?.length) {
+    throw new MoatError(
+      "ENOTSUP",
+      "the userkernel has no network yet, so it cannot forward ports: drop -p (annotation run.moat.ports), or use --isolation vm",
+    );
+  }
+  if (config.network === "nat") {
+    throw new MoatError(
+      "ENOTSUP",
+      "the userkernel has no network yet: drop --network nat (annotation run.moat.network), use --network none, or use --isolation vm",
+    );
+  }
+  if (config.cpus !== undefined) {
+    throw new MoatError(
+      "ENOTSUP",
+      "the userkernel cannot limit CPUs yet: drop --cpus (annotation run.moat.cpus), or use --isolation vm",
+    );
+  }
+  if (config.memoryMiB !== undefined && !(Number.isInteger(config.memoryMiB) && config.memoryMiB >= 1)) {
+    throw new MoatError("EINVAL", `memory ${config.memoryMiB} MiB is not a positive whole number of MiB`);
   }
 }
 
 class UserkernelSandbox implements Sandbox {
   readonly isolation = "userkernel" as const;
   private readonly containers: ContainerTable<Container>;
+  /** --memory: one budget for the application memory of all the sandbox's containers. */
+  private readonly budget: MemoryBudget | undefined;
   constructor(private readonly config: SandboxConfig) {
     this.containers = new ContainerTable(config.id);
+    if (config.memoryMiB !== undefined) this.budget = new MemoryBudget(config.memoryMiB * 2 ** 20);
   }
 
   get id(): string {
@@ -177,16 +215,17 @@ class UserkernelSandbox implements Sandbox {
           : `container ${containerId} is not running`,
       );
     }
-    // Signal delivery to handlers is not built yet; every signal whose default action ends
-    // the process ends it (reported as SIGKILL), the others are refused rather than dropped.
-    const harmless: Signal[] = ["SIGCHLD", "SIGCONT", "SIGURG", "SIGWINCH"];
-    if (harmless.includes(signal) || signal === "SIGSTOP" || signal === "SIGTSTP") {
-      throw new MoatError(
-        "ENOTSUP",
-        `the userkernel cannot deliver ${signal} yet (only signals that end the process)`,
-      );
+    // Linux's default action of the signal, from the program's dispositions: most end it
+    // (128+n), some are ignored; stopping, and signals the program has a handler for, are
+    // refused (ENOTSUP) because the kernel can neither stop a process nor run a handler yet.
+    if (!p.deliver) {
+      // Not loaded yet (its start is under way): only a kill can be honoured already.
+      if (signal !== "SIGKILL")
+        throw new MoatError("ESTATE", `the process is still starting: send ${signal} again once it runs`);
+      p.abort.abort();
+      return;
     }
-    p.abort.abort();
+    p.deliver(SignalNumbers[signal], signal);
   }
 
   async wait(containerId: string, execId?: string): Promise<ExitStatus> {
@@ -262,6 +301,7 @@ class UserkernelSandbox implements Sandbox {
         ...(c.config.spec.mounts ? { mounts: c.config.spec.mounts } : {}),
         bundle: c.config.bundle,
         hostname: c.config.spec.hostname ?? "moat",
+        ...(this.budget ? { memoryBudget: this.budget } : {}),
         debug: Boolean(this.config.debug),
       }).then((k) => {
         c.initPid = k.allocPid();
@@ -308,17 +348,28 @@ class UserkernelSandbox implements Sandbox {
       stderr: (stdio.stderr as Writable | undefined) ?? discard(),
       signal: p.abort.signal,
       ...(pid !== undefined ? { pid } : {}),
-      onStart: ({ hostPid }) => {
+      onStart: ({ hostPid, signal }) => {
         p.hostPid = hostPid;
+        p.deliver = signal;
         started();
       },
     });
-    p.exit = run.then(toExitStatus).finally(() => {
-      p.state = "stopped";
-      if (p.stdin) p.source?.unpipe(p.stdin);
-    });
+    const stderr = (stdio.stderr as Writable | undefined) ?? undefined;
+    p.exit = run
+      .then(toExitStatus, (e: unknown) => {
+        // A program that cannot be run is the process's exit status, as for runc, docker
+        // and the vm (127 not found, 126 not runnable), with docker's line on its stderr.
+        if (!(e instanceof ExecError)) throw e;
+        stderr?.write(`moat: ${e.brief}\n`);
+        started();
+        return { code: e.status, status: e.status, exitedAt: new Date() } satisfies ExitStatus;
+      })
+      .finally(() => {
+        p.state = "stopped";
+        if (p.stdin) p.source?.unpipe(p.stdin);
+      });
     p.exit.catch(() => {}); // wait() reports it; a late failure must not crash the process
-    // A failure before the program runs (no such binary, not static) is the start's error.
+    // Any other failure before the program runs (a bad cwd) is the start's error.
     await Promise.race([running, p.exit]);
     return p.hostPid !== undefined ? { pid: p.hostPid } : {};
   }
