@@ -1,7 +1,8 @@
 // The userkernel as a Sandbox backend: each container gets one kernel instance (Kernel:
 // its gofer, VFS and pid namespace) in which its init process and every exec'd process run,
 // each in its own stub. What the kernel cannot do yet is refused with a clear error, never
-// faked: terminals need a pty device.
+// faked: terminals need a pty device; ports, networks and CPU limits a network stack and a
+// scheduler of its own.
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { PassThrough, type Readable, type Writable } from "node:stream";

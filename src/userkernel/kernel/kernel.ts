@@ -1,13 +1,14 @@
 // One kernel instance: what the processes of a container share. That is the gofer and the
 // VFS (so a file one process writes into the in-memory overlay is there for the others),
 // the pid namespace (one pid counter, one process table that /proc lists), the hostname and
-// the syscall accounting. Each process has its own stub, memory file and descriptors and is
+// the syscall accounting and the memory budget. Each process has its own stub, memory file and descriptors and is
 // driven by its own event loop (wait for a stop, serve the syscall, resume); the loops of
 // several processes interleave on Node's one thread at their awaits.
 //
-// Not shared yet, because the kernel has no fork, no signal delivery and no cross-process
-// kill: a process cannot signal another (kill(2) reaches only itself), and nothing is
-// inherited (each is started from the outside with its own stdio, as runc's exec is).
+// Not shared yet, because the kernel has no fork, no delivery to signal handlers and no
+// cross-process kill: a process cannot signal another (kill(2) reaches only itself; a signal
+// from outside takes its default action, outside-signal.ts), and nothing is inherited (each
+// is started from the outside with its own stdio, as runc's exec is).
 
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -276,7 +277,9 @@ export class Kernel {
           126,
           dynamic
             ? `exec: ${JSON.stringify(execfn)}: ${why.replace(/;.*/, "")}: the userkernel runs static executables only yet: use a static build (gcc -static) or --isolation vm`
-            : `exec: ${JSON.stringify(execfn)}: exec format error (${why})`,
+            : e.code === "ENOMEM"
+              ? `exec: ${JSON.stringify(execfn)}: cannot allocate memory (${why})`
+              : `exec: ${JSON.stringify(execfn)}: exec format error (${why})`,
           `cannot run ${execfn} in the userkernel: ${e.message}. Use a static x86-64 Linux executable (for C: gcc -static)`,
           { cause: e },
         );
@@ -326,6 +329,11 @@ export class Kernel {
         signal: (sig, name) => {
           if (task.exitStatus) return { action: "ignore" };
           const o = outsideSignal(task, sig, name);
+          if (o.action !== "pending" && o.unhandled) {
+            kernel.log(
+              `moat userkernel: pid ${pid} has a handler for ${name}, which the userkernel cannot run yet: ${o.action === "terminate" ? `${name} ended it, as its default action would` : `${name} was ignored, as its default action would be`}`,
+            );
+          }
           if (o.action === "terminate") terminate(o.signal);
           return o;
         },
