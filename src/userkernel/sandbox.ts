@@ -37,6 +37,8 @@ interface Proc {
   hostPid?: number;
   /** A signal from outside, once the program runs (Kernel's onStart). */
   deliver?: (sig: number, name: string) => unknown;
+  /** Signals sent before that, delivered then. */
+  queued: Signal[];
   exit?: Promise<ExitStatus>;
 }
 
@@ -143,7 +145,7 @@ class UserkernelSandbox implements Sandbox {
     planMounts(container.spec.mounts, container.bundle);
     this.containers.set(container.id, {
       config: container,
-      init: { state: "created", abort: new AbortController() },
+      init: { state: "created", abort: new AbortController(), queued: [] },
       execs: new Map(),
     });
   }
@@ -195,7 +197,7 @@ class UserkernelSandbox implements Sandbox {
     if (exec.process.args.length === 0)
       throw new MoatError("EINVAL", `exec ${exec.execId} has no process.args: say what it runs`);
     // Taken before the first await, so that two execs with one id cannot both pass the check.
-    const p: Proc = { state: "running", abort: new AbortController() };
+    const p: Proc = { state: "running", abort: new AbortController(), queued: [] };
     c.execs.set(exec.execId, p);
     try {
       return await this.launch(await this.kernelOf(c), p, exec.process, exec.stdio);
@@ -220,10 +222,12 @@ class UserkernelSandbox implements Sandbox {
     // (128+n), some are ignored; stopping, and signals the program has a handler for, are
     // refused (ENOTSUP) because the kernel can neither stop a process nor run a handler yet.
     if (!p.deliver) {
-      // Not loaded yet (its start is under way): only a kill can be honoured already.
-      if (signal !== "SIGKILL")
-        throw new MoatError("ESTATE", `the process is still starting: send ${signal} again once it runs`);
-      p.abort.abort();
+      // Its start is under way (kernel boot, program load): the signal acts once the program
+      // is loaded, with every disposition still the default; KILL acts at once.
+      if (signal === "SIGKILL") p.abort.abort();
+      else if (["SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"].includes(signal))
+        throw new MoatError("ENOTSUP", `the userkernel cannot stop a process yet, so ${signal} was not sent`);
+      else p.queued.push(signal);
       return;
     }
     p.deliver(SignalNumbers[signal], signal);
@@ -352,6 +356,7 @@ class UserkernelSandbox implements Sandbox {
       onStart: ({ hostPid, signal }) => {
         p.hostPid = hostPid;
         p.deliver = signal;
+        for (const q of p.queued.splice(0)) signal(SignalNumbers[q], q);
         started();
       },
     });

@@ -122,6 +122,23 @@ describe("userkernel exit statuses", () => {
     });
   }
 
+  test("a signal sent while the start is under way acts once the program is loaded", async () => {
+    const id = `c${++n}`;
+    await sandbox.create({
+      id,
+      bundle: path.join(b.base, "bundle"),
+      spec: { ...spec, process: { ...spec.process!, args: ["sleep", "100"] } },
+      rootfs: b.rootfs,
+      stdio: { stdout: new Collector(), stderr: new Collector() },
+    });
+    const starting = sandbox.start(id);
+    await sandbox.signal(id, "SIGTERM");
+    await starting;
+    const st = await sandbox.wait(id);
+    assert.equal(st.signal, "SIGTERM");
+    assert.equal(st.status, 143);
+  });
+
   test("SIGWINCH, SIGCHLD, SIGURG and SIGCONT are ignored by default; KILL then reads 137", async () => {
     const r = await start(["sleep", "100"]);
     for (const s of ["SIGWINCH", "SIGCHLD", "SIGURG", "SIGCONT"] as Signal[]) await sandbox.signal(r.id, s);
