@@ -26,11 +26,13 @@ try {
 }
 // glibc's posix_spawnattr_t is 336 bytes.
 const SPAWNATTR_SIZE = 512;
-/** glibc 2.26+: the child calls setsid() before it execs. */
-const POSIX_SPAWN_SETSID = 0x80;
+/** The child joins the process group set with posix_spawnattr_setpgroup (0: a new one it leads). */
+const POSIX_SPAWN_SETPGROUP = 0x2;
 const attr_init = libc.func("int posix_spawnattr_init(void *attr)");
 const attr_destroy = libc.func("int posix_spawnattr_destroy(void *attr)");
 const attr_setflags = libc.func("int posix_spawnattr_setflags(void *attr, short flags)");
+const attr_setpgroup = libc.func("int posix_spawnattr_setpgroup(void *attr, int pgroup)");
+const setpgid_ = libc.func("int setpgid(int pid, int pgid)");
 const waitpid_ = libc.func("int waitpid(int pid, _Out_ int *status, int options)");
 const kill_ = libc.func("int kill(int pid, int sig)");
 const getpid_ = libc.func("int getpid(void)");
@@ -52,10 +54,11 @@ export type SpawnFileAction =
 
 export interface SpawnOptions {
   /**
-   * A session (and process group) of its own: no terminal's signals (^C, hangup) reach it,
-   * only what its parent sends it.
+   * A process group of its own, in its parent's session: a terminal sends ^C (and a hangup)
+   * to its foreground group only, so they reach the parent, not this child. The session is
+   * kept: the OCI monitor finds what it started by its session.
    */
-  setsid?: boolean;
+  ownGroup?: boolean;
 }
 
 /** posix_spawn returns an errno instead of setting errno; turn it into SysError. */
@@ -79,11 +82,12 @@ export function spawn(
   spawnCheck("posix_spawn_file_actions_init", fa_init(fa));
   let attr: Buffer | null = null;
   try {
-    if (opts.setsid) {
+    if (opts.ownGroup) {
       const a = Buffer.alloc(SPAWNATTR_SIZE);
       spawnCheck("posix_spawnattr_init", attr_init(a));
       attr = a;
-      spawnCheck("posix_spawnattr_setflags", attr_setflags(a, POSIX_SPAWN_SETSID));
+      spawnCheck("posix_spawnattr_setflags", attr_setflags(a, POSIX_SPAWN_SETPGROUP));
+      spawnCheck("posix_spawnattr_setpgroup", attr_setpgroup(a, 0));
     }
     for (const a of actions) {
       if ("dup2" in a) spawnCheck("posix_spawn_file_actions_adddup2", fa_adddup2(fa, a.dup2, a.to));
@@ -188,6 +192,11 @@ export function getpid(): number {
 export const PR_SET_PDEATHSIG = 1;
 export const PR_GET_PDEATHSIG = 2;
 export const PR_SET_NAME = 15;
+
+/** setpgid(2): setpgid(0, 0) makes the caller lead a new process group. */
+export function setpgid(pid = 0, pgid = 0): void {
+  check("setpgid", setpgid_(pid, pgid), String(pid));
+}
 
 export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
   return check("prctl", prctl_(option, a2, a3, a4, a5), String(option));

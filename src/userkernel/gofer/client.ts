@@ -85,9 +85,6 @@ export class GoferClient {
     try {
       child = spawn(process.execPath, [mainScript, String(process.pid), JSON.stringify(roots)], {
         stdio: ["ignore", "ignore", "pipe", theirs],
-        // A session of its own (setsid), out of the terminal's: a ^C is moat's to handle.
-        // It still dies with moat: PR_SET_PDEATHSIG, and EOF on its socket.
-        detached: true,
       });
       // Keep the gofer's last words for the error that reports its death.
       child.stderr!.setEncoding("utf8");
