@@ -218,9 +218,9 @@ class UserkernelSandbox implements Sandbox {
           : `container ${containerId} is not running`,
       );
     }
-    // Linux's default action of the signal, from the program's dispositions: most end it
-    // (128+n), some are ignored; stopping, and signals the program has a handler for, are
-    // refused (ENOTSUP) because the kernel can neither stop a process nor run a handler yet.
+    // Linux's default action of the signal, from the program's dispositions (outside-signal.ts):
+    // most end it (128+n), some are ignored; handlers cannot run yet, so a caught terminating
+    // signal ends it too (logged); stopping is refused (ENOTSUP): no process can be stopped yet.
     if (!p.deliver) {
       // Its start is under way (kernel boot, program load): the signal acts once the program
       // is loaded, with every disposition still the default; KILL acts at once.
@@ -360,11 +360,12 @@ class UserkernelSandbox implements Sandbox {
         started();
       },
     });
-    const stderr = (stdio.stderr as Writable | undefined) ?? undefined;
+    const stderr = stdio.stderr as Writable | undefined;
     p.exit = run
       .then(toExitStatus, (e: unknown) => {
-        // A program that cannot be run is the process's exit status, as for runc, docker
-        // and the vm (127 not found, 126 not runnable), with docker's line on its stderr.
+        // A program that cannot be run is the process's exit status, as docker reports it
+        // and the vm's moat-creds exits (127 not found, 126 not runnable), with docker's
+        // line on its stderr.
         if (!(e instanceof ExecError)) throw e;
         stderr?.write(`moat: ${e.brief}\n`);
         started();

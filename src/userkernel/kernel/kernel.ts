@@ -1,9 +1,9 @@
 // One kernel instance: what the processes of a container share. That is the gofer and the
 // VFS (so a file one process writes into the in-memory overlay is there for the others),
-// the pid namespace (one pid counter, one process table that /proc lists), the hostname and
-// the syscall accounting and the memory budget. Each process has its own stub, memory file and descriptors and is
-// driven by its own event loop (wait for a stop, serve the syscall, resume); the loops of
-// several processes interleave on Node's one thread at their awaits.
+// the pid namespace (one pid counter, one process table that /proc lists), the hostname,
+// the syscall accounting and the memory budget. Each process has its own stub, memory file
+// and descriptors and is driven by its own event loop (wait for a stop, serve the syscall,
+// resume); the loops of several processes interleave on Node's one thread at their awaits.
 //
 // Not shared yet, because the kernel has no fork, no delivery to signal handlers and no
 // cross-process kill: a process cannot signal another (kill(2) reaches only itself; a signal
