@@ -317,9 +317,12 @@ class VmSandbox implements Sandbox {
     await this.agent.call("StartContainer", { containerId });
     c.state = "running";
     this.attach(containerId, "", c.init, c.config.stdio);
-    void c.init.exit!.then(() => {
+    // Stopped however it ends: a lost agent connection rejects the exit, and that rejection is
+    // the waiter's to report, not an unhandled one here (it printed a stack trace).
+    const stopped = () => {
       c.state = "stopped";
-    });
+    };
+    void c.init.exit!.then(stopped, stopped);
     return {};
   }
 
