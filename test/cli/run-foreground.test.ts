@@ -17,7 +17,7 @@ import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
 after(cleanupTempDirs);
 
-const VM = ["--isolation", "vm", "--memory", "256m", "--cpus", "1", "--network", "none"];
+const VM = ["--isolation", "vm", "--memory", "512m", "--cpus", "1", "--network", "none"];
 const UK = ["--isolation", "userkernel"];
 const BOOT_MS = 240_000;
 
@@ -78,7 +78,8 @@ describe("a foreground run in the userkernel", () => {
 describe("a foreground run in the vm", () => {
   const root = tempDir();
 
-  test("signals, the second SIGINT, ps and kill (four VMs at once)", { timeout: 600_000 }, async () => {
+  // Two VMs at a time: more than that on a loaded 2-core TCG host outwaits the agent's start.
+  test("SIGINT and SIGTERM reach the container (two VMs at once)", { timeout: 600_000 }, async () => {
     // The container's init is PID 1 of its pid namespace in the guest, which the kernel shields
     // from signals it has no handler for (as with `docker run busybox sleep 100`): a shell that
     // traps them shows they arrive, and its exit status is moat's.
@@ -89,14 +90,9 @@ describe("a foreground run in the vm", () => {
     ];
     const int = startMoat(root, ["run", ...VM, "default", ...trapping("INT", 130)]);
     const term = startMoat(root, ["run", ...VM, "default", ...trapping("TERM", 143)]);
-    const twice = startMoat(root, ["run", ...VM, "default", "sleep", "100"]);
-    const killed = startMoat(root, ["run", ...VM, "default", "sleep", "100"]);
-    const [, , , killedId] = await Promise.all(
-      [int, term, twice, killed].map((r) => whenRunning(root, r, BOOT_MS)),
-    );
+    await Promise.all([int, term].map((r) => whenRunning(root, r, BOOT_MS)));
     // the shell has set its trap once it runs its first command
     await new Promise((r) => setTimeout(r, 1000));
-
     int.child.kill("SIGINT");
     term.child.kill("SIGTERM");
     const xi = await ended(int);
@@ -105,7 +101,15 @@ describe("a foreground run in the vm", () => {
     const xt = await ended(term);
     assert.equal(xt.code, 143, xt.stderr);
     assert.equal(xt.stdout, "got TERM\n");
+    assert.deepEqual(leftovers(root), NOTHING);
+  });
 
+  test("a second SIGINT kills; moat ps lists a run and moat kill ends it (two VMs)", {
+    timeout: 600_000,
+  }, async () => {
+    const twice = startMoat(root, ["run", ...VM, "default", "sleep", "100"]);
+    const killed = startMoat(root, ["run", ...VM, "default", "sleep", "100"]);
+    const [, killedId] = await Promise.all([twice, killed].map((r) => whenRunning(root, r, BOOT_MS)));
     // sleep as PID 1 ignores the first SIGINT; the second, within 3 s, kills it.
     twice.child.kill("SIGINT");
     await new Promise((r) => setTimeout(r, 700));
@@ -126,7 +130,7 @@ describe("a foreground run in the vm", () => {
     assert.equal(row.status, "running");
     assert.deepEqual(row.command, ["sleep", "100"]);
     // TERM is ignored by PID 1, so moat kill's grace runs out and KILL ends it.
-    const k = moatSync(root, ["kill", "--time", "1", killedId.slice(0, 12)]);
+    const k = moatSync(root, ["kill", "--time", "1", killedId!.slice(0, 12)]);
     assert.equal(k.status, 0, k.stderr);
     const xk = await ended(killed);
     assert.equal(xk.code, 137, xk.stderr);
