@@ -34,6 +34,7 @@ sandboxes:
   logs [-f] CONTAINER     its stdout and stderr (-f: follow until it stops)
   rm [-f] CONTAINER...    remove stopped containers and what they made (-f: kill first)
   (CONTAINER: its --name, its id, or the start of its id)
+  (a foreground moat run is listed by ps and reached by kill too)
 host:
   setup [--isolation X]   build the guest kernel and image, probe KVM (progress on a TTY)
   doctor                  what this host can run, and why not

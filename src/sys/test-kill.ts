@@ -1,5 +1,5 @@
 // TEST ONLY. MOAT_TEST_KILL_AT=<step> makes a moat process SIGKILL itself the moment it reaches
-// the named step of a run (see docs/cli.md's list), so that the tests can kill a run at exactly
+// the named step of a run (the list is in docs/architecture.md), so that the tests can kill a run at exactly
 // that point and check that the next moat command leaves nothing behind. Unset (always, outside
 // the tests), each call is one environment lookup.
 
