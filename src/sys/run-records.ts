@@ -30,7 +30,7 @@ export interface RunRecord {
   dirs: string[];
   /** Mount points the run makes (also found again under `dirs` from the host's mount table). */
   mounts: string[];
-  /** Files the run makes outside its dirs (an image-store lease, a control socket). */
+  /** Files the run makes outside its dirs (an image-store lease, a control socket); FILE.* too. */
   files: string[];
   /** Helper processes it started (QEMU, passt, the gofer, stubs), as far as it saw them. */
   helpers: ProcessRef[];
@@ -155,8 +155,12 @@ export interface ReapReport {
 
 /** A directory's temp siblings (DIR.moat-tmp-*): a directory being made before its rename. */
 function tempSiblings(dir: string): string[] {
-  const parent = path.dirname(dir);
-  const prefix = `${path.basename(dir)}.moat-tmp-`;
+  return siblingsStartingWith(dir, ".moat-tmp-");
+}
+
+function siblingsStartingWith(p: string, suffix: string): string[] {
+  const parent = path.dirname(p);
+  const prefix = `${path.basename(p)}${suffix}`;
   try {
     return fs
       .readdirSync(parent)
@@ -204,7 +208,9 @@ export function reapRun(root: string, rec: RunRecord): ReapReport {
       report.failed.push(`remove ${d}: ${(e as Error).message}`);
     }
   }
-  for (const f of rec.files ?? []) {
+  // A file's temp siblings (FILE.<suffix>) too: write-file-atomic writes beside it, then renames.
+  const files = (rec.files ?? []).flatMap((f) => [f, ...siblingsStartingWith(f, ".")]);
+  for (const f of files) {
     try {
       if (fs.existsSync(f)) {
         fs.rmSync(f, { force: true });

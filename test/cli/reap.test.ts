@@ -70,6 +70,8 @@ describe("the reaper", () => {
       ],
     });
     const dead = make("dead");
+    // write-file-atomic's temp file beside the lease, left by a kill mid-write
+    fs.writeFileSync(`${dead.lease}.2419511662`, "{");
     const deadRec = writeRecord(root, "dead", {
       owner: { pid: deadPid(), start: "5" },
       dirs: [dead.dir],
@@ -101,6 +103,7 @@ describe("the reaper", () => {
       assert.equal(fs.existsSync(x.lease), false);
       assert.deepEqual(mountsUnder(x.dir), []);
     }
+    assert.equal(fs.existsSync(`${dead.lease}.2419511662`), false);
     assert.equal(fs.existsSync(reusedRec), false);
     assert.equal(fs.existsSync(deadRec), false);
     assert.equal(helper.signalCode ?? "", "SIGKILL", "the recorded helper was not killed");
