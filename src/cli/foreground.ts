@@ -298,7 +298,7 @@ function describeFailure(e: unknown, id: string): unknown {
   if (/ttrpc connection lost|connection lost|peer closed/.test(msg)) {
     return new MoatError(
       "EIO",
-      `the sandbox of run ${id.slice(0, 12)} went away before its container ended (${msg.replace(/^.*?: (ttrpc connection lost)/, "$1")}); run with --debug for its log`,
+      `the sandbox of run ${id.slice(0, 12)} went away before its container ended (${msg.replace(/^.*?: (ttrpc connection lost)/, "$1")}): its VM or kernel was killed or crashed`,
       { cause: e },
     );
   }

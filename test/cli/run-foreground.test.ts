@@ -3,7 +3,9 @@
 // container's, no stack trace ever reaches the user, and `moat ps` / `moat kill` see and reach
 // it. Real CLI as a child process, real sandboxes in both isolations; nothing is left behind.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
+import { descendantsOf } from "../../src/sys/pids.js";
 import {
   leftovers,
   moatSync,
@@ -135,6 +137,25 @@ describe("a foreground run in the vm", () => {
     const xk = await ended(killed);
     assert.equal(xk.code, 137, xk.stderr);
     assert.deepEqual(JSON.parse(k.stdout), { id: killedId, status: 137 });
+    assert.deepEqual(leftovers(root), NOTHING);
+  });
+
+  test("a VM that dies under a run is one clear line, not a stack trace, and leaves nothing", {
+    timeout: 600_000,
+  }, async () => {
+    const r = startMoat(root, ["run", ...VM, "default", "sleep", "100"]);
+    await whenRunning(root, r, BOOT_MS);
+    const qemu = descendantsOf(r.child.pid!).filter((d) =>
+      readFileSync(`/proc/${d.pid}/cmdline`, "latin1").startsWith("qemu-system"),
+    );
+    assert.equal(qemu.length, 1);
+    process.kill(qemu[0]!.pid, "SIGKILL");
+    const x = await ended(r);
+    assert.notEqual(x.code, 0);
+    assert.equal(x.signal, null);
+    const lines = x.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, x.stderr);
+    assert.match(lines[0]!, /^moat: .*ttrpc connection lost/);
     assert.deepEqual(leftovers(root), NOTHING);
   });
 });
