@@ -13,6 +13,7 @@ import {
   type Running,
   STACK_FRAME,
   startMoat,
+  until,
   whenRunning,
 } from "../helpers/foreground.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
@@ -156,6 +157,30 @@ describe("a foreground run in the vm", () => {
     const lines = x.stderr.trim().split("\n");
     assert.equal(lines.length, 1, x.stderr);
     assert.match(lines[0]!, /^moat: .*ttrpc connection lost/);
+    assert.deepEqual(leftovers(root), NOTHING);
+  });
+
+  test("SIGINT while the VM boots stops the run once the boot is over: 130, nothing left", {
+    timeout: 600_000,
+  }, async () => {
+    const r = startMoat(root, ["run", ...VM, "default", "sleep", "100"]);
+    // QEMU runs, so the container cannot yet: the guest is still booting.
+    await until(
+      "QEMU to start",
+      () =>
+        descendantsOf(r.child.pid!).some((d) => {
+          try {
+            return readFileSync(`/proc/${d.pid}/cmdline`, "latin1").startsWith("qemu-system");
+          } catch {
+            return false;
+          }
+        }),
+      BOOT_MS,
+    );
+    r.child.kill("SIGINT");
+    const x = await ended(r);
+    assert.equal(x.code, 130, x.stderr);
+    assert.equal(x.stderr, "");
     assert.deepEqual(leftovers(root), NOTHING);
   });
 });
