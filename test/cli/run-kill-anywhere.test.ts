@@ -154,7 +154,7 @@ describe("SIGKILL a foreground moat run anywhere: nothing is left", () => {
       // before the boot: cheap
       ...STEPS.slice(0, 5).map((step) => ({ step })),
       { helper: /^passt /, name: "passt" },
-      { helper: /qemu-system/, name: "QEMU" },
+      { helper: /^qemu-system\S* -M microvm/, name: "QEMU" },
       ...[1000, 3000, 6000, 10_000].map((afterMs) => ({ afterMs })),
       // after the boot
       ...STEPS.slice(5).map((step) => ({ step })),
