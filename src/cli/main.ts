@@ -6,6 +6,7 @@ import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
 import { isRuncInvocation, runcMain } from "../oci/cli.js";
 import { MoatError } from "../spec/errors.js";
 import { isLifecycleInvocation } from "./dispatch.js";
+import { reapLeftovers, reapQuietly } from "./foreground.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
 import { cmdExec, cmdKill, cmdLogs, cmdPs, cmdRm } from "./lifecycle.js";
@@ -33,6 +34,7 @@ sandboxes:
   logs [-f] CONTAINER     its stdout and stderr (-f: follow until it stops)
   rm [-f] CONTAINER...    remove stopped containers and what they made (-f: kill first)
   (CONTAINER: its --name, its id, or the start of its id)
+  (a foreground moat run is listed by ps and reached by kill too)
 host:
   setup [--isolation X]   build the guest kernel and image, probe KVM (progress on a TTY)
   doctor                  what this host can run, and why not
@@ -78,7 +80,11 @@ export async function main(argv: string[]): Promise<number> {
   });
   // runc's commands and flags (podman --runtime, conmon): the rule is in src/oci/cli.ts, after
   // moat's own commands of the same names are told apart (dispatch.ts).
-  if (!isLifecycleInvocation(argv) && isRuncInvocation(argv)) return runcMain(argv);
+  if (!isLifecycleInvocation(argv) && isRuncInvocation(argv)) {
+    // The default store's dead foreground runs too (one readdir when there are none).
+    reapQuietly(process.env.MOAT_ROOT ?? DEFAULT_ROOT);
+    return runcMain(argv);
+  }
   // Global flags come before the command, as with runc and docker.
   let root = process.env.MOAT_ROOT ?? DEFAULT_ROOT;
   let json = false;
@@ -106,6 +112,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!fn) throw new MoatError("EINVAL", `unknown command "${command}": run "moat help" for the list`);
     if (!root) throw new MoatError("EINVAL", "--root needs a directory");
     const store = await ImageStore.open(root);
+    // What runs killed before they could clean up left behind (foreground.ts): never fails.
+    await reapLeftovers(store);
     return await fn(store, rest, out);
   } catch (e) {
     return reportError(e, out.forced);
