@@ -1,0 +1,43 @@
+// `moat kill`: a signal, or docker stop's TERM-then-KILL.
+import type { ImageStore } from "../../image/store.js";
+import { containerState, killContainer } from "../../oci/api.js";
+import { parseSignal } from "../../sandbox/signals.js";
+import { MoatError } from "../../spec/errors.js";
+import { parseWithCommand } from "../args.js";
+import { resolveContainer, stateRoot } from "../containers.js";
+import type { Output } from "../output.js";
+import { DEFAULT_GRACE_S, parseSeconds, stopContainer } from "./stop-container.js";
+
+export async function cmdKill(store: ImageStore, argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseWithCommand(
+    argv,
+    { signal: { type: "string", short: "s" }, time: { type: "string", short: "t" } },
+    Number.POSITIVE_INFINITY,
+  );
+  if (positionals.length === 0) {
+    throw new MoatError("EINVAL", "usage: moat kill [-s SIGNAL] [--time SECONDS] CONTAINER...");
+  }
+  if (values.signal && values.time) {
+    throw new MoatError(
+      "EINVAL",
+      "--time is the grace period before KILL; with -s only that signal is sent: use one of them",
+    );
+  }
+  const signal = values.signal ? parseSignal(values.signal) : undefined;
+  const grace = values.time !== undefined ? parseSeconds(values.time) : DEFAULT_GRACE_S;
+  for (const text of positionals) {
+    const id = await resolveContainer(store.root, text);
+    const info = await containerState(stateRoot(store.root), id);
+    if (info.status !== "running" && info.status !== "created" && info.status !== "paused") {
+      throw new MoatError("ESTATE", `container ${text} is not running (${info.status})`);
+    }
+    if (signal) {
+      await killContainer(stateRoot(store.root), id, signal);
+      out.result({ id, signal }, text);
+      continue;
+    }
+    const status = await stopContainer(store.root, info, grace);
+    out.result({ id, ...(status !== undefined ? { status } : {}) }, text);
+  }
+  return 0;
+}
