@@ -110,10 +110,10 @@ async function setStatus(change: Partial<ContainerRecord>): Promise<void> {
 }
 
 /** The container ended (or never ran): record it, answer waiters, release the sandbox, exit. */
-async function finish(status: number): Promise<never> {
+async function finish(status: number, oomKilled = false): Promise<never> {
   if (exitStatus === undefined) {
     exitStatus = status;
-    log(`container exited with status ${status}`);
+    log(`container exited with status ${status}${oomKilled ? " (OOM killed)" : ""}`);
     stopInitWinSize();
     if (record.status === "paused" && record.isolation) {
       // A frozen VM answers nothing: thaw it so destroy can end it cleanly.
@@ -124,7 +124,12 @@ async function finish(status: number): Promise<never> {
       }
     }
     try {
-      await setStatus({ status: "stopped", exitStatus: status, exitedAt: new Date().toISOString() });
+      await setStatus({
+        status: "stopped",
+        exitStatus: status,
+        exitedAt: new Date().toISOString(),
+        ...(oomKilled ? { oomKilled: true } : {}),
+      });
     } catch (e) {
       log(`cannot record the exit: ${(e as Error).message}`);
     }
@@ -188,7 +193,7 @@ async function onStart(): Promise<MonitorReply> {
     });
   }
   sb.wait(id).then(
-    (s) => finish(s.status),
+    (s) => finish(s.status, Boolean(s.oomKilled)),
     (e: Error) => {
       log(`wait failed: ${e.message}`);
       return finish(255);
@@ -282,6 +287,10 @@ async function handle(sock: net.Socket, line: string): Promise<void> {
         return send(sock, await onResume());
       case "state":
         return send(sock, { ok: true, ...(exitStatus !== undefined ? { status: exitStatus } : {}) });
+      case "stats":
+        if (exitStatus !== undefined || record.status !== "running")
+          throw new MoatError("ESTATE", `container not running (${record.status})`);
+        return send(sock, { ok: true, stats: await sandbox!.stats(id) });
       case "wait":
         if (exitStatus !== undefined) return send(sock, { ok: true, status: exitStatus });
         waiters.push(sock);

@@ -32,6 +32,8 @@ export interface ContainerRecord {
   isolation?: string;
   exitStatus?: number;
   exitedAt?: string;
+  /** The kernel's OOM killer ended the container's init (its exitStatus is then 137). */
+  oomKilled?: boolean;
 }
 
 const ID_RE = /^[\w+.-]{1,1024}$/;
