@@ -78,6 +78,8 @@ let sandbox: Sandbox | undefined;
 let record: ContainerRecord;
 let spec: Spec;
 let exitStatus: number | undefined;
+/** The exit is in state.json: only then is a waiter told it (it may read the record next). */
+let exitRecorded = false;
 const waiters: net.Socket[] = [];
 let server: net.Server | undefined;
 let execListener: { fd: number; watcher: FdWatcher } | undefined;
@@ -133,6 +135,7 @@ async function finish(status: number, oomKilled = false): Promise<never> {
     } catch (e) {
       log(`cannot record the exit: ${(e as Error).message}`);
     }
+    exitRecorded = true;
     for (const w of waiters.splice(0)) send(w, { ok: true, status });
     await sandbox?.destroy().catch((e: Error) => log(`destroy: ${e.message}`));
     // Execs die with their container; their callers learn it from the closed connection.
@@ -292,7 +295,7 @@ async function handle(sock: net.Socket, line: string): Promise<void> {
           throw new MoatError("ESTATE", `container not running (${record.status})`);
         return send(sock, { ok: true, stats: await sandbox!.stats(id) });
       case "wait":
-        if (exitStatus !== undefined) return send(sock, { ok: true, status: exitStatus });
+        if (exitStatus !== undefined && exitRecorded) return send(sock, { ok: true, status: exitStatus });
         waiters.push(sock);
         return;
       default:

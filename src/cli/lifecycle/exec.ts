@@ -5,8 +5,9 @@ import { execInContainer } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
 import { parseWithCommand } from "../args.js";
 import { openConsole } from "../console.js";
-import { logFile, resolveContainer, stateRoot } from "../containers.js";
+import { resolveContainer, stateRoot } from "../containers.js";
 import type { Output } from "../output.js";
+import { openLogs } from "./log-files.js";
 
 const EXEC_USAGE = "usage: moat exec [-i] [-t] [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...";
 
@@ -41,13 +42,13 @@ export async function cmdExec(store: ImageStore, argv: string[], out: Output): P
   const fds: number[] = [];
   try {
     if (values.detach) {
-      // A detached exec writes where the container does: its log.
-      const logFd = fs.openSync(logFile(root, id), "a", 0o600);
-      fds.push(logFd);
+      // A detached exec writes where the container does: its logs.
+      const [outFd, errFd] = await openLogs(root, id);
+      fds.push(outFd, errFd);
       const stdin = fs.openSync("/dev/null", "r");
       fds.push(stdin);
       const r = await execInContainer(stateRoot(root), id, proc, {
-        stdio: [stdin, logFd, logFd],
+        stdio: [stdin, outFd, errFd],
         detach: true,
       });
       out.result({ id, execId: r.execId, pid: r.pid }, r.execId);

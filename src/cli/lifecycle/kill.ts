@@ -6,7 +6,7 @@ import { MoatError } from "../../spec/errors.js";
 import { parseWithCommand } from "../args.js";
 import { resolveContainer, stateRoot } from "../containers.js";
 import type { Output } from "../output.js";
-import { DEFAULT_GRACE_S, parseSeconds, stopContainer } from "./stop-container.js";
+import { parseSeconds, stopContainer, stopTimeoutOf } from "./stop-container.js";
 
 export async function cmdKill(store: ImageStore, argv: string[], out: Output): Promise<number> {
   const { values, positionals } = parseWithCommand(
@@ -24,7 +24,7 @@ export async function cmdKill(store: ImageStore, argv: string[], out: Output): P
     );
   }
   const signal = values.signal ? parseSignal(values.signal) : undefined;
-  const grace = values.time !== undefined ? parseSeconds(values.time) : DEFAULT_GRACE_S;
+  const grace = values.time !== undefined ? parseSeconds(values.time) : undefined;
   for (const text of positionals) {
     const id = await resolveContainer(store.root, text);
     const info = await containerState(stateRoot(store.root), id);
@@ -36,7 +36,7 @@ export async function cmdKill(store: ImageStore, argv: string[], out: Output): P
       out.result({ id, signal }, text);
       continue;
     }
-    const status = await stopContainer(store.root, info, grace);
+    const status = await stopContainer(store.root, info, grace ?? stopTimeoutOf(info));
     out.result({ id, ...(status !== undefined ? { status } : {}) }, text);
   }
   return 0;

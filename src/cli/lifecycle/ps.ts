@@ -1,4 +1,4 @@
-// `moat ps`: moat's containers, as a table or JSON lines.
+// `moat ps`: moat's containers, as a table, JSON lines, or --format; --filter as docker's.
 import * as fs from "node:fs";
 import type { ImageStore } from "../../image/store.js";
 import { type ContainerInfo, listContainers } from "../../oci/api.js";
@@ -7,17 +7,17 @@ import type { Spec } from "../../spec/runtime.js";
 import { parseWithCommand } from "../args.js";
 import { IMAGE_ANNOTATION, NAME_ANNOTATION, shortId, stateRoot } from "../containers.js";
 import type { Output } from "../output.js";
+import { applyFilters, DEFAULT_TABLE, parseFilters, parseFormat, render } from "./ps-format.js";
 
-function ago(iso: string | undefined): string {
-  if (!iso) return "";
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s} second${s === 1 ? "" : "s"}`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} minute${m === 1 ? "" : "s"}`;
-  const h = Math.round(m / 60);
-  if (h < 48) return `${h} hour${h === 1 ? "" : "s"}`;
-  return `${Math.round(h / 24)} days`;
-}
+export const PS_USAGE =
+  "usage: moat ps [-a] [-q] [--json] [--format json|table|TEMPLATE] [--filter KEY=VALUE]... (it takes no container)";
+export const PS_FLAGS = {
+  all: { type: "boolean", short: "a" },
+  quiet: { type: "boolean", short: "q" },
+  json: { type: "boolean" },
+  format: { type: "string" },
+  filter: { type: "string", short: "f", multiple: true },
+} as const;
 
 function commandOf(c: ContainerInfo): string[] {
   try {
@@ -28,49 +28,39 @@ function commandOf(c: ContainerInfo): string[] {
   }
 }
 
-function statusText(c: ContainerInfo): string {
-  switch (c.status) {
-    case "running":
-      return `Up ${ago(c.created)}`;
-    case "stopped":
-      return c.exitStatus !== undefined ? `Exited (${c.exitStatus}) ${ago(c.exitedAt)} ago` : "Exited";
-    default:
-      return c.status[0]!.toUpperCase() + c.status.slice(1);
-  }
-}
-
 export async function cmdPs(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(
-    argv,
-    {
-      all: { type: "boolean", short: "a" },
-      quiet: { type: "boolean", short: "q" },
-      json: { type: "boolean" },
-    },
-    Number.POSITIVE_INFINITY,
-  );
-  if (positionals.length > 0) {
-    throw new MoatError("EINVAL", "usage: moat ps [-a] [-q] [--json] (it takes no container)");
-  }
+  const { values, positionals } = parseWithCommand(argv, PS_FLAGS, Number.POSITIVE_INFINITY);
+  if (positionals.length > 0) throw new MoatError("EINVAL", PS_USAGE);
+  const format = values.format !== undefined ? parseFormat(values.format) : undefined;
+  const filters = parseFilters(values.filter ?? []);
   const json = out.json || Boolean(values.json);
-  const list = (await listContainers(stateRoot(store.root)))
-    .filter((c) => values.all || c.status !== "stopped")
-    .sort((a, b) => b.created.localeCompare(a.created));
+  // As docker: a status filter looks at stopped containers too.
+  const all = values.all || filters.has("status");
+  const list = applyFilters(
+    filters,
+    (await listContainers(stateRoot(store.root))).filter((c) => all || c.status !== "stopped"),
+  ).sort((a, b) => b.created.localeCompare(a.created));
   if (values.quiet) {
-    for (const c of list) process.stdout.write(`${json ? c.id : shortId(c.id)}\n`);
+    for (const c of list) process.stdout.write(`${json && !format ? c.id : shortId(c.id)}\n`);
+    return 0;
+  }
+  const rows = list.map((info) => ({ info, command: commandOf(info) }));
+  if (format) {
+    for (const line of render(format, rows)) process.stdout.write(`${line}\n`);
     return 0;
   }
   if (json) {
-    for (const c of list) {
+    for (const { info: c, command } of rows) {
       process.stdout.write(
         `${JSON.stringify({
           id: c.id,
           name: c.annotations[NAME_ANNOTATION] || undefined,
           image: c.annotations[IMAGE_ANNOTATION],
-          command: commandOf(c),
+          command,
           created: c.created,
           status: c.status,
           ...(c.exitStatus !== undefined ? { exitStatus: c.exitStatus, exitedAt: c.exitedAt } : {}),
+          ...(c.status === "stopped" ? { oomKilled: Boolean(c.oomKilled) } : {}),
           isolation: c.isolation,
           pid: c.status === "stopped" ? undefined : c.monitorPid,
         })}\n`,
@@ -78,28 +68,6 @@ export async function cmdPs(store: ImageStore, argv: string[], out: Output): Pro
     }
     return 0;
   }
-  const rows = [["CONTAINER ID", "NAME", "IMAGE", "COMMAND", "CREATED", "STATUS", "ISOLATION"]];
-  for (const c of list) {
-    let cmd = commandOf(c).join(" ");
-    if (cmd.length > 30) cmd = `${cmd.slice(0, 29)}…`;
-    rows.push([
-      shortId(c.id),
-      c.annotations[NAME_ANNOTATION] ?? "",
-      c.annotations[IMAGE_ANNOTATION] ?? "",
-      `"${cmd}"`,
-      `${ago(c.created)} ago`,
-      statusText(c),
-      c.isolation ?? "",
-    ]);
-  }
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) {
-    process.stdout.write(
-      `${r
-        .map((v, i) => v.padEnd(w[i]!))
-        .join("   ")
-        .trimEnd()}\n`,
-    );
-  }
+  for (const line of render(parseFormat(DEFAULT_TABLE), rows)) process.stdout.write(`${line}\n`);
   return 0;
 }

@@ -9,12 +9,12 @@ import {
   bundleDir,
   claimName,
   IMAGE_ANNOTATION,
-  logFile,
   NAME_ANNOTATION,
   newId,
   stateRoot,
 } from "../containers.js";
 import type { Output } from "../output.js";
+import { openLogs } from "./log-files.js";
 import { removeAll } from "./remove.js";
 
 export interface DetachedRun {
@@ -47,7 +47,7 @@ function sizingAnnotations(s: DetachedRun["sizing"]): Record<string, string> {
 
 /**
  * `moat run -d`: bundle the image, create and start the container with its stdout and stderr
- * on a log file, print its id and return; the container's monitor keeps it running.
+ * on its log files, print its id and return; the container's monitor keeps it running.
  */
 export async function runDetached(store: ImageStore, out: Output, r: DetachedRun): Promise<number> {
   const root = store.root;
@@ -64,17 +64,16 @@ export async function runDetached(store: ImageStore, out: Output, r: DetachedRun
       ...r.overrides,
       annotations: { ...r.overrides.annotations, ...annotations },
     });
-    await fs.promises.mkdir(`${root}/logs`, { recursive: true, mode: 0o700 });
     // The monitor hands these to the container: it keeps its own copies, so ours are closed below.
-    const logFd = fs.openSync(logFile(root, id), "a", 0o600);
-    fds.push(logFd);
+    const [outFd, errFd] = await openLogs(root, id);
+    fds.push(outFd, errFd);
     const stdin = r.interactive ? 0 : fs.openSync("/dev/null", "r");
     if (stdin !== 0) fds.push(stdin);
     await createContainer(stateRoot(root), id, {
       bundle: bundleDir(root, id),
       isolation: r.isolation,
       debug: Boolean(process.env.MOAT_DEBUG),
-      stdio: [stdin, logFd, logFd],
+      stdio: [stdin, outFd, errFd],
     });
     await startContainer(stateRoot(root), id);
   } catch (e) {
