@@ -5,14 +5,7 @@ import type { SpecOverrides } from "../../image/runtime-spec.js";
 import type { ImageStore } from "../../image/store.js";
 import type { IsolationChoice } from "../../isolation/index.js";
 import { createContainer, SIZING_ANNOTATIONS, startContainer } from "../../oci/api.js";
-import {
-  bundleDir,
-  claimName,
-  IMAGE_ANNOTATION,
-  NAME_ANNOTATION,
-  newId,
-  stateRoot,
-} from "../containers.js";
+import { bundleDir, claimName, IMAGE_ANNOTATION, NAME_ANNOTATION, newId, stateRoot } from "../containers.js";
 import type { Output } from "../output.js";
 import { openLogs } from "./log-files.js";
 import { removeAll } from "./remove.js";
