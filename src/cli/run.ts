@@ -109,7 +109,6 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
     const refused = (
       [
         ["tty", "-t (a terminal needs an attached moat)"],
-        ["rm", "--rm (remove it with moat rm once it stopped)"],
         ["keep", "--keep"],
       ] as const
     ).find(([k]) => values[k]);
@@ -133,6 +132,7 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
       isolation,
       ...(values.name !== undefined ? { name: values.name } : {}),
       interactive: Boolean(values.interactive),
+      ...(values.rm ? { autoRemove: true } : {}),
       sizing: {
         ...(memoryMiB ? { memoryMiB } : {}),
         ...(cpus ? { cpus } : {}),

@@ -188,6 +188,28 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
     assert.deepEqual(mountsUnder(root), []);
   });
 
+  test("run -d --rm: the container and all it made are removed once it stops", async () => {
+    const gone = (id: string, name: string) =>
+      [
+        path.join(root, "containers", id),
+        path.join(root, "bundles", id),
+        path.join(root, "logs", `${id}.log`),
+        path.join(root, "logs", `${id}.err`),
+        path.join(root, "names", name),
+      ].every((p) => !fs.existsSync(p));
+    const quick = ok(
+      moat([...UK, "--rm", "--name", "quick", "default", "sh", "-c", "echo hi; exit 2"]),
+    ).trim();
+    await eventually("the exited --rm container to be removed", () => gone(quick, "quick"));
+    const slow = ok(moat([...UK, "--rm", "--name", "slow", "default", "sleep", "1000"])).trim();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(fs.existsSync(path.join(root, "containers", slow)), true, "kept while it runs");
+    ok(moat(["stop", "slow"]));
+    await eventually("the stopped --rm container to be removed", () => gone(slow, "slow"));
+    assert.deepEqual(mountsUnder(root), []);
+    assert.match(moat(["ps", "-a", "--format", "{{.Names}}"]).stdout, /^$/);
+  });
+
   test("ps --format and --filter with docker's names; stats, top, pause refused", async () => {
     const a = ok(moat([...UK, "--name", "alpha", "default", "sh", "-c", "exec sleep 1000"])).trim();
     const b = ok(moat([...UK, "--name", "beta", "default", "sh", "-c", "exit 4"])).trim();
@@ -289,7 +311,8 @@ describe("moat stop/start/inspect/stats/top/port/pause, vm (one container, two b
   const moat = cli(root);
 
   test("port, inspect, stats, top, pause/unpause, stop -t, start, the stop-signal and stop-timeout annotations", async () => {
-    const script = 'trap "" TERM; trap "echo got-usr1" USR1; echo ready; while :; do sleep 1; done';
+    // `sleep & wait`: a trapped signal interrupts wait at once (a foreground sleep would delay it).
+    const script = 'trap "" TERM; trap "echo got-usr1" USR1; echo ready; while :; do sleep 1 & wait $!; done';
     const id = ok(
       moat([
         "run",
@@ -347,8 +370,8 @@ describe("moat stop/start/inspect/stats/top/port/pause, vm (one container, two b
     assert.equal(inspect(moat, "v").State.ExitCode, 137);
     assert.equal(inspect(moat, "v").State.OOMKilled, false, "a KILL from stop is no OOM kill");
 
-    // what --stop-signal USR1 --stop-timeout 1 write; start runs it again (a second boot)
-    annotate(root, id, { "run.moat.stop-signal": "SIGUSR1", "run.moat.stop-timeout": "1" });
+    // what --stop-signal USR1 --stop-timeout 2 write; start runs it again (a second boot)
+    annotate(root, id, { "run.moat.stop-signal": "SIGUSR1", "run.moat.stop-timeout": "2" });
     ok(moat(["start", "v"]));
     await eventually(
       "the second run's output",
@@ -360,10 +383,10 @@ describe("moat stop/start/inspect/stats/top/port/pause, vm (one container, two b
     const stop2 = JSON.parse(ok(moat(["stop", "v"])));
     const stop2Ms = Date.now() - t0;
     assert.equal(stop2.status, 137, "USR1 is trapped, so KILL ends it");
-    assert.ok(stop2Ms >= 1000 && stop2Ms < 9000, `the 1 s stop timeout, not 10 s: ${stop2Ms} ms`);
+    assert.ok(stop2Ms >= 2000 && stop2Ms < 9000, `the 2 s stop timeout, not 10 s: ${stop2Ms} ms`);
     await eventually("the trap's output", () => moat(["logs", "v"]).stdout.includes("got-usr1"), 5000);
     ok(moat(["rm", "v"]));
     assert.deepEqual(mountsUnder(root), []);
-    console.log(`vm: stop -t 2 ${stopMs} ms, stop with a 1 s stop timeout ${stop2Ms} ms`);
+    console.log(`vm: stop -t 2 ${stopMs} ms, stop with a 2 s stop timeout ${stop2Ms} ms`);
   });
 });

@@ -1,4 +1,5 @@
 // `moat run -d`: a container that outlives the command, owned by its OCI monitor.
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { createBundle } from "../../image/bundle.js";
 import type { SpecOverrides } from "../../image/runtime-spec.js";
@@ -17,6 +18,8 @@ export interface DetachedRun {
   overrides: SpecOverrides;
   isolation: IsolationChoice;
   name?: string;
+  /** --rm: the container is removed once it stops (by a detached remover, autoremove-main.ts). */
+  autoRemove?: boolean;
   /** -i: the container reads this command's stdin (fd 0), even after moat returns. */
   interactive: boolean;
   sizing: {
@@ -36,6 +39,14 @@ function sizingAnnotations(s: DetachedRun["sizing"]): Record<string, string> {
       ? { [SIZING_ANNOTATIONS.ports]: s.ports.map((p) => `${p.host}:${p.guest}`).join(",") }
       : {}),
   };
+}
+
+const REMOVER = new URL("./autoremove-main.js", import.meta.url).pathname;
+
+/** Start the process that removes the container once it stops; it outlives this command. */
+function spawnRemover(root: string, id: string): void {
+  const child = spawn(process.execPath, [REMOVER, root, id], { detached: true, stdio: "ignore" });
+  child.unref();
 }
 
 /**
@@ -69,6 +80,7 @@ export async function runDetached(store: ImageStore, out: Output, r: DetachedRun
       stdio: [stdin, outFd, errFd],
     });
     await startContainer(stateRoot(root), id);
+    if (r.autoRemove) spawnRemover(root, id);
   } catch (e) {
     await removeAll(root, id, r.name).catch(() => {});
     throw e;
