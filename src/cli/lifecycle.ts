@@ -1,8 +1,9 @@
 // moat's docker-like container lifecycle: run -d, exec, kill, ps, logs, rm, stop, start,
-// restart, wait, inspect, stats, top, port, pause, unpause, one module each under lifecycle/.
+// restart, wait, inspect, stats, top, port, pause, unpause, cp, one module each under lifecycle/.
 // Each module exports its usage text (and flags) for the help texts. Each container is an OCI container of src/oci (one detached monitor owning
 // its sandbox), under moat's root; these commands only add names, images, a log file and
 // docker's habits on top.
+export { CP_USAGE, cmdCp } from "./lifecycle/cp.js";
 export { cmdExec } from "./lifecycle/exec.js";
 export { cmdInspect, INSPECT_USAGE } from "./lifecycle/inspect.js";
 export { cmdKill } from "./lifecycle/kill.js";

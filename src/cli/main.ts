@@ -9,6 +9,7 @@ import { isLifecycleInvocation } from "./dispatch.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
 import {
+  cmdCp,
   cmdExec,
   cmdInspect,
   cmdKill,
@@ -56,6 +57,7 @@ sandboxes:
   stats [--no-stream] [CONTAINER...]   CPU %, memory, PIDs (a live table, or JSON lines when piped)
   top CONTAINER [PS-OPTIONS]   its processes (ps in the container)
   port CONTAINER [PORT]   its -p forwards
+  cp CONTAINER:PATH HOSTPATH, cp HOSTPATH CONTAINER:PATH   copy files (a running container; tar in it)
   pause|unpause CONTAINER...   freeze and thaw it (vm only: the userkernel cannot hold a stopped process)
   rm [-f] CONTAINER...    remove stopped containers and what they made (-f: kill first)
   (CONTAINER: its --name, its id, or the start of its id)
@@ -102,6 +104,7 @@ const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) 
   port: cmdPort,
   pause: cmdPause,
   unpause: cmdUnpause,
+  cp: cmdCp,
   doctor: cmdDoctor,
   setup: cmdSetup,
 };

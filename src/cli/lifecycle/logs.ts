@@ -107,7 +107,7 @@ export async function cmdLogs(store: ImageStore, argv: string[], _out: Output): 
   if (values.timestamps) {
     throw new MoatError(
       "ENOTSUP",
-      "moat logs --timestamps: moat keeps a container's output as written, without times; drop -t",
+      "logs --timestamps: moat keeps a container's output as written, without times; drop -t",
     );
   }
   let tail: number | undefined;

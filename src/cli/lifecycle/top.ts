@@ -43,13 +43,13 @@ export async function cmdTop(store: ImageStore, argv: string[], _out: Output): P
       const err = fs.readFileSync(errPath, "utf8").trim();
       throw new MoatError(
         r.status === 127 ? "ENOENT" : "EIO",
-        `moat top runs "ps" in the container, which ${r.status === 127 ? "has none" : `failed (status ${r.status})`}${err ? `: ${err}` : ""}`,
+        `top runs "ps" in the container, which ${r.status === 127 ? "has none" : `failed (status ${r.status})`}${err ? `: ${err}` : ""}`,
       );
     }
     if (text.trim().split("\n").length < 2) {
       throw new MoatError(
         "ENOTSUP",
-        `moat top: ps in the container lists no process: the ${info.isolation ?? ""} isolation's /proc does not show its processes yet`,
+        `top: ps in the container lists no process: the ${info.isolation ?? ""} isolation's /proc does not show its processes yet`,
       );
     }
     process.stdout.write(text);
