@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { pipeline } from "node:stream/promises";
 import { after, describe, test } from "node:test";
+import tar from "tar-stream";
 import { cleanupTempDirs, mountsUnder, tempDir } from "../helpers/tmp.js";
 
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
@@ -210,6 +212,91 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
     assert.match(moat(["ps", "-a", "--format", "{{.Names}}"]).stdout, /^$/);
   });
 
+  test("cp both ways; a hostile archive from the container writes nothing outside the destination", async () => {
+    ok(moat([...UK, "--name", "cp", "default", "sleep", "1000"]));
+    const host = tempDir();
+    // container -> host: a file into an existing directory, a directory under a new name
+    ok(moat(["cp", "cp:/etc/passwd", host]));
+    assert.match(fs.readFileSync(path.join(host, "passwd"), "utf8"), /^root:x:0:0:/);
+    ok(moat(["cp", "cp:/etc", path.join(host, "etc2")]));
+    assert.ok(fs.readdirSync(path.join(host, "etc2")).includes("passwd"));
+    // host -> container: a tree with a symlink into an existing directory, a file under a new name
+    const src = path.join(host, "tree");
+    fs.mkdirSync(path.join(src, "sub"), { recursive: true });
+    fs.writeFileSync(path.join(src, "sub", "f"), "hello\n");
+    fs.symlinkSync("/etc/shadow", path.join(src, "link"));
+    ok(moat(["cp", src, "cp:/tmp"]));
+    assert.equal(ok(moat(["exec", "cp", "cat", "/tmp/tree/sub/f"])), "hello\n");
+    assert.equal(
+      ok(moat(["exec", "cp", "readlink", "/tmp/tree/link"])),
+      "/etc/shadow\n",
+      "a symlink stays one",
+    );
+    ok(moat(["cp", path.join(src, "sub", "f"), "cp:/tmp/renamed"]));
+    assert.equal(ok(moat(["exec", "cp", "cat", "/tmp/renamed"])), "hello\n");
+    // and back: the symlink comes back as a symlink, not the host's /etc/shadow
+    ok(moat(["cp", "cp:/tmp/tree", path.join(host, "back")]));
+    assert.equal(fs.readlinkSync(path.join(host, "back", "link")), "/etc/shadow");
+    assert.equal(fs.readFileSync(path.join(host, "back", "sub", "f"), "utf8"), "hello\n");
+
+    assert.match(moat(["cp", "cp:/nonexistent", host]).stderr, /tar in cp failed \(status 1\)/);
+
+    // A hostile container: its `tar` is a script printing a crafted archive that makes a
+    // symlink to a host directory and then writes through it, and names ../ paths.
+    const outside = tempDir();
+    const evil = path.join(host, "evil.tar");
+    {
+      const pack = tar.pack();
+      const done = pipeline(pack, fs.createWriteStream(evil));
+      pack.entry({ name: "x", type: "directory", mode: 0o755 });
+      pack.entry({ name: "x/link", type: "symlink", linkname: outside });
+      pack.entry({ name: "x/link/pwned", type: "file", mode: 0o644 }, "owned\n");
+      pack.finalize();
+      await done;
+    }
+    const escapeTar = path.join(host, "escape.tar");
+    {
+      const pack = tar.pack();
+      const done = pipeline(pack, fs.createWriteStream(escapeTar));
+      pack.entry({ name: "x/../../../escaped", type: "file", mode: 0o644 }, "owned\n");
+      pack.finalize();
+      await done;
+    }
+    // The script prints /payload.tar; each crafted archive is copied there in turn.
+    const payload = path.join(host, "payload.tar");
+    fs.copyFileSync(evil, payload);
+    ok(moat(["cp", payload, "cp:/payload.tar"]));
+    ok(moat(["exec", "cp", "mkdir", "-p", "/usr/local/bin"]));
+    const script = path.join(host, "tar");
+    fs.writeFileSync(script, "#!/bin/sh\nexec cat /payload.tar\n", { mode: 0o755 });
+    ok(moat(["cp", script, "cp:/usr/local/bin/tar"]));
+    const dest = path.join(host, "dest");
+    fs.mkdirSync(dest);
+    const hostile = moat(["cp", "cp:/anything", dest]);
+    assert.equal(hostile.status, 1);
+    assert.match(hostile.stderr, /writes through .*x\/link, which is a symlink: nothing more was written/);
+    assert.deepEqual(fs.readdirSync(outside), [], "nothing written through the symlink");
+    // (cp into the container runs its tar too: take the script away while the payload goes in)
+    ok(moat(["exec", "cp", "rm", "/usr/local/bin/tar"]));
+    fs.copyFileSync(escapeTar, payload);
+    ok(moat(["cp", payload, "cp:/payload.tar"]));
+    ok(moat(["cp", script, "cp:/usr/local/bin/tar"]));
+    const up = moat(["cp", "cp:/anything", dest]);
+    assert.equal(up.status, 1);
+    assert.match(up.stderr, /names "x\/..\/..\/..\/escaped", outside the copy/);
+    assert.equal(fs.existsSync(path.join(host, "escaped")), false);
+    assert.equal(fs.existsSync(path.join(path.dirname(host), "escaped")), false);
+
+    assert.match(moat(["cp", "a", "b"]).stderr, /name the container on one side only/);
+    assert.match(moat(["cp", "cp:rel", host]).stderr, /give the path in the container from its root/);
+    ok(moat(["stop", "cp"]));
+    assert.match(
+      moat(["cp", "cp:/etc/passwd", host]).stderr,
+      /moat cp needs a running container: cp is stopped/,
+    );
+    ok(moat(["rm", "cp"]));
+  });
+
   test("ps --format and --filter with docker's names; stats, top, pause refused", async () => {
     const a = ok(moat([...UK, "--name", "alpha", "default", "sh", "-c", "exec sleep 1000"])).trim();
     const b = ok(moat([...UK, "--name", "beta", "default", "sh", "-c", "exit 4"])).trim();
@@ -360,6 +447,14 @@ describe("moat stop/start/inspect/stats/top/port/pause, vm (one container, two b
     ok(moat(["unpause", "v"]));
     assert.equal(inspect(moat, "v").State.Status, "running");
     assert.equal(ok(moat(["exec", "v", "echo", "thawed"])), "thawed\n");
+
+    // cp both ways through the guest's tar
+    const host = tempDir();
+    fs.writeFileSync(path.join(host, "in.txt"), "to the guest\n");
+    ok(moat(["cp", path.join(host, "in.txt"), "v:/tmp/"]));
+    assert.equal(ok(moat(["exec", "v", "cat", "/tmp/in.txt"])), "to the guest\n");
+    ok(moat(["cp", "v:/proc/version", path.join(host, "version")]));
+    assert.match(fs.readFileSync(path.join(host, "version"), "utf8"), /^Linux version /);
 
     // stop -t 2: TERM is ignored, KILL after the grace period
     const s0 = Date.now();

@@ -85,6 +85,8 @@ async function extractSafely(tarPath: string, base: string, top: string | undefi
   let count = 0;
   const ex = tar.extract();
   ex.on("entry", (h, stream, next) => {
+    // A refused entry ends the extraction, which destroys this stream: that is no crash.
+    stream.on("error", () => {});
     const done = (e?: unknown) => {
       if (e) {
         stream.resume();
