@@ -393,17 +393,19 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
   });
 });
 
-describe("moat stop/start/inspect/stats/top/port/pause, vm (one container, two boots)", () => {
+describe("moat run -d -t, stop/start/inspect/stats/top/port/pause/cp, vm (one container, two boots)", () => {
   const root = tempDir();
   const moat = cli(root);
 
-  test("port, inspect, stats, top, pause/unpause, stop -t, start, the stop-signal and stop-timeout annotations", async () => {
+  test("run -d -t, exec -d -t, port, inspect, stats, top, pause/unpause, cp, stop -t, start, the stop-signal and stop-timeout annotations", async () => {
     // `sleep & wait`: a trapped signal interrupts wait at once (a foreground sleep would delay it).
-    const script = 'trap "" TERM; trap "echo got-usr1" USR1; echo ready; while :; do sleep 1 & wait $!; done';
+    const script =
+      'trap "" TERM; trap "echo got-usr1" USR1; tty; echo ready; while :; do sleep 1 & wait $!; done';
     const id = ok(
       moat([
         "run",
         "-d",
+        "-t",
         "--isolation",
         "vm",
         "--memory",
@@ -418,7 +420,16 @@ describe("moat stop/start/inspect/stats/top/port/pause, vm (one container, two b
         script,
       ]),
     ).trim();
-    await eventually("the container's output", () => moat(["logs", "v"]).stdout === "ready\n", 120_000);
+    // -t: a terminal (kept by moat's tty keeper after run returned); what it shows is the log
+    const TTY_RUN = /^\/dev\/pts\/\d+\r\nready\r\n$/;
+    await eventually("the container's output", () => TTY_RUN.test(moat(["logs", "v"]).stdout), 120_000);
+    assert.equal(inspect(moat, "v").Config.Tty, true);
+    ok(moat(["exec", "-d", "-t", "v", "sh", "-c", "tty; echo from-exec"]));
+    await eventually(
+      "the detached exec's terminal output",
+      () => /\/dev\/pts\/\d+\r\nfrom-exec\r\n/.test(moat(["logs", "v"]).stdout),
+      30_000,
+    );
 
     assert.equal(ok(moat(["port", "v"])), "80/tcp -> 127.0.0.1:18089\n");
     assert.equal(ok(moat(["port", "v", "80"])), "127.0.0.1:18089\n");
@@ -470,7 +481,7 @@ describe("moat stop/start/inspect/stats/top/port/pause, vm (one container, two b
     ok(moat(["start", "v"]));
     await eventually(
       "the second run's output",
-      () => moat(["logs", "v"]).stdout === "ready\nready\n",
+      () => (moat(["logs", "v"]).stdout.match(/ready\r\n/g) ?? []).length === 2,
       120_000,
     );
     assert.equal(inspect(moat, "v").Config.StopSignal, "SIGUSR1");

@@ -5,9 +5,10 @@ import { execInContainer } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
 import { parseWithCommand } from "../args.js";
 import { openConsole } from "../console.js";
-import { resolveContainer, stateRoot } from "../containers.js";
+import { logFile, resolveContainer, stateRoot } from "../containers.js";
 import type { Output } from "../output.js";
 import { openLogs } from "./log-files.js";
+import { startKeeper } from "./tty-keeper.js";
 
 const EXEC_USAGE = "usage: moat exec [-i] [-t] [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...";
 
@@ -25,12 +26,6 @@ export async function cmdExec(store: ImageStore, argv: string[], out: Output): P
     1,
   );
   if (positionals.length !== 1 || command.length === 0) throw new MoatError("EINVAL", EXEC_USAGE);
-  if (values.tty && values.detach) {
-    throw new MoatError(
-      "EINVAL",
-      "moat exec -d does not take -t: a detached process has no terminal to show",
-    );
-  }
   const root = store.root;
   const id = await resolveContainer(root, positionals[0]!);
   const proc = {
@@ -41,6 +36,23 @@ export async function cmdExec(store: ImageStore, argv: string[], out: Output): P
   };
   const fds: number[] = [];
   try {
+    if (values.detach && values.tty) {
+      // A terminal nobody watches: a keeper holds it and appends what it shows to the log.
+      const keeper = await startKeeper(logFile(root, id));
+      try {
+        const r = await execInContainer(
+          stateRoot(root),
+          id,
+          { ...proc, terminal: true },
+          { consoleSocket: keeper.socket, detach: true },
+        );
+        out.result({ id, execId: r.execId, pid: r.pid }, r.execId);
+        return 0;
+      } catch (e) {
+        keeper.abandon();
+        throw e;
+      }
+    }
     if (values.detach) {
       // A detached exec writes where the container does: its logs.
       const [outFd, errFd] = await openLogs(root, id);

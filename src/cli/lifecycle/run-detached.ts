@@ -6,10 +6,19 @@ import type { SpecOverrides } from "../../image/runtime-spec.js";
 import type { ImageStore } from "../../image/store.js";
 import type { IsolationChoice } from "../../isolation/index.js";
 import { createContainer, SIZING_ANNOTATIONS, startContainer } from "../../oci/api.js";
-import { bundleDir, claimName, IMAGE_ANNOTATION, NAME_ANNOTATION, newId, stateRoot } from "../containers.js";
+import {
+  bundleDir,
+  claimName,
+  IMAGE_ANNOTATION,
+  logFile,
+  NAME_ANNOTATION,
+  newId,
+  stateRoot,
+} from "../containers.js";
 import type { Output } from "../output.js";
 import { openLogs } from "./log-files.js";
 import { removeAll } from "./remove.js";
+import { type Keeper, startKeeper } from "./tty-keeper.js";
 
 export interface DetachedRun {
   /** The image as the user typed it (shown by ps) and as the store names it. */
@@ -18,6 +27,8 @@ export interface DetachedRun {
   overrides: SpecOverrides;
   isolation: IsolationChoice;
   name?: string;
+  /** -t: a terminal, held by a tty keeper (tty-keeper-main.ts) that logs what it shows. */
+  tty?: boolean;
   /** --rm: the container is removed once it stops (by a detached remover, autoremove-main.ts). */
   autoRemove?: boolean;
   /** -i: the container reads this command's stdin (fd 0), even after moat returns. */
@@ -58,6 +69,7 @@ export async function runDetached(store: ImageStore, out: Output, r: DetachedRun
   const id = newId();
   if (r.name) await claimName(root, r.name, id);
   const fds: number[] = [];
+  let keeper: Keeper | undefined;
   try {
     const annotations = {
       [NAME_ANNOTATION]: r.name ?? "",
@@ -66,6 +78,7 @@ export async function runDetached(store: ImageStore, out: Output, r: DetachedRun
     };
     await createBundle(store, r.image, bundleDir(root, id), {
       ...r.overrides,
+      ...(r.tty ? { terminal: true } : {}),
       annotations: { ...r.overrides.annotations, ...annotations },
     });
     // The monitor hands these to the container: it keeps its own copies, so ours are closed below.
@@ -73,15 +86,18 @@ export async function runDetached(store: ImageStore, out: Output, r: DetachedRun
     fds.push(outFd, errFd);
     const stdin = r.interactive ? 0 : fs.openSync("/dev/null", "r");
     if (stdin !== 0) fds.push(stdin);
+    keeper = r.tty ? await startKeeper(logFile(root, id)) : undefined;
     await createContainer(stateRoot(root), id, {
       bundle: bundleDir(root, id),
       isolation: r.isolation,
       debug: Boolean(process.env.MOAT_DEBUG),
       stdio: [stdin, outFd, errFd],
+      ...(keeper ? { consoleSocket: keeper.socket } : {}),
     });
     await startContainer(stateRoot(root), id);
     if (r.autoRemove) spawnRemover(root, id);
   } catch (e) {
+    keeper?.abandon();
     await removeAll(root, id, r.name).catch(() => {});
     throw e;
   } finally {

@@ -3,6 +3,7 @@
 // isolation, its output appended to its logs. -a stays attached: the logs follow until it
 // stops, and its exit status is ours.
 import * as fs from "node:fs";
+import { readBundleSpec } from "../../image/bundle.js";
 import type { ImageStore } from "../../image/store.js";
 import type { IsolationChoice } from "../../isolation/index.js";
 import {
@@ -15,10 +16,11 @@ import {
 import { createRecord } from "../../oci/state.js";
 import { MoatError } from "../../spec/errors.js";
 import { parseWithCommand } from "../args.js";
-import { bundleDir, resolveContainer, stateRoot } from "../containers.js";
+import { bundleDir, logFile, resolveContainer, stateRoot } from "../containers.js";
 import type { Output } from "../output.js";
 import { logSizes, openLogs } from "./log-files.js";
 import { streamLogs } from "./logs.js";
+import { type Keeper, startKeeper } from "./tty-keeper.js";
 
 export const START_USAGE = "usage: moat start [-a] CONTAINER...";
 export const START_FLAGS = { attach: { type: "boolean", short: "a" } } as const;
@@ -38,7 +40,10 @@ export async function startAgain(root: string, id: string): Promise<void> {
   // The old run's OCI state goes (its monitor is gone); the bundle, logs and name stay.
   await deleteContainer(sroot, id, { force: true });
   const fds: number[] = [];
+  let keeper: Keeper | undefined;
   try {
+    // A container made with -t gets a terminal again, held by a keeper as run -d -t does.
+    if (readBundleSpec(bundleDir(root, id)).process?.terminal) keeper = await startKeeper(logFile(root, id));
     const [outFd, errFd] = await openLogs(root, id);
     fds.push(outFd, errFd);
     const stdin = fs.openSync("/dev/null", "r");
@@ -48,9 +53,11 @@ export async function startAgain(root: string, id: string): Promise<void> {
       ...(info.isolation ? { isolation: info.isolation as IsolationChoice } : {}),
       debug: Boolean(process.env.MOAT_DEBUG),
       stdio: [stdin, outFd, errFd],
+      ...(keeper ? { consoleSocket: keeper.socket } : {}),
     });
     await startContainer(sroot, id);
   } catch (e) {
+    keeper?.abandon();
     // It cannot run again: it stays listed as the stopped container it was, for rm or a retry.
     await deleteContainer(sroot, id, { force: true }).catch(() => {});
     const { status: _s, monitorPid: _p, monitorStart: _t, ...rest } = info;
