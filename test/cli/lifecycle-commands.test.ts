@@ -375,6 +375,20 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
     assert.ok(st[0].memoryBytes > 0 && st[0].memoryLimitBytes > st[0].memoryBytes, JSON.stringify(st[0]));
     assert.ok(st[0].cpuPercent >= 0);
     assert.match(moat(["stats", "--no-stream", "beta"]).stderr, /container beta is not running \(stopped\)/);
+    // streamed: a JSON line per container every second until stopped (here: until we stop reading)
+    const streamed = spawn(process.execPath, [MAIN, "--root", root, "stats", "alpha"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let lines = "";
+    streamed.stdout.setEncoding("utf8").on("data", (d: string) => {
+      lines += d;
+    });
+    try {
+      await eventually("two samples", () => lines.split("\n").filter(Boolean).length >= 2, 20_000);
+    } finally {
+      streamed.kill();
+    }
+    for (const l of lines.split("\n").filter(Boolean)) assert.equal(JSON.parse(l).id, a);
 
     // top runs ps in the container; the userkernel's /proc may not list processes yet: then it says so
     const top = moat(["top", "alpha"]);
