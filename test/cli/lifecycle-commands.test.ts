@@ -206,6 +206,11 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
     const slow = ok(moat([...UK, "--rm", "--name", "slow", "default", "sleep", "1000"])).trim();
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(fs.existsSync(path.join(root, "containers", slow)), true, "kept while it runs");
+    assert.match(
+      moat(["restart", "slow"]).stderr,
+      /container slow was run with --rm: .* cannot be restarted/,
+    );
+    assert.equal(inspect(moat, "slow").State.Status, "running", "the refused restart left it alone");
     ok(moat(["stop", "slow"]));
     await eventually("the stopped --rm container to be removed", () => gone(slow, "slow"));
     assert.deepEqual(mountsUnder(root), []);

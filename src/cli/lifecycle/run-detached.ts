@@ -52,6 +52,9 @@ function sizingAnnotations(s: DetachedRun["sizing"]): Record<string, string> {
   };
 }
 
+/** Marks a `run -d --rm` container, which restart refuses (it would be removed, not restarted). */
+export const AUTOREMOVE_ANNOTATION = "run.moat.autoremove";
+
 const REMOVER = new URL("./autoremove-main.js", import.meta.url).pathname;
 
 /** Start the process that removes the container once it stops; it outlives this command. */
@@ -75,6 +78,7 @@ export async function runDetached(store: ImageStore, out: Output, r: DetachedRun
       [NAME_ANNOTATION]: r.name ?? "",
       [IMAGE_ANNOTATION]: r.imageText,
       ...sizingAnnotations(r.sizing),
+      ...(r.autoRemove ? { [AUTOREMOVE_ANNOTATION]: "true" } : {}),
     };
     await createBundle(store, r.image, bundleDir(root, id), {
       ...r.overrides,

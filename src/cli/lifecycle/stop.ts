@@ -6,6 +6,7 @@ import { MoatError } from "../../spec/errors.js";
 import { parseWithCommand } from "../args.js";
 import { resolveContainer, stateRoot } from "../containers.js";
 import type { Output } from "../output.js";
+import { AUTOREMOVE_ANNOTATION } from "./run-detached.js";
 import { startAgain } from "./start.js";
 import { parseSeconds, stopContainer, stopTimeoutOf } from "./stop-container.js";
 
@@ -54,6 +55,13 @@ export async function cmdRestart(store: ImageStore, argv: string[], out: Output)
   if (values.time !== undefined) parseSeconds(values.time, "-t");
   for (const text of positionals) {
     const id = await resolveContainer(store.root, text);
+    const info = await containerState(stateRoot(store.root), id);
+    if (info.annotations[AUTOREMOVE_ANNOTATION] === "true") {
+      throw new MoatError(
+        "EINVAL",
+        `container ${text} was run with --rm: it is removed once it stops, so it cannot be restarted; run it again instead`,
+      );
+    }
     await stopOne(store.root, id, values);
     await startAgain(store.root, id);
     out.result({ id, restarted: true }, text);
