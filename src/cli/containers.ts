@@ -4,7 +4,8 @@
 //
 //   ROOT/containers/<id>/   the OCI state directory (state.json, monitor socket and log)
 //   ROOT/bundles/<id>/      the bundle made from the image
-//   ROOT/logs/<id>.log      the container's stdout and stderr
+//   ROOT/logs/<id>.log      the container's stdout
+//   ROOT/logs/<id>.err      its stderr, apart so `moat logs` gives each back on its own stream
 //   ROOT/names/<name>       holds the id: created exclusively, so two runs cannot take one name
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -19,6 +20,7 @@ export const IMAGE_ANNOTATION = "run.moat.image";
 export const stateRoot = (root: string): string => path.join(root, "containers");
 export const bundleDir = (root: string, id: string): string => path.join(root, "bundles", id);
 export const logFile = (root: string, id: string): string => path.join(root, "logs", `${id}.log`);
+export const errLogFile = (root: string, id: string): string => path.join(root, "logs", `${id}.err`);
 const namesDir = (root: string): string => path.join(root, "names");
 
 const ID_RE = /^[0-9a-f]{32}$/;

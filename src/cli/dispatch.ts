@@ -4,7 +4,7 @@
 //   ps:        moat's when it names no container (`moat ps -a`); runc's `ps ID` names one.
 //   run:       moat's unless a runc flag (--bundle/-b, --pid-file, --console-socket) comes
 //              before the image; `-d` alone is moat's detached run.
-//   kill/exec: moat's with a flag only moat has (kill -s/--time, exec -i/-w), or when the
+//   kill/exec/start/pause: moat's with a flag only moat has (kill -s/--time, exec -i/-w, start -a), or when the
 //              container is one of moat's (a name or id under ROOT/containers), or when it
 //              is no runc container and the root is moat's (no --root, or one holding
 //              images/ or containers/), so a typo gets moat's error. Otherwise runc's.
@@ -16,7 +16,7 @@ import { isOwnContainer } from "./containers.js";
 
 /** Options that take a value, per command (both moat's and runc's), to find the first positional. */
 const VALUE_OPTIONS: Record<string, Set<string>> = {
-  ps: new Set(["--format", "-f"]),
+  ps: new Set(["--format", "-f", "--filter"]),
   kill: new Set(["-s", "--signal", "--time", "-t"]),
   exec: new Set([
     "-e",
@@ -62,10 +62,14 @@ const VALUE_OPTIONS: Record<string, Set<string>> = {
 };
 
 const MOAT_ONLY: Record<string, RegExp> = {
+  start: /^(-a|--attach)$/,
+  pause: /^$/,
   kill: /^(-s|--signal|--time|-t)(=|$)|^-s./,
   exec: /^(-i|--interactive|-w|--workdir)(=|$)|^-[itd]*i[itd]*$|^-w./,
 };
 const RUNC_ONLY: Record<string, RegExp> = {
+  start: /^$/,
+  pause: /^$/,
   kill: /^(-a|--all)$/,
   exec: /^(-p|--process|--pid-file|--console-socket|--cwd|--process-label|--apparmor|-c|--cap|--no-new-privs|--preserve-fds|--cgroup|--ignore-paused)(=|$)/,
 };
@@ -106,6 +110,8 @@ export function isLifecycleInvocation(argv: string[]): boolean {
       return first === undefined;
     case "run":
       return !options.some((o) => RUNC_RUN_ONLY.test(o));
+    case "start":
+    case "pause":
     case "kill":
     case "exec": {
       if (options.some((o) => RUNC_ONLY[cmd]!.test(o))) return false;

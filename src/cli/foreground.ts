@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import type { ImageStore } from "../image/store.js";
+import type { ContainerInfo } from "../oci/api.js";
 import type { Sandbox, SandboxBackend } from "../sandbox/sandbox.js";
 import { parseSignal, type Signal, SignalNumbers } from "../sandbox/signals.js";
 import type { ExitStatus, SandboxConfig } from "../sandbox/types.js";
@@ -25,6 +26,7 @@ import {
   runsDir,
 } from "../sys/run-records.js";
 import { testKillPoint } from "../sys/test-kill.js";
+import { IMAGE_ANNOTATION } from "./containers.js";
 
 /** A second Ctrl-C within this long kills the container (docker's client: the same idea). */
 export const SECOND_INTERRUPT_MS = 3000;
@@ -543,15 +545,17 @@ export function foregroundJson(f: ForegroundInfo): Record<string, unknown> {
   };
 }
 
-/** A foreground run as a row of `moat ps`'s table; `ago` is the table's own time format. */
-export function foregroundRow(f: ForegroundInfo, ago: (iso: string) => string): string[] {
-  let cmd = f.command.join(" ");
-  if (cmd.length > 30) cmd = `${cmd.slice(0, 29)}…`;
-  const status =
-    f.status === "running"
-      ? `Up ${ago(f.created)} (foreground)`
-      : f.status === "creating"
-        ? "Created (foreground)"
-        : "Exiting (foreground)";
-  return [f.id.slice(0, 12), "", f.image, `"${cmd}"`, `${ago(f.created)} ago`, status, f.isolation];
+/** A foreground run in a detached container's shape, for `moat ps`'s table, --format and --filter. */
+export function foregroundInfo(f: ForegroundInfo): ContainerInfo {
+  return {
+    id: f.id,
+    bundle: "",
+    rootfs: "",
+    created: f.created,
+    owner: "",
+    annotations: { [IMAGE_ANNOTATION]: f.image },
+    status: PS_STATUS[f.status],
+    isolation: f.isolation,
+    monitorPid: f.pid,
+  };
 }

@@ -9,7 +9,24 @@ import { isLifecycleInvocation } from "./dispatch.js";
 import { reapLeftovers, reapQuietly } from "./foreground.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
-import { cmdExec, cmdKill, cmdLogs, cmdPs, cmdRm } from "./lifecycle.js";
+import {
+  cmdCp,
+  cmdExec,
+  cmdInspect,
+  cmdKill,
+  cmdLogs,
+  cmdPause,
+  cmdPort,
+  cmdPs,
+  cmdRestart,
+  cmdRm,
+  cmdStart,
+  cmdStats,
+  cmdStop,
+  cmdTop,
+  cmdUnpause,
+  cmdWait,
+} from "./lifecycle.js";
 import { makeOutput, type Output, reportError } from "./output.js";
 import { cmdRun } from "./run.js";
 
@@ -31,7 +48,18 @@ sandboxes:
   exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER CMD...   another process in it
   kill [-s SIGNAL] [--time SECONDS] CONTAINER...   TERM, then KILL after 10 s (or just -s)
   ps [-a] [-q]            running containers (-a: stopped ones too)
-  logs [-f] CONTAINER     its stdout and stderr (-f: follow until it stops)
+      [--format json|table|'{{.ID}}\t{{.Names}}\t{{.Status}}'] [--filter status=|name=|id=|label=|ancestor=]
+  logs [-f] [--tail N] CONTAINER   its stdout on stdout, its stderr on stderr (-f: follow until it stops)
+  stop [-t SECONDS] [-s SIGNAL] CONTAINER...   its stop signal, then KILL after 10 s (--stop-timeout)
+  start [-a] CONTAINER... a stopped container again, from its bundle (-a: attach to its output)
+  restart [-t SECONDS] CONTAINER...   stop, then start
+  wait CONTAINER...       wait for each to stop; print its exit status
+  inspect CONTAINER...    a JSON array in docker's shape (State, Config, HostConfig, Mounts)
+  stats [--no-stream] [CONTAINER...]   CPU %, memory, PIDs (a live table, or JSON lines when piped)
+  top CONTAINER [PS-OPTIONS]   its processes (ps in the container)
+  port CONTAINER [PORT]   its -p forwards
+  cp CONTAINER:PATH HOSTPATH, cp HOSTPATH CONTAINER:PATH   copy files (a running container; tar in it)
+  pause|unpause CONTAINER...   freeze and thaw it (vm only: the userkernel cannot hold a stopped process)
   rm [-f] CONTAINER...    remove stopped containers and what they made (-f: kill first)
   (CONTAINER: its --name, its id, or the start of its id)
   (a foreground moat run is listed by ps and reached by kill too)
@@ -68,6 +96,17 @@ const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) 
   ps: cmdPs,
   logs: cmdLogs,
   rm: cmdRm,
+  stop: cmdStop,
+  start: cmdStart,
+  restart: cmdRestart,
+  wait: cmdWait,
+  inspect: cmdInspect,
+  stats: cmdStats,
+  top: cmdTop,
+  port: cmdPort,
+  pause: cmdPause,
+  unpause: cmdUnpause,
+  cp: cmdCp,
   doctor: cmdDoctor,
   setup: cmdSetup,
 };

@@ -105,13 +105,7 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
     // Detached: the container outlives this command, so everything it needs is on disk and
     // owned by its monitor (see lifecycle.ts); the options that only make sense while we
     // stay attached are refused rather than ignored.
-    const refused = (
-      [
-        ["tty", "-t (a terminal needs an attached moat)"],
-        ["rm", "--rm (remove it with moat rm once it stopped)"],
-        ["keep", "--keep"],
-      ] as const
-    ).find(([k]) => values[k]);
+    const refused = ([["keep", "--keep"]] as const).find(([k]) => values[k]);
     if (refused) throw new MoatError("EINVAL", `moat run -d does not take ${refused[1]}: drop it`);
     if (given) {
       throw new MoatError(
@@ -132,6 +126,8 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
       isolation,
       ...(values.name !== undefined ? { name: values.name } : {}),
       interactive: Boolean(values.interactive),
+      ...(values.rm ? { autoRemove: true } : {}),
+      ...(values.tty ? { tty: true } : {}),
       sizing: {
         ...(memoryMiB ? { memoryMiB } : {}),
         ...(cpus ? { cpus } : {}),

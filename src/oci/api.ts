@@ -12,6 +12,7 @@ import { readBundleSpec, readRunnableBundleSpec } from "../image/bundle.js";
 import { resolveUser } from "../image/runtime-spec.js";
 import type { IsolationChoice } from "../isolation/index.js";
 import { parseSignal, type Signal, SignalNumbers } from "../sandbox/signals.js";
+import type { ContainerStats } from "../sandbox/types.js";
 import { isMoatError, MoatError } from "../spec/errors.js";
 import type { Process, Spec, User } from "../spec/runtime.js";
 import { unmountAndRemove } from "../sys/mounts.js";
@@ -298,6 +299,16 @@ export async function resumeContainer(root: string, id: string): Promise<void> {
   const rec = await readRecord(root, id);
   if (effectiveStatus(rec) !== "paused") throw new MoatError("ESTATE", "container not paused");
   await ask(root, id, { op: "resume" });
+}
+
+/** Resource use of a running container (Sandbox.stats: resident memory, CPU time, processes). */
+export async function statsContainer(root: string, id: string): Promise<ContainerStats> {
+  const rec = await readRecord(root, id);
+  const status = effectiveStatus(rec);
+  if (status !== "running") throw new MoatError("ESTATE", `container not running (${status})`);
+  const reply = await ask(root, id, { op: "stats" });
+  if (!reply.stats) throw new MoatError("EPROTO", "the monitor answered stats without any");
+  return reply.stats;
 }
 
 /**

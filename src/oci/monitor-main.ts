@@ -78,6 +78,8 @@ let sandbox: Sandbox | undefined;
 let record: ContainerRecord;
 let spec: Spec;
 let exitStatus: number | undefined;
+/** The exit is in state.json: only then is a waiter told it (it may read the record next). */
+let exitRecorded = false;
 const waiters: net.Socket[] = [];
 let server: net.Server | undefined;
 let execListener: { fd: number; watcher: FdWatcher } | undefined;
@@ -113,7 +115,7 @@ async function setStatus(change: Partial<ContainerRecord>): Promise<void> {
 async function finish(status: number, oomKilled = false): Promise<never> {
   if (exitStatus === undefined) {
     exitStatus = status;
-    log(`container exited with status ${status}`);
+    log(`container exited with status ${status}${oomKilled ? " (OOM killed)" : ""}`);
     stopInitWinSize();
     if (record.status === "paused" && record.isolation) {
       // A frozen VM answers nothing: thaw it so destroy can end it cleanly.
@@ -128,11 +130,12 @@ async function finish(status: number, oomKilled = false): Promise<never> {
         status: "stopped",
         exitStatus: status,
         exitedAt: new Date().toISOString(),
-        ...(oomKilled ? { oomKilled } : {}),
+        ...(oomKilled ? { oomKilled: true } : {}),
       });
     } catch (e) {
       log(`cannot record the exit: ${(e as Error).message}`);
     }
+    exitRecorded = true;
     for (const w of waiters.splice(0)) send(w, { ok: true, status });
     await sandbox?.destroy().catch((e: Error) => log(`destroy: ${e.message}`));
     // Execs die with their container; their callers learn it from the closed connection.
@@ -193,7 +196,7 @@ async function onStart(): Promise<MonitorReply> {
     });
   }
   sb.wait(id).then(
-    (s) => finish(s.status, s.oomKilled),
+    (s) => finish(s.status, Boolean(s.oomKilled)),
     (e: Error) => {
       log(`wait failed: ${e.message}`);
       return finish(255);
@@ -287,8 +290,12 @@ async function handle(sock: net.Socket, line: string): Promise<void> {
         return send(sock, await onResume());
       case "state":
         return send(sock, { ok: true, ...(exitStatus !== undefined ? { status: exitStatus } : {}) });
+      case "stats":
+        if (exitStatus !== undefined || record.status !== "running")
+          throw new MoatError("ESTATE", `container not running (${record.status})`);
+        return send(sock, { ok: true, stats: await sandbox!.stats(id) });
       case "wait":
-        if (exitStatus !== undefined) return send(sock, { ok: true, status: exitStatus });
+        if (exitStatus !== undefined && exitRecorded) return send(sock, { ok: true, status: exitStatus });
         waiters.push(sock);
         return;
       default:

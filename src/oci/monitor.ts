@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
+import type { ContainerStats } from "../sandbox/types.js";
 import { MoatError } from "../spec/errors.js";
 import type { ConsoleSize } from "../spec/runtime.js";
 import { closePtyFd } from "../sys/pty.js";
@@ -14,7 +15,7 @@ import { containerDir, logPath, socketAddress } from "./state.js";
 const MONITOR_MAIN = new URL("./monitor-main.js", import.meta.url).pathname;
 
 export interface MonitorRequest {
-  op: "start" | "kill" | "state" | "wait" | "pause" | "resume";
+  op: "start" | "kill" | "state" | "wait" | "pause" | "resume" | "stats";
   signal?: string;
   /** kill: every process of the container (the init and every exec). */
   all?: boolean;
@@ -28,6 +29,8 @@ export interface MonitorReply {
   code?: string;
   pid?: number;
   status?: number;
+  /** stats: the container's resource use, from Sandbox.stats. */
+  stats?: ContainerStats;
 }
 
 /**

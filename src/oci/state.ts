@@ -33,7 +33,7 @@ export interface ContainerRecord {
   isolation?: string;
   exitStatus?: number;
   exitedAt?: string;
-  /** The OOM killer ended the container's init (ExitStatus.oomKilled). */
+  /** The kernel's OOM killer ended the container's init (its exitStatus is then 137). */
   oomKilled?: boolean;
 }
 

@@ -72,6 +72,7 @@ function traces(root: string, id: string, name?: string): string[] {
     path.join(root, "containers", id),
     path.join(root, "bundles", id),
     path.join(root, "logs", `${id}.log`),
+    path.join(root, "logs", `${id}.err`),
     ...(name ? [path.join(root, "names", name)] : []),
   ].filter((p) => fs.existsSync(p));
 }
@@ -111,11 +112,14 @@ describe("moat run -d and friends, userkernel", () => {
     const runMs = Date.now() - t0;
 
     await eventually("the loop's output in the log", () =>
-      moat(["logs", "loop"]).stdout.includes("to-stderr"),
+      moat(["logs", "loop"]).stderr.includes("to-stderr"),
     );
-    assert.equal(moat(["logs", "loop"]).stdout, "line 0\nline 1\nline 2\nto-stderr\n");
+    // its stdout on our stdout, its stderr on our stderr
+    const logs = moat(["logs", "loop"]);
+    assert.equal(logs.stdout, "line 0\nline 1\nline 2\n");
+    assert.equal(logs.stderr, "to-stderr\n");
     // by id prefix too, as docker takes it
-    assert.equal(moat(["logs", id.slice(0, 8)]).stdout, "line 0\nline 1\nline 2\nto-stderr\n");
+    assert.equal(moat(["logs", id.slice(0, 8)]).stdout, "line 0\nline 1\nline 2\n");
 
     const listed = ps(moat);
     assert.equal(listed.length, 1);
@@ -141,7 +145,11 @@ describe("moat run -d and friends, userkernel", () => {
       followed += d;
     });
     const followEnded = new Promise<number | null>((res) => follow.on("close", (code) => res(code)));
-    await eventually("logs -f to print the log", () => followed.includes("to-stderr"));
+    let followedErr = "";
+    follow.stderr.setEncoding("utf8").on("data", (d: string) => {
+      followedErr += d;
+    });
+    await eventually("logs -f to print the log", () => followedErr.includes("to-stderr"));
 
     // The sleep dies of TERM: kill returns long before the 30 s grace period would send KILL.
     const k0 = Date.now();
@@ -151,7 +159,8 @@ describe("moat run -d and friends, userkernel", () => {
     assert.ok(killMs < 15_000, `kill took ${killMs} ms: TERM should have ended the sleep`);
     assert.deepEqual(ps(moat), [], "ps without -a lists running containers only");
     assert.equal(await followEnded, 0);
-    assert.equal(followed, "line 0\nline 1\nline 2\nto-stderr\n");
+    assert.equal(followed, "line 0\nline 1\nline 2\n");
+    assert.equal(followedErr, "to-stderr\n");
     const stopped = ps(moat, true);
     assert.equal(stopped.length, 1);
     assert.equal(stopped[0]!.status, "stopped");
@@ -184,7 +193,7 @@ describe("moat run -d and friends, userkernel", () => {
     const cat = moat(["exec", "-i", "ex", "tr", "a-z", "A-Z"], "piped in\n");
     assert.equal(cat.stdout, "PIPED IN\n", cat.stderr);
     // the exec'd process neither wrote to the container's log nor ended the container
-    assert.equal(moat(["logs", "ex"]).stdout, "line 0\nline 1\nline 2\nto-stderr\n");
+    assert.equal(moat(["logs", "ex"]).stdout, "line 0\nline 1\nline 2\n");
     assert.equal(ps(moat)[0]?.status, "running");
     // rm -f kills first, then removes it all
     const rm = moat(["rm", "-f", "ex"]);
@@ -212,7 +221,11 @@ describe("moat run -d and friends, userkernel", () => {
       moat(["run", "--name", "n", "default", "true"]).stderr,
       /--name names a detached container: add -d/,
     );
-    assert.match(moat(["run", "-d", "-t", "default", "sh"]).stderr, /moat run -d does not take -t/);
+    // -t with -d is the backend's to honour: the userkernel has no terminal device yet
+    assert.match(
+      moat(["run", "-d", "-t", "--isolation", "userkernel", "default", "sh"]).stderr,
+      /the userkernel has no terminal device yet/,
+    );
     assert.match(moat(["kill", "-s", "NOPE", "same"]).stderr, /unknown signal/);
     assert.match(moat(["kill", "--time", "soon", "same"]).stderr, /--time "soon" is not a number of seconds/);
     assert.match(moat(["exec", "same"]).stderr, /usage: moat exec/);
@@ -284,11 +297,14 @@ describe("moat run -d and friends, vm (one boot)", () => {
     assert.equal(qemuArgs[qemuArgs.indexOf("-m") + 1], "768", "--memory sizes the detached container's VM");
 
     await eventually("the container's output in the log", () =>
-      moat(["logs", "web"]).stdout.includes("oops"),
+      moat(["logs", "web"]).stderr.includes("oops"),
     );
-    // stdout and stderr share the log; the guest sends them on two streams, so their order may vary
-    const lines = () => moat(["logs", "web"]).stdout.split("\n").filter(Boolean).sort();
-    assert.deepEqual(lines(), ["oops", "ready"]);
+    // stdout and stderr are kept apart and given back on our stdout and stderr
+    const lines = () => {
+      const l = moat(["logs", "web"]);
+      return [l.stdout, l.stderr];
+    };
+    assert.deepEqual(lines(), ["ready\n", "oops\n"]);
 
     const listed = ps(moat);
     assert.equal(listed.length, 1);
@@ -353,7 +369,7 @@ describe("moat run -d and friends, vm (one boot)", () => {
     await eventually("QEMU to exit with its container", () => qemus().length === 0, 15_000);
     assert.match(moat(["exec", "web", "true"]).stderr, /container not running/);
 
-    assert.deepEqual(lines(), ["oops", "ready"], "the log outlives the container");
+    assert.deepEqual(lines(), ["ready\n", "oops\n"], "the log outlives the container");
     const rm = moat(["rm", "web"]);
     assert.equal(rm.status, 0, rm.stderr);
     assert.deepEqual(traces(root, id, "web"), []);
