@@ -2,8 +2,7 @@
 // an OCI container of src/oci (one detached monitor owning its sandbox), under moat's root;
 // these commands only add names, images, a log file and docker's habits on top.
 import * as fs from "node:fs";
-import { createBundle, removeBundle } from "../image/bundle.js";
-import type { SpecOverrides } from "../image/runtime-spec.js";
+import { type BundleOptions, createBundle, removeBundle } from "../image/bundle.js";
 import type { ImageStore } from "../image/store.js";
 import type { IsolationChoice } from "../isolation/index.js";
 import {
@@ -21,7 +20,7 @@ import {
 import { parseSignal, type Signal } from "../sandbox/signals.js";
 import { isMoatError, MoatError } from "../spec/errors.js";
 import type { Spec } from "../spec/runtime.js";
-import { parseWithCommand } from "./args.js";
+import { EXEC, KILL, LOGS, PS, RM } from "./command-specs.js";
 import { openConsole } from "./console.js";
 import {
   bundleDir,
@@ -35,6 +34,7 @@ import {
   shortId,
   stateRoot,
 } from "./containers.js";
+import { parseCommand } from "./flags.js";
 import type { Output } from "./output.js";
 
 /** docker stop's grace period: TERM, then KILL after this many seconds. */
@@ -45,7 +45,7 @@ export interface DetachedRun {
   /** The image as the user typed it (shown by ps) and as the store names it. */
   imageText: string;
   image: string;
-  overrides: SpecOverrides;
+  overrides: Omit<BundleOptions, "rootfsMode">;
   isolation: IsolationChoice;
   name?: string;
   /** -i: the container reads this command's stdin (fd 0), even after moat returns. */
@@ -123,18 +123,7 @@ export async function runDetached(store: ImageStore, out: Output, r: DetachedRun
 const EXEC_USAGE = "usage: moat exec [-i] [-t] [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...";
 
 export async function cmdExec(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals, command } = parseWithCommand(
-    argv,
-    {
-      interactive: { type: "boolean", short: "i" },
-      tty: { type: "boolean", short: "t" },
-      detach: { type: "boolean", short: "d" },
-      env: { type: "string", short: "e", multiple: true },
-      workdir: { type: "string", short: "w" },
-      user: { type: "string", short: "u" },
-    },
-    1,
-  );
+  const { values, positionals, command } = parseCommand(EXEC, argv);
   if (positionals.length !== 1 || command.length === 0) throw new MoatError("EINVAL", EXEC_USAGE);
   if (values.tty && values.detach) {
     throw new MoatError(
@@ -226,11 +215,7 @@ async function signalIfRunning(sroot: string, id: string, sig: Signal): Promise<
 }
 
 export async function cmdKill(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(
-    argv,
-    { signal: { type: "string", short: "s" }, time: { type: "string", short: "t" } },
-    Number.POSITIVE_INFINITY,
-  );
+  const { values, positionals } = parseCommand(KILL, argv);
   if (positionals.length === 0) {
     throw new MoatError("EINVAL", "usage: moat kill [-s SIGNAL] [--time SECONDS] CONTAINER...");
   }
@@ -291,15 +276,7 @@ function statusText(c: ContainerInfo): string {
 }
 
 export async function cmdPs(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(
-    argv,
-    {
-      all: { type: "boolean", short: "a" },
-      quiet: { type: "boolean", short: "q" },
-      json: { type: "boolean" },
-    },
-    Number.POSITIVE_INFINITY,
-  );
+  const { values, positionals } = parseCommand(PS, argv);
   if (positionals.length > 0) {
     throw new MoatError("EINVAL", "usage: moat ps [-a] [-q] [--json] (it takes no container)");
   }
@@ -369,11 +346,7 @@ async function copyToStdout(fd: number, pos: number): Promise<number> {
 }
 
 export async function cmdLogs(store: ImageStore, argv: string[], _out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(
-    argv,
-    { follow: { type: "boolean", short: "f" } },
-    Number.POSITIVE_INFINITY,
-  );
+  const { values, positionals } = parseCommand(LOGS, argv);
   if (positionals.length !== 1) throw new MoatError("EINVAL", "usage: moat logs [-f] CONTAINER");
   const id = await resolveContainer(store.root, positionals[0]!);
   let fd: number;
@@ -400,11 +373,7 @@ export async function cmdLogs(store: ImageStore, argv: string[], _out: Output): 
 }
 
 export async function cmdRm(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(
-    argv,
-    { force: { type: "boolean", short: "f" } },
-    Number.POSITIVE_INFINITY,
-  );
+  const { values, positionals } = parseCommand(RM, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", "usage: moat rm [-f] CONTAINER...");
   for (const text of positionals) {
     const id = await resolveContainer(store.root, text);

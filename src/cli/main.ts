@@ -5,45 +5,77 @@ import { readFileSync } from "node:fs";
 import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
 import { isRuncInvocation, runcMain } from "../oci/cli.js";
 import { MoatError } from "../spec/errors.js";
+import {
+  BUNDLE,
+  COMPLETION,
+  DOCTOR,
+  EXEC,
+  GC,
+  HELP,
+  IMAGES,
+  KILL,
+  LOAD,
+  LOGS,
+  PS,
+  PULL,
+  RM,
+  RMI,
+  SAVE,
+  SETUP,
+  VERSION,
+} from "./command-specs.js";
+import { bashCompletion } from "./completion.js";
 import { isLifecycleInvocation } from "./dispatch.js";
+import { type CommandSpec, HelpRequested, helpText, mainUsage, parseCommand } from "./flags.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
 import { cmdExec, cmdKill, cmdLogs, cmdPs, cmdRm } from "./lifecycle.js";
 import { makeOutput, type Output, reportError } from "./output.js";
 import { cmdRun } from "./run.js";
+import { RUN } from "./run-options.js";
 
-const USAGE = `moat: a secure container runtime (every sandbox gets its own kernel)
+interface Command {
+  spec: CommandSpec;
+  /** Absent for the commands main.ts answers itself (help, version, completion). */
+  run?: (store: ImageStore, argv: string[], out: Output) => Promise<number>;
+}
 
-usage: moat [--root DIR] [--json] COMMAND [ARGS]
+/** Every command, with the spec its help, its flag checks and the completion come from. */
+const COMMANDS: Command[] = [
+  { spec: PULL, run: cmdPull },
+  { spec: IMAGES, run: cmdImages },
+  { spec: RMI, run: cmdRmi },
+  { spec: LOAD, run: cmdLoad },
+  { spec: SAVE, run: cmdSave },
+  { spec: BUNDLE, run: cmdBundle },
+  { spec: GC, run: cmdGc },
+  { spec: RUN, run: cmdRun },
+  { spec: EXEC, run: cmdExec },
+  { spec: KILL, run: cmdKill },
+  { spec: PS, run: cmdPs },
+  { spec: LOGS, run: cmdLogs },
+  { spec: RM, run: cmdRm },
+  { spec: SETUP, run: cmdSetup },
+  { spec: DOCTOR, run: cmdDoctor },
+  { spec: VERSION },
+  { spec: COMPLETION },
+  { spec: HELP },
+];
 
-images:
-  pull IMAGE              pull from a registry (--platform, --insecure, --creds user:pass)
-  images                  list images in the store
-  rmi IMAGE...            remove images and garbage-collect their blobs
-  load FILE|DIR           load an OCI layout (dir or tar) or a docker save archive
-  save -o OUT IMAGE...    save images as an OCI layout tar (--dir for a directory)
-  bundle IMAGE DIR [CMD]  write an OCI runtime bundle (--rootfs-mode overlay|copy); --remove DIR
-  gc                      remove blobs and layers no image uses
-sandboxes:
-  run [--isolation vm|userkernel|auto] IMAGE [CMD...]
-  run -d [--name NAME] IMAGE [CMD...]   detached: prints the id; output goes to its log
-  exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER CMD...   another process in it
-  kill [-s SIGNAL] [--time SECONDS] CONTAINER...   TERM, then KILL after 10 s (or just -s)
-  ps [-a] [-q]            running containers (-a: stopped ones too)
-  logs [-f] CONTAINER     its stdout and stderr (-f: follow until it stops)
-  rm [-f] CONTAINER...    remove stopped containers and what they made (-f: kill first)
-  (CONTAINER: its --name, its id, or the start of its id)
-host:
-  setup [--isolation X]   build the guest kernel and image, probe KVM (progress on a TTY)
-  doctor                  what this host can run, and why not
-  version
+const usage = () =>
+  mainUsage(
+    COMMANDS.map((c) => c.spec),
+    `(CONTAINER: its --name, its id, or the start of its id)
 
 runc-compatible OCI runtime commands (create, start, state, kill, delete, list, ps, spec,
 features, and run --bundle DIR ID): see "moat help runc". kill, exec and ps are moat's when
 they name one of moat's containers (or none, for ps), else runc's.
 
 The built-in image "default" (moat.local/busybox) is built from Debian's busybox-static.
-`;
+Exit status: the container's; 125 when moat itself fails (usage, flags, images, hosts),
+126 when the command cannot be run, 127 when it is not found, 128+N for a death by signal N.
+`,
+  );
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
@@ -51,24 +83,6 @@ function version(): string {
   };
   return pkg.version;
 }
-
-const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) => Promise<number>> = {
-  pull: cmdPull,
-  images: cmdImages,
-  rmi: cmdRmi,
-  load: cmdLoad,
-  save: cmdSave,
-  bundle: cmdBundle,
-  gc: cmdGc,
-  run: cmdRun,
-  exec: cmdExec,
-  kill: cmdKill,
-  ps: cmdPs,
-  logs: cmdLogs,
-  rm: cmdRm,
-  doctor: cmdDoctor,
-  setup: cmdSetup,
-};
 
 export async function main(argv: string[]): Promise<number> {
   // A reader that went away (`moat pull --json | head`) must not crash a pull half-way:
@@ -94,20 +108,43 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv.slice(i);
   const out = makeOutput(json);
   try {
-    if (!command || command === "help" || command === "--help" || command === "-h") {
-      process.stdout.write(USAGE);
+    if (!command || command === "--help" || command === "-h") {
+      process.stdout.write(usage());
       return command ? 0 : 2;
     }
-    if (command === "version" || command === "--version") {
-      out.result({ version: version() }, `moat version ${version()}`);
-      return 0;
+    const name = command === "--version" ? "version" : command;
+    const cmd = COMMANDS.find((c) => c.spec.name === name);
+    if (!cmd) throw new MoatError("EINVAL", `unknown command "${command}": run "moat help" for the list`);
+    // The command's table checks its flags (and answers --help) before anything is opened.
+    const { positionals } = parseCommand(cmd.spec, rest);
+    switch (cmd.spec.name) {
+      case "help": {
+        const topic = positionals[0];
+        if (topic === undefined) process.stdout.write(usage());
+        else {
+          const c = COMMANDS.find((x) => x.spec.name === topic);
+          if (!c) throw new MoatError("EINVAL", `unknown command "${topic}": run "moat help" for the list`);
+          process.stdout.write(helpText(c.spec));
+        }
+        return 0;
+      }
+      case "version":
+        out.result({ version: version() }, `moat version ${version()}`);
+        return 0;
+      case "completion":
+        if (positionals[0] !== "bash")
+          throw new MoatError("EINVAL", `moat completion: only bash is supported, not "${positionals[0]}"`);
+        process.stdout.write(bashCompletion(COMMANDS.map((c) => c.spec)));
+        return 0;
     }
-    const fn = COMMANDS[command];
-    if (!fn) throw new MoatError("EINVAL", `unknown command "${command}": run "moat help" for the list`);
     if (!root) throw new MoatError("EINVAL", "--root needs a directory");
     const store = await ImageStore.open(root);
-    return await fn(store, rest, out);
+    return await cmd.run!(store, rest, out);
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(helpText(e.spec));
+      return 0;
+    }
     return reportError(e, out.forced);
   }
 }
