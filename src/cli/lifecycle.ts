@@ -36,6 +36,7 @@ import {
 } from "./containers.js";
 import { parseCommand } from "./flags.js";
 import type { Output } from "./output.js";
+import { STOP_TIMEOUT_ANNOTATION } from "./run-options.js";
 
 /** docker stop's grace period: TERM, then KILL after this many seconds. */
 const DEFAULT_GRACE_S = 10;
@@ -226,7 +227,7 @@ export async function cmdKill(store: ImageStore, argv: string[], out: Output): P
     );
   }
   const signal = values.signal ? parseSignal(values.signal) : undefined;
-  const grace = values.time !== undefined ? parseSeconds(values.time) : DEFAULT_GRACE_S;
+  const grace = values.time !== undefined ? parseSeconds(values.time) : undefined;
   for (const text of positionals) {
     const id = await resolveContainer(store.root, text);
     const info = await containerState(stateRoot(store.root), id);
@@ -238,7 +239,13 @@ export async function cmdKill(store: ImageStore, argv: string[], out: Output): P
       out.result({ id, signal }, text);
       continue;
     }
-    const status = await stopContainer(store.root, info, grace);
+    // Without --time: the container's own --stop-timeout, else docker's 10 s.
+    const annotated = info.annotations[STOP_TIMEOUT_ANNOTATION];
+    const status = await stopContainer(
+      store.root,
+      info,
+      grace ?? (annotated !== undefined ? Number(annotated) : DEFAULT_GRACE_S),
+    );
     out.result({ id, ...(status !== undefined ? { status } : {}) }, text);
   }
   return 0;

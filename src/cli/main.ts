@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // moat: the docker-like user CLI. Every command is a thin layer over the library API.
 import "../sys/threadpool.js";
 import { readFileSync } from "node:fs";
