@@ -129,7 +129,7 @@ describe("moat run -d and friends, userkernel", () => {
 
     // A running container is not removed without -f.
     const busy = moat(["rm", "loop"]);
-    assert.equal(busy.status, 1);
+    assert.equal(busy.status, 125);
     assert.match(busy.stderr, /container loop is running: stop it first with "moat kill loop"/);
 
     // logs -f follows until the container stops
@@ -199,7 +199,7 @@ describe("moat run -d and friends, userkernel", () => {
     assert.equal(first.status, 0, first.stderr);
     const id = first.stdout.trim();
     const clash = runDetached(moat, "same", ["true"]);
-    assert.equal(clash.status, 1);
+    assert.equal(clash.status, 125);
     assert.match(clash.stderr, new RegExp(`the name "same" is already used by container ${id.slice(0, 12)}`));
     assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), [id], "the refused run made no bundle");
     assert.deepEqual(fs.readdirSync(path.join(root, "containers")), [id]);
@@ -215,12 +215,12 @@ describe("moat run -d and friends, userkernel", () => {
     assert.match(moat(["run", "-d", "-t", "default", "sh"]).stderr, /moat run -d does not take -t/);
     assert.match(moat(["kill", "-s", "NOPE", "same"]).stderr, /unknown signal/);
     assert.match(moat(["kill", "--time", "soon", "same"]).stderr, /--time "soon" is not a number of seconds/);
-    assert.match(moat(["exec", "same"]).stderr, /usage: moat exec/);
+    assert.match(moat(["exec", "same"]).stderr, /^moat exec: requires at least 2 arguments \(CONTAINER CMD...\); see moat exec --help$/m);
     assert.match(moat(["logs", "nothere"]).stderr, /no container named or with id "nothere"/);
 
     // A container that cannot start is cleaned up at once, its name free again.
     const bad = runDetached(moat, "bad", ["/bin/not-there"]);
-    assert.equal(bad.status, 1);
+    assert.equal(bad.status, 125);
     assert.match(bad.stderr, /not-there/);
     assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), [id]);
     assert.deepEqual(fs.readdirSync(path.join(root, "names")), ["same"]);
