@@ -36,7 +36,7 @@ import {
 } from "./containers.js";
 import { parseCommand } from "./flags.js";
 import type { Output } from "./output.js";
-import { STOP_TIMEOUT_ANNOTATION } from "./run-options.js";
+import { resolveEnv, STOP_TIMEOUT_ANNOTATION } from "./run-options.js";
 
 /** docker stop's grace period: TERM, then KILL after this many seconds. */
 const DEFAULT_GRACE_S = 10;
@@ -136,7 +136,8 @@ export async function cmdExec(store: ImageStore, argv: string[], out: Output): P
   const id = await resolveContainer(root, positionals[0]!);
   const proc = {
     args: command,
-    ...(values.env ? { env: values.env } : {}),
+    // docker's -e NAME: this shell's value, or left out.
+    ...(values.env ? { env: resolveEnv(values.env, process.env) } : {}),
     ...(values.workdir ? { cwd: values.workdir } : {}),
     ...(values.user ? { user: values.user } : {}),
   };
