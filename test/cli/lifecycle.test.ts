@@ -215,7 +215,10 @@ describe("moat run -d and friends, userkernel", () => {
     assert.match(moat(["run", "-d", "-t", "default", "sh"]).stderr, /moat run -d does not take -t/);
     assert.match(moat(["kill", "-s", "NOPE", "same"]).stderr, /unknown signal/);
     assert.match(moat(["kill", "--time", "soon", "same"]).stderr, /--time "soon" is not a number of seconds/);
-    assert.match(moat(["exec", "same"]).stderr, /^moat exec: requires at least 2 arguments \(CONTAINER CMD...\); see moat exec --help$/m);
+    assert.match(
+      moat(["exec", "same"]).stderr,
+      /^moat exec: requires at least 2 arguments \(CONTAINER CMD...\); see moat exec --help$/m,
+    );
     assert.match(moat(["logs", "nothere"]).stderr, /no container named or with id "nothere"/);
 
     // A container that cannot start is cleaned up at once, its name free again.

@@ -161,7 +161,11 @@ describe("bundles", () => {
       assert.equal((byDest.get("/etc/hostname") as { source: string }).source, path.join(etc, "hostname"));
       assert.equal(await fs.readFile(path.join(etc, "hostname"), "utf8"), "box\n");
       assert.equal(await fs.readFile(path.join(etc, "resolv.conf"), "utf8"), "nameserver 1.1.1.1\n");
-      await assert.rejects(fs.stat(path.join(etc, "hosts")), { code: "ENOENT" }, "no file for a path -v took");
+      await assert.rejects(
+        fs.stat(path.join(etc, "hosts")),
+        { code: "ENOENT" },
+        "no file for a path -v took",
+      );
       const caps: string[] = spec.process.capabilities.bounding;
       assert.ok(caps.includes("CAP_NET_ADMIN") && caps.includes("CAP_SYS_TIME"), "ALL adds every capability");
       assert.ok(!caps.includes("CAP_SYS_ADMIN"), "and a drop takes one away");
@@ -175,7 +179,11 @@ describe("bundles", () => {
       await removeBundle(dir);
     }
     const plain = path.join(tempDir(), "b");
-    await createBundle(store, "example.com/app:1", plain, { capDrop: ["ALL"], capAdd: ["CHOWN"], etcFiles: {} });
+    await createBundle(store, "example.com/app:1", plain, {
+      capDrop: ["ALL"],
+      capAdd: ["CHOWN"],
+      etcFiles: {},
+    });
     try {
       const spec = JSON.parse(await fs.readFile(path.join(plain, "config.json"), "utf8"));
       assert.deepEqual(spec.process.capabilities.effective, ["CAP_CHOWN"]);
