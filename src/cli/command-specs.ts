@@ -21,7 +21,7 @@ export const PULL = {
 export const IMAGES = {
   name: "images",
   args: "",
-  summary: "List the images in the store.",
+  summary: "List the images in the store: age (CREATED) and SIZE (compressed layers + config).",
   group: "images",
   max: 0,
   flags: {},
@@ -30,7 +30,7 @@ export const IMAGES = {
 export const RMI = {
   name: "rmi",
   args: "IMAGE...",
-  summary: "Remove images, then the blobs and layers no image uses any more.",
+  summary: "Remove images and the blobs and unpacked layers only they use.",
   group: "images",
   min: 1,
   flags: {},
@@ -95,7 +95,7 @@ export const BUNDLE = {
 export const GC = {
   name: "gc",
   args: "",
-  summary: "Remove the blobs and unpacked layers no image or running container uses.",
+  summary: "Remove the blobs and unpacked layers no image uses.",
   group: "images",
   max: 0,
   flags: {},

@@ -1,7 +1,7 @@
 // moat setup / moat doctor: what this host can run, and the one-time work to get there.
 import * as os from "node:os";
 import type { ImageStore } from "../image/store.js";
-import { availability, prepare } from "../isolation/index.js";
+import { availability, chooseIsolation, explainAuto, prepare } from "../isolation/index.js";
 import type { Availability, IsolationName } from "../sandbox/types.js";
 import { vmTemplateEnabled } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
@@ -42,14 +42,21 @@ export async function cmdSetup(_store: ImageStore, argv: string[], out: Output):
 
 export async function cmdDoctor(_store: ImageStore, _argv: string[], out: Output): Promise<number> {
   const host = { node: process.version, kernel: os.release(), arch: process.arch, cpus: os.cpus().length };
-  const report: Record<string, Availability> = {};
+  const report = {} as Record<IsolationName, Availability>;
   for (const name of ALL) report[name] = await availability(name);
   const vmTemplate = vmTemplateEnabled();
+  // The default a sandbox gets when nothing names one (MOAT_ISOLATION, the configuration file),
+  // and what auto resolves to on this host.
+  const defaultIsolation = chooseIsolation({});
+  const auto = explainAuto(report);
+  const autoLine = auto.picks ? `picks ${auto.picks}: ${auto.why}` : auto.why;
   out.result(
-    { host, ...report, vmTemplate },
+    { host, ...report, default: defaultIsolation, auto: { ...auto }, vmTemplate },
     [
       `host        Linux ${host.kernel} ${host.arch}, ${host.cpus} cpus, Node ${host.node}`,
       ...ALL.map((n) => describe(n, report[n]!)),
+      `default     ${defaultIsolation}${defaultIsolation === "auto" ? "" : " (MOAT_ISOLATION or the configuration file)"}`,
+      `auto        ${autoLine}`,
       `vm template ${vmTemplate ? "on: vm sandboxes resume clones of a paused guest" : 'off: each vm sandbox boots (MOAT_VM_TEMPLATE=1 or "vmTemplate": true turns templates on)'}`,
     ].join("\n"),
   );

@@ -7,6 +7,7 @@ import { type PullEvent, pull } from "../image/pull.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { ImageStore } from "../image/store.js";
 import { MoatError } from "../spec/errors.js";
+import type { Image, ImageManifest } from "../spec/image.js";
 import { BUNDLE, LOAD, PULL, RMI, SAVE } from "./command-specs.js";
 import { parseCommand } from "./flags.js";
 import { humanSize, type Output } from "./output.js";
@@ -61,15 +62,34 @@ export async function cmdPull(store: ImageStore, argv: string[], out: Output): P
 
 export async function cmdImages(store: ImageStore, _argv: string[], out: Output): Promise<number> {
   const list = await store.list();
+  const now = Date.now();
+  const infos = [];
+  for (const r of list) infos.push({ r, ...(await imageFacts(store, r.manifest.digest)) });
   if (out.json) {
-    for (const r of list)
-      out.result({ name: r.name, digest: r.manifest.digest, platform: r.manifest.platform }, "");
+    for (const { r, created, size } of infos)
+      out.result(
+        {
+          name: r.name,
+          digest: r.manifest.digest,
+          platform: r.manifest.platform,
+          created: created ?? null,
+          size: size ?? null,
+        },
+        "",
+      );
     return 0;
   }
-  const rows = [["NAME", "DIGEST", "PLATFORM"]];
-  for (const r of list) {
+  const rows = [["NAME", "DIGEST", "PLATFORM", "CREATED", "SIZE"]];
+  for (const { r, created, size } of infos) {
     const p = r.manifest.platform;
-    rows.push([r.name, r.manifest.digest.slice(0, 19), p ? `${p.os}/${p.architecture}` : ""]);
+    const t = created ? Date.parse(created) : Number.NaN;
+    rows.push([
+      r.name,
+      r.manifest.digest.slice(0, 19),
+      p ? `${p.os}/${p.architecture}` : "",
+      Number.isNaN(t) ? "N/A" : `${humanDuration(now - t)} ago`,
+      size === undefined ? "N/A" : humanSize(size),
+    ]);
   }
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows)
@@ -82,16 +102,53 @@ export async function cmdImages(store: ImageStore, _argv: string[], out: Output)
   return 0;
 }
 
+/**
+ * An image's age and size for `moat images`. The size is what the store holds for it: its
+ * compressed layers plus its config, as the manifest gives them (what a pull downloads);
+ * docker shows the unpacked size instead. A blob that cannot be read leaves the field out.
+ */
+async function imageFacts(store: ImageStore, digest: string): Promise<{ created?: string; size?: number }> {
+  try {
+    const manifest = await store.readJson<ImageManifest>(digest);
+    const size = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0);
+    const image = await store.readJson<Image>(manifest.config.digest);
+    return { size, ...(typeof image.created === "string" ? { created: image.created } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+/** "3 days", "About an hour": docker's wording for an age (go-units HumanDuration). */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  const minutes = Math.floor(ms / 60_000);
+  const hours = Math.round(ms / 3_600_000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
 export async function cmdRmi(store: ImageStore, argv: string[], out: Output): Promise<number> {
   const { positionals } = parseCommand(RMI, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", "usage: moat rmi IMAGE...");
-  for (const p of positionals) {
-    const name = DEFAULT_IMAGE_ALIASES.includes(p) ? DEFAULT_IMAGE : formatReference(parseReference(p));
-    if (!(await store.untag(name)))
-      throw new MoatError("ENOENT", `no image named ${name}: moat images lists what is there`);
-    out.result({ untagged: name }, `untagged ${name}`);
-  }
-  const gc = await store.gc();
+  const names = [
+    ...new Set(
+      positionals.map((p) =>
+        DEFAULT_IMAGE_ALIASES.includes(p) ? DEFAULT_IMAGE : formatReference(parseReference(p)),
+      ),
+    ),
+  ];
+  // Untag and free in one locked step: a name that is not there changes nothing.
+  const gc = await store.gc(names);
+  for (const name of names) out.result({ untagged: name }, `untagged ${name}`);
   out.result(
     { removed: gc },
     `removed ${gc.blobs} blobs (${humanSize(gc.bytes)}) and ${gc.layers} unpacked layers`,

@@ -45,12 +45,19 @@ export function makeOutput(forceJson: boolean): Output {
  */
 export function reportError(e: unknown, json: boolean): number {
   const code = isMoatError(e) ? e.code : ((e as { code?: string }).code ?? "ERROR");
-  const message = e instanceof Error ? e.message : String(e);
+  const message = e instanceof Error ? withPermissionHint(e) : String(e);
   if (json) process.stderr.write(`${JSON.stringify({ level: "error", code, msg: message })}\n`);
   // Usage errors name their command already ("moat run: unknown flag --foo; ...").
   else process.stderr.write(message.startsWith("moat ") ? `${message}\n` : `moat: ${message}\n`);
   if (process.env.MOAT_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   return 125;
+}
+
+/** A raw EACCES/EPERM from the system says what to do about it (moat's own errors already do). */
+function withPermissionHint(e: Error): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (isMoatError(e) || (code !== "EACCES" && code !== "EPERM")) return e.message;
+  return `${e.message}: moat may need root for this; run it as root (sudo), or pass --root DIR (or set MOAT_ROOT=DIR) to a directory you own`;
 }
 
 export function humanSize(n: number): string {

@@ -21,7 +21,7 @@ import {
   RefNameAnnotation,
 } from "../spec/image.js";
 import { checkDigest, digestHex } from "./digest.js";
-import { DEFAULT_PLATFORM, selectPlatform } from "./platform.js";
+import { checkImagePlatform, DEFAULT_PLATFORM, selectPlatform } from "./platform.js";
 import { formatReference, parseReference } from "./reference.js";
 import type { ImageStore } from "./store.js";
 
@@ -152,9 +152,11 @@ async function importOciIndex(
   const index = parseJson<ImageIndex>(indexBytes, "index.json");
   if (!Array.isArray(index.manifests))
     throw new MoatError("EINVAL", "index.json has no manifests array: not an OCI layout");
+  const chosenName = namesForIndex(index.manifests, opts.name);
   const names: string[] = [];
-  for (const entry of index.manifests) {
-    const name = imageName(entry.annotations?.[RefNameAnnotation], opts.name, index.manifests.length);
+  const tags: Array<[string, Descriptor]> = [];
+  for (const [i, entry] of index.manifests.entries()) {
+    const name = chosenName[i];
     if (!name) continue;
     let desc = entry;
     await fetch(desc);
@@ -167,14 +169,20 @@ async function importOciIndex(
     await fetch(manifest.config);
     for (const l of manifest.layers) await fetch(l);
     const image = await store.readJson<Image>(manifest.config.digest);
-    await store.tag(name, {
-      mediaType: desc.mediaType,
-      digest: desc.digest,
-      size: desc.size,
-      platform: { os: image.os, architecture: image.architecture },
-    });
-    names.push(name);
+    if (!isIndexMediaType(entry.mediaType) && opts.platform) checkImagePlatform(name, image, opts.platform);
+    tags.push([
+      name,
+      {
+        mediaType: desc.mediaType,
+        digest: desc.digest,
+        size: desc.size,
+        platform: { os: image.os, architecture: image.architecture },
+      },
+    ]);
+    if (!names.includes(name)) names.push(name);
   }
+  // Names only once every image of the archive is in: a failure part-way names none.
+  for (const [name, desc] of tags) await store.tag(name, desc);
   if (names.length === 0) {
     throw new MoatError(
       "EINVAL",
@@ -205,7 +213,9 @@ async function importDockerArchive(
       );
     return d;
   };
+  if (opts.name && entries.length > 1) throw ambiguousName(entries.length, opts.name);
   const names: string[] = [];
+  const pending: Array<[string, Descriptor]> = [];
   for (const e of entries) {
     const configDigest = need(e.Config);
     const image = await store.readJson<Image>(configDigest);
@@ -231,35 +241,48 @@ async function importDockerArchive(
       layers,
     };
     const desc = await store.putBytes(Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest);
-    const tags = e.RepoTags?.length ? e.RepoTags : opts.name ? [opts.name] : [];
+    if (opts.platform) checkImagePlatform(e.RepoTags?.[0] ?? e.Config, image, opts.platform);
+    // --name is what the person asked for: it replaces the archive's own tags.
+    const tags = opts.name ? [opts.name] : (e.RepoTags ?? []);
     for (const t of tags) {
       const name = formatReference(parseReference(t));
-      await store.tag(name, { ...desc, platform: { os: image.os, architecture: image.architecture } });
+      pending.push([name, { ...desc, platform: { os: image.os, architecture: image.architecture } }]);
       names.push(name);
     }
   }
+  // Names only once every image of the archive is in: a failure part-way names none.
+  for (const [name, d] of pending) await store.tag(name, d);
   if (names.length === 0)
     throw new MoatError("EINVAL", "the docker archive names no image: give one with --name");
   return names;
 }
 
-/** Full name for an index entry: its annotation if it is a full reference, else opts.name. */
-function imageName(
-  annotation: string | undefined,
-  given: string | undefined,
-  count: number,
-): string | undefined {
-  if (annotation && /[/.]/.test(annotation.split(":")[0] ?? ""))
-    return formatReference(parseReference(annotation));
-  if (given) {
-    const ref = parseReference(given);
-    // A bare tag annotation ("latest", "v1") refines the given repository.
-    if (annotation && !ref.digest && /^[\w][\w.-]{0,127}$/.test(annotation) && count > 1)
-      ref.tag = annotation;
-    return formatReference(ref);
+/**
+ * The name each index entry is loaded as (undefined: skipped). Without --name, an entry's
+ * ref.name annotation (a bare tag such as "latest" is read as a reference, as before). With
+ * --name, an archive of one image (however many entries name it) gets exactly that name; one
+ * of several images whose entries are all annotated with bare tags gets REPO:TAG when --name
+ * is a repository without a tag; anything else is ambiguous and refused.
+ */
+function namesForIndex(entries: Descriptor[], given: string | undefined): Array<string | undefined> {
+  const annotations = entries.map((e) => e.annotations?.[RefNameAnnotation]);
+  if (!given) return annotations.map((a) => (a ? formatReference(parseReference(a)) : undefined));
+  const name = formatReference(parseReference(given));
+  const images = new Set(entries.map((e) => e.digest));
+  if (images.size <= 1) return entries.map(() => name);
+  const bareTags = annotations.every((a) => a !== undefined && /^[\w][\w.-]{0,127}$/.test(a));
+  const hasTag = /[:@][^/]*$/.test(given);
+  if (bareTags && !hasTag) {
+    return annotations.map((a) => formatReference({ ...parseReference(given), tag: a! }));
   }
-  if (annotation) return formatReference(parseReference(annotation));
-  return undefined;
+  throw ambiguousName(images.size, given);
+}
+
+function ambiguousName(count: number, given: string): MoatError {
+  return new MoatError(
+    "EINVAL",
+    `the archive holds ${count} images, so --name ${given} does not say which one to name: load it without --name to keep the names the archive gives them, or save one image per archive`,
+  );
 }
 
 // ---- save ----

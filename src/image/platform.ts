@@ -1,6 +1,6 @@
 // Platform strings ("linux/amd64", "linux/arm64/v8") and choosing one manifest from an index.
 import { MoatError } from "../spec/errors.js";
-import type { Descriptor, Platform } from "../spec/image.js";
+import type { Descriptor, Image, Platform } from "../spec/image.js";
 
 export const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
 
@@ -37,4 +37,23 @@ export function selectPlatform(manifests: Descriptor[], want: Platform): Descrip
     );
   }
   return match;
+}
+
+/** Refuse an image whose config is not for `want` (docker's wording); variant only when asked. */
+export function checkImagePlatform(ref: string, image: Image, want: Platform): void {
+  const actual: Platform = {
+    os: image.os,
+    architecture: image.architecture,
+    ...(image.variant ? { variant: image.variant } : {}),
+  };
+  if (
+    actual.os === want.os &&
+    actual.architecture === want.architecture &&
+    (!want.variant || actual.variant === want.variant)
+  )
+    return;
+  throw new MoatError(
+    "ENOPLATFORM",
+    `image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(want)}, actual: ${formatPlatform(actual)}; it is a single-platform image, so pull it without --platform or choose another image`,
+  );
 }

@@ -3,6 +3,7 @@
 // Layers download in parallel with retries; the name is tagged only once all blobs are in,
 // so an interrupted pull leaves the store as it was (plus verified blobs, which gc() removes).
 import pRetry from "p-retry";
+import { readHostConfig } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
 import {
   type Descriptor,
@@ -13,7 +14,7 @@ import {
   isManifestMediaType,
   type Platform,
 } from "../spec/image.js";
-import { DEFAULT_PLATFORM, selectPlatform } from "./platform.js";
+import { checkImagePlatform, DEFAULT_PLATFORM, selectPlatform } from "./platform.js";
 import { formatReference, parseReference } from "./reference.js";
 import { isRetriable, RegistryClient } from "./registry.js";
 import type { ImageStore } from "./store.js";
@@ -32,6 +33,8 @@ export type PullEvent =
 
 export interface PullOptions {
   platform?: Platform;
+  /** Registries tried first, in order; default: the host configuration's registryMirrors for the image's registry. */
+  mirrors?: readonly string[];
   insecure?: boolean;
   credentials?: { username: string; password: string };
   /** Concurrent layer downloads. */
@@ -53,10 +56,11 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
   const name = formatReference(ref);
   const emit = opts.onEvent ?? (() => {});
   const retries = opts.retries ?? 4;
-  const client = new RegistryClient(ref.registry, {
-    ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
-    ...(opts.credentials ? { credentials: opts.credentials } : {}),
-  });
+  const clientFor = (registry: string) =>
+    new RegistryClient(registry, {
+      ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    });
   const retry = <T>(fn: () => Promise<T>, onRetry?: (e: Error) => void) =>
     pRetry(fn, {
       retries,
@@ -66,8 +70,28 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
       onFailedAttempt: (e) => onRetry?.(e as unknown as Error),
     });
 
-  // 1. The manifest (via the index when the reference names one).
-  let top = await retry(() => client.getManifest(ref.repository, ref.digest ?? ref.tag ?? "latest"));
+  // 1. The manifest (via the index when the reference names one), from the first mirror that
+  // has it, else from the registry itself; every later request goes where the manifest came from.
+  const wanted = ref.digest ?? ref.tag ?? "latest";
+  let client = clientFor(ref.registry);
+  let top: Awaited<ReturnType<RegistryClient["getManifest"]>> | undefined;
+  const missed: string[] = [];
+  for (const mirror of opts.mirrors ?? readHostConfig().registryMirrors?.[ref.registry] ?? []) {
+    const c = clientFor(mirror);
+    try {
+      top = await retry(() => c.getManifest(ref.repository, wanted));
+      client = c;
+      break;
+    } catch (e) {
+      missed.push(`${mirror}: ${(e as Error).message}`);
+    }
+  }
+  try {
+    top ??= await retry(() => client.getManifest(ref.repository, wanted));
+  } catch (e) {
+    if (missed.length) (e as Error).message += ` (mirrors tried first: ${missed.join("; ")})`;
+    throw e;
+  }
   let indexDigest: string | undefined;
   const lease = await store.lease([], "pull");
   try {
@@ -136,6 +160,9 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
         `config of ${name} does not list one diff_id per layer: the image is malformed`,
       );
     }
+    // A single-platform image has no index to choose from: a --platform it is not for is
+    // refused before any layer is fetched, as docker does, rather than taken silently.
+    if (!indexDigest && opts.platform) checkImagePlatform(refText, image, opts.platform);
     await runLimited(manifest.layers, opts.parallel ?? 3, (l) => fetchBlob(l, true));
 
     // 3. Only now does the name point at it.

@@ -21,6 +21,7 @@ import { MoatError } from "../spec/errors.js";
 import { type Descriptor, type ImageIndex, RefNameAnnotation } from "../spec/image.js";
 import { pidAlive } from "../sys/pids.js";
 import { checkDigest, digestHex, sha256Digest } from "./digest.js";
+import { reachable } from "./reachable.js";
 
 export const DEFAULT_ROOT = "/var/lib/moat";
 
@@ -29,6 +30,13 @@ export interface ImageRecord {
   name: string;
   /** The image manifest (never an index: pull picks the platform). */
   manifest: Descriptor;
+}
+
+/** What a gc() removed. */
+export interface GcResult {
+  blobs: number;
+  layers: number;
+  bytes: number;
 }
 
 export interface Lease {
@@ -47,8 +55,16 @@ export class ImageStore {
 
   static async open(root: string = DEFAULT_ROOT): Promise<ImageStore> {
     const s = new ImageStore(root);
-    for (const d of [path.join(s.layoutDir, "blobs", "sha256"), s.ingestDir, s.layersDir, s.leasesDir]) {
-      await fs.mkdir(d, { recursive: true, mode: 0o700 });
+    // The root itself too: its store.lock is written by every command that names images.
+    const dirs = [path.join(s.layoutDir, "blobs", "sha256"), s.ingestDir, s.layersDir, s.leasesDir, s.root];
+    for (const d of dirs) {
+      try {
+        await fs.mkdir(d, { recursive: true, mode: 0o700 });
+        // mkdir succeeds on a directory that exists but is not ours to write.
+        await fs.access(d, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+      } catch (e) {
+        throw notPermitted(e, s.root) ?? e;
+      }
     }
     const layoutFile = path.join(s.layoutDir, "oci-layout");
     if (!(await exists(layoutFile))) {
@@ -272,12 +288,25 @@ export class ImageStore {
   /**
    * Remove every blob and unpacked layer that no name and no live lease reaches. Leases of
    * dead processes are dropped unless they are "bundle" leases, which outlive their creator.
+   * With `untag` (rmi), those names leave index.json in the same locked step: every one must
+   * exist, else nothing changes; what to keep is worked out before the index is written, so
+   * a failure leaves the names in place; and blobs go only once the new index is down, so a
+   * crash part-way leaves garbage for the next gc, never a name whose blobs are gone.
    */
-  async gc(): Promise<{ blobs: number; layers: number; bytes: number }> {
+  async gc(untag: string[] = []): Promise<GcResult> {
     return this.withLock(async () => {
       const keep = new Set<string>();
       const index = await this.readIndex();
-      const roots = index.manifests.map((d) => d.digest);
+      const nameOf = (d: Descriptor) => d.annotations?.[RefNameAnnotation];
+      const missing = untag.filter((n) => !index.manifests.some((d) => nameOf(d) === n));
+      if (missing.length) {
+        throw new MoatError(
+          "ENOENT",
+          `no image named ${missing.join(", ")}: nothing was removed; moat images lists what is there`,
+        );
+      }
+      const named = index.manifests.filter((d) => !untag.includes(nameOf(d) ?? ""));
+      const roots: string[] = [];
       for (const f of await fs.readdir(this.leasesDir)) {
         if (!f.endsWith(".json")) continue;
         const leasePath = path.join(this.leasesDir, f);
@@ -297,32 +326,16 @@ export class ImageStore {
           roots.push(d);
         }
       }
-      // Walk manifests and indexes to everything they reach; configs give layer diffIDs.
-      const seen = new Set<string>();
-      while (roots.length) {
-        const d = roots.pop()!;
-        if (seen.has(d)) continue;
-        seen.add(d);
-        keep.add(d);
-        if (!(await this.hasBlob(d))) continue;
-        const bytes = await this.readBlob(d);
-        if (bytes.length > 4 * 1024 * 1024 || bytes[0] !== 0x7b /* '{' */) continue;
-        let doc: {
-          manifests?: Descriptor[];
-          config?: Descriptor;
-          layers?: Descriptor[];
-          rootfs?: { diff_ids?: string[] };
-        };
-        try {
-          doc = JSON.parse(bytes.toString("utf8"));
-        } catch {
-          continue;
-        }
-        for (const m of doc.manifests ?? []) roots.push(m.digest);
-        if (doc.config) roots.push(doc.config.digest);
-        for (const l of doc.layers ?? []) keep.add(l.digest);
-        for (const id of doc.rootfs?.diff_ids ?? []) keep.add(id);
-      }
+      // Follow descriptors only (reachable.ts): index.json's by media type, leases' by content.
+      const reached = await reachable(
+        [
+          ...named.map((d) => ({ digest: d.digest, mediaType: d.mediaType })),
+          ...roots.map((d) => ({ digest: d })),
+        ],
+        (d) => this.readDoc(d),
+      );
+      for (const d of reached) keep.add(d);
+      if (named.length !== index.manifests.length) await this.writeIndex({ ...index, manifests: named });
       let blobs = 0;
       let layers = 0;
       let bytes = 0;
@@ -351,6 +364,26 @@ export class ImageStore {
     });
   }
 
+  /** A small JSON blob for reachable(): undefined if absent, over 4 MiB or not JSON. */
+  private async readDoc(digest: string): Promise<unknown> {
+    let bytes: Buffer;
+    try {
+      const p = this.blobPath(digest);
+      if ((await fs.stat(p)).size > 4 * 1024 * 1024) return undefined;
+      bytes = await fs.readFile(p);
+    } catch (e) {
+      // A missing blob reaches nothing; any other read error stops gc before it deletes.
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+    if (bytes[0] !== 0x7b /* '{' */) return undefined;
+    try {
+      return JSON.parse(bytes.toString("utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
   // ---- internals ----
 
   private async readIndex(): Promise<ImageIndex> {
@@ -360,9 +393,12 @@ export class ImageStore {
       if (!Array.isArray(index.manifests)) throw new Error("no manifests array");
       return index;
     } catch (e) {
-      throw new MoatError(
-        "EIO",
-        `the image index ${file} is unreadable (${(e as Error).message}): restore it or remove the store root to start over`,
+      throw (
+        notPermitted(e, this.root) ??
+        new MoatError(
+          "EIO",
+          `the image index ${file} is unreadable (${(e as Error).message}): restore it or remove the store root to start over`,
+        )
       );
     }
   }
@@ -384,6 +420,18 @@ export class ImageStore {
       await release();
     }
   }
+}
+
+/** A permission error on the store root said as what to do, not as a raw EACCES. */
+function notPermitted(e: unknown, root: string): MoatError | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code !== "EACCES" && err.code !== "EPERM") return undefined;
+  const who = typeof process.getuid === "function" ? `user ${process.getuid()}` : "this user";
+  return new MoatError(
+    "EACCES",
+    `the store at ${root} is not writable by ${who} (${err.code} on ${err.path ?? root}): run moat as root (sudo), or pass --root DIR (or set MOAT_ROOT=DIR) to a directory you own`,
+    { cause: e },
+  );
 }
 
 /** lstat succeeds: the path exists (a dangling symlink counts). */

@@ -39,6 +39,38 @@ export async function prepare(name: IsolationName, onStep: (step: string) => voi
   return (await make()).prepare(onStep);
 }
 
+/** Whether auto would take this backend, given its availability: a vm only on hardware virtualisation. */
+function autoTakes(name: IsolationName, a: Availability): boolean {
+  return a.available && (name !== "vm" || a.hardware === true);
+}
+
+/** Why a backend was passed over, in the words selectBackend and moat doctor both use. */
+function passedOver(name: IsolationName, a: Availability, auto: boolean): string {
+  return `${name}: ${a.available && auto ? `${a.reason} (no hardware virtualisation, so auto does not pick it)` : a.reason}`;
+}
+
+/**
+ * What auto picks on this host and why (moat doctor): the first of vm (with hardware
+ * virtualisation) and userkernel that can run, with the reasons the ones before it were passed over.
+ */
+export function explainAuto(report: Record<IsolationName, Availability>): {
+  picks?: IsolationName;
+  why: string;
+} {
+  const passed: string[] = [];
+  for (const name of ["vm", "userkernel"] as const) {
+    const a = report[name];
+    if (autoTakes(name, a)) {
+      return {
+        picks: name,
+        why: passed.length ? `passed over ${passed.join("; ")}` : `${name}: ${a.reason}`,
+      };
+    }
+    passed.push(passedOver(name, a, true));
+  }
+  return { why: `nothing can run here: ${passed.join("; ")}` };
+}
+
 /**
  * auto: vm where hardware virtualisation works, else userkernel (design.md). A vm under
  * software emulation (TCG) is chosen only by name: it works, but slowly.
@@ -48,10 +80,8 @@ export async function selectBackend(choice: IsolationChoice): Promise<SandboxBac
   const reasons: string[] = [];
   for (const name of order) {
     const a = await availability(name);
-    if (a.available && (choice !== "auto" || name !== "vm" || a.hardware)) return registry[name]!();
-    reasons.push(
-      `${name}: ${a.available ? `${a.reason} (no hardware virtualisation, so auto does not pick it)` : a.reason}`,
-    );
+    if (choice === "auto" ? autoTakes(name, a) : a.available) return registry[name]!();
+    reasons.push(passedOver(name, a, choice === "auto"));
   }
   throw new MoatError("ENOTSUP", `no isolation backend can run this sandbox here (${reasons.join("; ")})`);
 }

@@ -3,7 +3,9 @@
 //   {"isolation": "vm" | "userkernel" | "auto",   the default isolation
 //    "vmTemplate": true | false,                  vm sandboxes start from a VM template
 //    "vmTemplateMaxAge": seconds,                 ... remade when older (default 3600)
-//    "vmRootfs": "9p" | "block"}                  how a vm sandbox's first rootfs reaches it
+//    "vmRootfs": "9p" | "block",                  how a vm sandbox's first rootfs reaches it
+//    "registryMirrors": {"docker.io": ["127.0.0.1:5000"]}}  registries tried, in order, before
+//                                                 the one an image names (pull-through caches)
 // A missing file means the built-in defaults; a file that cannot be parsed is an error,
 // never silently ignored, because it may carry a security decision.
 import { readFileSync } from "node:fs";
@@ -17,6 +19,8 @@ export interface HostConfig {
   readonly vmTemplate?: boolean;
   readonly vmTemplateMaxAge?: number;
   readonly vmRootfs?: "9p" | "block";
+  /** Registry host -> mirror hosts tried first, in order (as containerd's hosts.toml and docker's registry-mirrors). */
+  readonly registryMirrors?: Readonly<Record<string, readonly string[]>>;
 }
 
 export function configFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -58,7 +62,21 @@ export function readHostConfig(env: NodeJS.ProcessEnv = process.env): HostConfig
   if (o.vmRootfs !== undefined && o.vmRootfs !== "9p" && o.vmRootfs !== "block") {
     throw new MoatError("EINVAL", `${file}: "vmRootfs" must be "9p" or "block"`);
   }
+  const mirrors = o.registryMirrors;
+  if (
+    mirrors !== undefined &&
+    (typeof mirrors !== "object" ||
+      mirrors === null ||
+      Array.isArray(mirrors) ||
+      !Object.values(mirrors).every((l) => Array.isArray(l) && l.every((h) => typeof h === "string")))
+  ) {
+    throw new MoatError(
+      "EINVAL",
+      `${file}: "registryMirrors" must map a registry to a list of mirror hosts, like {"docker.io": ["127.0.0.1:5000"]}`,
+    );
+  }
   return {
+    ...(mirrors !== undefined ? { registryMirrors: mirrors as Record<string, string[]> } : {}),
     ...(o.isolation !== undefined ? { isolation: o.isolation as string } : {}),
     ...(o.vmTemplate !== undefined ? { vmTemplate: o.vmTemplate as boolean } : {}),
     ...(o.vmTemplateMaxAge !== undefined ? { vmTemplateMaxAge: o.vmTemplateMaxAge as number } : {}),

@@ -183,6 +183,8 @@ async function killAndWait(child: ChildProcess): Promise<void> {
 export async function startRegistry(
   mode: RegistryMode,
   creds: Creds = { username: "moat", password: "s3cret, with \"quotes\" and 'spaces'" },
+  /** A fixed port (the README's examples name 5000); default: a free one. */
+  fixedPort?: number,
 ): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), "moat-registry-"));
   let child: ChildProcess | undefined;
@@ -199,7 +201,7 @@ export async function startRegistry(
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const addr = `127.0.0.1:${port}`;
     const config: Record<string, unknown> = {
       version: 0.1,

@@ -7,9 +7,10 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadArchive, saveImages } from "../../src/image/archive.js";
+import { buildImage, packLayer } from "../../src/image/build.js";
 import { busyboxLayer, DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
 import { ImageStore } from "../../src/image/store.js";
-import { isMoatError } from "../../src/spec/index.js";
+import { isMoatError, RefNameAnnotation } from "../../src/spec/index.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
 after(cleanupTempDirs);
@@ -98,6 +99,65 @@ describe("default image and archives", () => {
       (await other.readJson<{ config: { digest: string } }>(desc.digest)).config.digest,
     );
     assert.equal(manifest.layers[0]!.digest, config.rootfs.diff_ids[0]);
+
+    // --name replaces the archive's own tag; --platform of another platform is refused.
+    const named = await ImageStore.open(tempDir());
+    assert.deepEqual(await loadArchive(named, tar, { name: "example.com/mine:2" }), ["example.com/mine:2"]);
+    assert.deepEqual(
+      (await named.list()).map((r) => r.name),
+      ["example.com/mine:2"],
+    );
+    await assert.rejects(
+      loadArchive(named, tar, {
+        name: "example.com/arm:1",
+        platform: { os: "linux", architecture: "arm64" },
+      }),
+      (e) => isMoatError(e, "ENOPLATFORM") && /wanted linux\/arm64, actual: linux\/amd64/.test(e.message),
+    );
+    assert.equal(await named.resolve("example.com/arm:1"), undefined);
+  });
+
+  test("an archive that fails part-way names none of its images", async () => {
+    await buildImage(store, {
+      layers: [await packLayer([{ name: "arm", type: "file", mode: 0o644, content: Buffer.from("a") }])],
+      config: { Cmd: ["sh"] },
+      platform: { os: "linux", architecture: "arm64" },
+      name: "example.com/zz-arm:1",
+    });
+    const tar = path.join(tempDir(), "two.tar");
+    await saveImages(store, [DEFAULT_IMAGE, "example.com/zz-arm:1"], tar);
+    const other = await ImageStore.open(tempDir());
+    await assert.rejects(
+      loadArchive(other, tar, { platform: { os: "linux", architecture: "amd64" } }),
+      (e) => isMoatError(e, "ENOPLATFORM") && /zz-arm:1 was found but/.test(e.message),
+    );
+    assert.deepEqual(await other.list(), [], "the amd64 image before it is not named either");
+  });
+
+  test("load --name REPO of a layout whose images are named by bare tags gives REPO:TAG each", async () => {
+    await buildImage(store, {
+      layers: [await packLayer([{ name: "v2", type: "file", mode: 0o644, content: Buffer.from("2") }])],
+      config: { Cmd: ["sh"] },
+      name: "example.com/second:1",
+    });
+    const dir = path.join(tempDir(), "layout");
+    await saveImages(store, [DEFAULT_IMAGE, "example.com/second:1"], dir, { directory: true });
+    const indexFile = path.join(dir, "index.json");
+    const index = JSON.parse(await fs.readFile(indexFile, "utf8"));
+    index.manifests[0].annotations[RefNameAnnotation] = "v1";
+    index.manifests[1].annotations[RefNameAnnotation] = "v2";
+    await fs.writeFile(indexFile, JSON.stringify(index));
+    const other = await ImageStore.open(tempDir());
+    await assert.rejects(
+      loadArchive(other, dir, { name: "example.com/app:9" }),
+      (e) => isMoatError(e, "EINVAL") && /holds 2 images, so --name example.com\/app:9/.test(e.message),
+    );
+    assert.deepEqual(await other.list(), []);
+    assert.deepEqual(await loadArchive(other, dir, { name: "example.com/app" }), [
+      "example.com/app:v1",
+      "example.com/app:v2",
+    ]);
+    assert.equal((await other.resolve("example.com/app:v1"))!.digest, digest);
   });
 
   test("bad archives give clear errors and load nothing", async () => {

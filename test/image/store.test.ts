@@ -5,8 +5,9 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
+import { buildImage, packLayer } from "../../src/image/build.js";
 import { ImageStore } from "../../src/image/store.js";
-import { isMoatError, MediaType } from "../../src/spec/index.js";
+import { type ImageManifest, isMoatError, MediaType } from "../../src/spec/index.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
 after(cleanupTempDirs);
@@ -91,6 +92,73 @@ describe("image store", () => {
     const gc2 = await store.gc();
     assert.equal(gc2.blobs, 4);
     assert.deepEqual(await fs.readdir(path.join(store.layoutDir, "blobs", "sha256")), []);
+  });
+
+  test("gc walks descriptors only: configs with a config object, shared layers, leased manifests", async () => {
+    const root = tempDir();
+    const store = await ImageStore.open(root);
+    // Real configs carry a "config" object (Env, Cmd...), which is not a descriptor.
+    const shared = await packLayer([
+      { name: "shared", type: "file", mode: 0o644, content: Buffer.from("s") },
+    ]);
+    const onlyA = await packLayer([{ name: "a", type: "file", mode: 0o644, content: Buffer.from("a") }]);
+    const onlyB = await packLayer([{ name: "b", type: "file", mode: 0o644, content: Buffer.from("b") }]);
+    const config = { Env: ["PATH=/bin"], Cmd: ["sh"], Labels: { config: "x" } };
+    const a = await buildImage(store, { layers: [shared, onlyA], config, name: "example.com/a:1" });
+    const b = await buildImage(store, { layers: [shared, onlyB], config, name: "example.com/b:1" });
+    const c = await buildImage(store, { layers: [onlyA], config: { Cmd: ["c"] } });
+    // Unpacked layers, as a bundle leaves them: one directory per diffID.
+    for (const t of [shared, onlyA, onlyB]) await fs.mkdir(store.layerPath(digestOf(t)), { recursive: true });
+    // A lease names only a manifest (as a bundle's does): its config and layers stay too.
+    const lease = await store.lease([c.manifestDigest]);
+    const blobsDir = path.join(store.layoutDir, "blobs", "sha256");
+    const before = (await fs.readdir(blobsDir)).sort();
+
+    assert.deepEqual(await store.gc(), { blobs: 0, layers: 0, bytes: 0 });
+    assert.deepEqual((await fs.readdir(blobsDir)).sort(), before);
+
+    // rmi of a missing name among real ones changes nothing, names included.
+    await assert.rejects(
+      store.gc(["example.com/a:1", "example.com/never:1"]),
+      (e) => isMoatError(e, "ENOENT") && /never:1: nothing was removed/.test(e.message),
+    );
+    assert.equal((await store.list()).length, 2);
+    assert.deepEqual((await fs.readdir(blobsDir)).sort(), before);
+
+    const manifestA = await store.readJson<ImageManifest>(a.manifestDigest);
+    const manifestB = await store.readJson<ImageManifest>(b.manifestDigest);
+    const r = await store.gc(["example.com/a:1"]);
+    assert.deepEqual(
+      (await store.list()).map((x) => x.name),
+      ["example.com/b:1"],
+    );
+    // A's manifest and config go; its layer stays, leased through c's manifest.
+    assert.equal(r.blobs, 2);
+    assert.equal(await store.hasBlob(a.manifestDigest), false);
+    assert.equal(await store.hasBlob(a.configDigest), false);
+    for (const l of manifestB.layers) assert.equal(await store.hasBlob(l.digest), true);
+    assert.equal(await store.hasBlob(manifestA.layers[1]!.digest), true, "c's lease keeps A's own layer");
+    assert.equal(r.layers, 0);
+
+    await lease.release();
+    const r2 = await store.gc();
+    assert.equal(r2.blobs, 3, "c's manifest, config and its layer (A's own)");
+    assert.equal(r2.layers, 1, "A's own unpacked layer");
+    assert.deepEqual(
+      (await fs.readdir(store.layersDir)).sort(),
+      [shared, onlyB].map((t) => digestOf(t).slice(7)).sort(),
+      "B's unpacked layers stay, the one it shares with A included",
+    );
+    assert.deepEqual(
+      (await fs.readdir(blobsDir)).sort(),
+      [b.manifestDigest, b.configDigest, ...manifestB.layers.map((l) => l.digest)]
+        .map((d) => d.slice(7))
+        .sort(),
+    );
+
+    await store.gc(["example.com/b:1"]);
+    assert.deepEqual(await fs.readdir(blobsDir), []);
+    assert.deepEqual(await fs.readdir(store.layersDir), []);
   });
 
   test("several processes tagging at once lose no name (the index is locked)", async () => {

@@ -1,10 +1,12 @@
 // Which isolation a sandbox gets: flag, then environment, then annotation, then the
 // configuration file, then auto; a broken configuration file is an error that names it.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { chooseIsolation } from "../../src/isolation/index.js";
+import { fileURLToPath } from "node:url";
+import { availability, chooseIsolation, explainAuto, selectBackend } from "../../src/isolation/index.js";
 import { vmRootfsMode, vmTemplateEnabled, vmTemplateMaxAge } from "../../src/spec/config.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
 
@@ -83,4 +85,36 @@ test("a VM template's maximum age comes from MOAT_VM_TEMPLATE_MAX_AGE, then the 
   assert.equal(vmTemplateMaxAge({ MOAT_CONFIG: file, MOAT_VM_TEMPLATE_MAX_AGE: "0" }), 0);
   assert.throws(() => vmTemplateMaxAge({ MOAT_VM_TEMPLATE_MAX_AGE: "1h" }), /whole number of seconds/);
   assert.throws(() => vmTemplateMaxAge({ MOAT_CONFIG: config('{"vmTemplateMaxAge": -1}') }), /whole number/);
+});
+
+test("auto: a vm only with hardware virtualisation, else the userkernel, with the reason", () => {
+  const kvm = { available: true, reason: "kvm", hardware: true };
+  const tcg = { available: true, reason: "tcg: no /dev/kvm", hardware: false };
+  const uk = { available: true, reason: "ptrace" };
+  const none = { available: false, reason: "no ptrace" };
+  assert.deepEqual(explainAuto({ vm: kvm, userkernel: uk }), { picks: "vm", why: "vm: kvm" });
+  const onTcg = explainAuto({ vm: tcg, userkernel: uk });
+  assert.equal(onTcg.picks, "userkernel");
+  assert.match(onTcg.why, /tcg: no \/dev\/kvm.*no hardware virtualisation/);
+  const nothing = explainAuto({ vm: { available: false, reason: "no qemu" }, userkernel: none });
+  assert.equal(nothing.picks, undefined);
+  assert.match(nothing.why, /no qemu.*no ptrace/);
+});
+
+test("moat doctor says which isolation auto picks on this host, as selectBackend does", async () => {
+  const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+  const r = spawnSync(process.execPath, [main, "doctor", "--json"], {
+    encoding: "utf8",
+    env: { ...process.env, MOAT_CONFIG: path.join(dir, "missing.json"), MOAT_ISOLATION: "" },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { default: string; auto: { picks?: string; why: string } };
+  assert.equal(report.default, "auto");
+  const picked = await selectBackend("auto").then(
+    (b) => b.isolation,
+    () => undefined,
+  );
+  assert.equal(report.auto.picks, picked);
+  const vm = await availability("vm");
+  if (report.auto.picks === "userkernel") assert.ok(report.auto.why.includes(vm.reason), report.auto.why);
 });
