@@ -341,6 +341,33 @@ describe("moat run's flags, vm (one boot: run -d, then execs)", () => {
     assert.deepEqual(mountsUnder(root), []);
   });
 
+  test("a foreground run gets the same flags; -t without a terminal gives pty output, as docker's", () => {
+    const { ro } = volumes();
+    const r = moat(
+      [
+        "run",
+        "-t",
+        "--isolation",
+        "vm",
+        "-e",
+        "FROM_HOST",
+        "-v",
+        `${ro}:/ro:ro`,
+        "--add-host",
+        "db:10.0.0.5",
+        "default",
+        "sh",
+        "-c",
+        'cat /ro/f; grep db /etc/hosts; echo "$FROM_HOST"; [ -t 1 ] && echo on-a-tty',
+      ],
+      { ...process.env, FROM_HOST: "yes" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    // The container's stdout is a pty (docker's -t with a pipe): its line discipline adds CRs.
+    assert.equal(r.stdout, "from host\r\n10.0.0.5\tdb\r\nyes\r\non-a-tty\r\n");
+    assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), []);
+  });
+
   test("what the vm cannot honour yet is refused before it boots", () => {
     for (const [flags, message] of [
       [["--pids-limit", "10"], "--pids-limit is not applied by the vm isolation yet"],
