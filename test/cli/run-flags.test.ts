@@ -225,7 +225,7 @@ describe("moat run's flags, userkernel", () => {
   });
 });
 
-describe("moat run's flags, vm (one boot: run -d, then execs)", () => {
+describe("moat run's flags, vm (run -d with execs on one boot, and one foreground run)", () => {
   const root = tempDir();
   const moat = cli(root);
 
