@@ -244,9 +244,8 @@ function bindSource(root: string, source: string, what: string): string {
       `${what}: "${source}" is neither an absolute host path nor a volume name (letters, digits, _ . -)`,
     );
   }
-  const dir = path.join(volumesDir(root), source);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  return dir;
+  // Made by makeVolumes once the run is sure to go ahead: a refused run leaves nothing.
+  return path.join(volumesDir(root), source);
 }
 
 function bindMount(source: string, destination: string, readonly: boolean): Mount {
@@ -575,6 +574,16 @@ export function unsupportedFlags(plan: RunPlan, isolation: IsolationName): strin
   if (v["cap-add"] || v["cap-drop"]) both.push(`--cap-add/--cap-drop ${uk}`);
   if (plan.bundle.seccomp !== undefined) both.push(`--security-opt seccomp ${uk}`);
   return both;
+}
+
+/** Make the named volumes the run's mounts use (ROOT/volumes/NAME), on first use. */
+export function makeVolumes(plan: RunPlan, root: string): void {
+  for (const m of plan.bundle.mounts ?? []) {
+    if (m.type === "bind" && m.source && path.dirname(m.source) === volumesDir(root)) {
+      fs.mkdirSync(volumesDir(root), { recursive: true, mode: 0o700 });
+      fs.mkdirSync(m.source, { recursive: true, mode: 0o755 });
+    }
+  }
 }
 
 /** Refuse what the chosen isolation cannot do, naming every such flag. */

@@ -14,7 +14,7 @@ import { parseCommand } from "./flags.js";
 import { imageName } from "./image-commands.js";
 import { runDetached } from "./lifecycle.js";
 import type { Output } from "./output.js";
-import { parseRun, RUN, refuseUnsupported } from "./run-options.js";
+import { makeVolumes, parseRun, RUN, refuseUnsupported } from "./run-options.js";
 
 // The flags and their checks are in run-options.ts (one table for the parser and the help).
 export { parseMemory, parseNetwork, parsePortForward } from "./run-options.js";
@@ -96,6 +96,7 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
   // The isolation, resolved (auto picks one here): what it cannot honour is refused at once.
   const backend = await selectBackend(isolation);
   refuseUnsupported(plan, backend.isolation);
+  makeVolumes(plan, store.root);
   if (values.detach) {
     // Detached: the container outlives this command, so everything it needs is on disk and
     // owned by its monitor (see lifecycle.ts); the options that only make sense while we

@@ -163,6 +163,19 @@ describe("moat run's flags, userkernel", () => {
       assert.equal(r.status, 125, flags.join(" "));
       assert.ok(r.stderr.startsWith(`moat: ${message}`), `${flags.join(" ")}: ${r.stderr}`);
     }
+    // A refused run makes nothing, not even the named volume it asked for.
+    const refused = moat([
+      "run",
+      "--isolation",
+      "userkernel",
+      "--init",
+      "-v",
+      "refusedvol:/v",
+      "default",
+      "true",
+    ]);
+    assert.equal(refused.status, 125);
+    assert.equal(fs.existsSync(path.join(root, "volumes", "refusedvol")), false);
     // seccomp=unconfined and no-new-privileges are what the userkernel does anyway.
     const ok = moat([
       "run",
