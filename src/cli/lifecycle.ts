@@ -2,7 +2,8 @@
 // an OCI container of src/oci (one detached monitor owning its sandbox), under moat's root;
 // these commands only add names, images, a log file and docker's habits on top.
 import * as fs from "node:fs";
-import { type BundleOptions, createBundle, removeBundle } from "../image/bundle.js";
+import { createBundle, removeBundle } from "../image/bundle.js";
+import type { SpecOverrides } from "../image/runtime-spec.js";
 import type { ImageStore } from "../image/store.js";
 import type { IsolationChoice } from "../isolation/index.js";
 import {
@@ -36,7 +37,11 @@ import {
 } from "./containers.js";
 import { parseCommand } from "./flags.js";
 import type { Output } from "./output.js";
-import { resolveEnv, STOP_TIMEOUT_ANNOTATION } from "./run-options.js";
+import {
+  STOP_SIGNAL_ANNOTATION as RUN_STOP_SIGNAL_ANNOTATION,
+  resolveEnv,
+  STOP_TIMEOUT_ANNOTATION,
+} from "./run-options.js";
 
 /** docker stop's grace period: TERM, then KILL after this many seconds. */
 const DEFAULT_GRACE_S = 10;
@@ -46,7 +51,7 @@ export interface DetachedRun {
   /** The image as the user typed it (shown by ps) and as the store names it. */
   imageText: string;
   image: string;
-  overrides: Omit<BundleOptions, "rootfsMode">;
+  overrides: SpecOverrides;
   isolation: IsolationChoice;
   name?: string;
   /** -i: the container reads this command's stdin (fd 0), even after moat returns. */
@@ -199,7 +204,10 @@ function parseSeconds(text: string): number {
  */
 async function stopContainer(root: string, info: ContainerInfo, graceS: number): Promise<number | undefined> {
   const sroot = stateRoot(root);
-  const first: Signal = parseSignal(info.annotations[STOP_SIGNAL_ANNOTATION] ?? "TERM");
+  // run's --stop-signal, else the image's StopSignal, else TERM.
+  const first: Signal = parseSignal(
+    info.annotations[RUN_STOP_SIGNAL_ANNOTATION] || info.annotations[STOP_SIGNAL_ANNOTATION] || "TERM",
+  );
   await signalIfRunning(sroot, info.id, first);
   const status = await waitContainer(sroot, info.id, graceS * 1000);
   if (status !== undefined) return status;

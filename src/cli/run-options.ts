@@ -5,8 +5,7 @@
 import * as fs from "node:fs";
 import { isIP } from "node:net";
 import * as path from "node:path";
-import type { BundleOptions } from "../image/bundle.js";
-import { capabilityName } from "../image/runtime-spec.js";
+import { capabilityName, type SpecOverrides } from "../image/runtime-spec.js";
 import { compileSeccomp, type SeccompProfile } from "../sandbox/seccomp.js";
 import { parseSignal } from "../sandbox/signals.js";
 import type { IsolationName } from "../sandbox/types.js";
@@ -143,9 +142,12 @@ export const RUN = {
 
 export type RunValues = Values<(typeof RUN)["flags"]>;
 
-/** The annotations moat kill/stop read: the signal it sends first and the grace before KILL. */
-export const STOP_SIGNAL_ANNOTATION = "org.opencontainers.image.stopSignal";
-export const STOP_TIMEOUT_ANNOTATION = "run.moat.stopTimeout";
+/**
+ * The annotations moat kill/stop read: the signal sent first (before the image's own
+ * org.opencontainers.image.stopSignal) and the grace before KILL.
+ */
+export const STOP_SIGNAL_ANNOTATION = "run.moat.stop-signal";
+export const STOP_TIMEOUT_ANNOTATION = "run.moat.stop-timeout";
 
 /** Named volumes live here, one directory each, made on first use. */
 export const volumesDir = (root: string) => path.join(root, "volumes");
@@ -466,7 +468,7 @@ export interface RunPlan {
   network?: "nat" | "none";
   ports: { host: number; guest: number }[];
   /** What the bundle is made with: the same for `run` and `run -d`. */
-  bundle: Omit<BundleOptions, "rootfsMode">;
+  bundle: SpecOverrides;
 }
 
 /** Parse and check moat run's command line. `root` is the store's, for named volumes. */

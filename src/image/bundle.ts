@@ -20,12 +20,6 @@ export type RootfsMode = "overlay" | "copy";
 
 export interface BundleOptions extends SpecOverrides {
   rootfsMode?: RootfsMode | "auto";
-  /**
-   * moat run's container files, as docker makes them: /etc/hosts (localhost, the host name,
-   * the extra hosts), /etc/hostname and, with dns servers, /etc/resolv.conf. They are files
-   * in DIR/.moat bind-mounted writable (as docker does), so the image's own stay untouched.
-   */
-  etcFiles?: { extraHosts?: { name: string; ip: string }[]; dns?: string[] };
 }
 
 /** The files etcFiles asks for, by their destination in the container. */

@@ -79,6 +79,13 @@ export interface SpecOverrides {
   /** A seccomp profile (the runtime spec's linux.seccomp), already checked by the caller. */
   seccomp?: unknown;
   noNewPrivileges?: boolean;
+  /**
+   * moat run's container files, as docker makes them: /etc/hosts (localhost, the host name,
+   * the extra hosts), /etc/hostname and, with dns servers, /etc/resolv.conf. createBundle
+   * writes them in DIR/.moat and bind-mounts them writable (as docker does), so the image's
+   * own stay untouched.
+   */
+  etcFiles?: { extraHosts?: { name: string; ip: string }[]; dns?: string[] };
 }
 
 /** Every capability the runtime spec names, in number order (what --cap-add ALL grants). */

@@ -342,6 +342,8 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
 
     const spec = JSON.parse(fs.readFileSync(path.join(root, "bundles", id, "config.json"), "utf8"));
     assert.equal(spec.annotations.team, "blue");
+    assert.equal(spec.annotations["run.moat.stop-signal"], "USR2");
+    assert.equal(spec.annotations["run.moat.stop-timeout"], "2");
 
     const t0 = Date.now();
     const killed = moat(["kill", "flags"]);
