@@ -96,20 +96,30 @@ function makeDevSkeleton(): void {
 }
 
 // Runs inside the new namespaces (or, for exec, before joining them): enter the
-// container's cgroup, name the host, mount the container's mqueue (an mqueue instance
-// belongs to the IPC namespace that mounts it, so only the init, inside its own, can),
-// then replace the environment wholesale.
-const LAUNCH_SCRIPT = `cg=$1; h=$2; mq=$3; mqo=$4; shift 4
+// container's cgroup, take the process's OOM score (the agent's -997 is inherited by
+// everything it starts; a container process gets the default 0, or the config's value, so
+// the guest's OOM killer picks it and not the agent), name the host, mount the container's
+// mqueue (an mqueue instance belongs to the IPC namespace that mounts it, so only the
+// init, inside its own, can), then replace the environment wholesale.
+const LAUNCH_SCRIPT = `cg=$1; h=$2; mq=$3; mqo=$4; oom=$5; shift 5
 echo 0 > "$cg/cgroup.procs" || exit 125
+echo "$oom" > /proc/self/oom_score_adj || exit 125
 if [ -n "$h" ]; then hostname "$h" || exit 125; fi
 if [ -n "$mq" ]; then ${BUSYBOX} mount -t mqueue -o "$mqo" mqueue "$mq" || exit 125; fi
 exec ${BUSYBOX} env -i "$@"`;
+
+interface ProcExit {
+  status: number;
+  exitCode: number;
+  signal: number;
+  oomKilled: boolean;
+}
 
 interface Proc {
   readonly child: ChildProcess;
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
-  readonly exit: Promise<{ status: number; exitCode: number; signal: number }>;
+  readonly exit: Promise<ProcExit>;
   /** How many processes lie between the spawned child and the process itself. */
   readonly depth: number;
   /** Resizes the terminal (moat-pty's control pipe); absent without a terminal. */
@@ -152,6 +162,23 @@ function checkId(what: string, id: string): void {
       `${what} "${id}" must be 1-64 letters, digits, "_", "." or "-"`,
     );
   }
+}
+
+/** The oom_kill count of a cgroup's memory.events: every OOM kill of one of its processes. */
+function oomKills(cgroup: string): number {
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(cgroup, "memory.events"), "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function oomScoreAdj(proc: ProcessSpec): number {
+  const v = proc.oomScoreAdj ?? 0;
+  if (!Number.isInteger(v) || v < -1000 || v > 1000)
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `oomScoreAdj ${v} is not an integer from -1000 to 1000`);
+  return v;
 }
 
 function signalNumber(sig: NodeJS.Signals | null): number {
@@ -302,7 +329,7 @@ export class Containers {
       "--",
       ...this.launch(c, c.hostname, c.process, [], c.deferred.mqueue),
     ];
-    c.init = this.spawn(argv, c.process);
+    c.init = this.spawn(argv, c.process, c.cgroup);
     return this.targetPid(c.init);
   }
 
@@ -316,7 +343,11 @@ export class Containers {
       throw new TtrpcError(Code.ALREADY_EXISTS, `exec ${execId} already exists in ${id}`);
     if (proc.args.length === 0) throw new TtrpcError(Code.INVALID_ARGUMENT, `exec ${execId} has no args`);
     const initPid = await this.targetPid(c.init);
-    const p = this.spawn(this.launch(c, "", proc, ["-t", String(initPid), "-m", "-u", "-i", "-p"]), proc);
+    const p = this.spawn(
+      this.launch(c, "", proc, ["-t", String(initPid), "-m", "-u", "-i", "-p"]),
+      proc,
+      c.cgroup,
+    );
     c.execs.set(execId, p);
     return this.targetPid(p);
   }
@@ -332,7 +363,7 @@ export class Containers {
     }
   }
 
-  wait(id: string, execId: string): Promise<{ status: number; exitCode: number; signal: number }> {
+  wait(id: string, execId: string): Promise<ProcExit> {
     return this.proc(id, execId).exit;
   }
 
@@ -489,6 +520,7 @@ export class Containers {
       hostname,
       mqueue?.target ?? "",
       mqueue?.options.join(",") || "defaults",
+      String(oomScoreAdj(proc)),
       ...env,
       ...(nsenter.length > 0 ? [BUSYBOX, "nsenter", ...nsenter, "--"] : []),
       ...creds,
@@ -497,7 +529,10 @@ export class Containers {
     ];
   }
 
-  private spawn(argv: string[], proc: ProcessSpec): Proc {
+  private spawn(argv: string[], proc: ProcessSpec, cgroup: string): Proc {
+    // Kills counted from here on are this process's or its siblings'; one that ends by
+    // SIGKILL (or, as a shell, with 137) while the count rose was the OOM killer's.
+    const oomBefore = oomKills(cgroup);
     const child = proc.terminal
       ? spawn(PTY_HELPER, [String(proc.rows || 24), String(proc.columns || 80), "--", BUSYBOX, ...argv], {
           env: {},
@@ -507,16 +542,18 @@ export class Containers {
     child.stdin!.on("error", () => {}); // a process that exits before reading its stdin
     const control = proc.terminal ? (child.stdio[3] as Writable) : undefined;
     control?.on("error", () => {});
-    const exit = new Promise<{ status: number; exitCode: number; signal: number }>((resolve) => {
+    const exit = new Promise<ProcExit>((resolve) => {
       child.once("exit", (code, sig) => {
         const n = signalNumber(sig);
+        const status = sig ? 128 + n : (code ?? 255);
+        const oomKilled = status === 128 + constants.signals.SIGKILL && oomKills(cgroup) > oomBefore;
         resolve(
           sig
-            ? { status: 128 + n, exitCode: 0, signal: n }
-            : { status: code ?? 255, exitCode: code ?? 255, signal: 0 },
+            ? { status, exitCode: 0, signal: n, oomKilled }
+            : { status, exitCode: code ?? 255, signal: 0, oomKilled },
         );
       });
-      child.once("error", () => resolve({ status: 127, exitCode: 127, signal: 0 }));
+      child.once("error", () => resolve({ status: 127, exitCode: 127, signal: 0, oomKilled: false }));
     });
     return {
       child,

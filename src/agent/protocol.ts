@@ -6,7 +6,7 @@ import { protobufCodec } from "../ttrpc/codec.js";
 
 export const AGENT_SERVICE = "moat.agent.v1.Agent";
 /** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
-export const AGENT_PROTOCOL_VERSION = 6;
+export const AGENT_PROTOCOL_VERSION = 7;
 
 const AGENT_PROTO = `
 syntax = "proto3";
@@ -34,6 +34,9 @@ message Process {
   // The container's seccomp profile as a classic BPF program (struct sock_filter[]),
   // compiled on the host; empty: no filter.
   bytes seccomp = 14;
+  // The OCI process's oomScoreAdj; absent: 0, the kernel's default (the agent and the
+  // guest's other helpers run at -997, which a container process must not inherit).
+  optional int32 oom_score_adj = 15;
 }
 
 message Rlimit {
@@ -121,6 +124,9 @@ message WaitProcessResponse {
   int32 exit_code = 2;
   // The fatal signal's number, 0 when the process exited.
   uint32 signal = 3;
+  // The guest's OOM killer ended it: killed (or its shell gone with status 137) while the
+  // container cgroup's oom_kill count rose.
+  bool oom_killed = 4;
 }
 
 message WriteStdinRequest {
@@ -185,6 +191,7 @@ export interface ProcessSpec {
   };
   noNewPrivileges?: boolean;
   seccomp?: Uint8Array;
+  oomScoreAdj?: number;
 }
 
 export interface MountSpec {
@@ -223,7 +230,7 @@ export interface Messages {
   ProcessRequest: { containerId: string; execId: string };
   StartResponse: { pid: number };
   SignalProcessRequest: { containerId: string; execId: string; signal: number };
-  WaitProcessResponse: { status: number; exitCode: number; signal: number };
+  WaitProcessResponse: { status: number; exitCode: number; signal: number; oomKilled?: boolean };
   WriteStdinRequest: { containerId: string; execId: string; data: Uint8Array };
   WriteStdinResponse: { length: number };
   ReadStreamRequest: { containerId: string; execId: string; maxBytes: number };

@@ -110,7 +110,7 @@ async function setStatus(change: Partial<ContainerRecord>): Promise<void> {
 }
 
 /** The container ended (or never ran): record it, answer waiters, release the sandbox, exit. */
-async function finish(status: number): Promise<never> {
+async function finish(status: number, oomKilled = false): Promise<never> {
   if (exitStatus === undefined) {
     exitStatus = status;
     log(`container exited with status ${status}`);
@@ -124,7 +124,12 @@ async function finish(status: number): Promise<never> {
       }
     }
     try {
-      await setStatus({ status: "stopped", exitStatus: status, exitedAt: new Date().toISOString() });
+      await setStatus({
+        status: "stopped",
+        exitStatus: status,
+        exitedAt: new Date().toISOString(),
+        ...(oomKilled ? { oomKilled } : {}),
+      });
     } catch (e) {
       log(`cannot record the exit: ${(e as Error).message}`);
     }
@@ -188,7 +193,7 @@ async function onStart(): Promise<MonitorReply> {
     });
   }
   sb.wait(id).then(
-    (s) => finish(s.status),
+    (s) => finish(s.status, s.oomKilled),
     (e: Error) => {
       log(`wait failed: ${e.message}`);
       return finish(255);

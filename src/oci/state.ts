@@ -32,6 +32,8 @@ export interface ContainerRecord {
   isolation?: string;
   exitStatus?: number;
   exitedAt?: string;
+  /** The OOM killer ended the container's init (ExitStatus.oomKilled). */
+  oomKilled?: boolean;
 }
 
 const ID_RE = /^[\w+.-]{1,1024}$/;

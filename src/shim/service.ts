@@ -180,12 +180,16 @@ export class TaskService {
     };
   }
 
-  /** Record an exit once: close the process's output, send TaskExit, then answer waiters. */
-  private async exited(t: Task, p: Proc, status: number, at = new Date()): Promise<void> {
+  /**
+   * Record an exit once: close the process's output, send TaskOOM if the OOM killer ended
+   * it (before the exit, as containerd's own shim does), TaskExit, then answer waiters.
+   */
+  private async exited(t: Task, p: Proc, status: number, at = new Date(), oomKilled = false): Promise<void> {
     if (p.exit) return;
     p.exit = { status, at };
     p.status = "stopped";
     await p.io.close().catch(() => {});
+    if (oomKilled) void this.opts.publisher.publish("TaskOOM", { containerId: t.id });
     void this.opts.publisher.publish("TaskExit", {
       containerId: t.id,
       id: p.execId || t.id,
@@ -198,7 +202,7 @@ export class TaskService {
 
   private watch(sandbox: Sandbox, t: Task, p: Proc): void {
     sandbox.wait(t.id, p.execId || undefined).then(
-      (s: ExitStatus) => this.exited(t, p, s.status, s.exitedAt),
+      (s: ExitStatus) => this.exited(t, p, s.status, s.exitedAt, s.oomKilled),
       (e: Error) => {
         this.opts.log(`waiting for ${t.id}/${p.execId || "init"} failed: ${e.message}`);
         return this.exited(t, p, 255);

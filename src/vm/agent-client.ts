@@ -24,8 +24,13 @@ const STATUS_TO_ERROR: Partial<Record<number, ErrorCode>> = {
   [Code.DEADLINE_EXCEEDED]: "ETIMEDOUT",
 };
 
+/** How long a lost agent connection waits for QEMU's exit, to quote why the VM ended. */
+const EXIT_GRACE_MS = 3_000;
+
 export class AgentClient {
   private readonly client: TtrpcClient;
+  /** close() was called: calls failing after it are the expected end, not a crash. */
+  private closing = false;
 
   constructor(private readonly vm: RunningVm) {
     this.client = new TtrpcClient(vm.agent);
@@ -42,6 +47,7 @@ export class AgentClient {
       return decodeResponse(method, out);
     } catch (e) {
       if (!(e instanceof TtrpcError)) throw e;
+      if (e.code === Code.UNAVAILABLE) throw await this.lost(method, e);
       throw new MoatError(
         STATUS_TO_ERROR[e.code] ?? "EIO",
         `the guest agent of VM ${this.vm.id} failed ${method}: ${e.message}`,
@@ -51,7 +57,37 @@ export class AgentClient {
   }
 
   close(): void {
+    this.closing = true;
     this.client.close();
+  }
+
+  /**
+   * The error for a call whose connection is gone. Unless this side closed it, the guest
+   * went away under the call (QEMU died, or the agent did and the guest powered off): say
+   * so with the VM's last words rather than a bare "connection lost".
+   */
+  private async lost(method: string, e: TtrpcError): Promise<MoatError> {
+    if (this.closing) {
+      return new MoatError("ESTATE", `VM ${this.vm.id} is shutting down: ${method} was not answered`, {
+        cause: e,
+      });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([
+      this.vm.wait(),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), EXIT_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    const how = exit
+      ? `the VM exited unexpectedly (QEMU ${describeExit(exit)})`
+      : "the connection to its guest agent was lost while QEMU still runs";
+    return new MoatError(
+      "EIO",
+      `sandbox ${this.vm.id}: ${how} during ${method}; its containers are gone.\n${this.vm.diagnostics()}`,
+      { cause: e },
+    );
   }
 
   /**

@@ -317,9 +317,12 @@ class VmSandbox implements Sandbox {
     await this.agent.call("StartContainer", { containerId });
     c.state = "running";
     this.attach(containerId, "", c.init, c.config.stdio);
-    void c.init.exit!.then(() => {
+    // Also when the wait fails (the VM died): no rejection may go unhandled here, the
+    // caller's own wait() reports it.
+    const stopped = () => {
       c.state = "stopped";
-    });
+    };
+    c.init.exit!.then(stopped, stopped);
     return {};
   }
 
@@ -448,11 +451,13 @@ class VmSandbox implements Sandbox {
       const r = await this.agent.call("WaitProcess", { containerId, execId });
       await Promise.allSettled(p.pumps);
       const exitedAt = new Date();
+      // The guest's OOM killer ended it (the agent compares the cgroup's oom_kill count).
+      const oom = r.oomKilled ? { oomKilled: true } : {};
       if (r.signal) {
         const sig = signalName(r.signal);
-        return { signal: (sig ?? "SIGKILL") as NodeJS.Signals, status: r.status, exitedAt };
+        return { signal: (sig ?? "SIGKILL") as NodeJS.Signals, status: r.status, exitedAt, ...oom };
       }
-      return { code: r.exitCode, status: r.status, exitedAt };
+      return { code: r.exitCode, status: r.status, exitedAt, ...oom };
     })();
     p.exit.catch(() => {});
   }
@@ -506,6 +511,7 @@ function toProcessSpec(
       : {}),
     noNewPrivileges: Boolean(p.noNewPrivileges),
     ...(seccomp ? { seccomp } : {}),
+    ...(p.oomScoreAdj !== undefined ? { oomScoreAdj: p.oomScoreAdj } : {}),
   };
 }
 

@@ -297,11 +297,14 @@ describe("moat OCI runtime CLI", () => {
     assert.match(moat(root, ["ps", "nope"]).stderr, /does not exist/);
   });
 
-  test("vm isolation through the annotation: create, start, output; a killed monitor takes its qemu along", async () => {
+  test("vm isolation through the annotation: create, start, output, an OOM kill recorded; a killed monitor takes its qemu along", async () => {
     const root = newRoot();
     const out = path.join(tempDir(), "stdout");
     const bundleAnn = { "run.moat.isolation": "vm" };
-    const bundle = bundleFor(base, ["echo", "in a vm"], { annotations: bundleAnn });
+    // A 128 MiB guest whose container then fills its memory: the monitor records the OOM kill.
+    const bundle = bundleFor(base, ["sh", "-c", "echo in a vm; head -c 400m /dev/zero | tail"], {
+      annotations: { ...bundleAnn, "run.moat.memory": "128" },
+    });
     const saved = process.env.MOAT_ISOLATION;
     delete process.env.MOAT_ISOLATION;
     try {
@@ -313,6 +316,9 @@ describe("moat OCI runtime CLI", () => {
       assert.equal(moat(root, ["start", "vm1"]).status, 0);
       await waitFor(() => state(root, "vm1").status === "stopped", 120_000, "stopped");
       assert.equal(fs.readFileSync(out, "utf8"), "in a vm\n");
+      const rec = JSON.parse(fs.readFileSync(path.join(root, "vm1", "state.json"), "utf8"));
+      assert.equal(rec.exitStatus, 137);
+      assert.equal(rec.oomKilled, true);
       assert.equal(moat(root, ["delete", "vm1"]).status, 0);
       assert.deepEqual(leftovers(root, [pid]), []);
 

@@ -172,6 +172,30 @@ describe("ctr with the moat shim, vm: one VM per pod", () => {
       assert.fail(`${e.message}; seen: ${topicsOf("vm-a").join(" ")}, ${events.length} events`),
     );
 
+    // An exec the guest's OOM killer ends: 137, and TaskOOM before its TaskExit, as
+    // containerd's own shim sends them; the task and its VM live on.
+    const oom = ctr([
+      "task",
+      "exec",
+      "--exec-id",
+      "oom",
+      "vm-a",
+      "sh",
+      "-c",
+      "head -c 1024m /dev/zero | tail",
+    ]);
+    assert.equal(oom.status, 137, oom.stderr);
+    const vmA = () => events.filter((l) => l.includes('"vm-a"'));
+    await waitFor(
+      () => vmA().some((l) => l.split(" ")[5] === "/tasks/oom"),
+      10_000,
+      `the TaskOOM event (seen: ${topicsOf("vm-a").join(" ")})`,
+    );
+    const oomAt = vmA().findIndex((l) => l.split(" ")[5] === "/tasks/oom");
+    const exitAt = vmA().findIndex((l) => l.split(" ")[5] === "/tasks/exit" && l.includes('"oom"'));
+    assert.ok(oomAt >= 0 && exitAt > oomAt, `TaskOOM, then the exec's TaskExit: ${vmA().join("\n")}`);
+    assert.equal(ctr(["task", "exec", "--exec-id", "e3", "vm-a", "true"]).status, 0);
+
     // kill: SIGTERM ends a sleep (PID 1 of its namespace has no default action... busybox sleep does).
     assert.equal(ctr(["task", "kill", "-s", "SIGKILL", "vm-a"]).status, 0);
     await waitFor(() => taskStatus("vm-a") === "STOPPED", 60_000, "the killed task to stop");

@@ -33,6 +33,9 @@ ip link set lo up
 # then have to translate again; the agent's calls answer about twice as fast.
 node_flags=
 case " $(cat /proc/cmdline) " in *" ${TCG_KERNEL_ARG} "*) node_flags=--jitless ;; esac
+# The agent and everything it starts are the guest's infrastructure: out of the OOM
+# killer's way, as Kata's agent is (each container process resets this to its own).
+echo -997 >/proc/self/oom_score_adj
 /${GUEST_NODE_PATH} $node_flags /${GUEST_AGENT_PATH} ${AGENT_PORT_NAME} </dev/null >/dev/console 2>&1 &
 wait
 echo "moat-init: the agent exited; powering off" >/dev/console

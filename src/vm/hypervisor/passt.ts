@@ -3,7 +3,8 @@
 // host's TCP/UDP sockets. It is started under `setpriv --pdeathsig SIGKILL` like QEMU;
 // passt drops that when it changes user, so it is also started with --one-off on a
 // socketpair whose other end only moat holds: when moat dies, or destroy() closes it,
-// passt sees the end of its only client and exits.
+// passt sees the end of its only client and exits. Like QEMU it runs in a session of its
+// own, out of reach of the terminal's ^C.
 import { type ChildProcess, spawn } from "node:child_process";
 import { Socket } from "node:net";
 import { GUEST_NET } from "../../agent/protocol.js";
@@ -91,6 +92,7 @@ export function startPasst(n: UserNetConfig, binary = PASST_BINARY): PasstProces
   try {
     child = spawn("setpriv", ["--pdeathsig", "SIGKILL", "--", binary, ...argv], {
       stdio: ["ignore", "ignore", "pipe", theirs],
+      detached: true,
     });
   } catch (e) {
     closeFd(mine);
@@ -104,6 +106,9 @@ export function startPasst(n: UserNetConfig, binary = PASST_BINARY): PasstProces
     stderr = (stderr + d).slice(-STDERR_KEEP);
   });
   const socket = new Socket({ fd: mine, readable: true, writable: true });
+  // A passt that dies early resets its end; its exit status is what gets reported, and an
+  // unhandled 'error' would crash moat instead.
+  socket.on("error", () => {});
   return {
     child,
     socket,

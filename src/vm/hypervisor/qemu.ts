@@ -1,7 +1,9 @@
 // QEMU as moat's hypervisor. moat listens on the VM's unix sockets before QEMU starts
 // and QEMU connects to them, so there is no polling for socket files to appear, and
 // QEMU is started under `setpriv --pdeathsig SIGKILL` so that it dies with moat even
-// when moat is SIGKILLed and gets no chance to clean up.
+// when moat is SIGKILLed and gets no chance to clean up. It runs in a session of its own
+// (setsid), never in the terminal's process group: a ^C or a hang-up is moat's to handle
+// (forwarded to the container), and must not kill the VM under it.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { mkdir, realpath, rm, stat } from "node:fs/promises";
@@ -126,6 +128,8 @@ export class QemuHypervisor implements Hypervisor {
 
     const child = spawn("setpriv", ["--pdeathsig", "SIGKILL", "--", this.binary, ...argv], {
       stdio: ["ignore", "ignore", "pipe"],
+      // setsid: out of the terminal's process group (the death signal survives it).
+      detached: true,
     });
     let stderr = "";
     child.stderr!.setEncoding("utf8");
