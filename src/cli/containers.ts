@@ -115,9 +115,15 @@ export function isOwnContainer(root: string, text: string | undefined): boolean 
   if (!text) return false;
   if (NAME_RE.test(text) && exists(path.join(namesDir(root), text))) return true;
   if (!/^[0-9a-f]+$/.test(text)) return false;
-  try {
-    return fs.readdirSync(stateRoot(root)).some((d) => ID_RE.test(d) && d.startsWith(text));
-  } catch {
-    return false;
-  }
+  // A foreground `moat run` has a record under ROOT/runs (foreground.ts) instead of OCI state.
+  const named = (dir: string, ext: string) => {
+    try {
+      return fs
+        .readdirSync(dir)
+        .some((d) => ID_RE.test(d.slice(0, d.length - ext.length)) && d.endsWith(ext) && d.startsWith(text));
+    } catch {
+      return false;
+    }
+  };
+  return named(stateRoot(root), "") || named(path.join(root, "runs"), ".json");
 }

@@ -36,6 +36,13 @@ import {
   stateRoot,
 } from "./containers.js";
 import { parseCommand } from "./flags.js";
+import {
+  findForeground,
+  foregroundJson,
+  foregroundRow,
+  killForeground,
+  listForeground,
+} from "./foreground.js";
 import type { Output } from "./output.js";
 import {
   STOP_SIGNAL_ANNOTATION as RUN_STOP_SIGNAL_ANNOTATION,
@@ -238,6 +245,12 @@ export async function cmdKill(store: ImageStore, argv: string[], out: Output): P
   const signal = values.signal ? parseSignal(values.signal) : undefined;
   const grace = values.time !== undefined ? parseSeconds(values.time) : undefined;
   for (const text of positionals) {
+    // A foreground `moat run` (foreground.ts): its moat forwards the signal.
+    const fg = findForeground(store.root, text);
+    if (fg) {
+      out.result(await killForeground(fg, signal, grace ?? DEFAULT_GRACE_S), text);
+      continue;
+    }
     const id = await resolveContainer(store.root, text);
     const info = await containerState(stateRoot(store.root), id);
     if (info.status !== "running" && info.status !== "created" && info.status !== "paused") {
@@ -300,11 +313,13 @@ export async function cmdPs(store: ImageStore, argv: string[], out: Output): Pro
   const list = (await listContainers(stateRoot(store.root)))
     .filter((c) => values.all || c.status !== "stopped")
     .sort((a, b) => b.created.localeCompare(a.created));
+  const foreground = listForeground(store.root).filter((f) => values.all || f.status !== "exited");
   if (values.quiet) {
-    for (const c of list) process.stdout.write(`${json ? c.id : shortId(c.id)}\n`);
+    for (const c of [...foreground, ...list]) process.stdout.write(`${json ? c.id : shortId(c.id)}\n`);
     return 0;
   }
   if (json) {
+    for (const f of foreground) process.stdout.write(`${JSON.stringify(foregroundJson(f))}\n`);
     for (const c of list) {
       process.stdout.write(
         `${JSON.stringify({
@@ -323,6 +338,7 @@ export async function cmdPs(store: ImageStore, argv: string[], out: Output): Pro
     return 0;
   }
   const rows = [["CONTAINER ID", "NAME", "IMAGE", "COMMAND", "CREATED", "STATUS", "ISOLATION"]];
+  for (const f of foreground) rows.push(foregroundRow(f, ago));
   for (const c of list) {
     let cmd = commandOf(c).join(" ");
     if (cmd.length > 30) cmd = `${cmd.slice(0, 29)}…`;

@@ -27,6 +27,7 @@ import {
 import { bashCompletion } from "./completion.js";
 import { isLifecycleInvocation } from "./dispatch.js";
 import { type CommandSpec, HelpRequested, helpText, mainUsage, parseCommand } from "./flags.js";
+import { reapLeftovers, reapQuietly } from "./foreground.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
 import { cmdExec, cmdKill, cmdLogs, cmdPs, cmdRm } from "./lifecycle.js";
@@ -65,7 +66,8 @@ const COMMANDS: Command[] = [
 const usage = () =>
   mainUsage(
     COMMANDS.map((c) => c.spec),
-    `(CONTAINER: its --name, its id, or the start of its id)
+    `(CONTAINER: its --name, its id, or the start of its id; a foreground moat run is listed by
+ps and reached by kill too)
 
 runc-compatible OCI runtime commands (create, start, state, kill, delete, list, ps, spec,
 features, and run --bundle DIR ID): see "moat help runc". kill, exec and ps are moat's when
@@ -92,7 +94,11 @@ export async function main(argv: string[]): Promise<number> {
   });
   // runc's commands and flags (podman --runtime, conmon): the rule is in src/oci/cli.ts, after
   // moat's own commands of the same names are told apart (dispatch.ts).
-  if (!isLifecycleInvocation(argv) && isRuncInvocation(argv)) return runcMain(argv);
+  if (!isLifecycleInvocation(argv) && isRuncInvocation(argv)) {
+    // The default store's dead foreground runs too (one readdir when there are none).
+    reapQuietly(process.env.MOAT_ROOT ?? DEFAULT_ROOT);
+    return runcMain(argv);
+  }
   // Global flags come before the command, as with runc and docker.
   let root = process.env.MOAT_ROOT ?? DEFAULT_ROOT;
   let json = false;
@@ -139,6 +145,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (!root) throw new MoatError("EINVAL", "--root needs a directory");
     const store = await ImageStore.open(root);
+    // What runs killed before they could clean up left behind (foreground.ts): never fails.
+    await reapLeftovers(store);
     return await cmd.run!(store, rest, out);
   } catch (e) {
     if (e instanceof HelpRequested) {

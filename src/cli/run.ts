@@ -1,16 +1,15 @@
 // moat run: image -> bundle -> sandbox -> one container, its stdio wired to this terminal,
 // its exit status as ours. Everything it made is removed when it ends, however it ends.
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { createBundle, readRunnableBundleSpec, removeBundle } from "../image/bundle.js";
 import type { ImageStore } from "../image/store.js";
 import { chooseIsolation, selectBackend } from "../isolation/index.js";
-import type { Sandbox } from "../sandbox/sandbox.js";
-import { parseSignal } from "../sandbox/signals.js";
 import { MoatError } from "../spec/errors.js";
 import type { Spec } from "../spec/runtime.js";
+import { bundleDir, newId } from "./containers.js";
 import { parseCommand } from "./flags.js";
+import { runForeground } from "./foreground.js";
 import { imageName } from "./image-commands.js";
 import { runDetached } from "./lifecycle.js";
 import type { Output } from "./output.js";
@@ -133,34 +132,25 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
   if (values.name !== undefined) {
     throw new MoatError("EINVAL", "--name names a detached container: add -d, or drop --name");
   }
-  const id = `moat-${randomBytes(6).toString("hex")}`;
-  const bundle = given
-    ? await openBundle(target, command)
-    : await createBundle(
-        store,
-        await imageName(store, target),
-        path.join(store.root, "bundles", id),
-        plan.bundle,
-      );
-  let sandbox: Sandbox | undefined;
-  const forward = (sig: NodeJS.Signals) => {
-    sandbox?.signal(id, parseSignal(sig)).catch(() => {});
-  };
-  // -t on a real terminal: the container's pty starts at our size and follows it; our own
-  // terminal goes raw so keys (^C included) reach the container's line discipline.
-  const term = values.tty && process.stdout.isTTY ? process.stdout : undefined;
-  const rawStdin = Boolean(values.tty && values.interactive && process.stdin.isTTY);
-  if (term && bundle.spec.process) {
-    bundle.spec.process.consoleSize = { height: term.rows, width: term.columns };
-  }
-  const onWinch = () => {
-    if (term) sandbox?.resize(id, { width: term.columns, height: term.rows }).catch(() => {});
-  };
-  try {
-    sandbox = await backend.createSandbox({
-      id,
-      stateDir: path.join(store.root, "sandboxes", id),
-      firstRootfs: bundle.rootfs,
+  // The run's id is a container id (moat ps, moat kill take it); foreground.ts records, owns
+  // and cleans up everything the run makes.
+  const id = newId();
+  return runForeground({
+    store,
+    backend,
+    id,
+    image: target,
+    ...(given ? {} : { bundleDir: bundleDir(store.root, id) }),
+    keepBundle: Boolean(values.keep),
+    makeBundle: async (leaseId) =>
+      given
+        ? openBundle(target, command)
+        : createBundle(store, await imageName(store, target), bundleDir(store.root, id), {
+            ...plan.bundle,
+            ...(leaseId ? { leaseId } : {}),
+          }),
+    removeBundle,
+    sandbox: {
       ...(memoryMiB ? { memoryMiB } : {}),
       ...(cpus ? { cpus } : {}),
       ...(network ? { network } : {}),
@@ -170,33 +160,8 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
       ...(process.stderr.isTTY
         ? { progress: (step: string) => process.stderr.write(`moat: guest assets: ${step}\n`) }
         : {}),
-    });
-    await sandbox.create({
-      id,
-      bundle: bundle.dir,
-      spec: bundle.spec,
-      rootfs: bundle.rootfs,
-      stdio: {
-        ...(values.interactive ? { stdin: process.stdin } : {}),
-        stdout: process.stdout,
-        stderr: process.stderr,
-        ...(values.tty ? { terminal: true } : {}),
-      },
-    });
-    process.on("SIGINT", forward);
-    process.on("SIGTERM", forward);
-    process.on("SIGWINCH", onWinch);
-    if (rawStdin) process.stdin.setRawMode(true);
-    await sandbox.start(id);
-    const status = await sandbox.wait(id);
-    return status.status;
-  } finally {
-    process.off("SIGINT", forward);
-    process.off("SIGTERM", forward);
-    process.off("SIGWINCH", onWinch);
-    if (rawStdin) process.stdin.setRawMode(false);
-    if (values.interactive) process.stdin.destroy();
-    await sandbox?.destroy();
-    if (!given && !values.keep) await removeBundle(bundle.dir);
-  }
+    },
+    interactive: Boolean(values.interactive),
+    tty: Boolean(values.tty),
+  });
 }

@@ -11,6 +11,7 @@ import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../spec/errors.js";
 import type { Mount, Spec } from "../spec/runtime.js";
 import { MS_NODEV, mount, umount } from "../sys/fs.js";
+import { testKillPoint } from "../sys/test-kill.js";
 import { applyLayers, canUseOverlay, overlayMountOptions } from "./apply.js";
 import { ensureLayers, resolveImage } from "./layers.js";
 import { type SpecOverrides, specFromImage } from "./runtime-spec.js";
@@ -20,6 +21,8 @@ export type RootfsMode = "overlay" | "copy";
 
 export interface BundleOptions extends SpecOverrides {
   rootfsMode?: RootfsMode | "auto";
+  /** The id of the bundle's lease, when the caller must record it before it is taken (moat run). */
+  leaseId?: string;
 }
 
 /** The files etcFiles asks for, by their destination in the container. */
@@ -88,8 +91,12 @@ export async function createBundle(
   const tmp = `${dir}.moat-tmp-${randomBytes(6).toString("hex")}`;
   const lease =
     mode === "overlay"
-      ? await store.lease([img.manifestDigest, ...img.image.rootfs.diff_ids], "bundle")
+      ? await store.lease([img.manifestDigest, ...img.image.rootfs.diff_ids], "bundle", {
+          bundle: dir,
+          ...(opts.leaseId ? { id: opts.leaseId } : {}),
+        })
       : undefined;
+  testKillPoint("bundle-leased");
   let renamed = false;
   let mounted = false;
   try {
@@ -112,6 +119,7 @@ export async function createBundle(
     await fs.rm(dir, { recursive: true, force: true }); // an empty dir the user made
     await fs.rename(tmp, dir);
     renamed = true;
+    testKillPoint("bundle-renamed");
     const rootfs = path.join(dir, "rootfs");
     if (mode === "overlay") {
       const options = overlayMountOptions(
@@ -122,6 +130,7 @@ export async function createBundle(
       // nodev: a device node shipped in an image must never open a host device.
       mount("overlay", rootfs, "overlay", MS_NODEV, options);
       mounted = true;
+      testKillPoint("bundle-mounted");
     }
     const mounts = [...(opts.mounts ?? [])];
     if (opts.etcFiles) {

@@ -19,7 +19,7 @@ import lockfile from "proper-lockfile";
 import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../spec/errors.js";
 import { type Descriptor, type ImageIndex, RefNameAnnotation } from "../spec/image.js";
-import { pidAlive } from "../sys/pids.js";
+import { pidAlive, processStart, selfRef } from "../sys/pids.js";
 import { checkDigest, digestHex, sha256Digest } from "./digest.js";
 import { reachable } from "./reachable.js";
 
@@ -261,12 +261,30 @@ export class ImageStore {
 
   // ---- leases and garbage collection ----
 
-  /** Protect digests (blobs or layer diffIDs) from gc() while this process uses them. */
-  async lease(digests: string[] = [], label = "lease"): Promise<Lease> {
-    const id = `${label}-${process.pid}-${randomBytes(6).toString("hex")}`;
+  /**
+   * Protect digests (blobs or layer diffIDs) from gc() while this process uses them. `opts.id`
+   * names the lease (a run records it before it is taken); `opts.bundle` is the bundle directory
+   * a "bundle" lease keeps alive, so reapLeases() can tell a lease whose bundle is gone.
+   */
+  async lease(
+    digests: string[] = [],
+    label = "lease",
+    opts: { id?: string; bundle?: string } = {},
+  ): Promise<Lease> {
+    const id = opts.id ?? `${label}-${process.pid}-${randomBytes(6).toString("hex")}`;
     const file = path.join(this.leasesDir, `${id}.json`);
     const held = new Set(digests);
-    const write = () => writeFileAtomic(file, JSON.stringify({ pid: process.pid, digests: [...held] }));
+    const owner = selfRef();
+    const write = () =>
+      writeFileAtomic(
+        file,
+        JSON.stringify({
+          pid: owner.pid,
+          start: owner.start,
+          ...(opts.bundle ? { bundle: opts.bundle } : {}),
+          digests: [...held],
+        }),
+      );
     await write();
     return {
       id,
@@ -278,6 +296,47 @@ export class ImageStore {
         await fs.rm(file, { force: true });
       },
     };
+  }
+
+  /**
+   * Drop the leases that protect nothing any more, which would otherwise pin their layers
+   * against gc() for ever: a lease whose process is dead (no such pid, or one started at
+   * another time), except a "bundle" lease while its bundle directory (or the temp directory it
+   * is made in) exists, since a bundle outlives the process that made it. A bundle lease of an
+   * older moat names no bundle and is kept. Returns the lease ids dropped.
+   */
+  async reapLeases(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.leasesDir);
+    } catch {
+      return [];
+    }
+    const dropped: string[] = [];
+    for (const f of names) {
+      if (!f.endsWith(".json")) continue;
+      const file = path.join(this.leasesDir, f);
+      let lease: { pid?: number; start?: string; bundle?: string };
+      try {
+        lease = JSON.parse(await fs.readFile(file, "utf8"));
+      } catch {
+        continue;
+      }
+      if (!lease.pid) continue;
+      const start = processStart(lease.pid);
+      const alive = start !== undefined && (lease.start === undefined || lease.start === start);
+      if (alive) continue;
+      if (f.startsWith("bundle-")) {
+        if (!lease.bundle) continue;
+        const parent = path.dirname(lease.bundle);
+        const tmp = `${path.basename(lease.bundle)}.moat-tmp-`;
+        const siblings = await fs.readdir(parent).catch(() => [] as string[]);
+        if ((await exists(lease.bundle)) || siblings.some((n) => n.startsWith(tmp))) continue;
+      }
+      await fs.rm(file, { force: true });
+      dropped.push(f.slice(0, -5));
+    }
+    return dropped;
   }
 
   /** Read a lease written by lease(), by id (bundles keep theirs across processes). */

@@ -10,6 +10,7 @@ import lockfile from "proper-lockfile";
 import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../spec/errors.js";
 import { OciVersion, type State } from "../spec/runtime.js";
+import { processStart } from "../sys/pids.js";
 
 export const DEFAULT_STATE_ROOT = "/run/moat-oci";
 
@@ -176,17 +177,8 @@ export async function listIds(root: string): Promise<string[]> {
   }
 }
 
-/** Field 22 of /proc/PID/stat: the start time, which tells a reused pid from ours. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z") return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
+// processStart lives in src/sys/pids.ts (run records compare start times too).
+export { processStart };
 
 export function monitorAlive(rec: ContainerRecord): boolean {
   if (!rec.monitorPid) return false;

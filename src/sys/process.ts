@@ -24,6 +24,15 @@ try {
 } catch {
   fa_addclosefrom = undefined;
 }
+// glibc's posix_spawnattr_t is 336 bytes.
+const SPAWNATTR_SIZE = 512;
+/** The child joins the process group set with posix_spawnattr_setpgroup (0: a new one it leads). */
+const POSIX_SPAWN_SETPGROUP = 0x2;
+const attr_init = libc.func("int posix_spawnattr_init(void *attr)");
+const attr_destroy = libc.func("int posix_spawnattr_destroy(void *attr)");
+const attr_setflags = libc.func("int posix_spawnattr_setflags(void *attr, short flags)");
+const attr_setpgroup = libc.func("int posix_spawnattr_setpgroup(void *attr, int pgroup)");
+const setpgid_ = libc.func("int setpgid(int pid, int pgid)");
 const waitpid_ = libc.func("int waitpid(int pid, _Out_ int *status, int options)");
 const kill_ = libc.func("int kill(int pid, int sig)");
 const getpid_ = libc.func("int getpid(void)");
@@ -43,6 +52,15 @@ export type SpawnFileAction =
   /** Close every descriptor from this number up: nothing of the parent leaks by accident. */
   | { closeFrom: number };
 
+export interface SpawnOptions {
+  /**
+   * A process group of its own, in its parent's session: a terminal sends ^C (and a hangup)
+   * to its foreground group only, so they reach the parent, not this child. The session is
+   * kept: the OCI monitor finds what it started by its session.
+   */
+  ownGroup?: boolean;
+}
+
 /** posix_spawn returns an errno instead of setting errno; turn it into SysError. */
 function spawnCheck(what: string, rc: number, detail?: string): void {
   if (rc !== 0) throw new SysError(what, rc, detail);
@@ -53,10 +71,24 @@ function spawnCheck(what: string, rc: number, detail?: string): void {
  * descriptors the file actions leave open; moat's own descriptors are close-on-exec).
  * Returns the child's pid once the child has exec'd.
  */
-export function spawn(path: string, argv: string[], env: string[], actions: SpawnFileAction[] = []): number {
+export function spawn(
+  path: string,
+  argv: string[],
+  env: string[],
+  actions: SpawnFileAction[] = [],
+  opts: SpawnOptions = {},
+): number {
   const fa = Buffer.alloc(FILE_ACTIONS_SIZE);
   spawnCheck("posix_spawn_file_actions_init", fa_init(fa));
+  let attr: Buffer | null = null;
   try {
+    if (opts.ownGroup) {
+      const a = Buffer.alloc(SPAWNATTR_SIZE);
+      spawnCheck("posix_spawnattr_init", attr_init(a));
+      attr = a;
+      spawnCheck("posix_spawnattr_setflags", attr_setflags(a, POSIX_SPAWN_SETPGROUP));
+      spawnCheck("posix_spawnattr_setpgroup", attr_setpgroup(a, 0));
+    }
     for (const a of actions) {
       if ("dup2" in a) spawnCheck("posix_spawn_file_actions_adddup2", fa_adddup2(fa, a.dup2, a.to));
       else if ("open" in a)
@@ -76,9 +108,10 @@ export function spawn(path: string, argv: string[], env: string[], actions: Spaw
       } else spawnCheck("posix_spawn_file_actions_addclose", fa_addclose(fa, a.close));
     }
     const pid = [0];
-    spawnCheck("posix_spawn", posix_spawn_(pid, path, fa, null, [...argv, null], [...env, null]), path);
+    spawnCheck("posix_spawn", posix_spawn_(pid, path, fa, attr, [...argv, null], [...env, null]), path);
     return pid[0]!;
   } finally {
+    if (attr) attr_destroy(attr);
     fa_destroy(fa);
   }
 }
@@ -159,6 +192,11 @@ export function getpid(): number {
 export const PR_SET_PDEATHSIG = 1;
 export const PR_GET_PDEATHSIG = 2;
 export const PR_SET_NAME = 15;
+
+/** setpgid(2): setpgid(0, 0) makes the caller lead a new process group. */
+export function setpgid(pid = 0, pgid = 0): void {
+  check("setpgid", setpgid_(pid, pgid), String(pid));
+}
 
 export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
   return check("prctl", prctl_(option, a2, a3, a4, a5), String(option));

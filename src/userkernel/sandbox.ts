@@ -1,7 +1,8 @@
 // The userkernel as a Sandbox backend: each container gets one kernel instance (Kernel:
 // its gofer, VFS and pid namespace) in which its init process and every exec'd process run,
 // each in its own stub. What the kernel cannot do yet is refused with a clear error, never
-// faked: terminals need a pty device.
+// faked: terminals need a pty device; ports, networks and CPU limits a network stack and a
+// scheduler of its own.
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { PassThrough, type Readable, type Writable } from "node:stream";
@@ -19,8 +20,10 @@ import type {
 } from "../sandbox/types.js";
 import { MoatError } from "../spec/errors.js";
 import type { Process } from "../spec/runtime.js";
+import { ExecError } from "./kernel/exec.js";
 import { Kernel, type RunResult } from "./kernel/kernel.js";
 import { planMounts } from "./kernel/mounts.js";
+import { MemoryBudget } from "./mm/memfile.js";
 
 type State = "created" | "running" | "stopped";
 
@@ -32,6 +35,10 @@ interface Proc {
   source?: Readable;
   abort: AbortController;
   hostPid?: number;
+  /** A signal from outside, once the program runs (Kernel's onStart). */
+  deliver?: (sig: number, name: string) => unknown;
+  /** Signals sent before that, delivered then. */
+  queued: Signal[];
   exit?: Promise<ExitStatus>;
 }
 
@@ -82,15 +89,49 @@ export class UserkernelBackend implements SandboxBackend {
   }
 
   async createSandbox(config: SandboxConfig): Promise<Sandbox> {
+    refuseUnsupported(config);
     return new UserkernelSandbox(config);
+  }
+}
+
+/**
+ * What the userkernel cannot honour is refused, never ignored: it has no network (no socket
+ * syscalls yet) and cannot bound CPU use. Only what the caller asked for is refused: the
+ * fields stay unset unless a flag or an annotation sets them. memoryMiB is honoured (a
+ * budget, see KernelOptions.memoryBudget).
+ */
+function refuseUnsupported(config: SandboxConfig): void {
+  if (config.ports?.length) {
+    throw new MoatError(
+      "ENOTSUP",
+      "the userkernel has no network yet, so it cannot forward ports: drop -p (annotation run.moat.ports), or use --isolation vm",
+    );
+  }
+  if (config.network === "nat") {
+    throw new MoatError(
+      "ENOTSUP",
+      "the userkernel has no network yet: drop --network nat (annotation run.moat.network), use --network none, or use --isolation vm",
+    );
+  }
+  if (config.cpus !== undefined) {
+    throw new MoatError(
+      "ENOTSUP",
+      "the userkernel cannot limit CPUs yet: drop --cpus (annotation run.moat.cpus), or use --isolation vm",
+    );
+  }
+  if (config.memoryMiB !== undefined && !(Number.isInteger(config.memoryMiB) && config.memoryMiB >= 1)) {
+    throw new MoatError("EINVAL", `memory ${config.memoryMiB} MiB is not a positive whole number of MiB`);
   }
 }
 
 class UserkernelSandbox implements Sandbox {
   readonly isolation = "userkernel" as const;
   private readonly containers: ContainerTable<Container>;
+  /** --memory: one budget for the application memory of all the sandbox's containers. */
+  private readonly budget: MemoryBudget | undefined;
   constructor(private readonly config: SandboxConfig) {
     this.containers = new ContainerTable(config.id);
+    if (config.memoryMiB !== undefined) this.budget = new MemoryBudget(config.memoryMiB * 2 ** 20);
   }
 
   get id(): string {
@@ -104,7 +145,7 @@ class UserkernelSandbox implements Sandbox {
     planMounts(container.spec.mounts, container.bundle);
     this.containers.set(container.id, {
       config: container,
-      init: { state: "created", abort: new AbortController() },
+      init: { state: "created", abort: new AbortController(), queued: [] },
       execs: new Map(),
     });
   }
@@ -156,7 +197,7 @@ class UserkernelSandbox implements Sandbox {
     if (exec.process.args.length === 0)
       throw new MoatError("EINVAL", `exec ${exec.execId} has no process.args: say what it runs`);
     // Taken before the first await, so that two execs with one id cannot both pass the check.
-    const p: Proc = { state: "running", abort: new AbortController() };
+    const p: Proc = { state: "running", abort: new AbortController(), queued: [] };
     c.execs.set(exec.execId, p);
     try {
       return await this.launch(await this.kernelOf(c), p, exec.process, exec.stdio);
@@ -177,16 +218,19 @@ class UserkernelSandbox implements Sandbox {
           : `container ${containerId} is not running`,
       );
     }
-    // Signal delivery to handlers is not built yet; every signal whose default action ends
-    // the process ends it (reported as SIGKILL), the others are refused rather than dropped.
-    const harmless: Signal[] = ["SIGCHLD", "SIGCONT", "SIGURG", "SIGWINCH"];
-    if (harmless.includes(signal) || signal === "SIGSTOP" || signal === "SIGTSTP") {
-      throw new MoatError(
-        "ENOTSUP",
-        `the userkernel cannot deliver ${signal} yet (only signals that end the process)`,
-      );
+    // Linux's default action of the signal, from the program's dispositions (outside-signal.ts):
+    // most end it (128+n), some are ignored; handlers cannot run yet, so a caught terminating
+    // signal ends it too (logged); stopping is refused (ENOTSUP): no process can be stopped yet.
+    if (!p.deliver) {
+      // Its start is under way (kernel boot, program load): the signal acts once the program
+      // is loaded, with every disposition still the default; KILL acts at once.
+      if (signal === "SIGKILL") p.abort.abort();
+      else if (["SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"].includes(signal))
+        throw new MoatError("ENOTSUP", `the userkernel cannot stop a process yet, so ${signal} was not sent`);
+      else p.queued.push(signal);
+      return;
     }
-    p.abort.abort();
+    p.deliver(SignalNumbers[signal], signal);
   }
 
   async wait(containerId: string, execId?: string): Promise<ExitStatus> {
@@ -262,6 +306,7 @@ class UserkernelSandbox implements Sandbox {
         ...(c.config.spec.mounts ? { mounts: c.config.spec.mounts } : {}),
         bundle: c.config.bundle,
         hostname: c.config.spec.hostname ?? "moat",
+        ...(this.budget ? { memoryBudget: this.budget } : {}),
         debug: Boolean(this.config.debug),
       }).then((k) => {
         c.initPid = k.allocPid();
@@ -308,17 +353,30 @@ class UserkernelSandbox implements Sandbox {
       stderr: (stdio.stderr as Writable | undefined) ?? discard(),
       signal: p.abort.signal,
       ...(pid !== undefined ? { pid } : {}),
-      onStart: ({ hostPid }) => {
+      onStart: ({ hostPid, signal }) => {
         p.hostPid = hostPid;
+        p.deliver = signal;
+        for (const q of p.queued.splice(0)) signal(SignalNumbers[q], q);
         started();
       },
     });
-    p.exit = run.then(toExitStatus).finally(() => {
-      p.state = "stopped";
-      if (p.stdin) p.source?.unpipe(p.stdin);
-    });
+    const stderr = stdio.stderr as Writable | undefined;
+    p.exit = run
+      .then(toExitStatus, (e: unknown) => {
+        // A program that cannot be run is the process's exit status, as docker reports it
+        // and the vm's moat-creds exits (127 not found, 126 not runnable), with docker's
+        // line on its stderr.
+        if (!(e instanceof ExecError)) throw e;
+        stderr?.write(`moat: ${e.brief}\n`);
+        started();
+        return { code: e.status, status: e.status, exitedAt: new Date() } satisfies ExitStatus;
+      })
+      .finally(() => {
+        p.state = "stopped";
+        if (p.stdin) p.source?.unpipe(p.stdin);
+      });
     p.exit.catch(() => {}); // wait() reports it; a late failure must not crash the process
-    // A failure before the program runs (no such binary, not static) is the start's error.
+    // Any other failure before the program runs (a bad cwd) is the start's error.
     await Promise.race([running, p.exit]);
     return p.hostPid !== undefined ? { pid: p.hostPid } : {};
   }

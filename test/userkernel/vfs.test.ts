@@ -469,6 +469,13 @@ describe("vfs", () => {
               cwd: () => "/",
               uid: 0,
               gid: 0,
+              groups: [],
+              umask: 0o022,
+              comm: "tool",
+              state: () => "R",
+              startNs: process.hrtime.bigint(),
+              usage: () => ({ utimeTicks: 0, stimeTicks: 0, vsize: 0, rssPages: 0 }),
+              signals: () => ({ pending: 0n, blocked: 0n, ignored: 0n, caught: 0n }),
               fds: () => fds,
             }
           : undefined,

@@ -4,7 +4,7 @@
 // comes from the config. It must never outlive the kernel: the parent-death signal kills it
 // if the kernel dies, and it exits when the socket reaches EOF.
 import { AT_FDCWD, fstat, O_CLOEXEC, O_PATH, openat } from "../../sys/file.js";
-import { getpid, PR_SET_PDEATHSIG, prctl } from "../../sys/process.js";
+import { getpid, PR_SET_PDEATHSIG, prctl, setpgid } from "../../sys/process.js";
 import type { RootSpec } from "./protocol.js";
 import { type Root, serve } from "./server.js";
 
@@ -30,6 +30,11 @@ function main(): void {
     process.stderr.write("usage: gofer <parent-pid> <roots-json> (with the kernel socket as fd 3)\n");
     process.exit(2);
   }
+  // A process group of its own, first: a terminal's ^C goes to moat's group, and moat
+  // decides what the container gets (child_process can make a session, not just a group; the
+  // session stays moat's, where the OCI monitor looks for what it started). A ^C in the few
+  // milliseconds before this line reaches moat too, which ends the container then anyway.
+  setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   // Nothing the gofer runs may gain privileges (setuid binaries, file capabilities).
   prctl(PR_SET_NO_NEW_PRIVS, 1);

@@ -12,6 +12,24 @@ const DEFAULT_PATH = "/bin:/usr/bin";
 /** Errors that make execvp try the next PATH entry. */
 const TRY_NEXT = new Set(["ENOENT", "ENOTDIR", "ENODEV", "ETIMEDOUT", "ESTALE"]);
 
+/**
+ * A program that cannot be run, found before it ran: the Sandbox backend reports it as the
+ * process's exit status (127 not found, 126 found but not runnable, as shells, runc and the
+ * vm's moat-creds do) with `brief`, docker's wording, on the process's stderr.
+ */
+export class ExecError extends MoatError {
+  constructor(
+    code: "ENOENT" | "EACCES" | "ENOTSUP",
+    readonly status: 126 | 127,
+    /** docker's line for it, e.g. `exec: "nosuch": executable file not found in $PATH`. */
+    readonly brief: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
 export interface Executable {
   file: RegularFile;
   /** Where it was found, as the container names it (AT_EXECFN, /proc/self/exe). */
@@ -53,16 +71,25 @@ export async function openExecutable(
     }
   }
   const err = denied ?? last;
+  const quoted = JSON.stringify(name);
   if (err?.code === "EACCES") {
-    throw new MoatError(
+    const dir = err.message.includes("directory");
+    throw new ExecError(
       "EACCES",
+      126,
+      `exec: ${quoted}: ${dir ? "is a directory" : "permission denied"}`,
       `${name} exists in the container's rootfs but is not an executable regular file the process may run: check its mode and the process user`,
       { cause: err },
     );
   }
   const where = name.includes("/") ? "" : ` (searched PATH=${pathOfEnv(env)})`;
-  throw new MoatError(
+  const brief = name.includes("/")
+    ? `exec: ${quoted}: stat ${name}: no such file or directory`
+    : `exec: ${quoted}: executable file not found in $PATH`;
+  throw new ExecError(
     "ENOENT",
+    127,
+    brief,
     `${name || "(empty)"} was not found in the container's rootfs${where}${err && err.code !== "ENOENT" ? `: ${err.code}` : ""}: check the process args and the image`,
     err ? { cause: err } : undefined,
   );
@@ -184,8 +211,11 @@ export async function containerProgram(
     return { ...p, execfn: exe.path, cwd };
   } catch (e) {
     if (!(e instanceof KernelError)) throw e;
-    throw new MoatError(
-      e.code === "EACCES" ? "EACCES" : e.code === "ENOENT" ? "ENOENT" : "EINVAL",
+    const missing = e.code === "ENOENT";
+    throw new ExecError(
+      missing ? "ENOENT" : e.code === "EACCES" ? "EACCES" : "ENOTSUP",
+      missing ? 127 : 126,
+      `exec: ${JSON.stringify(exe.path)}: ${missing ? "no such file or directory (its #! interpreter)" : `its #! interpreter cannot be run: ${e.message}`}`,
       `cannot run the script ${exe.path}: its #! interpreter cannot be run (${e.message}); check the first line of the script and the image`,
       { cause: e },
     );

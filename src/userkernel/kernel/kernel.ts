@@ -1,13 +1,14 @@
 // One kernel instance: what the processes of a container share. That is the gofer and the
 // VFS (so a file one process writes into the in-memory overlay is there for the others),
-// the pid namespace (one pid counter, one process table that /proc lists), the hostname and
-// the syscall accounting. Each process has its own stub, memory file and descriptors and is
-// driven by its own event loop (wait for a stop, serve the syscall, resume); the loops of
-// several processes interleave on Node's one thread at their awaits.
+// the pid namespace (one pid counter, one process table that /proc lists), the hostname,
+// the syscall accounting and the memory budget. Each process has its own stub, memory file
+// and descriptors and is driven by its own event loop (wait for a stop, serve the syscall,
+// resume); the loops of several processes interleave on Node's one thread at their awaits.
 //
-// Not shared yet, because the kernel has no fork, no signal delivery and no cross-process
-// kill: a process cannot signal another (kill(2) reaches only itself), and nothing is
-// inherited (each is started from the outside with its own stdio, as runc's exec is).
+// Not shared yet, because the kernel has no fork, no delivery to signal handlers and no
+// cross-process kill: a process cannot signal another (kill(2) reaches only itself; a signal
+// from outside takes its default action, outside-signal.ts), and nothing is inherited (each
+// is started from the outside with its own stdio, as runc's exec is).
 
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -19,14 +20,16 @@ import { GoferClient } from "../gofer/client.js";
 import { loadStatic } from "../loader/load.js";
 import { AddressSpace } from "../mm/addrspace.js";
 import { fixedLayout, randomLayout } from "../mm/layout.js";
-import { MemoryFile } from "../mm/memfile.js";
+import { MemoryBudget, MemoryFile } from "../mm/memfile.js";
+import { memoryFigures } from "../mm/usage.js";
 import { PtracePlatform } from "../platform/ptrace.js";
 import { type ProcessView, Vfs } from "../vfs/index.js";
 import { dispatch } from "./dispatch.js";
-import { containerProgram, hostProgram, type Program } from "./exec.js";
+import { containerProgram, ExecError, hostProgram, type Program } from "./exec.js";
 import { FdTable } from "./fdtable.js";
 import { StreamInput, StreamOutput } from "./hoststream.js";
 import { applyMounts, planMounts, volumeRoots } from "./mounts.js";
+import { type OutsideSignal, outsideSignal } from "./outside-signal.js";
 import { applyRlimits, processView } from "./setup.js";
 import { type KernelInfo, Task } from "./task.js";
 
@@ -44,6 +47,13 @@ export interface KernelOptions {
   /** The bundle directory relative bind sources start from (default: the rootfs's parent). */
   bundle?: string;
   hostname?: string;
+  /**
+   * The sandbox's memory budget in bytes (--memory): the application memory all its processes
+   * may map together (ENOMEM beyond), what each tmpfs and the overlay may hold, and the
+   * MemTotal its programs see; a MemoryBudget object is shared with other kernels (the
+   * containers of one sandbox). Default: no budget, the host's memory.
+   */
+  memoryBudget?: number | MemoryBudget;
   /** Trace every syscall to `log`. */
   debug?: boolean;
   /** Where traces and the unimplemented-syscall report go (default: the host's stderr). */
@@ -78,8 +88,12 @@ export interface ProcessOptions {
   aslr?: boolean;
   /** Aborting kills the program (reported as SIGKILL), even while it waits inside the kernel. */
   signal?: AbortSignal;
-  /** Called with the stub's host pid once it exists (tests, diagnostics, stats). */
-  onStart?: (info: { hostPid: number }) => void;
+  /**
+   * Called once the program is loaded and about to run: its stub's host pid (tests,
+   * diagnostics, stats), and how to send it a signal from outside the container (Linux's
+   * default actions; see outside-signal.ts for what is refused).
+   */
+  onStart?: (info: { hostPid: number; signal: (sig: number, name: string) => OutsideSignal }) => void;
   /** Its pid in the kernel, from allocPid() (default: the next free one). */
   pid?: number;
 }
@@ -92,6 +106,7 @@ export interface RunResult {
 }
 
 const DEFAULT_MEMORY = 16 * 2 ** 30;
+const SIGKILL = 9;
 /** Linux's init of a pid namespace: when it ends, every other process of the namespace is killed. */
 const INIT_PID = 1;
 
@@ -112,6 +127,7 @@ export class Kernel {
     readonly vfs: Vfs | undefined,
     private readonly gofer: GoferClient | undefined,
   ) {
+    info.processCount = () => this.running.size;
     if (vfs) {
       vfs.processes = {
         get: (pid) => this.views.get(pid),
@@ -131,6 +147,12 @@ export class Kernel {
       unimplemented: new Map(),
       log,
       debug: opts.debug ?? false,
+      ...(opts.memoryBudget !== undefined
+        ? {
+            budget:
+              typeof opts.memoryBudget === "number" ? new MemoryBudget(opts.memoryBudget) : opts.memoryBudget,
+          }
+        : {}),
     };
     if (opts.rootfs === undefined) {
       if (opts.mounts?.length)
@@ -140,7 +162,13 @@ export class Kernel {
     const steps = planMounts(opts.mounts, opts.bundle ?? path.dirname(path.resolve(opts.rootfs)));
     const gofer = await GoferClient.start(opts.rootfs, volumeRoots(steps));
     try {
-      const vfs = await Vfs.create({ gofer });
+      const budget = info.budget;
+      const vfs = await Vfs.create({
+        gofer,
+        memory: () => memoryFigures(budget),
+        bootRealtimeS: Number(info.bootRealtimeNs / 1_000_000n) / 1000,
+        ...(budget ? { memoryLimit: budget.limit } : {}),
+      });
       await applyMounts(vfs, gofer, steps);
       return new Kernel(info, vfs, gofer);
     } catch (e) {
@@ -210,7 +238,7 @@ export class Kernel {
     const uid = opts.uid ?? 0;
     const gid = opts.gid ?? 0;
     const groups = [...(opts.additionalGids ?? [])];
-    const mem = new MemoryFile(opts.memoryLimit ?? DEFAULT_MEMORY);
+    const mem = new MemoryFile(opts.memoryLimit ?? DEFAULT_MEMORY, kernel.budget);
     let platform: PtracePlatform | undefined;
     const fds = new FdTable();
     let onAbort: (() => void) | undefined;
@@ -225,7 +253,6 @@ export class Kernel {
       else program = await hostProgram(opts);
       const { image, execfn } = program;
       platform = PtracePlatform.start(mem.fd);
-      opts.onStart?.({ hostPid: platform.hostPid });
       const layout = opts.aslr === false ? fixedLayout() : randomLayout();
       const mm = new AddressSpace(mem, platform, platform.reserved, layout);
       let loaded: ReturnType<typeof loadStatic>;
@@ -243,8 +270,16 @@ export class Kernel {
         });
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
-        throw new MoatError(
-          e.code === "ENOEXEC" ? "ENOTSUP" : "EINVAL",
+        const why = e.message.replace(/^E[A-Z]+: /, "");
+        const dynamic = why.startsWith("dynamically linked");
+        throw new ExecError(
+          "ENOTSUP",
+          126,
+          dynamic
+            ? `exec: ${JSON.stringify(execfn)}: ${why.replace(/;.*/, "")}: the userkernel runs static executables only yet: use a static build (gcc -static) or --isolation vm`
+            : e.code === "ENOMEM"
+              ? `exec: ${JSON.stringify(execfn)}: cannot allocate memory (${why})`
+              : `exec: ${JSON.stringify(execfn)}: exec format error (${why})`,
           `cannot run ${execfn} in the userkernel: ${e.message}. Use a static x86-64 Linux executable (for C: gcc -static)`,
           { cause: e },
         );
@@ -280,15 +315,30 @@ export class Kernel {
               wake = () => resolve("aborted");
             });
       const stub = platform;
-      onAbort = () => {
+      const terminate = (signal: number): void => {
         killed = true;
-        task.exit({ signal: 9 });
+        task.exit({ signal });
         stub.kill();
         wake?.();
       };
+      onAbort = () => terminate(SIGKILL);
       if (opts.signal?.aborted || wasKilled) onAbort();
       else opts.signal?.addEventListener("abort", onAbort, { once: true });
-      if (vfs) this.views.set(pid, processView(task, vfs));
+      opts.onStart?.({
+        hostPid: platform.hostPid,
+        signal: (sig, name) => {
+          if (task.exitStatus) return { action: "ignore" };
+          const o = outsideSignal(task, sig, name);
+          if (o.action !== "pending" && o.unhandled) {
+            kernel.log(
+              `moat userkernel: pid ${pid} has a handler for ${name}, which the userkernel cannot run yet: ${o.action === "terminate" ? `${name} ended it, as its default action would` : `${name} was ignored, as its default action would be`}`,
+            );
+          }
+          if (o.action === "terminate") terminate(o.signal);
+          return o;
+        },
+      });
+      if (vfs) this.views.set(pid, processView(task, vfs, platform.hostPid));
       try {
         return await this.loop(task, platform, aborted);
       } finally {
@@ -324,7 +374,14 @@ export class Kernel {
           // A handler may wait (stdin, sleep); an abort must not wait for it. Most are
           // synchronous and return no promise at all.
           const serving = dispatch(task);
-          if (serving && (await Promise.race([serving, aborted()])) === "aborted") serving.catch(() => {});
+          if (serving) {
+            task.sleeping = true;
+            try {
+              if ((await Promise.race([serving, aborted()])) === "aborted") serving.catch(() => {});
+            } finally {
+              task.sleeping = false;
+            }
+          }
           break;
         }
         case "signal":

@@ -1,5 +1,6 @@
 // A new process's setup from the sandbox's configuration: OCI resource limits, and the view
 // of it that /proc shows.
+import { readFileSync } from "node:fs";
 import { MoatError } from "../../spec/errors.js";
 import type { Rlimit } from "../../spec/runtime.js";
 import type { ProcessView, Vfs } from "../vfs/index.js";
@@ -47,8 +48,23 @@ export function applyRlimits(task: Task, limits: readonly Rlimit[]): void {
   }
 }
 
-/** What /proc shows of one process. */
-export function processView(task: Task, vfs: Vfs): ProcessView {
+/** The CPU time and resident pages of a stub, as the host counts them (zeros once it is gone). */
+function hostUsage(hostPid: number): { utime: number; stime: number; rss: number } {
+  try {
+    const stat = readFileSync(`/proc/${hostPid}/stat`, "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14, 15 and 24 of proc(5), counted from the state (field 3).
+    return { utime: Number(f[11]), stime: Number(f[12]), rss: Number(f[21]) };
+  } catch {
+    return { utime: 0, stime: 0, rss: 0 };
+  }
+}
+
+const SIG_DFL = 0n;
+const SIG_IGN = 1n;
+
+/** What /proc shows of one process; `hostPid` is its stub's (whose CPU time is the process's). */
+export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView {
   return {
     pid: task.pid,
     ppid: task.ppid,
@@ -58,12 +74,38 @@ export function processView(task: Task, vfs: Vfs): ProcessView {
     get exe() {
       return task.exe;
     },
+    get comm() {
+      return task.comm;
+    },
     cwd: () => vfs.pathOf(task.cwd ?? vfs.root),
     get uid() {
       return task.creds.uid;
     },
     get gid() {
       return task.creds.gid;
+    },
+    get groups() {
+      return task.groups;
+    },
+    get umask() {
+      return task.umask;
+    },
+    state: () => (task.sleeping ? "S" : "R"),
+    startNs: task.startNs,
+    usage: () => {
+      const h = hostUsage(hostPid);
+      const vsize = task.mm.list().reduce((n, v) => n + (v.end - v.start), 0);
+      return { utimeTicks: h.utime, stimeTicks: h.stime, vsize, rssPages: h.rss };
+    },
+    signals: () => {
+      let ignored = 0n;
+      let caught = 0n;
+      for (const [sig, act] of task.sigactions) {
+        const bit = 1n << BigInt(sig - 1);
+        if (act.handler === SIG_IGN) ignored |= bit;
+        else if (act.handler !== SIG_DFL) caught |= bit;
+      }
+      return { pending: task.pendingSignals, blocked: task.sigmask, ignored, caught };
     },
     fds: () => task.fds.entries(),
   };

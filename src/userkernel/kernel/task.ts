@@ -4,6 +4,7 @@
 // descriptors, signal handlers).
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { Layout } from "../mm/layout.js";
+import type { MemoryBudget } from "../mm/memfile.js";
 import type { Platform } from "../platform/platform.js";
 import type { Ctx, DirInode, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
@@ -44,6 +45,10 @@ export interface KernelInfo {
   /** Where debug traces and the end-of-run report go. */
   log: (line: string) => void;
   debug: boolean;
+  /** The sandbox's memory budget (--memory), shared by its processes; none: the host's memory. */
+  budget?: MemoryBudget;
+  /** How many processes the kernel runs (sysinfo's procs). */
+  processCount?: () => number;
 }
 
 // Linux's RLIMIT_* numbers.
@@ -104,6 +109,10 @@ export class Task {
   /** The executable's path in the container (/proc/self/exe) and the argv it got. */
   exe = "";
   cmdline: string[] = [];
+  /** Waiting in a system call (read, sleep): /proc shows it as S, not R. */
+  sleeping = false;
+  /** When it started, on the hrtime clock (/proc/<pid>/stat's starttime). */
+  readonly startNs = process.hrtime.bigint();
   /** Where the loader put the program; execve loads the next one the same way. */
   layout: Layout | undefined;
 

@@ -12,6 +12,28 @@ const CHUNK = 2 ** 30;
 export const pageDown = (n: number): number => n - (n % PAGE);
 export const pageUp = (n: number): number => pageDown(n + PAGE - 1);
 
+/**
+ * A sandbox's memory budget (`--memory`), shared by the memory files of all its processes:
+ * mapping more application memory than it allows fails with ENOMEM (mmap, brk, mremap, and a
+ * program too big to load), as under Linux's strict overcommit. What counts is memory mapped,
+ * not touched: a program that maps much and uses little reaches the limit sooner than in a
+ * cgroup. Files written to tmpfs or the overlay live in the kernel's heap and do not count.
+ */
+export class MemoryBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
+
+  charge(n: number): void {
+    if (this.used + n > this.limit)
+      fail("ENOMEM", `the sandbox's memory budget (${Math.floor(this.limit / 2 ** 20)} MiB) is used up`);
+    this.used += n;
+  }
+
+  uncharge(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+}
+
 export class MemoryFile {
   readonly fd: number;
   private readonly base: number;
@@ -25,7 +47,10 @@ export class MemoryFile {
    * `size` bounds the application's total memory (mapped, not necessarily touched): the file
    * is sparse, so pages cost host memory only once they are written.
    */
-  constructor(readonly size: number) {
+  constructor(
+    readonly size: number,
+    private readonly budget?: MemoryBudget,
+  ) {
     if (size % CHUNK !== 0) throw new RangeError(`memory file size must be a multiple of ${CHUNK}`);
     this.fd = mman.memfdCreate("moat-memory");
     try {
@@ -45,6 +70,16 @@ export class MemoryFile {
 
   /** Reserve `length` bytes (page multiple) of fresh, zero-filled file space. */
   alloc(length: number): number {
+    this.budget?.charge(length);
+    try {
+      return this.allocSpace(length);
+    } catch (e) {
+      this.budget?.uncharge(length);
+      throw e;
+    }
+  }
+
+  private allocSpace(length: number): number {
     for (let i = 0; i < this.holes.length; i++) {
       const h = this.holes[i]!;
       if (h[1] - h[0] >= length) {
@@ -64,6 +99,7 @@ export class MemoryFile {
   release(off: number, length: number): void {
     if (length === 0) return;
     mman.punchHole(this.fd, off, length);
+    this.budget?.uncharge(length);
     let end = off + length;
     let start = off;
     // Insert and coalesce with neighbours.
@@ -124,6 +160,7 @@ export class MemoryFile {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.budget?.uncharge(this.allocated);
     this.chunks.length = 0;
     mman.munmap(this.base, this.size);
     mman.close(this.fd);

@@ -107,6 +107,9 @@ export class PtracePlatform implements Platform {
           { open: "/dev/null", to: 2, flags: O_WRONLY },
           { closeFrom: STUB_EXEC_FD + 1 },
         ],
+        // Out of moat's process group: a terminal's ^C reaches moat, which decides what the
+        // container gets; the stub still dies with moat (PR_SET_PDEATHSIG, PTRACE_O_EXITKILL).
+        { ownGroup: true },
       );
     } catch (e) {
       throw new MoatError(

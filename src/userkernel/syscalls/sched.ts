@@ -1,5 +1,6 @@
 // Scheduling, resource usage and futexes as a single-task sandbox sees them.
 import { fail } from "../errno.js";
+import { memoryFigures } from "../mm/usage.js";
 import { addr, type Handler, int, uint } from "./types.js";
 
 export const schedYield: Handler = () => 0;
@@ -55,10 +56,12 @@ export const sysinfo: Handler = (t, a) => {
   const b = Buffer.alloc(112);
   const uptime = (process.hrtime.bigint() - t.kernel.bootHrtimeNs) / 1_000_000_000n;
   b.writeBigInt64LE(uptime, 0);
-  const total = BigInt(t.mm.mem.size);
-  b.writeBigUInt64LE(total, 32); // totalram
-  b.writeBigUInt64LE(total - BigInt(t.mm.mem.allocated), 40); // freeram
-  b.writeUInt16LE(1, 80); // procs
+  // The figures /proc/meminfo shows: the sandbox's budget, or the host's memory.
+  const m = memoryFigures(t.kernel.budget);
+  b.writeBigUInt64LE(BigInt(m.total), 32); // totalram
+  b.writeBigUInt64LE(BigInt(m.free), 40); // freeram
+  b.writeBigUInt64LE(BigInt(m.buffers), 56); // bufferram
+  b.writeUInt16LE(Math.min(0xffff, t.kernel.processCount?.() ?? 1), 80); // procs
   b.writeUInt32LE(1, 104); // mem_unit
   t.mm.write(addr(a[0]), b);
   return 0;

@@ -8,7 +8,7 @@
 //   ...at exit: await gofer.close();
 // "/" is the image (read-only, through the gofer) under an in-memory overlay; /tmp and
 // /dev/shm are tmpfs; /dev has null, zero, full, random, urandom, tty (ENXIO: no terminal),
-// stdin/stdout/stderr -> /proc/self/fd/N; /proc is minimal (see proc.ts for what exists).
+// stdin/stdout/stderr -> /proc/self/fd/N; /proc is the sandbox's own (see proc.ts for what exists).
 // `vfs.processes` (a ProcessSource) feeds /proc/<pid> and /proc/self/fd from the task list.
 //
 // CALLER CONTEXT

@@ -1,32 +1,19 @@
-// A minimal /proc: enough for programs that look up who they are and what they run on.
-// Present: /proc/self, /proc/<pid>/{cmdline,comm,exe,cwd,root,fd/,mounts,status},
-// /proc/cpuinfo, meminfo, version, mounts, uptime, loadavg, filesystems.
-// Missing (ENOENT): /proc/<pid>/{maps,stat,environ,task}, /proc/sys, /proc/stat and the rest.
+// A minimal /proc: enough for programs that look up who they are and what they run on, and
+// for ps, top and free. Present: /proc/self, /proc/<pid>/{cmdline,comm,exe,cwd,root,fd/,
+// mounts,mountinfo,stat,status}, /proc/cpuinfo, meminfo, stat, version, mounts, self/mounts,
+// uptime, loadavg, filesystems (the formats of proc(5); stat and status in proc-pid.ts, the
+// sandbox-wide files in proc-system.ts).
+// Missing (ENOENT): /proc/<pid>/{maps,environ,task}, /proc/sys and the rest.
 import * as os from "node:os";
 import type { FileDescription } from "../kernel/fdtable.js";
+import type { MemoryFigures } from "../mm/usage.js";
 import { type Ctx, DirInode, type Fs, GeneratedInode, type Inode, SymlinkInode } from "./inode.js";
+import { statLine, statusText } from "./proc-pid.js";
+import { loadavgText, meminfoText, statText, uptimeText } from "./proc-system.js";
+import type { ProcessSource, ProcessView } from "./proc-types.js";
 import { dtype } from "./stat.js";
 
-/** What /proc shows of one process of the sandbox; the kernel's task list provides it. */
-export interface ProcessView {
-  pid: number;
-  ppid: number;
-  /** argv, as byte strings. */
-  cmdline: string[];
-  /** The executable's path in the container. */
-  exe: string;
-  /** The working directory's path in the container. */
-  cwd: () => string;
-  uid: number;
-  gid: number;
-  /** The process's descriptors, for /proc/<pid>/fd. */
-  fds: () => Map<number, FileDescription>;
-}
-
-export interface ProcessSource {
-  get(pid: number): ProcessView | undefined;
-  pids(): number[];
-}
+export type { ProcessSource, ProcessView } from "./proc-types.js";
 
 /**
  * A symlink of /proc/<pid>/fd: readlink shows a name, but following it reaches the open
@@ -92,6 +79,12 @@ export interface ProcOptions {
   processes: () => ProcessSource;
   /** /proc/mounts and /proc/<pid>/mounts. */
   mounts: () => string;
+  /** /proc/<pid>/mountinfo. */
+  mountinfo: () => string;
+  /** The sandbox's memory, for /proc/meminfo. */
+  memory: () => MemoryFigures;
+  /** The real-time clock at boot, in seconds since the epoch (/proc/stat's btime). */
+  bootRealtimeS: number;
   /** /proc/version's line, e.g. "Linux version 6.1.0-moat ...". */
   version: string;
   bootNs: bigint;
@@ -108,22 +101,6 @@ function cpuinfo(): string {
     .join("");
 }
 
-function meminfo(): string {
-  const kb = (n: number): string => `${String(Math.floor(n / 1024)).padStart(8)} kB`;
-  const total = os.totalmem();
-  const free = os.freemem();
-  return [
-    `MemTotal:       ${kb(total)}`,
-    `MemFree:        ${kb(free)}`,
-    `MemAvailable:   ${kb(free)}`,
-    `Buffers:        ${kb(0)}`,
-    `Cached:         ${kb(0)}`,
-    `SwapTotal:      ${kb(0)}`,
-    `SwapFree:       ${kb(0)}`,
-    "",
-  ].join("\n");
-}
-
 function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
   const view = (): ProcessView | undefined => o.processes().get(pid);
   const files: Record<string, (dir: SynthDir) => Inode> = {
@@ -135,22 +112,22 @@ function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
             .join("") ?? "",
         ),
       ),
-    comm: () =>
-      new GeneratedInode(fs, () => text(`${(view()?.exe ?? "").split("/").pop()?.slice(0, 15) ?? ""}\n`)),
+    comm: () => new GeneratedInode(fs, () => text(`${view()?.comm ?? ""}\n`)),
     exe: () => new SymlinkInode(fs, () => view()?.exe ?? "", 0, 0),
     cwd: () => new SymlinkInode(fs, () => view()?.cwd() ?? "/", 0, 0),
     root: () => new SymlinkInode(fs, "/", 0, 0),
     mounts: () => new GeneratedInode(fs, () => text(o.mounts())),
-    status: () =>
-      new GeneratedInode(fs, () => {
+    mountinfo: () => new GeneratedInode(fs, () => text(o.mountinfo())),
+    // The reader is running (it reads this file), whatever wait its read went through.
+    stat: () =>
+      new GeneratedInode(fs, (ctx) => {
         const v = view();
-        if (!v) return text("");
-        const name = v.exe.split("/").pop()?.slice(0, 15) ?? "";
-        return text(
-          `Name:\t${name}\nState:\tR (running)\nTgid:\t${pid}\nPid:\t${pid}\nPPid:\t${v.ppid}\n` +
-            `Uid:\t${v.uid}\t${v.uid}\t${v.uid}\t${v.uid}\nGid:\t${v.gid}\t${v.gid}\t${v.gid}\t${v.gid}\n` +
-            `Threads:\t1\n`,
-        );
+        return text(v ? statLine(v, o.bootNs, ctx.pid === pid) : "");
+      }),
+    status: () =>
+      new GeneratedInode(fs, (ctx) => {
+        const v = view();
+        return text(v ? statusText(v, ctx.pid === pid) : "");
       }),
     fd: (dir) =>
       new SynthDir(
@@ -167,13 +144,20 @@ function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
         0o500,
       ),
   };
-  return new SynthDir(
+  const dir = new SynthDir(
     fs,
     null,
     String(pid),
     () => Object.keys(files),
     (name, dir) => files[name]!(dir),
   );
+  // ps takes a process's user from the owner of its /proc directory, as Linux sets it.
+  const v = view();
+  if (v) {
+    dir.uid = v.uid;
+    dir.gid = v.gid;
+  }
+  return dir;
 }
 
 /** What readlink of /proc/self/fd/N shows. */
@@ -189,18 +173,15 @@ function describe(d: FileDescription | undefined): string {
 
 export function makeProcFs(fs: Fs, o: ProcOptions): DirInode {
   const pidDirs = new Map<number, SynthDir>();
-  const uptime = (): string => {
-    const s = Number(process.hrtime.bigint() - o.bootNs) / 1e9;
-    return `${s.toFixed(2)} ${s.toFixed(2)}\n`;
-  };
   const files: Record<string, () => Inode> = {
     self: () => new SymlinkInode(fs, (ctx: Ctx) => String(ctx.pid), 0, 0),
     cpuinfo: () => new GeneratedInode(fs, () => text(cpuinfo())),
-    meminfo: () => new GeneratedInode(fs, () => text(meminfo())),
+    meminfo: () => new GeneratedInode(fs, () => text(meminfoText(o.memory()))),
+    stat: () => new GeneratedInode(fs, () => text(statText(o.bootNs, o.bootRealtimeS, o.processes()))),
     version: () => new GeneratedInode(fs, () => text(`${o.version}\n`)),
     mounts: () => new GeneratedInode(fs, () => text(o.mounts())),
-    uptime: () => new GeneratedInode(fs, () => text(uptime())),
-    loadavg: () => new GeneratedInode(fs, () => text("0.00 0.00 0.00 1/1 1\n")),
+    uptime: () => new GeneratedInode(fs, () => text(uptimeText(o.bootNs, o.processes()))),
+    loadavg: () => new GeneratedInode(fs, () => text(loadavgText(o.processes()))),
     filesystems: () =>
       new GeneratedInode(fs, () => text("nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\tpipefs\n")),
   };

@@ -5,6 +5,7 @@ import { MoatError } from "../../spec/errors.js";
 import { fail } from "../errno.js";
 import type { GoferClient } from "../gofer/client.js";
 import type { FileDescription } from "../kernel/fdtable.js";
+import { type MemoryFigures, memoryFigures } from "../mm/usage.js";
 import { BindDir, BindFile, BindFs, hostPathOf, openVolumeRoot, setHostAttrs } from "./bind.js";
 import { makeDevFs } from "./dev.js";
 import { canWrite, DirFile, PathFile, RegularFile, SnapshotFile, VfsFile } from "./file.js";
@@ -108,6 +109,10 @@ export interface MountInfo {
   /** A directory, or the file of a file bind mount. */
   root: Inode;
   options: string;
+  /** The directory it covers (none for "/" and file bind mounts). */
+  point?: DirInode;
+  /** One of the kernel's own mounts made at boot (/proc, /dev, /dev/shm, /tmp). */
+  builtin?: boolean;
 }
 
 /** What a tmpfs mount may set (mount(8)'s size= and mode=, and ro). */
@@ -127,6 +132,10 @@ export interface VfsOptions {
   version?: string;
   /** Most bytes of file content the overlay's upper layer and each tmpfs may hold (default: half the RAM). */
   memoryLimit?: number;
+  /** The sandbox's memory for /proc/meminfo (default: the host's). */
+  memory?: () => MemoryFigures;
+  /** The real-time clock at boot, seconds since the epoch (default: now). */
+  bootRealtimeS?: number;
 }
 
 // f_type values of statfs, as Linux's <linux/magic.h> numbers them.
@@ -188,6 +197,9 @@ export class Vfs {
         makeProcFs(fs, {
           processes: () => vfs.processes,
           mounts: () => vfs.mountsText(),
+          mountinfo: () => vfs.mountinfoText(),
+          memory: opts.memory ?? (() => memoryFigures(undefined)),
+          bootRealtimeS: opts.bootRealtimeS ?? Date.now() / 1000,
           version: opts.version ?? "Linux version 6.1.0-moat (moat@userkernel) #1 SMP moat userkernel",
           bootNs: process.hrtime.bigint(),
         }),
@@ -372,18 +384,50 @@ export class Vfs {
       }
       found = node;
     }
+    // A config's mount on one of the kernel's own, still empty (the default spec's /tmp and
+    // /dev/shm), takes its place rather than stacking over it: each appears once in
+    // /proc/mounts, with the config's options, as under runc.
+    const replaced = this.mounts.findIndex((m) => m.builtin && m.root === found && m.point);
+    if (replaced >= 0 && found.children.size === 0) {
+      const old = this.mounts[replaced]!;
+      this.mounts.splice(replaced, 1);
+      found = old.point!;
+      found.mounted = null;
+    }
     let point: DirInode = found;
     while (point.mounted) point = point.mounted;
     point.mounted = root;
     root.parent = point.parent;
     root.name = point.name;
-    this.mounts.push({ path: this.pathOf(point), fs, root, options });
+    this.mounts.push({ path: this.pathOf(point), fs, root, options, point, builtin: !own });
     return root;
   }
 
   /** /proc/mounts. */
   mountsText(): string {
     return this.mounts.map((m) => `${m.fs.source} ${m.path} ${m.fs.type} ${m.options} 0 0\n`).join("");
+  }
+
+  /** /proc/<pid>/mountinfo (proc(5)): ids, parent ids, device, root, point, options, type, source. */
+  mountinfoText(): string {
+    const FIRST_ID = 20;
+    const within = (path: string, parent: string): boolean =>
+      parent === "/" ? path !== "/" : path.startsWith(`${parent}/`);
+    return this.mounts
+      .map((m, i) => {
+        let parent = FIRST_ID + i;
+        for (let j = i - 1; j >= 0; j--) {
+          if (within(m.path, this.mounts[j]!.path)) {
+            parent = FIRST_ID + j;
+            break;
+          }
+        }
+        const dev = m.fs.dev;
+        const devText = `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+        const ro = m.options.split(",").includes("ro") ? "ro" : "rw";
+        return `${FIRST_ID + i} ${parent} ${devText} / ${m.path} ${m.options} - ${m.fs.type} ${m.fs.source} ${ro}\n`;
+      })
+      .join("");
   }
 
   // ---------------------------------------------------------------- the walk
@@ -620,7 +664,8 @@ export class Vfs {
     const w = { links: 0 };
     const start = await this.walkParent(ctx, this.startOf(ctx, at, path), path, w);
     const { inode, p } = await this.openLast(ctx, start, w, 0, 0);
-    if (!(inode instanceof FileInode)) fail("EACCES");
+    if (!(inode instanceof FileInode))
+      fail("EACCES", inode instanceof DirInode ? "is a directory" : "not a regular file");
     checkPermission(ctx.cred, inode, MAY_EXEC);
     // Execute permission is enough: a mode 0711 program runs for users who cannot read it.
     const d = (await this.openInode(ctx, inode, 0, true)) as RegularFile;

@@ -1,0 +1,186 @@
+// Exit statuses as docker and the vm give them, through the Sandbox interface with real
+// traced processes: 127 for a program not found, 126 for one that cannot be run (with
+// docker's line on stderr), 128+n for a death by signal n with the real signal's name, and
+// signals from outside applied with Linux's default actions.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { PassThrough } from "node:stream";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import type { Sandbox } from "../../src/sandbox/sandbox.js";
+import type { Signal } from "../../src/sandbox/signals.js";
+import { isMoatError } from "../../src/spec/errors.js";
+import type { Spec } from "../../src/spec/runtime.js";
+import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
+import { Collector } from "../helpers/streams.js";
+import { C_DIR, workdir } from "./helpers.js";
+import { type BusyboxBundle, busyboxBundle } from "./rootfs-run.js";
+
+/** Is the host process alive (a zombie counts as gone)? */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, "latin1"));
+  } catch {
+    return false;
+  }
+}
+
+describe("userkernel exit statuses", () => {
+  let b: BusyboxBundle;
+  let sandbox: Sandbox;
+  let spec: Spec;
+  let work: Awaited<ReturnType<typeof workdir>>;
+  let n = 0;
+  before(async () => {
+    b = await busyboxBundle();
+    work = await workdir();
+    // Programs of our own in the image: a static one that faults, a dynamically linked one.
+    mkdirSync(path.join(b.rootfs, "t"));
+    copyFileSync(await work.compile("fault"), path.join(b.rootfs, "t/fault"));
+    await promisify(execFile)("gcc", [
+      "-O1",
+      "-o",
+      path.join(b.rootfs, "t/dynamic"),
+      path.join(C_DIR, "hello.c"),
+    ]);
+    spec = JSON.parse(readFileSync(path.join(b.base, "bundle", "config.json"), "utf8")) as Spec;
+    sandbox = await new UserkernelBackend().createSandbox({ id: "uk-exit", stateDir: b.base });
+  });
+  after(async () => {
+    await sandbox?.destroy();
+    await work?.remove();
+    await b?.remove();
+  });
+
+  /** `args` as a new container's init; with `hold`, its stdin stays open (read waits). */
+  async function start(args: string[], hold = false) {
+    const id = `c${++n}`;
+    const stdout = new Collector();
+    const stderr = new Collector();
+    await sandbox.create({
+      id,
+      bundle: path.join(b.base, "bundle"),
+      spec: { ...spec, process: { ...spec.process!, args } },
+      rootfs: b.rootfs,
+      stdio: { stdout, stderr, ...(hold ? { stdin: new PassThrough() } : {}) },
+    });
+    const { pid } = await sandbox.start(id);
+    return { id, pid, stdout, stderr, done: sandbox.wait(id) };
+  }
+
+  test("a command not found exits 127 with docker's message", async () => {
+    const r = await start(["nosuch"]);
+    const st = await r.done;
+    assert.equal(st.status, 127);
+    assert.equal(st.code, 127);
+    assert.equal(r.stderr.text(), 'moat: exec: "nosuch": executable file not found in $PATH\n');
+    const abs = await start(["/no/such"]);
+    assert.equal((await abs.done).status, 127);
+    assert.match(abs.stderr.text(), /exec: "\/no\/such": stat \/no\/such: no such file or directory/);
+  });
+
+  test("a file that cannot be run exits 126: not executable, a directory, dynamically linked", async () => {
+    const file = await start(["/etc/passwd"]);
+    assert.equal((await file.done).status, 126);
+    assert.equal(file.stderr.text(), 'moat: exec: "/etc/passwd": permission denied\n');
+    const dir = await start(["/etc"]);
+    assert.equal((await dir.done).status, 126);
+    assert.equal(dir.stderr.text(), 'moat: exec: "/etc": is a directory\n');
+    const dyn = await start(["/t/dynamic"]);
+    assert.equal((await dyn.done).status, 126);
+    assert.match(
+      dyn.stderr.text(),
+      /^moat: exec: "\/t\/dynamic": dynamically linked \(interpreter \/lib64\/ld-linux-x86-64\.so\.2\): the userkernel runs static executables only yet/,
+    );
+  });
+
+  test("a fault of the program's own is death by SIGSEGV: 139", async () => {
+    const r = await start(["/t/fault"]);
+    const st = await r.done;
+    assert.equal(st.signal, "SIGSEGV");
+    assert.equal(st.status, 139);
+    assert.equal(r.stdout.text(), "before\n");
+  });
+
+  for (const [sig, status] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+    ["SIGUSR1", 138],
+  ] as Array<[Signal, number]>) {
+    test(`${sig} from outside ends sleep with its default action: ${status}`, async () => {
+      const r = await start(["sleep", "100"]);
+      assert.ok(r.pid && alive(r.pid));
+      await sandbox.signal(r.id, sig);
+      const st = await r.done;
+      assert.equal(st.signal, sig);
+      assert.equal(st.status, status);
+      assert.equal(alive(r.pid!), false, "the stub is gone");
+    });
+  }
+
+  test("a signal sent while the start is under way acts once the program is loaded", async () => {
+    const id = `c${++n}`;
+    await sandbox.create({
+      id,
+      bundle: path.join(b.base, "bundle"),
+      spec: { ...spec, process: { ...spec.process!, args: ["sleep", "100"] } },
+      rootfs: b.rootfs,
+      stdio: { stdout: new Collector(), stderr: new Collector() },
+    });
+    const starting = sandbox.start(id);
+    await sandbox.signal(id, "SIGTERM");
+    await starting;
+    const st = await sandbox.wait(id);
+    assert.equal(st.signal, "SIGTERM");
+    assert.equal(st.status, 143);
+  });
+
+  test("SIGWINCH, SIGCHLD, SIGURG and SIGCONT are ignored by default; KILL then reads 137", async () => {
+    const r = await start(["sleep", "100"]);
+    for (const s of ["SIGWINCH", "SIGCHLD", "SIGURG", "SIGCONT"] as Signal[]) await sandbox.signal(r.id, s);
+    await sleep(300);
+    assert.ok(alive(r.pid!), "still running after the ignored signals");
+    const early = await Promise.race([r.done, sleep(10).then(() => "running")]);
+    assert.equal(early, "running");
+    await sandbox.signal(r.id, "SIGKILL");
+    const st = await r.done;
+    assert.equal(st.signal, "SIGKILL");
+    assert.equal(st.status, 137);
+  });
+
+  test("stopping signals are refused (no stop support yet) and the process runs on", async () => {
+    const r = await start(["sleep", "100"]);
+    for (const s of ["SIGSTOP", "SIGTSTP"] as Signal[]) {
+      await assert.rejects(
+        sandbox.signal(r.id, s),
+        (e: unknown) => isMoatError(e, "ENOTSUP") && /cannot stop a process yet/.test((e as Error).message),
+      );
+    }
+    assert.ok(alive(r.pid!));
+    await sandbox.signal(r.id, "SIGKILL");
+    assert.equal((await r.done).status, 137);
+  });
+
+  test("a signal the program has a handler for ends it as the default action would (handlers cannot run yet)", async () => {
+    // busybox sh with a trap installs a handler for TERM (rt_sigaction), and waits in read.
+    const r = await start(["sh", "-c", "trap 'echo caught' TERM; read x"], true);
+    await sleep(500);
+    await sandbox.signal(r.id, "SIGTERM");
+    const st = await r.done;
+    assert.equal(st.signal, "SIGTERM");
+    assert.equal(st.status, 143);
+    assert.equal(r.stdout.text(), "", "the handler did not run");
+    // Ignored by the program (SIG_IGN): nothing happens, as on Linux.
+    const ign = await start(["sh", "-c", "trap '' HUP; read x"], true);
+    await sleep(500);
+    await sandbox.signal(ign.id, "SIGHUP");
+    await sleep(200);
+    assert.ok(alive(ign.pid!));
+    await sandbox.signal(ign.id, "SIGKILL");
+    assert.equal((await ign.done).status, 137);
+  });
+});
