@@ -39,6 +39,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
+# moat and the shim on the PATH (the README's commands, containerd's runtime lookup), and
+# moat's bash completion.
+scripts/install-links.sh
 # Guest kernel and image for the vm isolation, and the KVM probe (cached; fast when done).
 node dist/src/cli/main.js setup >&2
 echo "setup: done" >&2

@@ -4,7 +4,8 @@
 //   ps:        moat's when it names no container (`moat ps -a`); runc's `ps ID` names one.
 //   run:       moat's unless a runc flag (--bundle/-b, --pid-file, --console-socket) comes
 //              before the image; `-d` alone is moat's detached run.
-//   kill/exec/start/pause: moat's with a flag only moat has (kill -s/--time, exec -i/-w, start -a), or when the
+//   kill/exec/start/pause: moat's with no container (its usage error), with a flag only moat
+//              has (kill -s/--time, exec -i/-w, start -a), or when the
 //              container is one of moat's (a name or id under ROOT/containers), or when it
 //              is no runc container and the root is moat's (no --root, or one holding
 //              images/ or containers/), so a typo gets moat's error. Otherwise runc's.
@@ -12,19 +13,24 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { DEFAULT_ROOT } from "../image/store.js";
 import { DEFAULT_STATE_ROOT } from "../oci/api.js";
+import { EXEC, KILL, PS } from "./command-specs.js";
 import { isOwnContainer } from "./containers.js";
+import type { Flags } from "./flags.js";
+import { RUN } from "./run-options.js";
 
-/** Options that take a value, per command (both moat's and runc's), to find the first positional. */
+/** A table's flags that take a value, as they are typed (--name and -n). */
+function valueFlags(flags: Flags): string[] {
+  return Object.entries(flags)
+    .filter(([, f]) => f.type === "string")
+    .flatMap(([n, f]) => [`--${n}`, ...(f.short ? [`-${f.short}`] : [])]);
+}
+
+/** Options that take a value, per command (both moat's, from their tables, and runc's), to find the first positional. */
 const VALUE_OPTIONS: Record<string, Set<string>> = {
-  ps: new Set(["--format", "-f", "--filter"]),
-  kill: new Set(["-s", "--signal", "--time", "-t"]),
+  ps: new Set(valueFlags(PS.flags)),
+  kill: new Set(valueFlags(KILL.flags)),
   exec: new Set([
-    "-e",
-    "--env",
-    "-u",
-    "--user",
-    "-w",
-    "--workdir",
+    ...valueFlags(EXEC.flags),
     "--cwd",
     "-p",
     "--process",
@@ -38,21 +44,7 @@ const VALUE_OPTIONS: Record<string, Set<string>> = {
     "--cgroup",
   ]),
   run: new Set([
-    "--isolation",
-    "-e",
-    "--env",
-    "-w",
-    "--workdir",
-    "-u",
-    "--user",
-    "--hostname",
-    "-m",
-    "--memory",
-    "--cpus",
-    "--network",
-    "-p",
-    "--publish",
-    "--name",
+    ...valueFlags(RUN.flags),
     "-b",
     "--bundle",
     "--pid-file",
@@ -116,11 +108,13 @@ export function isLifecycleInvocation(argv: string[]): boolean {
     case "exec": {
       if (options.some((o) => RUNC_ONLY[cmd]!.test(o))) return false;
       if (options.some((o) => MOAT_ONLY[cmd]!.test(o))) return true;
+      // No container at all: moat's usage error (runc callers always name one).
+      if (first === undefined) return true;
       const moatRoot = root ?? process.env.MOAT_ROOT ?? DEFAULT_ROOT;
       if (isOwnContainer(moatRoot, first)) return true;
       // Not a runc container either: let moat's command say so, when the root is moat's
       // (the default, or one holding moat's images or containers).
-      if (first === undefined || /[/\0]/.test(first)) return false;
+      if (/[/\0]/.test(first)) return false;
       if (fs.existsSync(path.join(root ?? DEFAULT_STATE_ROOT, first))) return false;
       return (
         root === undefined ||

@@ -1,11 +1,12 @@
 // moat setup / moat doctor: what this host can run, and the one-time work to get there.
 import * as os from "node:os";
-import { parseArgs } from "node:util";
 import type { ImageStore } from "../image/store.js";
 import { availability, chooseIsolation, explainAuto, prepare } from "../isolation/index.js";
 import type { Availability, IsolationName } from "../sandbox/types.js";
 import { vmTemplateEnabled } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
+import { SETUP } from "./command-specs.js";
+import { parseCommand } from "./flags.js";
 import type { Output } from "./output.js";
 
 const ALL: IsolationName[] = ["vm", "userkernel"];
@@ -17,7 +18,7 @@ function describe(name: string, a: Availability): string {
 
 /** Build what the backends need (guest kernel and image, accelerator probe), with progress. */
 export async function cmdSetup(_store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { isolation: { type: "string" } } });
+  const { values } = parseCommand(SETUP, argv);
   const names = values.isolation ? [values.isolation] : ALL;
   let failed = false;
   for (const name of names) {

@@ -1,5 +1,4 @@
 // moat pull / images / rmi / load / save / bundle / gc: the image side of the CLI.
-import { parseArgs } from "node:util";
 import { loadArchive, saveImages } from "../image/archive.js";
 import { createBundle, removeBundle } from "../image/bundle.js";
 import { DEFAULT_IMAGE, DEFAULT_IMAGE_ALIASES, ensureDefaultImage } from "../image/default-image.js";
@@ -9,7 +8,8 @@ import { formatReference, parseReference } from "../image/reference.js";
 import type { ImageStore } from "../image/store.js";
 import { MoatError } from "../spec/errors.js";
 import type { Image, ImageManifest } from "../spec/image.js";
-import { parseWithCommand } from "./args.js";
+import { BUNDLE, LOAD, PULL, RMI, SAVE } from "./command-specs.js";
+import { parseCommand } from "./flags.js";
 import { humanSize, type Output } from "./output.js";
 
 /** Turn what a person typed into the store's full name; "default" means the built-in image. */
@@ -20,15 +20,7 @@ export async function imageName(store: ImageStore, text: string): Promise<string
 }
 
 export async function cmdPull(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      platform: { type: "string" },
-      insecure: { type: "boolean" },
-      creds: { type: "string" },
-    },
-  });
+  const { values, positionals } = parseCommand(PULL, argv);
   if (positionals.length !== 1)
     throw new MoatError(
       "EINVAL",
@@ -145,7 +137,7 @@ export function humanDuration(ms: number): string {
 }
 
 export async function cmdRmi(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  const { positionals } = parseCommand(RMI, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", "usage: moat rmi IMAGE...");
   const names = [
     ...new Set(
@@ -174,15 +166,7 @@ export async function cmdGc(store: ImageStore, _argv: string[], out: Output): Pr
 }
 
 export async function cmdLoad(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      input: { type: "string", short: "i" },
-      name: { type: "string" },
-      platform: { type: "string" },
-    },
-  });
+  const { values, positionals } = parseCommand(LOAD, argv);
   const source = values.input ?? positionals[0];
   if (!source) throw new MoatError("EINVAL", "usage: moat load [-i] FILE.tar|LAYOUT-DIR [--name REF]");
   const names = await loadArchive(store, source, {
@@ -194,11 +178,7 @@ export async function cmdLoad(store: ImageStore, argv: string[], out: Output): P
 }
 
 export async function cmdSave(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { output: { type: "string", short: "o" }, dir: { type: "boolean" } },
-  });
+  const { values, positionals } = parseCommand(SAVE, argv);
   if (!values.output || positionals.length === 0) {
     throw new MoatError("EINVAL", "usage: moat save -o OUT.tar|OUT-DIR [--dir] IMAGE...");
   }
@@ -210,19 +190,7 @@ export async function cmdSave(store: ImageStore, argv: string[], out: Output): P
 }
 
 export async function cmdBundle(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals, command } = parseWithCommand(
-    argv,
-    {
-      remove: { type: "boolean" },
-      "rootfs-mode": { type: "string" },
-      user: { type: "string", short: "u" },
-      workdir: { type: "string", short: "w" },
-      env: { type: "string", short: "e", multiple: true },
-      tty: { type: "boolean", short: "t" },
-      hostname: { type: "string" },
-    },
-    2,
-  );
+  const { values, positionals, command } = parseCommand(BUNDLE, argv);
   if (values.remove) {
     if (positionals.length + command.length !== 1)
       throw new MoatError("EINVAL", "usage: moat bundle --remove DIR");

@@ -1,11 +1,43 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // moat: the docker-like user CLI. Every command is a thin layer over the library API.
 import "../sys/threadpool.js";
 import { readFileSync } from "node:fs";
 import { DEFAULT_ROOT, ImageStore } from "../image/store.js";
 import { isRuncInvocation, runcMain } from "../oci/cli.js";
 import { MoatError } from "../spec/errors.js";
+import {
+  BUNDLE,
+  COMPLETION,
+  CP,
+  DOCTOR,
+  EXEC,
+  GC,
+  HELP,
+  IMAGES,
+  INSPECT,
+  KILL,
+  LOAD,
+  LOGS,
+  PAUSE,
+  PORT,
+  PS,
+  PULL,
+  RESTART,
+  RM,
+  RMI,
+  SAVE,
+  SETUP,
+  START,
+  STATS,
+  STOP,
+  TOP,
+  UNPAUSE,
+  VERSION,
+  WAIT,
+} from "./command-specs.js";
+import { bashCompletion } from "./completion.js";
 import { isLifecycleInvocation } from "./dispatch.js";
+import { type CommandSpec, HelpRequested, helpText, mainUsage, parseCommand } from "./flags.js";
 import { reapLeftovers, reapQuietly } from "./foreground.js";
 import { cmdDoctor, cmdSetup } from "./host-commands.js";
 import { cmdBundle, cmdGc, cmdImages, cmdLoad, cmdPull, cmdRmi, cmdSave } from "./image-commands.js";
@@ -29,51 +61,62 @@ import {
 } from "./lifecycle.js";
 import { makeOutput, type Output, reportError } from "./output.js";
 import { cmdRun } from "./run.js";
+import { RUN } from "./run-options.js";
 
-const USAGE = `moat: a secure container runtime (every sandbox gets its own kernel)
+interface Command {
+  spec: CommandSpec;
+  /** Absent for the commands main.ts answers itself (help, version, completion). */
+  run?: (store: ImageStore, argv: string[], out: Output) => Promise<number>;
+}
 
-usage: moat [--root DIR] [--json] COMMAND [ARGS]
+/** Every command, with the spec its help, its flag checks and the completion come from. */
+const COMMANDS: Command[] = [
+  { spec: PULL, run: cmdPull },
+  { spec: IMAGES, run: cmdImages },
+  { spec: RMI, run: cmdRmi },
+  { spec: LOAD, run: cmdLoad },
+  { spec: SAVE, run: cmdSave },
+  { spec: BUNDLE, run: cmdBundle },
+  { spec: GC, run: cmdGc },
+  { spec: RUN, run: cmdRun },
+  { spec: EXEC, run: cmdExec },
+  { spec: KILL, run: cmdKill },
+  { spec: PS, run: cmdPs },
+  { spec: LOGS, run: cmdLogs },
+  { spec: STOP, run: cmdStop },
+  { spec: START, run: cmdStart },
+  { spec: RESTART, run: cmdRestart },
+  { spec: WAIT, run: cmdWait },
+  { spec: INSPECT, run: cmdInspect },
+  { spec: STATS, run: cmdStats },
+  { spec: TOP, run: cmdTop },
+  { spec: PORT, run: cmdPort },
+  { spec: CP, run: cmdCp },
+  { spec: PAUSE, run: cmdPause },
+  { spec: UNPAUSE, run: cmdUnpause },
+  { spec: RM, run: cmdRm },
+  { spec: SETUP, run: cmdSetup },
+  { spec: DOCTOR, run: cmdDoctor },
+  { spec: VERSION },
+  { spec: COMPLETION },
+  { spec: HELP },
+];
 
-images:
-  pull IMAGE              pull from a registry (--platform, --insecure, --creds user:pass)
-  images                  list images: age (CREATED) and SIZE (compressed layers + config)
-  rmi IMAGE...            remove images and the blobs and unpacked layers only they use
-  load FILE|DIR           load an OCI layout (dir or tar) or a docker save archive (--name REF)
-  save -o OUT IMAGE...    save images as an OCI layout tar (--dir for a directory)
-  bundle IMAGE DIR [CMD]  write an OCI runtime bundle (--rootfs-mode overlay|copy); --remove DIR
-  gc                      remove blobs and layers no image uses
-sandboxes:
-  run [--isolation vm|userkernel|auto] IMAGE [CMD...]
-  run -d [--name NAME] IMAGE [CMD...]   detached: prints the id; output goes to its log
-  exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER CMD...   another process in it
-  kill [-s SIGNAL] [--time SECONDS] CONTAINER...   TERM, then KILL after 10 s (or just -s)
-  ps [-a] [-q]            running containers (-a: stopped ones too)
-      [--format json|table|'{{.ID}}\t{{.Names}}\t{{.Status}}'] [--filter status=|name=|id=|label=|ancestor=]
-  logs [-f] [--tail N] CONTAINER   its stdout on stdout, its stderr on stderr (-f: follow until it stops)
-  stop [-t SECONDS] [-s SIGNAL] CONTAINER...   its stop signal, then KILL after 10 s (--stop-timeout)
-  start [-a] CONTAINER... a stopped container again, from its bundle (-a: attach to its output)
-  restart [-t SECONDS] CONTAINER...   stop, then start
-  wait CONTAINER...       wait for each to stop; print its exit status
-  inspect CONTAINER...    a JSON array in docker's shape (State, Config, HostConfig, Mounts)
-  stats [--no-stream] [CONTAINER...]   CPU %, memory, PIDs (a live table, or JSON lines when piped)
-  top CONTAINER [PS-OPTIONS]   its processes (ps in the container)
-  port CONTAINER [PORT]   its -p forwards
-  cp CONTAINER:PATH HOSTPATH, cp HOSTPATH CONTAINER:PATH   copy files (a running container; tar in it)
-  pause|unpause CONTAINER...   freeze and thaw it (vm only: the userkernel cannot hold a stopped process)
-  rm [-f] CONTAINER...    remove stopped containers and what they made (-f: kill first)
-  (CONTAINER: its --name, its id, or the start of its id)
-  (a foreground moat run is listed by ps and reached by kill too)
-host:
-  setup [--isolation X]   build the guest kernel and image, probe KVM (progress on a TTY)
-  doctor                  what this host can run, and why not
-  version
+const usage = () =>
+  mainUsage(
+    COMMANDS.map((c) => c.spec),
+    `(CONTAINER: its --name, its id, or the start of its id; a foreground moat run is listed by
+ps and reached by kill too)
 
 runc-compatible OCI runtime commands (create, start, state, kill, delete, list, ps, spec,
 features, and run --bundle DIR ID): see "moat help runc". kill, exec and ps are moat's when
 they name one of moat's containers (or none, for ps), else runc's.
 
 The built-in image "default" (moat.local/busybox) is built from Debian's busybox-static.
-`;
+Exit status: the container's; 125 when moat itself fails (usage, flags, images, hosts),
+126 when the command cannot be run, 127 when it is not found, 128+N for a death by signal N.
+`,
+  );
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
@@ -81,35 +124,6 @@ function version(): string {
   };
   return pkg.version;
 }
-
-const COMMANDS: Record<string, (store: ImageStore, argv: string[], out: Output) => Promise<number>> = {
-  pull: cmdPull,
-  images: cmdImages,
-  rmi: cmdRmi,
-  load: cmdLoad,
-  save: cmdSave,
-  bundle: cmdBundle,
-  gc: cmdGc,
-  run: cmdRun,
-  exec: cmdExec,
-  kill: cmdKill,
-  ps: cmdPs,
-  logs: cmdLogs,
-  rm: cmdRm,
-  stop: cmdStop,
-  start: cmdStart,
-  restart: cmdRestart,
-  wait: cmdWait,
-  inspect: cmdInspect,
-  stats: cmdStats,
-  top: cmdTop,
-  port: cmdPort,
-  pause: cmdPause,
-  unpause: cmdUnpause,
-  cp: cmdCp,
-  doctor: cmdDoctor,
-  setup: cmdSetup,
-};
 
 export async function main(argv: string[]): Promise<number> {
   // A reader that went away (`moat pull --json | head`) must not crash a pull half-way:
@@ -139,22 +153,45 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv.slice(i);
   const out = makeOutput(json);
   try {
-    if (!command || command === "help" || command === "--help" || command === "-h") {
-      process.stdout.write(USAGE);
+    if (!command || command === "--help" || command === "-h") {
+      process.stdout.write(usage());
       return command ? 0 : 2;
     }
-    if (command === "version" || command === "--version") {
-      out.result({ version: version() }, `moat version ${version()}`);
-      return 0;
+    const name = command === "--version" ? "version" : command;
+    const cmd = COMMANDS.find((c) => c.spec.name === name);
+    if (!cmd) throw new MoatError("EINVAL", `unknown command "${command}": run "moat help" for the list`);
+    // The command's table checks its flags (and answers --help) before anything is opened.
+    const { positionals } = parseCommand(cmd.spec, rest);
+    switch (cmd.spec.name) {
+      case "help": {
+        const topic = positionals[0];
+        if (topic === undefined) process.stdout.write(usage());
+        else {
+          const c = COMMANDS.find((x) => x.spec.name === topic);
+          if (!c) throw new MoatError("EINVAL", `unknown command "${topic}": run "moat help" for the list`);
+          process.stdout.write(helpText(c.spec));
+        }
+        return 0;
+      }
+      case "version":
+        out.result({ version: version() }, `moat version ${version()}`);
+        return 0;
+      case "completion":
+        if (positionals[0] !== "bash")
+          throw new MoatError("EINVAL", `moat completion: only bash is supported, not "${positionals[0]}"`);
+        process.stdout.write(bashCompletion(COMMANDS.map((c) => c.spec)));
+        return 0;
     }
-    const fn = COMMANDS[command];
-    if (!fn) throw new MoatError("EINVAL", `unknown command "${command}": run "moat help" for the list`);
     if (!root) throw new MoatError("EINVAL", "--root needs a directory");
     const store = await ImageStore.open(root);
     // What runs killed before they could clean up left behind (foreground.ts): never fails.
     await reapLeftovers(store);
-    return await fn(store, rest, out);
+    return await cmd.run!(store, rest, out);
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(helpText(e.spec));
+      return 0;
+    }
     return reportError(e, out.forced);
   }
 }

@@ -38,14 +38,19 @@ export function makeOutput(forceJson: boolean): Output {
   };
 }
 
-/** Print an error the way every moat command does, and give the exit code. */
+/**
+ * Print an error the way every moat command does, and give the exit code: docker's 125 for
+ * moat's own failures (usage, flags, images, the host), apart from 126/127 (a command that
+ * cannot run / is not there) and 128+N, which are the container's exit statuses.
+ */
 export function reportError(e: unknown, json: boolean): number {
   const code = isMoatError(e) ? e.code : ((e as { code?: string }).code ?? "ERROR");
   const message = e instanceof Error ? withPermissionHint(e) : String(e);
   if (json) process.stderr.write(`${JSON.stringify({ level: "error", code, msg: message })}\n`);
-  else process.stderr.write(`moat: ${message}\n`);
+  // Usage errors name their command already ("moat run: unknown flag --foo; ...").
+  else process.stderr.write(message.startsWith("moat ") ? `${message}\n` : `moat: ${message}\n`);
   if (process.env.MOAT_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-  return 1;
+  return 125;
 }
 
 /** A raw EACCES/EPERM from the system says what to do about it (moat's own errors already do). */

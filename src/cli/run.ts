@@ -7,44 +7,16 @@ import type { ImageStore } from "../image/store.js";
 import { chooseIsolation, selectBackend } from "../isolation/index.js";
 import { MoatError } from "../spec/errors.js";
 import type { Spec } from "../spec/runtime.js";
-import { parseWithCommand } from "./args.js";
 import { bundleDir, newId } from "./containers.js";
+import { parseCommand } from "./flags.js";
 import { runForeground } from "./foreground.js";
 import { imageName } from "./image-commands.js";
 import { runDetached } from "./lifecycle.js";
 import type { Output } from "./output.js";
+import { makeVolumes, parseRun, RUN, refuseUnsupported } from "./run-options.js";
 
-const USAGE =
-  "usage: moat run [--isolation vm|userkernel|auto] [-d [--name NAME]] [-i] [-e K=V] [-w DIR] [-u USER] [--hostname H] [--memory 512m] [--cpus N] [--network nat|none] [-p HOST:GUEST]... [--keep] IMAGE|BUNDLE-DIR [CMD...]";
-
-/** "512", "512m", "2g" -> MiB. */
-export function parseMemory(text: string): number {
-  const m = /^(\d+)([mg]?)i?b?$/i.exec(text.trim());
-  if (!m) throw new MoatError("EINVAL", `--memory "${text}" is not a size: use e.g. 512m or 2g`);
-  const n = Number(m[1]) * (m[2]?.toLowerCase() === "g" ? 1024 : 1);
-  if (n < 64) throw new MoatError("EINVAL", `--memory ${text} is too small: a sandbox needs at least 64m`);
-  return n;
-}
-
-/** "--network nat|none": the sandbox's network (vm: user-mode NAT through passt, with the host's loopback out of reach; or no NIC). */
-export function parseNetwork(text: string): "nat" | "none" {
-  if (text === "nat" || text === "none") return text;
-  throw new MoatError("EINVAL", `--network "${text}" is not a network: use nat (the default) or none`);
-}
-
-/** "-p 8080:80": host port 8080 on 127.0.0.1 forwarded to port 80 in the sandbox. */
-export function parsePortForward(text: string): { host: number; guest: number } {
-  const m = /^(\d{1,5}):(\d{1,5})$/.exec(text.trim());
-  const host = Number(m?.[1]);
-  const guest = Number(m?.[2]);
-  if (!m || host < 1 || host > 65535 || guest < 1 || guest > 65535) {
-    throw new MoatError(
-      "EINVAL",
-      `-p "${text}" is not a port forward: use HOST:GUEST with TCP ports from 1 to 65535, e.g. -p 8080:80`,
-    );
-  }
-  return { host, guest };
-}
+// The flags and their checks are in run-options.ts (one table for the parser and the help).
+export { parseMemory, parseNetwork, parsePortForward } from "./run-options.js";
 
 /** An OCI bundle given by path: its config.json as is, the command replaced if one is given. */
 async function openBundle(
@@ -56,51 +28,74 @@ async function openBundle(
   return { dir: path.resolve(dir), spec, rootfs: path.resolve(dir, spec.root.path) };
 }
 
+/**
+ * Is the target a bundle directory rather than an image? A path-looking one (starting with
+ * / or ., or naming a directory with a /) is a bundle, and must have a config.json.
+ */
 async function isBundleDir(text: string): Promise<boolean> {
-  if (!text.includes("/") && !text.startsWith(".")) return false;
+  const looksLikePath = text.startsWith("/") || text.startsWith(".");
+  let dir = false;
   try {
-    return (await fs.stat(path.join(text, "config.json"))).isFile();
-  } catch {
+    dir = (await fs.stat(text)).isDirectory();
+  } catch {}
+  if (!looksLikePath && !(dir && text.includes("/"))) return false;
+  if (!dir) {
+    if (looksLikePath)
+      throw new MoatError("ENOENT", `${text} does not exist: give an image name or an OCI bundle directory`);
     return false;
+  }
+  try {
+    if ((await fs.stat(path.join(text, "config.json"))).isFile()) return true;
+  } catch {}
+  throw new MoatError(
+    "EINVAL",
+    `${text} is not an OCI bundle: it has no config.json (make one with moat bundle IMAGE DIR, or give an image name)`,
+  );
+}
+
+/** The flags that shape the container: a bundle directory runs as its config.json says. */
+const SPEC_FLAGS = Object.keys(RUN.flags).filter(
+  (f) =>
+    ![
+      "isolation",
+      "detach",
+      "name",
+      "interactive",
+      "tty",
+      "rm",
+      "keep",
+      "memory",
+      "cpus",
+      "network",
+      "publish",
+    ].includes(f),
+);
+
+function refuseBundleFlags(target: string, argv: string[]): void {
+  const { values } = parseCommand(RUN, argv);
+  const given = SPEC_FLAGS.filter((f) => values[f as keyof typeof values] !== undefined);
+  if (given.length) {
+    throw new MoatError(
+      "EINVAL",
+      `${target} is a bundle: it runs as its config.json says, so ${given.map((f) => `--${f}`).join(", ")} would be ignored; edit the config.json, or run an image`,
+    );
   }
 }
 
 export async function cmdRun(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals, command } = parseWithCommand(
-    argv,
-    {
-      isolation: { type: "string" },
-      interactive: { type: "boolean", short: "i" },
-      tty: { type: "boolean", short: "t" },
-      env: { type: "string", short: "e", multiple: true },
-      workdir: { type: "string", short: "w" },
-      user: { type: "string", short: "u" },
-      hostname: { type: "string" },
-      keep: { type: "boolean" },
-      rm: { type: "boolean" },
-      memory: { type: "string", short: "m" },
-      cpus: { type: "string" },
-      network: { type: "string" },
-      publish: { type: "string", short: "p", multiple: true },
-      detach: { type: "boolean", short: "d" },
-      name: { type: "string" },
-    },
-    1,
-  );
-  if (positionals.length === 0 && command.length > 0) throw new MoatError("EINVAL", USAGE);
+  const plan = parseRun(argv, store.root);
+  const { values, target, command, memoryMiB, cpus, network, ports } = plan;
   const isolation = chooseIsolation({ flag: values.isolation });
-  const target = positionals[0] ?? "default";
-  const memoryMiB = values.memory ? parseMemory(values.memory) : undefined;
-  const cpus = values.cpus ? Number(values.cpus) : undefined;
-  if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1 && cpus <= 64)) {
-    throw new MoatError("EINVAL", `--cpus ${values.cpus} is not a whole number from 1 to 64`);
-  }
-  const network = values.network !== undefined ? parseNetwork(values.network) : undefined;
-  const ports = (values.publish ?? []).map(parsePortForward);
-  if (network === "none" && ports.length > 0) {
-    throw new MoatError("EINVAL", "-p needs a network: drop --network none or the -p options");
+  // docker: -i with -t reads keys from a terminal; from a pipe it would wait for ever.
+  if (values.tty && values.interactive && !process.stdin.isTTY) {
+    throw new MoatError("EINVAL", "the input device is not a TTY: drop -t, or run it from a terminal");
   }
   const given = await isBundleDir(target);
+  if (given) refuseBundleFlags(target, argv);
+  // The isolation, resolved (auto picks one here): what it cannot honour is refused at once.
+  const backend = await selectBackend(isolation);
+  refuseUnsupported(plan, backend.isolation);
+  makeVolumes(plan, store.root);
   if (values.detach) {
     // Detached: the container outlives this command, so everything it needs is on disk and
     // owned by its monitor (see lifecycle.ts); the options that only make sense while we
@@ -116,14 +111,8 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
     return runDetached(store, out, {
       imageText: target,
       image: await imageName(store, target),
-      overrides: {
-        ...(command.length ? { args: command } : {}),
-        ...(values.env ? { env: values.env } : {}),
-        ...(values.workdir ? { cwd: values.workdir } : {}),
-        ...(values.user ? { user: values.user } : {}),
-        ...(values.hostname ? { hostname: values.hostname } : {}),
-      },
-      isolation,
+      overrides: plan.bundle,
+      isolation: backend.isolation,
       ...(values.name !== undefined ? { name: values.name } : {}),
       interactive: Boolean(values.interactive),
       ...(values.rm ? { autoRemove: true } : {}),
@@ -139,8 +128,6 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
   if (values.name !== undefined) {
     throw new MoatError("EINVAL", "--name names a detached container: add -d, or drop --name");
   }
-  // Pick the backend before unpacking anything: a host that cannot run it learns so at once.
-  const backend = await selectBackend(isolation);
   // The run's id is a container id (moat ps, moat kill take it); foreground.ts records, owns
   // and cleans up everything the run makes.
   const id = newId();
@@ -155,12 +142,7 @@ export async function cmdRun(store: ImageStore, argv: string[], out: Output): Pr
       given
         ? openBundle(target, command)
         : createBundle(store, await imageName(store, target), bundleDir(store.root, id), {
-            ...(command.length ? { args: command } : {}),
-            ...(values.env ? { env: values.env } : {}),
-            ...(values.workdir ? { cwd: values.workdir } : {}),
-            ...(values.user ? { user: values.user } : {}),
-            ...(values.hostname ? { hostname: values.hostname } : {}),
-            ...(values.tty ? { terminal: true } : {}),
+            ...plan.bundle,
             ...(leaseId ? { leaseId } : {}),
           }),
     removeBundle,

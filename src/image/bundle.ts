@@ -9,7 +9,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { MoatError } from "../spec/errors.js";
-import type { Spec } from "../spec/runtime.js";
+import type { Mount, Spec } from "../spec/runtime.js";
 import { MS_NODEV, mount, umount } from "../sys/fs.js";
 import { testKillPoint } from "../sys/test-kill.js";
 import { applyLayers, canUseOverlay, overlayMountOptions } from "./apply.js";
@@ -23,6 +23,28 @@ export interface BundleOptions extends SpecOverrides {
   rootfsMode?: RootfsMode | "auto";
   /** The id of the bundle's lease, when the caller must record it before it is taken (moat run). */
   leaseId?: string;
+}
+
+/** The files etcFiles asks for, by their destination in the container. */
+export function etcFileContents(
+  hostname: string,
+  e: NonNullable<BundleOptions["etcFiles"]>,
+): Record<string, string> {
+  const hosts = [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+    `127.0.1.1\t${hostname}`,
+    ...(e.extraHosts ?? []).map((h) => `${h.ip}\t${h.name}`),
+  ];
+  return {
+    "/etc/hosts": `${hosts.join("\n")}\n`,
+    "/etc/hostname": `${hostname}\n`,
+    ...(e.dns?.length ? { "/etc/resolv.conf": `${e.dns.map((ip) => `nameserver ${ip}`).join("\n")}\n` } : {}),
+  };
 }
 
 export interface BundleInfo {
@@ -110,7 +132,22 @@ export async function createBundle(
       mounted = true;
       testKillPoint("bundle-mounted");
     }
-    const spec = await specFromImage(img.image, rootfs, opts);
+    const mounts = [...(opts.mounts ?? [])];
+    if (opts.etcFiles) {
+      // Files first, so that a -v on one of these paths (listed after) is the one seen.
+      const etc = path.join(dir, META, "etc");
+      await fs.mkdir(etc, { mode: 0o755 });
+      const files = etcFileContents(opts.hostname ?? "moat", opts.etcFiles);
+      const own: Mount[] = [];
+      for (const [dest, text] of Object.entries(files)) {
+        if (mounts.some((m) => m.destination === dest)) continue;
+        const file = path.join(etc, path.basename(dest));
+        await fs.writeFile(file, text, { mode: 0o644 });
+        own.push({ destination: dest, type: "bind", source: file, options: ["rbind", "rprivate", "rw"] });
+      }
+      mounts.unshift(...own);
+    }
+    const spec = await specFromImage(img.image, rootfs, { ...opts, mounts });
     // config.json last: its presence means the bundle is complete.
     await writeFileAtomic(path.join(dir, "config.json"), `${JSON.stringify(spec, null, 2)}\n`);
     return { dir, rootfs, mode, image: imageName, manifestDigest: img.manifestDigest, spec };

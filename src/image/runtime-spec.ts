@@ -1,8 +1,10 @@
 // Derive an OCI runtime config.json from an image config, with the defaults runc's
 // `runc spec` and Docker use (namespaces, mounts, masked paths, capabilities, rlimits).
+
+import { CAPABILITIES } from "../spec/capabilities.js";
 import { MoatError } from "../spec/errors.js";
 import type { Image } from "../spec/image.js";
-import { type Mount, OciVersion, type Spec, type User } from "../spec/runtime.js";
+import { type Mount, OciVersion, type Rlimit, type Spec, type User } from "../spec/runtime.js";
 import { readInRoot } from "./rootpath.js";
 
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -67,6 +69,65 @@ export interface SpecOverrides {
   hostname?: string;
   readonlyRootfs?: boolean;
   annotations?: Record<string, string>;
+  /** More mounts (docker's -v, --mount, --tmpfs): one on a default mount's destination replaces it. */
+  mounts?: Mount[];
+  /** Capability names (CAP_ optional, any case) or "ALL", applied to the default set as docker does. */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** Replace the default limit of the same type, or add one. */
+  rlimits?: Rlimit[];
+  /** A seccomp profile (the runtime spec's linux.seccomp), already checked by the caller. */
+  seccomp?: unknown;
+  noNewPrivileges?: boolean;
+  /**
+   * moat run's container files, as docker makes them: /etc/hosts (localhost, the host name,
+   * the extra hosts), /etc/hostname and, with dns servers, /etc/resolv.conf. createBundle
+   * writes them in DIR/.moat and bind-mounts them writable (as docker does), so the image's
+   * own stay untouched.
+   */
+  etcFiles?: { extraHosts?: { name: string; ip: string }[]; dns?: string[] };
+}
+
+/** Every capability the runtime spec names, in number order (what --cap-add ALL grants). */
+export const ALL_CAPABILITIES = Object.entries(CAPABILITIES)
+  .sort((a, b) => a[1] - b[1])
+  .map(([name]) => name);
+
+/** "net_admin", "CAP_NET_ADMIN", "ALL": the runtime spec's name, or an error naming the bad one. */
+export function capabilityName(text: string): string {
+  const up = text.trim().toUpperCase();
+  if (up === "ALL") return up;
+  const name = up.startsWith("CAP_") ? up : `CAP_${up}`;
+  if (CAPABILITIES[name] === undefined) {
+    throw new MoatError(
+      "EINVAL",
+      `unknown capability "${text}": use names such as NET_ADMIN, CAP_SYS_TIME or ALL`,
+    );
+  }
+  return name;
+}
+
+/** docker's --cap-add/--cap-drop on the default set: ALL in add starts from every capability, ALL in drop from none. */
+export function applyCapabilities(add: readonly string[] = [], drop: readonly string[] = []): string[] {
+  const adds = add.map(capabilityName);
+  const drops = drop.map(capabilityName);
+  let caps = adds.includes("ALL") ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
+  caps = drops.includes("ALL") ? [] : caps.filter((c) => !drops.includes(c));
+  for (const c of adds) if (c !== "ALL" && !caps.includes(c)) caps.push(c);
+  return caps;
+}
+
+/** The default mounts with the caller's: one on the same destination replaces the default. */
+function mergeMounts(extra: readonly Mount[]): Mount[] {
+  const norm = (d: string) => d.replace(/\/+$/, "") || "/";
+  const taken = new Set(extra.map((m) => norm(m.destination)));
+  return [
+    ...DEFAULT_MOUNTS.filter((m) => !taken.has(m.destination)).map((m) => ({
+      ...m,
+      options: [...(m.options ?? [])],
+    })),
+    ...extra,
+  ];
 }
 
 export async function specFromImage(image: Image, rootfs: string, o: SpecOverrides = {}): Promise<Spec> {
@@ -80,9 +141,21 @@ export async function specFromImage(image: Image, rootfs: string, o: SpecOverrid
       "the image has no Entrypoint or Cmd and no command was given: name the command to run",
     );
   }
-  const base = o.terminal ? [DEFAULT_PATH, "TERM=xterm"] : [DEFAULT_PATH];
-  const env = mergeEnv(mergeEnv(base, cfg.Env ?? []), o.env ?? []);
-  const user = await resolveUser(rootfs, o.user ?? cfg.User ?? "");
+  const hostname = o.hostname ?? "moat";
+  // docker sets HOSTNAME (the image or -e may override it) and, when neither does, HOME from
+  // the user's /etc/passwd entry ("/" without one).
+  const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(o.terminal ? ["TERM=xterm"] : [])];
+  let env = mergeEnv(mergeEnv(base, cfg.Env ?? []), o.env ?? []);
+  const userText = o.user ?? cfg.User ?? "";
+  const user = await resolveUser(rootfs, userText);
+  if (!env.some((e) => e.startsWith("HOME="))) env = [...env, `HOME=${await homeOf(rootfs, user.uid)}`];
+  const caps = o.capAdd || o.capDrop ? applyCapabilities(o.capAdd, o.capDrop) : DEFAULT_CAPABILITIES;
+  const rlimits: Rlimit[] = [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }];
+  for (const r of o.rlimits ?? []) {
+    const i = rlimits.findIndex((x) => x.type === r.type);
+    if (i >= 0) rlimits[i] = r;
+    else rlimits.push(r);
+  }
   const annotations: Record<string, string> = { ...(cfg.Labels ?? {}) };
   if (cfg.ExposedPorts)
     annotations["org.opencontainers.image.exposedPorts"] = Object.keys(cfg.ExposedPorts).join(",");
@@ -96,17 +169,13 @@ export async function specFromImage(image: Image, rootfs: string, o: SpecOverrid
       args,
       env,
       cwd: o.cwd ?? (cfg.WorkingDir || "/"),
-      capabilities: {
-        bounding: DEFAULT_CAPABILITIES,
-        effective: DEFAULT_CAPABILITIES,
-        permitted: DEFAULT_CAPABILITIES,
-      },
-      rlimits: [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits,
+      noNewPrivileges: o.noNewPrivileges ?? true,
     },
     root: { path: "rootfs", readonly: o.readonlyRootfs ?? false },
-    hostname: o.hostname ?? "moat",
-    mounts: DEFAULT_MOUNTS.map((m) => ({ ...m, options: [...(m.options ?? [])] })),
+    hostname,
+    mounts: mergeMounts(o.mounts ?? []),
     annotations,
     linux: {
       namespaces: [
@@ -130,6 +199,7 @@ export async function specFromImage(image: Image, rootfs: string, o: SpecOverrid
         "/sys/firmware",
       ],
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+      ...(o.seccomp !== undefined ? { seccomp: o.seccomp } : {}),
     },
   };
 }
@@ -196,6 +266,12 @@ export async function resolveUser(rootfs: string, spec: string): Promise<User> {
   const extra = additionalGids.filter((g) => g !== user.gid);
   if (extra.length) user.additionalGids = extra;
   return user;
+}
+
+/** The home directory /etc/passwd gives this uid, or "/" (docker's fallback). */
+async function homeOf(rootfs: string, uid: number): Promise<string> {
+  const row = parseColon(await readInRoot(rootfs, "/etc/passwd")).find((r) => Number(r[2]) === uid);
+  return row?.[5] || "/";
 }
 
 function parseColon(text: string | undefined): string[][] {

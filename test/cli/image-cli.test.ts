@@ -59,18 +59,18 @@ describe("moat image commands", () => {
 
   test("errors: a JSON line on stderr with a code, a non-zero exit, nothing changed", () => {
     const r = moat(root, "rmi", "example.com/never:1");
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 125);
     const err = JSON.parse(r.stderr.trim().split("\n").pop()!);
     assert.equal(err.level, "error");
     assert.equal(err.code, "ENOENT");
     assert.match(err.msg, /moat images lists/);
 
     const bad = moat(root, "pull", "Not A Reference");
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 125);
     assert.equal(JSON.parse(bad.stderr.trim()).code, "EINVAL");
 
     const unknown = moat(root, "frobnicate");
-    assert.equal(unknown.code, 1);
+    assert.equal(unknown.code, 125);
     assert.match(JSON.parse(unknown.stderr.trim()).msg, /unknown command "frobnicate"/);
   });
 });

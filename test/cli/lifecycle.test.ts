@@ -133,7 +133,7 @@ describe("moat run -d and friends, userkernel", () => {
 
     // A running container is not removed without -f.
     const busy = moat(["rm", "loop"]);
-    assert.equal(busy.status, 1);
+    assert.equal(busy.status, 125);
     assert.match(busy.stderr, /container loop is running: stop it first with "moat kill loop"/);
 
     // logs -f follows until the container stops
@@ -208,7 +208,7 @@ describe("moat run -d and friends, userkernel", () => {
     assert.equal(first.status, 0, first.stderr);
     const id = first.stdout.trim();
     const clash = runDetached(moat, "same", ["true"]);
-    assert.equal(clash.status, 1);
+    assert.equal(clash.status, 125);
     assert.match(clash.stderr, new RegExp(`the name "same" is already used by container ${id.slice(0, 12)}`));
     assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), [id], "the refused run made no bundle");
     assert.deepEqual(fs.readdirSync(path.join(root, "containers")), [id]);
@@ -228,7 +228,10 @@ describe("moat run -d and friends, userkernel", () => {
     );
     assert.match(moat(["kill", "-s", "NOPE", "same"]).stderr, /unknown signal/);
     assert.match(moat(["kill", "--time", "soon", "same"]).stderr, /--time "soon" is not a number of seconds/);
-    assert.match(moat(["exec", "same"]).stderr, /usage: moat exec/);
+    assert.match(
+      moat(["exec", "same"]).stderr,
+      /^moat exec: requires at least 2 arguments \(CONTAINER CMD...\); see moat exec --help$/m,
+    );
     assert.match(moat(["logs", "nothere"]).stderr, /no container named or with id "nothere"/);
 
     // A program that is not in the image: the container ends at once with 127, its log

@@ -35,13 +35,13 @@ describe("moat run --network and -p", () => {
 
   test("refuses bad values before anything starts", async () => {
     const n = moat(["run", "--isolation", "vm", "--network", "bridge", "default", "true"]);
-    assert.equal(n.status, 1);
+    assert.equal(n.status, 125);
     assert.match(n.stderr, /--network "bridge" is not a network/);
     const p = moat(["run", "--isolation", "vm", "-p", "99999:80", "default", "true"]);
-    assert.equal(p.status, 1);
+    assert.equal(p.status, 125);
     assert.match(p.stderr, /-p "99999:80" is not a port forward/);
     const both = moat(["run", "--isolation", "vm", "--network", "none", "-p", "8080:80", "default", "true"]);
-    assert.equal(both.status, 1);
+    assert.equal(both.status, 125);
     assert.match(both.stderr, /-p needs a network/);
     assert.deepEqual(await fs.readdir(path.join(root, "bundles")).catch(() => []), []);
   });

@@ -46,7 +46,7 @@ describe("moat run --isolation userkernel", () => {
 
   test("errors are clear and leave no bundle or mount", async () => {
     const r = moat(["run", "--isolation", "nonsense", "default", "true"]);
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 125);
     assert.match(r.stderr, /unknown isolation "nonsense"/);
     const missing = moat(["run", "default", "/bin/not-there"]);
     assert.notEqual(missing.status, 0);
@@ -96,7 +96,7 @@ describe("moat run --isolation userkernel", () => {
 
   test("bad sizes are refused before anything starts", () => {
     const r = moat(["run", "--memory", "12x", "default", "true"]);
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 125);
     assert.match(r.stderr, /--memory "12x" is not a size/);
     const c = moat(["run", "--cpus", "0", "default", "true"]);
     assert.match(c.stderr, /--cpus 0/);

@@ -101,7 +101,13 @@ describe("bundles", () => {
       const spec = JSON.parse(await fs.readFile(path.join(dir, "config.json"), "utf8"));
       assert.deepEqual(b.spec, spec);
       assert.deepEqual(spec.process.args, ["/bin/app", "--serve"]);
-      assert.deepEqual(spec.process.env, ["PATH=/opt/bin:/usr/bin", "MODE=dev"]);
+      // docker's HOSTNAME, and HOME from the user's /etc/passwd entry (neither set by the image).
+      assert.deepEqual(spec.process.env, [
+        "PATH=/opt/bin:/usr/bin",
+        "HOSTNAME=moat",
+        "MODE=dev",
+        "HOME=/home/app",
+      ]);
       assert.equal(spec.process.cwd, "/srv");
       assert.deepEqual(spec.process.user, { uid: 1000, gid: 1000, additionalGids: [2000] });
       assert.equal(spec.root.path, "rootfs");
@@ -112,6 +118,81 @@ describe("bundles", () => {
       assert.ok(spec.linux.namespaces.some((n: { type: string }) => n.type === "pid"));
     } finally {
       await removeBundle(dir);
+    }
+  });
+
+  test("moat run's overrides: mounts, capabilities, rlimits, seccomp, HOME, and the /etc files", async () => {
+    const dir = path.join(tempDir(), "b");
+    const vol = tempDir();
+    const profile = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [] };
+    await createBundle(store, "example.com/app:1", dir, {
+      hostname: "box",
+      env: ["HOME=/mine"],
+      mounts: [
+        { destination: "/data", type: "bind", source: vol, options: ["rbind", "ro"] },
+        { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["size=1m"] },
+        // A -v on /etc/hosts wins over moat's own file.
+        { destination: "/etc/hosts", type: "bind", source: path.join(vol, "h"), options: ["rbind", "rw"] },
+      ],
+      capAdd: ["net_admin", "ALL"],
+      capDrop: ["CAP_SYS_ADMIN"],
+      rlimits: [
+        { type: "RLIMIT_NOFILE", soft: 10, hard: 20 },
+        { type: "RLIMIT_NPROC", soft: 5, hard: 5 },
+      ],
+      seccomp: profile,
+      noNewPrivileges: false,
+      etcFiles: { extraHosts: [{ name: "db", ip: "10.0.0.5" }], dns: ["1.1.1.1"] },
+    });
+    try {
+      const spec = JSON.parse(await fs.readFile(path.join(dir, "config.json"), "utf8"));
+      assert.ok(spec.process.env.includes("HOME=/mine"), "an explicit HOME wins");
+      assert.ok(spec.process.env.includes("HOSTNAME=box"));
+      const byDest = new Map(spec.mounts.map((m: { destination: string }) => [m.destination, m]));
+      assert.deepEqual(byDest.get("/tmp"), {
+        destination: "/tmp",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["size=1m"],
+      });
+      assert.equal(spec.mounts.filter((m: { destination: string }) => m.destination === "/tmp").length, 1);
+      assert.equal((byDest.get("/etc/hosts") as { source: string }).source, path.join(vol, "h"));
+      const etc = path.join(dir, ".moat", "etc");
+      assert.equal((byDest.get("/etc/hostname") as { source: string }).source, path.join(etc, "hostname"));
+      assert.equal(await fs.readFile(path.join(etc, "hostname"), "utf8"), "box\n");
+      assert.equal(await fs.readFile(path.join(etc, "resolv.conf"), "utf8"), "nameserver 1.1.1.1\n");
+      await assert.rejects(
+        fs.stat(path.join(etc, "hosts")),
+        { code: "ENOENT" },
+        "no file for a path -v took",
+      );
+      const caps: string[] = spec.process.capabilities.bounding;
+      assert.ok(caps.includes("CAP_NET_ADMIN") && caps.includes("CAP_SYS_TIME"), "ALL adds every capability");
+      assert.ok(!caps.includes("CAP_SYS_ADMIN"), "and a drop takes one away");
+      assert.deepEqual(spec.process.rlimits, [
+        { type: "RLIMIT_NOFILE", soft: 10, hard: 20 },
+        { type: "RLIMIT_NPROC", soft: 5, hard: 5 },
+      ]);
+      assert.deepEqual(spec.linux.seccomp, profile);
+      assert.equal(spec.process.noNewPrivileges, false);
+    } finally {
+      await removeBundle(dir);
+    }
+    const plain = path.join(tempDir(), "b");
+    await createBundle(store, "example.com/app:1", plain, {
+      capDrop: ["ALL"],
+      capAdd: ["CHOWN"],
+      etcFiles: {},
+    });
+    try {
+      const spec = JSON.parse(await fs.readFile(path.join(plain, "config.json"), "utf8"));
+      assert.deepEqual(spec.process.capabilities.effective, ["CAP_CHOWN"]);
+      const hosts = await fs.readFile(path.join(plain, ".moat", "etc", "hosts"), "utf8");
+      assert.match(hosts, /^127\.0\.0\.1\tlocalhost$/m);
+      assert.match(hosts, /^127\.0\.1\.1\tmoat$/m);
+      assert.ok(!spec.mounts.some((m: { destination: string }) => m.destination === "/etc/resolv.conf"));
+    } finally {
+      await removeBundle(plain);
     }
   });
 

@@ -12,8 +12,9 @@ import tar from "tar-stream";
 import type { ImageStore } from "../../image/store.js";
 import { containerState, execInContainer } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { CP } from "../command-specs.js";
 import { resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 
 export const CP_USAGE = "usage: moat cp CONTAINER:PATH HOSTPATH | moat cp HOSTPATH CONTAINER:PATH";
@@ -190,7 +191,7 @@ async function packHost(src: string, top: string, tarPath: string): Promise<void
 }
 
 export async function cmdCp(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { positionals } = parseWithCommand(argv, {}, Number.POSITIVE_INFINITY);
+  const { positionals } = parseCommand(CP, argv);
   if (positionals.length !== 2) throw new MoatError("EINVAL", CP_USAGE);
   const src = splitArg(positionals[0]!);
   const dst = splitArg(positionals[1]!);

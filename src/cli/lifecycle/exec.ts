@@ -3,34 +3,26 @@ import * as fs from "node:fs";
 import type { ImageStore } from "../../image/store.js";
 import { execInContainer } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { EXEC } from "../command-specs.js";
 import { openConsole } from "../console.js";
 import { logFile, resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
+import { resolveEnv } from "../run-options.js";
 import { openLogs } from "./log-files.js";
 import { startKeeper } from "./tty-keeper.js";
 
 const EXEC_USAGE = "usage: moat exec [-i] [-t] [-d] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD...";
 
 export async function cmdExec(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals, command } = parseWithCommand(
-    argv,
-    {
-      interactive: { type: "boolean", short: "i" },
-      tty: { type: "boolean", short: "t" },
-      detach: { type: "boolean", short: "d" },
-      env: { type: "string", short: "e", multiple: true },
-      workdir: { type: "string", short: "w" },
-      user: { type: "string", short: "u" },
-    },
-    1,
-  );
+  const { values, positionals, command } = parseCommand(EXEC, argv);
   if (positionals.length !== 1 || command.length === 0) throw new MoatError("EINVAL", EXEC_USAGE);
   const root = store.root;
   const id = await resolveContainer(root, positionals[0]!);
   const proc = {
     args: command,
-    ...(values.env ? { env: values.env } : {}),
+    // docker's -e NAME: this shell's value, or left out.
+    ...(values.env ? { env: resolveEnv(values.env, process.env) } : {}),
     ...(values.workdir ? { cwd: values.workdir } : {}),
     ...(values.user ? { user: values.user } : {}),
   };

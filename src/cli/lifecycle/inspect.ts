@@ -5,8 +5,9 @@ import type { ImageStore } from "../../image/store.js";
 import { containerState } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
 import type { Spec } from "../../spec/runtime.js";
-import { parseWithCommand } from "../args.js";
+import { INSPECT } from "../command-specs.js";
 import { bundleDir, resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 import { inspectView } from "./inspect-view.js";
 
@@ -26,7 +27,7 @@ export async function inspectContainer(root: string, id: string): Promise<Record
 }
 
 export async function cmdInspect(store: ImageStore, argv: string[], _out: Output): Promise<number> {
-  const { positionals } = parseWithCommand(argv, {}, Number.POSITIVE_INFINITY);
+  const { positionals } = parseCommand(INSPECT, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", INSPECT_USAGE);
   // As docker: every container found is printed; one not found is an error after the array.
   const found: Record<string, unknown>[] = [];

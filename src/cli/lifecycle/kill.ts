@@ -3,18 +3,15 @@ import type { ImageStore } from "../../image/store.js";
 import { containerState, killContainer } from "../../oci/api.js";
 import { parseSignal } from "../../sandbox/signals.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { KILL } from "../command-specs.js";
 import { resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import { findForeground, killForeground } from "../foreground.js";
 import type { Output } from "../output.js";
 import { DEFAULT_GRACE_S, parseSeconds, stopContainer, stopTimeoutOf } from "./stop-container.js";
 
 export async function cmdKill(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(
-    argv,
-    { signal: { type: "string", short: "s" }, time: { type: "string", short: "t" } },
-    Number.POSITIVE_INFINITY,
-  );
+  const { values, positionals } = parseCommand(KILL, argv);
   if (positionals.length === 0) {
     throw new MoatError("EINVAL", "usage: moat kill [-s SIGNAL] [--time SECONDS] CONTAINER...");
   }

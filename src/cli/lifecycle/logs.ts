@@ -6,8 +6,9 @@ import * as fs from "node:fs";
 import type { ImageStore } from "../../image/store.js";
 import { containerState } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { LOGS } from "../command-specs.js";
 import { errLogFile, logFile, resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 
 export const LOGS_USAGE = "usage: moat logs [-f] [--tail N] CONTAINER";
@@ -102,7 +103,7 @@ export async function streamLogs(
 }
 
 export async function cmdLogs(store: ImageStore, argv: string[], _out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(argv, LOGS_FLAGS, Number.POSITIVE_INFINITY);
+  const { values, positionals } = parseCommand(LOGS, argv);
   if (positionals.length !== 1) throw new MoatError("EINVAL", LOGS_USAGE);
   if (values.timestamps) {
     throw new MoatError(

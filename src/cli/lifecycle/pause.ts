@@ -3,16 +3,22 @@
 import type { ImageStore } from "../../image/store.js";
 import { pauseContainer, resumeContainer } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { PAUSE, UNPAUSE } from "../command-specs.js";
 import { resolveContainer, stateRoot } from "../containers.js";
+import { type CommandSpec, parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 
 export const PAUSE_USAGE = "usage: moat pause CONTAINER...";
 export const UNPAUSE_USAGE = "usage: moat unpause CONTAINER...";
 
-function each(usage: string, fn: (root: string, id: string) => Promise<void>, done: string) {
+function each(
+  spec: CommandSpec,
+  usage: string,
+  fn: (root: string, id: string) => Promise<void>,
+  done: string,
+) {
   return async (store: ImageStore, argv: string[], out: Output): Promise<number> => {
-    const { positionals } = parseWithCommand(argv, {}, Number.POSITIVE_INFINITY);
+    const { positionals } = parseCommand(spec, argv);
     if (positionals.length === 0) throw new MoatError("EINVAL", usage);
     for (const text of positionals) {
       const id = await resolveContainer(store.root, text);
@@ -23,5 +29,5 @@ function each(usage: string, fn: (root: string, id: string) => Promise<void>, do
   };
 }
 
-export const cmdPause = each(PAUSE_USAGE, pauseContainer, "paused");
-export const cmdUnpause = each(UNPAUSE_USAGE, resumeContainer, "unpaused");
+export const cmdPause = each(PAUSE, PAUSE_USAGE, pauseContainer, "paused");
+export const cmdUnpause = each(UNPAUSE, UNPAUSE_USAGE, resumeContainer, "unpaused");

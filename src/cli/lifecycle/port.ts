@@ -2,15 +2,16 @@
 import type { ImageStore } from "../../image/store.js";
 import { containerState } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { PORT } from "../command-specs.js";
 import { resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 import { portsOf } from "./inspect-view.js";
 
 export const PORT_USAGE = "usage: moat port CONTAINER [PORT[/tcp]]";
 
 export async function cmdPort(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { positionals } = parseWithCommand(argv, {}, Number.POSITIVE_INFINITY);
+  const { positionals } = parseCommand(PORT, argv);
   if (positionals.length < 1 || positionals.length > 2) throw new MoatError("EINVAL", PORT_USAGE);
   let only: number | undefined;
   if (positionals[1] !== undefined) {

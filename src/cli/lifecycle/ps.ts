@@ -4,8 +4,9 @@ import type { ImageStore } from "../../image/store.js";
 import { type ContainerInfo, listContainers } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
 import type { Spec } from "../../spec/runtime.js";
-import { parseWithCommand } from "../args.js";
+import { PS } from "../command-specs.js";
 import { IMAGE_ANNOTATION, NAME_ANNOTATION, shortId, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import { foregroundInfo, foregroundJson, listForeground } from "../foreground.js";
 import type { Output } from "../output.js";
 import { applyFilters, DEFAULT_TABLE, type PsRow, parseFilters, parseFormat, render } from "./ps-format.js";
@@ -30,7 +31,7 @@ function commandOf(c: ContainerInfo): string[] {
 }
 
 export async function cmdPs(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(argv, PS_FLAGS, Number.POSITIVE_INFINITY);
+  const { values, positionals } = parseCommand(PS, argv);
   if (positionals.length > 0) throw new MoatError("EINVAL", PS_USAGE);
   const format = values.format !== undefined ? parseFormat(values.format) : undefined;
   const filters = parseFilters(values.filter ?? []);

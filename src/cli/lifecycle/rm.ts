@@ -2,17 +2,14 @@
 import type { ImageStore } from "../../image/store.js";
 import { containerState } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { RM } from "../command-specs.js";
 import { NAME_ANNOTATION, resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 import { removeAll } from "./remove.js";
 
 export async function cmdRm(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(
-    argv,
-    { force: { type: "boolean", short: "f" } },
-    Number.POSITIVE_INFINITY,
-  );
+  const { values, positionals } = parseCommand(RM, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", "usage: moat rm [-f] CONTAINER...");
   for (const text of positionals) {
     const id = await resolveContainer(store.root, text);

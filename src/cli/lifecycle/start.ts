@@ -15,8 +15,9 @@ import {
 } from "../../oci/api.js";
 import { createRecord } from "../../oci/state.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { START } from "../command-specs.js";
 import { bundleDir, logFile, resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 import { logSizes, openLogs } from "./log-files.js";
 import { streamLogs } from "./logs.js";
@@ -69,7 +70,7 @@ export async function startAgain(root: string, id: string): Promise<void> {
 }
 
 export async function cmdStart(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(argv, START_FLAGS, Number.POSITIVE_INFINITY);
+  const { values, positionals } = parseCommand(START, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", START_USAGE);
   if (values.attach && positionals.length > 1) {
     throw new MoatError("EINVAL", "moat start -a attaches to one container: name just one");

@@ -8,8 +8,9 @@ import type { ImageStore } from "../../image/store.js";
 import { type ContainerInfo, listContainers, SIZING_ANNOTATIONS, statsContainer } from "../../oci/api.js";
 import type { ContainerStats } from "../../sandbox/types.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { STATS } from "../command-specs.js";
 import { NAME_ANNOTATION, resolveContainer, shortId, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import { humanSize, type Output } from "../output.js";
 
 export const STATS_USAGE = "usage: moat stats [--no-stream] [CONTAINER...]";
@@ -35,7 +36,7 @@ function limitOf(c: ContainerInfo): number {
 }
 
 export async function cmdStats(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(argv, STATS_FLAGS, Number.POSITIVE_INFINITY);
+  const { values, positionals } = parseCommand(STATS, argv);
   const sroot = stateRoot(store.root);
   const all = await listContainers(sroot);
   let targets: ContainerInfo[];

@@ -3,8 +3,9 @@ import type { ImageStore } from "../../image/store.js";
 import { containerState, waitContainer } from "../../oci/api.js";
 import { parseSignal } from "../../sandbox/signals.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { RESTART, STOP, WAIT } from "../command-specs.js";
 import { resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import { findForeground, stopForeground } from "../foreground.js";
 import type { Output } from "../output.js";
 import { AUTOREMOVE_ANNOTATION } from "./run-detached.js";
@@ -37,7 +38,7 @@ async function stopOne(
 }
 
 export async function cmdStop(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(argv, STOP_FLAGS, Number.POSITIVE_INFINITY);
+  const { values, positionals } = parseCommand(STOP, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", STOP_USAGE);
   if (values.signal) parseSignal(values.signal); // a bad signal fails before anything stops
   if (values.time !== undefined) parseSeconds(values.time, "-t");
@@ -58,7 +59,7 @@ export async function cmdStop(store: ImageStore, argv: string[], out: Output): P
 }
 
 export async function cmdRestart(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseWithCommand(argv, STOP_FLAGS, Number.POSITIVE_INFINITY);
+  const { values, positionals } = parseCommand(RESTART, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", RESTART_USAGE);
   if (values.signal) parseSignal(values.signal);
   if (values.time !== undefined) parseSeconds(values.time, "-t");
@@ -80,7 +81,7 @@ export async function cmdRestart(store: ImageStore, argv: string[], out: Output)
 
 /** Block until each container stops; print each one's exit status, as docker wait does. */
 export async function cmdWait(store: ImageStore, argv: string[], out: Output): Promise<number> {
-  const { positionals } = parseWithCommand(argv, {}, Number.POSITIVE_INFINITY);
+  const { positionals } = parseCommand(WAIT, argv);
   if (positionals.length === 0) throw new MoatError("EINVAL", WAIT_USAGE);
   const ids = [];
   for (const text of positionals) ids.push(await resolveContainer(store.root, text));

@@ -7,14 +7,15 @@ import * as path from "node:path";
 import type { ImageStore } from "../../image/store.js";
 import { containerState, execInContainer } from "../../oci/api.js";
 import { MoatError } from "../../spec/errors.js";
-import { parseWithCommand } from "../args.js";
+import { TOP } from "../command-specs.js";
 import { resolveContainer, stateRoot } from "../containers.js";
+import { parseCommand } from "../flags.js";
 import type { Output } from "../output.js";
 
 export const TOP_USAGE = "usage: moat top CONTAINER [PS-OPTIONS...]";
 
 export async function cmdTop(store: ImageStore, argv: string[], _out: Output): Promise<number> {
-  const { positionals, command } = parseWithCommand(argv, {}, 1);
+  const { positionals, command } = parseCommand(TOP, argv);
   if (positionals.length !== 1) throw new MoatError("EINVAL", TOP_USAGE);
   const id = await resolveContainer(store.root, positionals[0]!);
   const sroot = stateRoot(store.root);
