@@ -7,22 +7,22 @@
 // ends the process rather than holding it.
 import * as fs from "node:fs";
 import { MoatError } from "../spec/errors.js";
+import { descendantsOf } from "../sys/pids.js";
 
-/** The QEMU processes of this monitor's session (the monitor is a session leader). */
-function qemuOfSession(): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(f[3]) === process.pid && comm.startsWith("qemu-system")) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+/**
+ * The QEMU processes this monitor started: its descendants (QEMU leads a session of its own,
+ * so that a terminal's signals miss it, and is found by parentage instead).
+ */
+function qemuOfMonitor(): number[] {
+  return descendantsOf(process.pid)
+    .map((d) => d.pid)
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("qemu-system");
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
 }
 
 function refuse(isolation: string): never {
@@ -37,12 +37,12 @@ function refuse(isolation: string): never {
 /** Freeze the sandbox; throws ENOTSUP with the reason where the isolation cannot. */
 export function freeze(isolation: string): void {
   if (isolation !== "vm") refuse(isolation);
-  const pids = qemuOfSession();
+  const pids = qemuOfMonitor();
   if (pids.length === 0) throw new MoatError("ESTATE", "container not running (its VM is gone)");
   for (const p of pids) process.kill(p, "SIGSTOP");
 }
 
 export function thaw(isolation: string): void {
   if (isolation !== "vm") refuse(isolation);
-  for (const p of qemuOfSession()) process.kill(p, "SIGCONT");
+  for (const p of qemuOfMonitor()) process.kill(p, "SIGCONT");
 }

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
+import { processesWhere } from "../helpers/procs.js";
 import { cleanupTempDirs, mountsUnder, tempDir } from "../helpers/tmp.js";
 
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
@@ -288,13 +289,11 @@ describe("moat run -d and friends, vm (one boot)", () => {
     assert.match(r.stdout, ID);
     const id = r.stdout.trim();
     const runMs = Date.now() - t0;
-    // The container's monitor leads a session of its own; its QEMU runs in that session.
+    // The container's monitor leads a session of its own; its QEMU runs in a session of its
+    // own too (so a terminal's signals miss it), found by the state root on its command line.
     const monitor = ps(moat)[0]?.pid;
     assert.ok(monitor, "ps shows the container's monitor");
-    const qemus = () =>
-      liveInSession(monitor)
-        .filter((p) => p.comm.startsWith("qemu-system"))
-        .map((p) => p.pid);
+    const qemus = () => processesWhere((argv, cmdline) => /qemu-system/.test(argv[0] ?? "") && cmdline.includes(root));
     assert.equal(qemus().length, 1, "the container's VM runs after run -d returned");
     const qemuArgs = fs.readFileSync(`/proc/${qemus()[0]}/cmdline`, "latin1").split("\0");
     assert.equal(qemuArgs[qemuArgs.indexOf("-m") + 1], "768", "--memory sizes the detached container's VM");

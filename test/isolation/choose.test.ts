@@ -103,7 +103,7 @@ test("auto: a vm only with hardware virtualisation, else the userkernel, with th
 
 test("moat doctor says which isolation auto picks on this host, as selectBackend does", async () => {
   const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
-  const r = spawnSync(process.execPath, [main, "doctor", "--json"], {
+  const r = spawnSync(process.execPath, [main, "--json", "doctor"], {
     encoding: "utf8",
     env: { ...process.env, MOAT_CONFIG: path.join(dir, "missing.json"), MOAT_ISOLATION: "" },
   });
