@@ -3,37 +3,18 @@
 // --filter, stats, top, port, pause/unpause. Each on the userkernel (a container there starts
 // in about a second); the vm assertions share one container (started twice: start is one of them).
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { after, describe, test } from "node:test";
 import tar from "tar-stream";
+import { MAIN, type Moat, cli as moatCli } from "../helpers/moat-cli.js";
 import { cleanupTempDirs, mountsUnder, tempDir } from "../helpers/tmp.js";
 
-const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
-const roots: string[] = [];
+const cli = (root: string) => moatCli(root, 240000);
 
-function cli(root: string) {
-  roots.push(root);
-  return (args: string[], input = "") =>
-    spawnSync(process.execPath, [MAIN, "--root", root, ...args], {
-      encoding: "utf8",
-      input,
-      timeout: 240_000,
-    });
-}
-type Moat = ReturnType<typeof cli>;
-
-after(() => {
-  for (const root of roots) {
-    const ids = spawnSync(process.execPath, [MAIN, "--root", root, "ps", "-aq"], { encoding: "utf8" });
-    for (const id of ids.stdout.split("\n").filter(Boolean)) {
-      spawnSync(process.execPath, [MAIN, "--root", root, "rm", "-f", id]);
-    }
-  }
-  cleanupTempDirs();
-});
+after(cleanupTempDirs);
 
 async function eventually(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -177,7 +158,10 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
     ok(moat(["rm", "att"]));
 
     // errors
-    assert.match(moat(["stop"]).stderr, /moat stop: requires at least 1 argument \(CONTAINER\.\.\.\); see moat stop --help/);
+    assert.match(
+      moat(["stop"]).stderr,
+      /moat stop: requires at least 1 argument \(CONTAINER\.\.\.\); see moat stop --help/,
+    );
     assert.match(moat(["stop", "-s", "NOPE", "x"]).stderr, /unknown signal/);
     assert.match(moat(["stop", "-t", "soon", "x"]).stderr, /-t "soon" is not a number of seconds/);
     assert.match(moat(["start", "nothere"]).stderr, /no container named or with id "nothere"/);

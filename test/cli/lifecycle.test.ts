@@ -2,36 +2,17 @@
 // the container keeps running, logs shows what it wrote, exec runs a second process, ps
 // lists it, kill sends TERM and then KILL, rm removes everything the container made.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
+import { MAIN, cli as moatCli } from "../helpers/moat-cli.js";
 import { processesWhere } from "../helpers/procs.js";
 import { cleanupTempDirs, mountsUnder, tempDir } from "../helpers/tmp.js";
 
-const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
-const roots: string[] = [];
+const cli = (root: string) => moatCli(root, 180000);
 
-function cli(root: string) {
-  roots.push(root);
-  return (args: string[], input = "") =>
-    spawnSync(process.execPath, [MAIN, "--root", root, ...args], {
-      encoding: "utf8",
-      input,
-      timeout: 180_000,
-    });
-}
-
-after(() => {
-  // Whatever a failed assertion left running is removed, so no monitor, VM or mount outlives us.
-  for (const root of roots) {
-    const ids = spawnSync(process.execPath, [MAIN, "--root", root, "ps", "-aq"], { encoding: "utf8" });
-    for (const id of ids.stdout.split("\n").filter(Boolean)) {
-      spawnSync(process.execPath, [MAIN, "--root", root, "rm", "-f", id]);
-    }
-  }
-  cleanupTempDirs();
-});
+after(cleanupTempDirs);
 
 interface PsEntry {
   id: string;
@@ -191,7 +172,7 @@ describe("moat run -d and friends, userkernel", () => {
     assert.equal(e.stderr, "err\n");
     const env = moat(["exec", "-e", "GREETING=hi", "-w", "/etc", "ex", "sh", "-c", 'echo "$GREETING"; pwd']);
     assert.equal(env.stdout, "hi\n/etc\n", env.stderr);
-    const cat = moat(["exec", "-i", "ex", "tr", "a-z", "A-Z"], "piped in\n");
+    const cat = moat(["exec", "-i", "ex", "tr", "a-z", "A-Z"], { input: "piped in\n" });
     assert.equal(cat.stdout, "PIPED IN\n", cat.stderr);
     // the exec'd process neither wrote to the container's log nor ended the container
     assert.equal(moat(["logs", "ex"]).stdout, "line 0\nline 1\nline 2\n");
@@ -293,7 +274,8 @@ describe("moat run -d and friends, vm (one boot)", () => {
     // own too (so a terminal's signals miss it), found by the state root on its command line.
     const monitor = ps(moat)[0]?.pid;
     assert.ok(monitor, "ps shows the container's monitor");
-    const qemus = () => processesWhere((argv, cmdline) => /qemu-system/.test(argv[0] ?? "") && cmdline.includes(root));
+    const qemus = () =>
+      processesWhere((argv, cmdline) => /qemu-system/.test(argv[0] ?? "") && cmdline.includes(root));
     assert.equal(qemus().length, 1, "the container's VM runs after run -d returned");
     const qemuArgs = fs.readFileSync(`/proc/${qemus()[0]}/cmdline`, "latin1").split("\0");
     assert.equal(qemuArgs[qemuArgs.indexOf("-m") + 1], "768", "--memory sizes the detached container's VM");
@@ -339,7 +321,7 @@ describe("moat run -d and friends, vm (one boot)", () => {
       'echo "$GREETING"; pwd',
     ]);
     assert.equal(envs.stdout, "hi\n/etc\n", envs.stderr);
-    const stdin = moat(["exec", "-i", id.slice(0, 6), "tr", "a-z", "A-Z"], "piped in\n");
+    const stdin = moat(["exec", "-i", id.slice(0, 6), "tr", "a-z", "A-Z"], { input: "piped in\n" });
     assert.equal(stdin.stdout, "PIPED IN\n", stdin.stderr);
     // the exec saw the container's processes: the init shell is there
     const procs = moat(["exec", "web", "ps"]);
@@ -349,7 +331,7 @@ describe("moat run -d and friends, vm (one boot)", () => {
     const term = moat(["exec", "-t", "web", "sh", "-c", "tty; exit 5"]);
     assert.equal(term.status, 5, term.stderr);
     assert.match(term.stdout, /^\/dev\/pts\/\d+\r?\n$/);
-    const shell = moat(["exec", "-it", "web", "sh"], "echo $((6*7)); exit 4\n");
+    const shell = moat(["exec", "-it", "web", "sh"], { input: "echo $((6*7)); exit 4\n" });
     assert.equal(shell.status, 4, shell.stderr);
     assert.match(shell.stdout, /^42\r?$/m);
 

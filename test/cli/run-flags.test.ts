@@ -8,31 +8,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
+import { MAIN, cli as moatCli } from "../helpers/moat-cli.js";
 import { cleanupTempDirs, mountsUnder, tempDir } from "../helpers/tmp.js";
 
-const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
-const roots: string[] = [];
+const cli = (root: string) => moatCli(root, 300000);
 
-function cli(root: string) {
-  roots.push(root);
-  return (args: string[], env: NodeJS.ProcessEnv = process.env) =>
-    spawnSync(process.execPath, [MAIN, "--root", root, ...args], {
-      encoding: "utf8",
-      input: "",
-      env,
-      timeout: 300_000,
-    });
-}
-
-after(() => {
-  for (const root of roots) {
-    const ids = spawnSync(process.execPath, [MAIN, "--root", root, "ps", "-aq"], { encoding: "utf8" });
-    for (const id of ids.stdout.split("\n").filter(Boolean)) {
-      spawnSync(process.execPath, [MAIN, "--root", root, "rm", "-f", id]);
-    }
-  }
-  cleanupTempDirs();
-});
+after(cleanupTempDirs);
 
 const HOSTS = [
   "127.0.0.1\tlocalhost",
@@ -299,7 +280,7 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
         "-c",
         init,
       ],
-      { ...process.env, FROM_HOST: "yes" },
+      { env: { ...process.env, FROM_HOST: "yes" } },
     );
     assert.equal(started.status, 0, started.stderr);
     const id = started.stdout.trim();
@@ -375,7 +356,7 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
         "-c",
         'cat /ro/f; grep db /etc/hosts; echo "$FROM_HOST"; [ -t 1 ] && echo on-a-tty',
       ],
-      { ...process.env, FROM_HOST: "yes" },
+      { env: { ...process.env, FROM_HOST: "yes" } },
     );
     assert.equal(r.status, 0, r.stderr);
     // The container's stdout is a pty (docker's -t with a pipe): its line discipline adds CRs.

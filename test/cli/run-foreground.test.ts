@@ -157,7 +157,11 @@ describe("a foreground run in the vm", () => {
     assert.equal(x.signal, null);
     // One error: what happened first, then the guest console's and QEMU's last words (indented).
     const lines = x.stderr.trim().split("\n");
-    assert.match(lines[0]!, /^moat: sandbox .*: the VM exited unexpectedly \(QEMU killed by SIGKILL\)/, x.stderr);
+    assert.match(
+      lines[0]!,
+      /^moat: sandbox .*: the VM exited unexpectedly \(QEMU killed by SIGKILL\)/,
+      x.stderr,
+    );
     assert.equal(lines.filter((l) => l.startsWith("moat:")).length, 1, x.stderr);
     assert.deepEqual(leftovers(root), NOTHING);
   });
