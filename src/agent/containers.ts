@@ -43,7 +43,32 @@ import { resolveInRoot } from "./rootpath.js";
 export const BUSYBOX = "/bin/busybox";
 export const SHARE_MOUNT = "/run/moat/share";
 const CONTAINERS = "/run/moat/c";
-const CGROUP_ROOT = "/sys/fs/cgroup";
+/**
+ * Every container's cgroup sits in one pod cgroup (main.ts's setupPodCgroup), whose memory
+ * limit leaves the agent and the guest kernel a reserve.
+ */
+export const POD_CGROUP = "/sys/fs/cgroup/moat-pod";
+/** What the pod cgroup leaves the guest kernel and the agent, MiB. */
+const AGENT_RESERVE_MIB = 48;
+
+/**
+ * The pod cgroup: the containers' controllers, and a memory.max below the guest's RAM. A
+ * container that fills its memory (tmpfs pages too, which killing the writer does not free)
+ * then meets the memory cgroup's OOM killer inside the pod, and the guest-wide OOM killer,
+ * which might pick the agent, has no cause to run.
+ */
+export function setupPodCgroup(log: (msg: string) => void): void {
+  try {
+    mkdirSync(POD_CGROUP, { recursive: true });
+    writeFileSync(`${POD_CGROUP}/cgroup.subtree_control`, "+cpu +memory +pids");
+    const kib = Number(/^MemTotal:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
+    const totalMiB = Math.floor(kib / 1024);
+    const limitMiB = Math.max(totalMiB - AGENT_RESERVE_MIB, Math.floor(totalMiB / 2));
+    writeFileSync(`${POD_CGROUP}/memory.max`, String(limitMiB * 1024 * 1024));
+  } catch (e) {
+    log(`cannot set up the pod cgroup: ${(e as Error).message}`);
+  }
+}
 
 /**
  * What every container's /dev holds besides its device nodes: the mount points for shm
@@ -294,7 +319,7 @@ export class Containers {
       id,
       dir,
       rootfs: join(dir, "rootfs"),
-      cgroup: join(CGROUP_ROOT, `moat-${id}`),
+      cgroup: join(POD_CGROUP, `moat-${id}`),
       process: proc,
       hostname,
       deferred: {},

@@ -15,7 +15,7 @@ import {
 import { cpus, release, totalmem } from "node:os";
 import { Duplex } from "node:stream";
 import { TtrpcServer } from "../ttrpc/server.js";
-import { BUSYBOX, Containers, hasNic } from "./containers.js";
+import { BUSYBOX, Containers, hasNic, setupPodCgroup } from "./containers.js";
 import {
   AGENT_PROTOCOL_VERSION,
   AGENT_SERVICE,
@@ -44,12 +44,13 @@ function setupGuest(): void {
   // ties to the devpts mounted beside it).
   execFileSync(BUSYBOX, ["mkdir", "-p", "/dev/pts"]);
   mount("-t", "devpts", "-o", "nosuid,noexec,mode=0620,ptmxmode=0666", "devpts", "/dev/pts");
-  // Per-container cgroups get these controllers, which StatsContainer reads.
+  // Per-container cgroups get these controllers, which StatsContainer reads, under the pod's.
   try {
     writeFileSync(`${CGROUP}/cgroup.subtree_control`, "+cpu +memory +pids");
   } catch (e) {
     log(`cannot enable cgroup controllers: ${(e as Error).message}`);
   }
+  setupPodCgroup(log);
 }
 
 /** /dev/vportNpM of the port named PORT_NAME; the driver may still be probing it. */
