@@ -83,7 +83,17 @@ before(async () => {
   };
 });
 
+/** Every line's process group, killed at the end whatever a failed line left running. */
+const started: ChildProcess[] = [];
+
 after(async () => {
+  for (const c of started) {
+    try {
+      process.kill(-c.pid!, "SIGKILL");
+    } catch {
+      // that line's processes are gone
+    }
+  }
   spawnSync("moat", ["rm", "-f", "web"], { env, timeout: 60_000 });
   await ctd?.stop();
   await mirror?.stop();
@@ -105,6 +115,7 @@ function start(
 ): { child: ChildProcess; output: () => string; done: Promise<Outcome> } {
   const argv = useTty ? ["script", "-qefc", line, "/dev/null"] : ["bash", "-c", line];
   const child = spawn(argv[0]!, argv.slice(1), { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  started.push(child);
   let out = "";
   child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
