@@ -304,6 +304,7 @@ class UserkernelSandbox implements Sandbox {
       const booting = Kernel.boot({
         rootfs: c.config.rootfs,
         ...(c.config.spec.mounts ? { mounts: c.config.spec.mounts } : {}),
+        ...(c.config.spec.root?.readonly ? { readonlyRootfs: true } : {}),
         bundle: c.config.bundle,
         hostname: c.config.spec.hostname ?? "moat",
         ...(this.budget ? { memoryBudget: this.budget } : {}),
