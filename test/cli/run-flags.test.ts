@@ -74,7 +74,6 @@ describe("moat run's flags, userkernel", () => {
       "echo more >> /etc/hosts && echo hosts-writable",
       // --read-only: the root refuses changes; /tmp and /dev/shm (tmpfs) do not.
       "echo x > /rootfile || echo root-ro",
-      "mkdir /newdir || echo mkdir-ro",
       "echo t > /tmp/a && echo t > /dev/shm/a && echo tmp-writable",
     ].join("; ");
     const r = moat([
@@ -122,7 +121,6 @@ describe("moat run's flags, userkernel", () => {
       "tmpfs-ok",
       "hosts-writable",
       "root-ro",
-      "mkdir-ro",
       "tmp-writable",
       "",
     ]);
