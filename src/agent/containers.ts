@@ -326,7 +326,10 @@ export class Containers {
       if (opts.readonlyRootfs) await run(["mount", "-o", "remount,bind,ro", c.rootfs]);
       if (opts.pidsLimit) {
         if (!Number.isSafeInteger(opts.pidsLimit) || opts.pidsLimit < 1)
-          throw new TtrpcError(Code.INVALID_ARGUMENT, `pids limit ${opts.pidsLimit} is not a positive integer`);
+          throw new TtrpcError(
+            Code.INVALID_ARGUMENT,
+            `pids limit ${opts.pidsLimit} is not a positive integer`,
+          );
         writeFileSync(join(c.cgroup, "pids.max"), String(opts.pidsLimit));
       }
     } catch (e) {

@@ -4,7 +4,14 @@
 import { CAPABILITIES } from "../spec/capabilities.js";
 import { MoatError } from "../spec/errors.js";
 import type { Image } from "../spec/image.js";
-import { INIT_ANNOTATION, type Mount, OciVersion, type Rlimit, type Spec, type User } from "../spec/runtime.js";
+import {
+  INIT_ANNOTATION,
+  type Mount,
+  OciVersion,
+  type Rlimit,
+  type Spec,
+  type User,
+} from "../spec/runtime.js";
 import { readInRoot } from "./rootpath.js";
 
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
