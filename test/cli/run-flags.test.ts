@@ -370,6 +370,10 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
     assert.equal(spec.annotations["run.moat.init"], "true");
     assert.equal(spec.root.readonly, true);
     assert.deepEqual(spec.linux.resources, { pids: { limit: 20 } });
+    const inspected = moat(["inspect", "flags"]);
+    assert.equal(inspected.status, 0, inspected.stderr);
+    const host = JSON.parse(inspected.stdout)[0].HostConfig;
+    assert.deepEqual([host.ReadonlyRootfs, host.PidsLimit, host.Init], [true, 20, true]);
 
     const t0 = Date.now();
     const killed = moat(["kill", "flags"]);
