@@ -153,6 +153,14 @@ interface Proc {
   target?: number;
 }
 
+/** What CreateContainer asks of a container beyond its process and mounts. */
+export interface ContainerOptions {
+  readonly readonlyRootfs?: boolean;
+  /** The cgroup's pids.max; 0 or absent: no limit. */
+  readonly pidsLimit?: number;
+  readonly init?: boolean;
+}
+
 interface Container {
   readonly id: string;
   readonly dir: string;
@@ -160,6 +168,8 @@ interface Container {
   readonly cgroup: string;
   readonly process: ProcessSpec;
   readonly hostname: string;
+  /** docker's --init: moat-creds stays as the process's parent (PID 1), see moat-creds.c. */
+  readonly withInit: boolean;
   deferred: Deferred;
   init?: Proc;
   readonly execs: Map<string, Proc>;
@@ -303,6 +313,7 @@ export class Containers {
     hostname: string,
     mounts: readonly MountSpec[] = [],
     rootfsDisk = "",
+    opts: ContainerOptions = {},
   ): Promise<void> {
     checkId("container id", id);
     const disk = rootfsDisk === "" ? "" : diskBySerial(rootfsDisk);
@@ -322,6 +333,7 @@ export class Containers {
       cgroup: join(POD_CGROUP, `moat-${id}`),
       process: proc,
       hostname,
+      withInit: opts.init ?? false,
       deferred: {},
       execs: new Map(),
     };
@@ -333,6 +345,18 @@ export class Containers {
       // write never lands on a volume.
       if (this.network === "nat") writeResolvConf(c.rootfs);
       c.deferred = await applyMounts(c, mounts, run);
+      // Only the root's own mount: a bind remount changes that mount's flag, so /proc,
+      // /dev, the tmpfs and volume mounts (and the /etc files docker-like runs bind in),
+      // all separate mounts below it, stay writable, as with docker's --read-only.
+      if (opts.readonlyRootfs) await run(["mount", "-o", "remount,bind,ro", c.rootfs]);
+      if (opts.pidsLimit) {
+        if (!Number.isSafeInteger(opts.pidsLimit) || opts.pidsLimit < 1)
+          throw new TtrpcError(
+            Code.INVALID_ARGUMENT,
+            `pids limit ${opts.pidsLimit} is not a positive integer`,
+          );
+        writeFileSync(join(c.cgroup, "pids.max"), String(opts.pidsLimit));
+      }
     } catch (e) {
       this.containers.delete(id);
       await this.unmount(c).catch(() => {});
@@ -352,7 +376,7 @@ export class Containers {
       "-f",
       `--mount-proc=${c.rootfs}/proc`,
       "--",
-      ...this.launch(c, c.hostname, c.process, [], c.deferred.mqueue),
+      ...this.launch(c, c.hostname, c.process, [], c.deferred.mqueue, c.withInit),
     ];
     c.init = this.spawn(argv, c.process, c.cgroup);
     return this.targetPid(c.init);
@@ -498,6 +522,7 @@ export class Containers {
     proc: ProcessSpec,
     nsenter: string[],
     mqueue?: { target: string; options: string[] },
+    withInit = false,
   ): string[] {
     const env = proc.env.filter((e) => /^[^=-][^=]*=/.test(e));
     const creds = [
@@ -526,6 +551,7 @@ export class Containers {
       creds.push("--caps", sets.map((m) => m || "0").join(":"));
     }
     if (proc.noNewPrivileges) creds.push("--no-new-privs");
+    if (withInit) creds.push("--init");
     if (proc.seccomp && proc.seccomp.length > 0) {
       if (proc.seccomp.length % 8 !== 0 || proc.seccomp.length > 4096 * 8)
         throw new TtrpcError(Code.INVALID_ARGUMENT, "the seccomp program is not a list of BPF instructions");

@@ -117,6 +117,11 @@ function serve(containers: Containers): TtrpcServer {
       r.hostname,
       r.mounts ?? [],
       r.rootfsDisk ?? "",
+      {
+        readonlyRootfs: r.readonlyRootfs ?? false,
+        pidsLimit: Number(r.pidsLimit ?? 0),
+        init: r.init ?? false,
+      },
     );
     return empty;
   });

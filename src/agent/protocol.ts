@@ -6,7 +6,7 @@ import { protobufCodec } from "../ttrpc/codec.js";
 
 export const AGENT_SERVICE = "moat.agent.v1.Agent";
 /** Bumped when a message changes incompatibly; GetGuestDetails reports it. */
-export const AGENT_PROTOCOL_VERSION = 7;
+export const AGENT_PROTOCOL_VERSION = 8;
 
 const AGENT_PROTO = `
 syntax = "proto3";
@@ -94,6 +94,14 @@ message CreateContainerRequest {
   // When set, the rootfs is instead the erofs image on the read-only disk with this
   // virtio-blk serial number (rootfs_dir is then ignored).
   string rootfs_disk = 6;
+  // The runtime spec's root.readonly: the rootfs is mounted read-only once the mounts
+  // are made (they, /dev and the container's tmpfs stay writable).
+  bool readonly_rootfs = 7;
+  // linux.resources.pids.limit: the container cgroup's pids.max; 0 means no limit.
+  uint64 pids_limit = 8;
+  // docker's --init: a tiny init (moat-creds --init) runs the container's process as its
+  // child, forwarding signals and reaping orphans. Execs are not affected.
+  bool init = 9;
 }
 
 message ContainerRequest { string container_id = 1; }
@@ -224,6 +232,9 @@ export interface Messages {
     hostname: string;
     mounts?: MountSpec[];
     rootfsDisk?: string;
+    readonlyRootfs?: boolean;
+    pidsLimit?: number;
+    init?: boolean;
   };
   ContainerRequest: { containerId: string };
   ExecProcessRequest: { containerId: string; execId: string; process: ProcessSpec };

@@ -120,7 +120,7 @@ export const RUN = {
       value: "SECONDS",
       help: "moat kill's grace period before KILL (default 10)",
     },
-    init: { type: "boolean", help: "a tiny init as PID 1 (not available yet: refused)" },
+    init: { type: "boolean", help: "a tiny init as PID 1 that forwards signals and reaps (vm only)" },
     memory: { type: "string", short: "m", value: "SIZE", help: "the sandbox's memory, e.g. 512m or 2g" },
     cpus: { type: "string", value: "N", help: "the sandbox's cpus (a whole number)" },
     network: {
@@ -502,7 +502,8 @@ export function parseRun(argv: string[], root: string, hostEnv: NodeJS.ProcessEn
   if (values["stop-timeout"] !== undefined) {
     annotations[STOP_TIMEOUT_ANNOTATION] = String(wholeNumber(values["stop-timeout"], "--stop-timeout", 0));
   }
-  if (values["pids-limit"] !== undefined) wholeNumber(values["pids-limit"], "--pids-limit", 1);
+  const pidsLimit =
+    values["pids-limit"] !== undefined ? wholeNumber(values["pids-limit"], "--pids-limit", 1) : undefined;
   const mounts: Mount[] = [
     ...(values.volume ?? []).map((v) => parseVolume(root, v)),
     ...(values.mount ?? []).map((m) => parseMountFlag(root, m)),
@@ -531,6 +532,8 @@ export function parseRun(argv: string[], root: string, hostEnv: NodeJS.ProcessEn
     ...(values.hostname ? { hostname: values.hostname } : {}),
     ...(values.tty ? { terminal: true } : {}),
     ...(values["read-only"] ? { readonlyRootfs: true } : {}),
+    ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+    ...(values.init ? { init: true } : {}),
     ...(Object.keys(annotations).length ? { annotations } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(values["cap-add"] ? { capAdd: values["cap-add"] } : {}),
@@ -558,21 +561,20 @@ export function parseRun(argv: string[], root: string, hostEnv: NodeJS.ProcessEn
 /**
  * The flags an isolation cannot honour yet, each with why: refused once the isolation is
  * known, never silently dropped. (vm: the guest agent and moat-creds apply rlimits,
- * capabilities, no_new_privs and seccomp; the userkernel applies rlimits only.)
+ * capabilities, no_new_privs, seccomp, a read-only root, pids.max and --init; the
+ * userkernel applies rlimits and a read-only root only.)
  */
 export function unsupportedFlags(plan: RunPlan, isolation: IsolationName): string[] {
   const v = plan.values;
   const both: string[] = [];
-  if (v.init)
-    both.push(
-      "--init: moat has no init to put in the container as PID 1 yet; run one from the image (e.g. busybox's sh -c '... & wait')",
-    );
-  if (v["pids-limit"] !== undefined)
-    both.push(`--pids-limit is not applied by the ${isolation} isolation yet`);
-  if (v["read-only"])
-    both.push(`--read-only (a read-only root) is not applied by the ${isolation} isolation yet`);
   if (isolation === "vm") return both;
   const uk = "is not applied by the userkernel yet: use --isolation vm";
+  if (v.init)
+    both.push(
+      "--init: the userkernel has no init to put in front of the command yet: use --isolation vm, or run one from the image (e.g. sh -c '... & wait')",
+    );
+  // Its processes are not tasks of a cgroup, and it cannot fork yet: no limit would mean anything.
+  if (v["pids-limit"] !== undefined) both.push(`--pids-limit ${uk}`);
   if (v["cap-add"] || v["cap-drop"]) both.push(`--cap-add/--cap-drop ${uk}`);
   if (plan.bundle.seccomp !== undefined) both.push(`--security-opt seccomp ${uk}`);
   return both;

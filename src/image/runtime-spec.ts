@@ -4,7 +4,14 @@
 import { CAPABILITIES } from "../spec/capabilities.js";
 import { MoatError } from "../spec/errors.js";
 import type { Image } from "../spec/image.js";
-import { type Mount, OciVersion, type Rlimit, type Spec, type User } from "../spec/runtime.js";
+import {
+  INIT_ANNOTATION,
+  type Mount,
+  OciVersion,
+  type Rlimit,
+  type Spec,
+  type User,
+} from "../spec/runtime.js";
 import { readInRoot } from "./rootpath.js";
 
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -68,6 +75,10 @@ export interface SpecOverrides {
   terminal?: boolean;
   hostname?: string;
   readonlyRootfs?: boolean;
+  /** linux.resources.pids.limit: the most tasks the container may have. */
+  pidsLimit?: number;
+  /** docker's --init: sets INIT_ANNOTATION, which the vm isolation honours. */
+  init?: boolean;
   annotations?: Record<string, string>;
   /** More mounts (docker's -v, --mount, --tmpfs): one on a default mount's destination replaces it. */
   mounts?: Mount[];
@@ -161,6 +172,7 @@ export async function specFromImage(image: Image, rootfs: string, o: SpecOverrid
     annotations["org.opencontainers.image.exposedPorts"] = Object.keys(cfg.ExposedPorts).join(",");
   if (cfg.StopSignal) annotations["org.opencontainers.image.stopSignal"] = cfg.StopSignal;
   Object.assign(annotations, o.annotations ?? {});
+  if (o.init) annotations[INIT_ANNOTATION] = "true";
   return {
     ociVersion: OciVersion,
     process: {
@@ -200,6 +212,7 @@ export async function specFromImage(image: Image, rootfs: string, o: SpecOverrid
       ],
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
       ...(o.seccomp !== undefined ? { seccomp: o.seccomp } : {}),
+      ...(o.pidsLimit !== undefined ? { resources: { pids: { limit: o.pidsLimit } } } : {}),
     },
   };
 }

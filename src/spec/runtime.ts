@@ -99,6 +99,12 @@ export interface Linux {
   seccomp?: unknown;
 }
 
+/**
+ * "true": docker's --init, a tiny init as the container's PID 1 that runs its process as a
+ * child, forwards signals to it and reaps orphans (the vm isolation's moat-creds --init).
+ */
+export const INIT_ANNOTATION = "run.moat.init";
+
 export interface Spec {
   ociVersion: string;
   process?: Process;

@@ -19,7 +19,7 @@ import type {
   Stdio,
 } from "../sandbox/types.js";
 import { MoatError } from "../spec/errors.js";
-import type { Process } from "../spec/runtime.js";
+import { INIT_ANNOTATION, type Process } from "../spec/runtime.js";
 import { ExecError } from "./kernel/exec.js";
 import { Kernel, type RunResult } from "./kernel/kernel.js";
 import { planMounts } from "./kernel/mounts.js";
@@ -141,6 +141,11 @@ class UserkernelSandbox implements Sandbox {
   async create(container: ContainerConfig): Promise<void> {
     const proc = this.containers.admit(container);
     if (proc.terminal || container.stdio.terminal) throw new MoatError("ENOTSUP", TERMINAL_REFUSED);
+    if (container.spec.annotations?.[INIT_ANNOTATION] === "true")
+      throw new MoatError(
+        "ENOTSUP",
+        `the userkernel has no init to put in front of the command yet: drop --init (annotation ${INIT_ANNOTATION}), or use --isolation vm`,
+      );
     // A mount the kernel cannot do fails the create, not the start.
     planMounts(container.spec.mounts, container.bundle);
     this.containers.set(container.id, {
@@ -304,6 +309,7 @@ class UserkernelSandbox implements Sandbox {
       const booting = Kernel.boot({
         rootfs: c.config.rootfs,
         ...(c.config.spec.mounts ? { mounts: c.config.spec.mounts } : {}),
+        ...(c.config.spec.root?.readonly ? { readonlyRootfs: true } : {}),
         bundle: c.config.bundle,
         hostname: c.config.spec.hostname ?? "moat",
         ...(this.budget ? { memoryBudget: this.budget } : {}),

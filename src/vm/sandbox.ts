@@ -45,7 +45,7 @@ import {
   vmTemplateMaxAge,
 } from "../spec/config.js";
 import { MoatError } from "../spec/errors.js";
-import type { Process } from "../spec/runtime.js";
+import { INIT_ANNOTATION, type Process } from "../spec/runtime.js";
 import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, mount, umount } from "../sys/fs.js";
 import { unmountAndRemove } from "../sys/mounts.js";
 import type { AgentClient } from "./agent-client.js";
@@ -300,6 +300,7 @@ class VmSandbox implements Sandbox {
         hostname: container.spec.hostname ?? container.id,
         mounts,
         ...(onDisk ? { rootfsDisk: disk.serial } : {}),
+        ...containerOptions(container.spec),
       });
     } catch (e) {
       if (onDisk) disk.used = false;
@@ -565,4 +566,27 @@ function closeFd(fd: number): void {
   } catch {
     // closed already
   }
+}
+
+/**
+ * What the guest applies to a container besides its process and mounts: a read-only root,
+ * the cgroup's pids.max (runc's rule: a limit above 0 applies, 0 or -1 is none) and the
+ * init of INIT_ANNOTATION.
+ */
+function containerOptions(spec: ContainerConfig["spec"]): {
+  readonlyRootfs?: boolean;
+  pidsLimit?: number;
+  init?: boolean;
+} {
+  const limit = spec.linux?.resources?.pids?.limit;
+  const init = spec.annotations?.[INIT_ANNOTATION];
+  if (init !== undefined && init !== "true" && init !== "false")
+    throw new MoatError("EINVAL", `annotation ${INIT_ANNOTATION} is "${init}": use true or false`);
+  if (limit !== undefined && !Number.isSafeInteger(limit))
+    throw new MoatError("EINVAL", `linux.resources.pids.limit ${limit} is not an integer`);
+  return {
+    ...(spec.root?.readonly ? { readonlyRootfs: true } : {}),
+    ...(limit !== undefined && limit > 0 ? { pidsLimit: limit } : {}),
+    ...(init === "true" ? { init: true } : {}),
+  };
 }

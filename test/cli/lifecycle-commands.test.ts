@@ -165,7 +165,10 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
     assert.match(moat(["stop", "-s", "NOPE", "x"]).stderr, /unknown signal/);
     assert.match(moat(["stop", "-t", "soon", "x"]).stderr, /-t "soon" is not a number of seconds/);
     assert.match(moat(["start", "nothere"]).stderr, /no container named or with id "nothere"/);
-    assert.match(moat(["wait"]).stderr, /usage: moat wait/);
+    assert.match(
+      moat(["wait"]).stderr,
+      /moat wait: requires at least 1 argument \(CONTAINER\.\.\.\); see moat wait --help/,
+    );
     const missing = moat(["inspect", "nothere"]);
     assert.equal(missing.status, 125);
     assert.deepEqual(JSON.parse(missing.stdout), []);

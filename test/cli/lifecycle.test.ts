@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
+import { sandboxDir } from "../../src/oci/state.js";
 import { MAIN, cli as moatCli } from "../helpers/moat-cli.js";
 import { processesWhere } from "../helpers/procs.js";
 import { cleanupTempDirs, mountsUnder, tempDir } from "../helpers/tmp.js";
@@ -271,11 +272,12 @@ describe("moat run -d and friends, vm (one boot)", () => {
     const id = r.stdout.trim();
     const runMs = Date.now() - t0;
     // The container's monitor leads a session of its own; its QEMU runs in a session of its
-    // own too (so a terminal's signals miss it), found by the state root on its command line.
+    // own too (so a terminal's signals miss it), found by the sandbox dir on its command line.
     const monitor = ps(moat)[0]?.pid;
     assert.ok(monitor, "ps shows the container's monitor");
+    const sbDir = sandboxDir(path.join(root, "containers"), id);
     const qemus = () =>
-      processesWhere((argv, cmdline) => /qemu-system/.test(argv[0] ?? "") && cmdline.includes(root));
+      processesWhere((argv, cmdline) => /qemu-system/.test(argv[0] ?? "") && cmdline.includes(sbDir));
     assert.equal(qemus().length, 1, "the container's VM runs after run -d returned");
     const qemuArgs = fs.readFileSync(`/proc/${qemus()[0]}/cmdline`, "latin1").split("\0");
     assert.equal(qemuArgs[qemuArgs.indexOf("-m") + 1], "768", "--memory sizes the detached container's VM");

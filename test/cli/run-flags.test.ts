@@ -1,8 +1,8 @@
 // moat run's docker flags on real sandboxes: volumes (host paths and named ones), --mount,
 // --tmpfs, --ulimit, --entrypoint, --label, --add-host, --dns, the /etc files and HOME and
-// HOSTNAME every container gets, capabilities and seccomp (vm), --stop-signal and
-// --stop-timeout as moat kill reads them, and every flag an isolation cannot honour refused
-// with its reason before anything is made.
+// HOSTNAME every container gets, --read-only, capabilities, seccomp, --pids-limit and
+// --init (vm), --stop-signal and --stop-timeout as moat kill reads them, and every flag an
+// isolation cannot honour refused with its reason before anything is made.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -41,7 +41,7 @@ describe("moat run's flags, userkernel", () => {
   const root = tempDir();
   const moat = cli(root);
 
-  test("volumes, --mount, --tmpfs, --ulimit, --add-host, --dns, --entrypoint, --label, the /etc files, HOME", () => {
+  test("volumes, --mount, --tmpfs, --ulimit, --add-host, --dns, --entrypoint, --label, --read-only, the /etc files, HOME", () => {
     const { ro, rw } = volumes();
     // Builtins only: the userkernel has no fork yet, so the shell reads files with `read`.
     const script = [
@@ -53,6 +53,9 @@ describe("moat run's flags, userkernel", () => {
       "echo in-volume > /named/v",
       "echo t > /t1/a && echo t > /t2/a && echo tmpfs-ok",
       "echo more >> /etc/hosts && echo hosts-writable",
+      // --read-only: the root refuses changes; /tmp and /dev/shm (tmpfs) do not.
+      "echo x > /rootfile || echo root-ro",
+      "echo t > /tmp/a && echo t > /dev/shm/a && echo tmp-writable",
     ].join("; ");
     const r = moat([
       "run",
@@ -81,6 +84,7 @@ describe("moat run's flags, userkernel", () => {
       "/bin/sh",
       "--label",
       "team=blue",
+      "--read-only",
       "default",
       "-c",
       script,
@@ -97,9 +101,11 @@ describe("moat run's flags, userkernel", () => {
       "ro-refused",
       "tmpfs-ok",
       "hosts-writable",
+      "root-ro",
+      "tmp-writable",
       "",
     ]);
-    assert.match(r.stderr, /Read-only file system/);
+    assert.match(r.stderr, /\/rootfile: Read-only file system/);
     assert.equal(fs.readFileSync(path.join(rw, "out"), "utf8"), "written\n");
     assert.equal(fs.readFileSync(path.join(root, "volumes", "myvol", "v"), "utf8"), "in-volume\n");
     assert.deepEqual(fs.readdirSync(ro), ["f"]);
@@ -108,6 +114,7 @@ describe("moat run's flags, userkernel", () => {
     const spec = JSON.parse(fs.readFileSync(path.join(root, "bundles", bundle!, "config.json"), "utf8"));
     assert.deepEqual(spec.process.args.slice(0, 2), ["/bin/sh", "-c"]);
     assert.equal(spec.annotations.team, "blue");
+    assert.equal(spec.root.readonly, true);
     spawnSync(process.execPath, [
       MAIN,
       "--root",
@@ -135,9 +142,11 @@ describe("moat run's flags, userkernel", () => {
         ["--security-opt", `seccomp=${profile}`],
         "--security-opt seccomp is not applied by the userkernel yet: use --isolation vm",
       ],
-      [["--pids-limit", "10"], "--pids-limit is not applied by the userkernel isolation yet"],
-      [["--read-only"], "--read-only (a read-only root) is not applied by the userkernel isolation yet"],
-      [["--init"], "--init: moat has no init to put in the container as PID 1 yet"],
+      [["--pids-limit", "10"], "--pids-limit is not applied by the userkernel yet: use --isolation vm"],
+      [
+        ["--init"],
+        "--init: the userkernel has no init to put in front of the command yet: use --isolation vm",
+      ],
     ];
     for (const [flags, message] of cases) {
       const r = moat(["run", "--isolation", "userkernel", ...flags, "default", "true"]);
@@ -236,7 +245,8 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
     );
     // The init traps USR2 (the stop signal) and keeps running: kill must send USR2 and then,
     // after the 2 s stop timeout, KILL.
-    const init = 'trap "echo got-usr2" USR2; while :; do sleep 0.2; done';
+    // Its parent (PID 1 with --init) goes to /tmp/ppid.
+    const init = 'echo $PPID > /tmp/ppid; trap "echo got-usr2" USR2; while :; do sleep 0.2; done';
     const started = moat(
       [
         "run",
@@ -275,6 +285,10 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
         "2",
         "--label",
         "team=blue",
+        "--read-only",
+        "--pids-limit",
+        "20",
+        "--init",
         "default",
         "sh",
         "-c",
@@ -299,11 +313,20 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
       "",
     ]);
 
+    // --read-only: the root refuses writes; the volumes, tmpfs and /etc files do not.
     const writes = exec(
-      "echo x > /ro/g || echo ro-refused; echo written > /rw/out; echo v > /named/v; " +
+      "echo x > /rootfile 2>/dev/null || echo root-ro; echo x > /ro/g || echo ro-refused; echo written > /rw/out; echo v > /named/v; " +
         "dd if=/dev/zero of=/t1/big bs=1k count=2048 2>/dev/null || echo tmpfs-full; echo more >> /etc/hosts && echo hosts-writable",
     );
-    assert.equal(writes.stdout, "ro-refused\ntmpfs-full\nhosts-writable\n", writes.stderr);
+    assert.equal(writes.stdout, "root-ro\nro-refused\ntmpfs-full\nhosts-writable\n", writes.stderr);
+    const rootWrite = exec("touch /rootfile");
+    assert.notEqual(rootWrite.status, 0);
+    assert.match(rootWrite.stderr, /Read-only file system/);
+
+    // --pids-limit is the container cgroup's pids.max; --init puts moat's init at PID 1 with
+    // the command as its child (so the USR2 below reaches the command only if it forwards it).
+    const pids = exec("cat /sys/fs/cgroup/pids.max /proc/1/comm /tmp/ppid");
+    assert.equal(pids.stdout, "20\nmoat-init\n1\n", pids.stderr);
     assert.equal(fs.readFileSync(path.join(rw, "out"), "utf8"), "written\n");
     assert.equal(fs.readFileSync(path.join(root, "volumes", "vmvol", "v"), "utf8"), "v\n");
     assert.deepEqual(fs.readdirSync(ro), ["f"]);
@@ -325,6 +348,13 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
     assert.equal(spec.annotations.team, "blue");
     assert.equal(spec.annotations["run.moat.stop-signal"], "USR2");
     assert.equal(spec.annotations["run.moat.stop-timeout"], "2");
+    assert.equal(spec.annotations["run.moat.init"], "true");
+    assert.equal(spec.root.readonly, true);
+    assert.deepEqual(spec.linux.resources, { pids: { limit: 20 } });
+    const inspected = moat(["inspect", "flags"]);
+    assert.equal(inspected.status, 0, inspected.stderr);
+    const host = JSON.parse(inspected.stdout)[0].HostConfig;
+    assert.deepEqual([host.ReadonlyRootfs, host.PidsLimit, host.Init], [true, 20, true]);
 
     const t0 = Date.now();
     const killed = moat(["kill", "flags"]);
@@ -337,8 +367,11 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
     assert.deepEqual(mountsUnder(root), []);
   });
 
-  test("a foreground run gets the same flags; -t without a terminal gives pty output, as docker's", () => {
+  test("a foreground run gets the same flags; -t without a terminal gives pty output, as docker's; a fork bomb stops at --pids-limit", () => {
     const { ro } = volumes();
+    // At most 10 tasks: moat's init, the shell, the subshell and grep leave room for a few
+    // sleeps, then fork fails with EAGAIN, as with docker's --pids-limit.
+    const bomb = `(for i in ${Array.from({ length: 20 }, (_, i) => i).join(" ")}; do sleep 3 & done) 2>&1 | grep -o "can't fork.*"`;
     const r = moat(
       [
         "run",
@@ -351,29 +384,31 @@ describe("moat run's flags, vm (run -d with execs on one boot, and one foregroun
         `${ro}:/ro:ro`,
         "--add-host",
         "db:10.0.0.5",
+        "--pids-limit",
+        "10",
+        "--init",
         "default",
         "sh",
         "-c",
-        'cat /ro/f; grep db /etc/hosts; echo "$FROM_HOST"; [ -t 1 ] && echo on-a-tty',
+        `cat /ro/f; grep db /etc/hosts; echo "$FROM_HOST"; [ -t 1 ] && echo on-a-tty; echo "ppid $PPID"; ${bomb}`,
       ],
       { env: { ...process.env, FROM_HOST: "yes" } },
     );
     assert.equal(r.status, 0, r.stderr);
     // The container's stdout is a pty (docker's -t with a pipe): its line discipline adds CRs.
-    assert.equal(r.stdout, "from host\r\n10.0.0.5\tdb\r\nyes\r\non-a-tty\r\n");
+    assert.equal(
+      r.stdout,
+      "from host\r\n10.0.0.5\tdb\r\nyes\r\non-a-tty\r\nppid 1\r\ncan't fork: Resource temporarily unavailable\r\n",
+    );
     assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), []);
   });
 
-  test("what the vm cannot honour yet is refused before it boots", () => {
-    for (const [flags, message] of [
-      [["--pids-limit", "10"], "--pids-limit is not applied by the vm isolation yet"],
-      [["--read-only"], "--read-only (a read-only root) is not applied by the vm isolation yet"],
-      [["--init"], "--init: moat has no init to put in the container as PID 1 yet"],
-    ] as [string[], string][]) {
+  test("a --pids-limit that is not a whole number from 1 is refused before it boots", () => {
+    for (const n of ["0", "ten"]) {
       for (const detach of [[], ["-d"]]) {
-        const r = moat(["run", ...detach, "--isolation", "vm", ...flags, "default", "true"]);
-        assert.equal(r.status, 125, flags.join(" "));
-        assert.ok(r.stderr.startsWith(`moat: ${message}`), r.stderr);
+        const r = moat(["run", ...detach, "--isolation", "vm", "--pids-limit", n, "default", "true"]);
+        assert.equal(r.status, 125, n);
+        assert.match(r.stderr, /^moat: --pids-limit/, r.stderr);
       }
     }
     assert.deepEqual(fs.readdirSync(path.join(root, "bundles")), []);

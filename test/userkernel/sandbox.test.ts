@@ -64,6 +64,38 @@ describe("userkernel sandbox", () => {
     await sandbox.delete(r.id);
   });
 
+  test("root.readonly: the root refuses writes with EROFS, /tmp takes them; an --init annotation is refused", async () => {
+    const id = `c${++n}`;
+    const stdout = new Collector();
+    const stderr = new Collector();
+    const script = "echo x > /f || echo root-ro; echo y > /tmp/f && echo tmp-ok";
+    await sandbox.create({
+      id,
+      bundle: bundleDir,
+      spec: {
+        ...spec,
+        root: { path: "rootfs", readonly: true },
+        process: { ...spec.process!, args: ["sh", "-c", script] },
+      },
+      rootfs,
+      stdio: { stdout, stderr },
+    });
+    await sandbox.start(id);
+    assert.equal((await sandbox.wait(id)).code, 0);
+    assert.equal(stdout.text(), "root-ro\ntmp-ok\n");
+    assert.match(stderr.text(), /can't create \/f: Read-only file system/);
+    await assert.rejects(
+      sandbox.create({
+        id: `c${++n}`,
+        bundle: bundleDir,
+        spec: { ...spec, annotations: { "run.moat.init": "true" } },
+        rootfs,
+        stdio: { stdout: new Collector(), stderr: new Collector() },
+      }),
+      /the userkernel has no init to put in front of the command yet/,
+    );
+  });
+
   test("uname shows moat's kernel, not the host's", async () => {
     const r = await run(["uname", "-r"]);
     await r.done;

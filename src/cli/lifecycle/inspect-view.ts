@@ -2,7 +2,7 @@
 // function of its OCI record and its bundle's config.json, so the mapping is tested alone.
 import type { ContainerInfo } from "../../oci/api.js";
 import { SIZING_ANNOTATIONS } from "../../oci/api.js";
-import type { Spec } from "../../spec/runtime.js";
+import { INIT_ANNOTATION, type Spec } from "../../spec/runtime.js";
 import { IMAGE_ANNOTATION, NAME_ANNOTATION } from "../containers.js";
 
 /** `--label K=V` is kept as the annotation run.moat.label.K = V. */
@@ -109,6 +109,9 @@ export function inspectView({ info, spec, created }: InspectInput): Record<strin
       NanoCpus: cpus * 1e9,
       NetworkMode: a[SIZING_ANNOTATIONS.network] ?? "nat",
       PortBindings: bindings,
+      ReadonlyRootfs: Boolean(spec?.root?.readonly),
+      PidsLimit: spec?.linux?.resources?.pids?.limit ?? 0,
+      Init: a[INIT_ANNOTATION] === "true",
     },
     Mounts: mounts,
   };

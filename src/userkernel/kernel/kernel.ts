@@ -44,6 +44,8 @@ export interface KernelOptions {
    * (bind mounts through the gofer, tmpfs in memory; see mounts.ts). Needs a rootfs.
    */
   mounts?: Mount[];
+  /** The runtime spec's root.readonly: "/" refuses changes with EROFS once the mounts are made. */
+  readonlyRootfs?: boolean;
   /** The bundle directory relative bind sources start from (default: the rootfs's parent). */
   bundle?: string;
   hostname?: string;
@@ -170,6 +172,7 @@ export class Kernel {
         ...(budget ? { memoryLimit: budget.limit } : {}),
       });
       await applyMounts(vfs, gofer, steps);
+      if (opts.readonlyRootfs) vfs.makeRootReadOnly();
       return new Kernel(info, vfs, gofer);
     } catch (e) {
       await gofer.close().catch(() => {});

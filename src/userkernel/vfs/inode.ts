@@ -46,7 +46,9 @@ export class Fs {
     readonly dev: number,
     readonly type: string,
     readonly source: string,
-    readonly readOnly = false,
+    // Not readonly: a read-only root (runtime spec root.readonly) is switched over once the
+    // container's mounts, whose points may need making in it, are in place.
+    public readOnly = false,
     firstIno = 1,
   ) {
     this.nextIno = firstIno;

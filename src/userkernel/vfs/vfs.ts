@@ -222,6 +222,18 @@ export class Vfs {
     return vfs;
   }
 
+  /**
+   * The runtime spec's root.readonly: from now on every change under "/" fails with EROFS,
+   * as mount(2) with MS_RDONLY makes it. Mounts on it (/proc, /dev, /tmp, tmpfs and
+   * volumes) are file systems of their own and stay as they were.
+   */
+  makeRootReadOnly(): void {
+    const root = this.mounts.find((m) => m.path === "/");
+    if (!root) return;
+    root.fs.readOnly = true;
+    root.options = root.options.replace(/^rw\b/, "ro");
+  }
+
   /** A context for the kernel itself (root, cwd "/"). */
   adminCtx(pid = 1): Ctx {
     return { cred: { uid: 0, gid: 0 }, cwd: this.root, pid };

@@ -13,10 +13,16 @@
  *
  * usage: moat-creds --root DIR --cwd DIR --uid N --gid N [--groups G,G...] [--umask OCTAL]
  *          [--rlimit RESOURCE=SOFT:HARD]... [--caps BOUNDING:EFFECTIVE:PERMITTED:INHERITABLE:AMBIENT]
- *          [--no-new-privs] [--seccomp FILE] -- PROGRAM ARGS...
+ *          [--no-new-privs] [--seccomp FILE] [--init] -- PROGRAM ARGS...
  * Capability sets are 64-bit masks in hex. FILE holds a classic BPF program (struct
  * sock_filter[]), read before the chroot. Without --caps the process keeps every
  * capability, as runc does for a config without a capabilities object.
+ *
+ * With --init (docker's --init) it stays behind as the container's PID 1 once all of the
+ * above is in place, as tini does under the same identity and filter: it forks the program
+ * into a process group of its own (given the terminal, if any), forwards every signal it
+ * receives to it, reaps every orphan the namespace hands it, and exits as the program did
+ * (128+n after a death by signal n).
  *
  * Exit status when the program never runs: 126 (cannot set up or not executable),
  * 127 (not found), as shells report them. Built static at guest-image build time.
@@ -35,6 +41,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #define MAX_GROUPS 256
@@ -117,10 +125,51 @@ static int last_cap(void) {
   return n;
 }
 
+/*
+ * The init of --init: every signal stays blocked here and is taken with sigwaitinfo, so a
+ * PID 1 (which the kernel spares signals it has no handler for) still receives them.
+ */
+static int run_init(char **argv) {
+  sigset_t all, old;
+  sigfillset(&all);
+  if (sigprocmask(SIG_SETMASK, &all, &old) != 0) die("sigprocmask", NULL);
+  prctl(PR_SET_NAME, "moat-init", 0, 0, 0);
+  pid_t child = fork();
+  if (child < 0) die("fork", NULL);
+  if (child == 0) {
+    /* Its own group, and the terminal's foreground (so ^C reaches it, not the init);
+     * SIGTTOU is still blocked here, so tcsetpgrp cannot stop us. */
+    setpgid(0, 0);
+    tcsetpgrp(STDIN_FILENO, getpgrp());
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    execvp(argv[0], argv);
+    int e = errno;
+    fprintf(stderr, "moat-creds: exec %s: %s\n", argv[0], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      /* SIGSTOP/SIGKILL never get here; a stop signal of the terminal is passed on too. */
+      kill(child, sig);
+      continue;
+    }
+    int status;
+    pid_t p;
+    while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (p != child) continue;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   const char *root = NULL, *cwd = "/", *groups = NULL, *caps = NULL;
   const char *rlimits[MAX_RLIMITS];
-  int nrlimits = 0, no_new_privs = 0, have_umask = 0;
+  int nrlimits = 0, no_new_privs = 0, have_umask = 0, init = 0;
   unsigned long uid = 0, gid = 0, mask = 022;
   int i = 1;
   for (; i < argc; i++) {
@@ -131,6 +180,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(a, "--no-new-privs") == 0) {
       no_new_privs = 1;
+      continue;
+    }
+    if (strcmp(a, "--init") == 0) {
+      init = 1;
       continue;
     }
     if (i + 1 >= argc) usage("an option lacks its value");
@@ -210,6 +263,7 @@ int main(int argc, char **argv) {
     load_seccomp();
   }
 
+  if (init) return run_init(argv + i);
   execvp(argv[i], argv + i);
   int e = errno;
   fprintf(stderr, "moat-creds: exec %s: %s\n", argv[i], strerror(e));
