@@ -12,15 +12,13 @@ export type Moat = (
 ) => SpawnSyncReturns<string>;
 
 const roots: string[] = [];
-let hooked = false;
+// A file-level hook (this module is imported at the top of a test file): it runs once every
+// test group of the file is done, for every root its groups used.
+after(removeLeftovers);
 
 /** `moat --root ROOT ARGS...`, synchronously, with stdin from `input` (default: none). */
 export function cli(root: string, timeoutMs: number): Moat {
   roots.push(root);
-  if (!hooked) {
-    hooked = true;
-    after(removeLeftovers);
-  }
   return (args, opts = {}) =>
     spawnSync(process.execPath, [MAIN, "--root", root, ...args], {
       encoding: "utf8",
