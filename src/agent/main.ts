@@ -15,7 +15,10 @@ import {
 import { cpus, release, totalmem } from "node:os";
 import { Duplex } from "node:stream";
 import { TtrpcServer } from "../ttrpc/server.js";
-import { BUSYBOX, Containers, hasNic, setupPodCgroup } from "./containers.js";
+import { BUSYBOX } from "./busybox.js";
+import { setupPodCgroup } from "./cgroups.js";
+import { Containers } from "./containers.js";
+import { configureNic, hasNic } from "./network.js";
 import {
   AGENT_PROTOCOL_VERSION,
   AGENT_SERVICE,
@@ -173,7 +176,7 @@ async function main(): Promise<void> {
   setupGuest();
   const containers = new Containers();
   if (hasNic()) {
-    await containers.configureNic().catch((e: unknown) => {
+    await configureNic().catch((e: unknown) => {
       log(`cannot configure the NIC yet (CreateSandbox will try again): ${(e as Error).message}`);
     });
   }

@@ -8,7 +8,7 @@
 // (spec/config.ts): the guest kernel's layout (KASLR) and everything in memory when the
 // template paused. Nothing secret is in it (no container has run; the agent has only
 // started), and each clone's CreateSandbox reseeds the guest's CRNG from host entropy and
-// sets its clock before any container exists (agent/containers.ts, moat-fresh.c).
+// sets its clock before any container exists (agent/fresh.ts, moat-fresh.c).
 //
 // A template is made for one shape: accelerator, RAM, vCPUs, with or without a NIC, and
 // the guest assets and QEMU build it was made with. Files live in

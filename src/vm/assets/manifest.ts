@@ -9,7 +9,7 @@ import { join } from "node:path";
  * Bump when anything that ends up in the asset directory changes (init script, module
  * list, layout), so hosts rebuild instead of booting a stale guest.
  */
-export const ASSETS_VERSION = "22";
+export const ASSETS_VERSION = "23";
 
 export const MANIFEST = "manifest.json";
 export const KERNEL_FILE = "vmlinuz";
