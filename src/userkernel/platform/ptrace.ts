@@ -21,7 +21,6 @@ import {
 } from "../../sys/process.js";
 import {
   cont,
-  getEventMsg,
   getRegSet,
   getRegs,
   getSigInfo,
@@ -145,17 +144,17 @@ export class PtraceContext implements Context {
       return { kind: "interrupted" };
     }
     const tid = this.hostTid;
-    const r = cpu.regs;
-    if (r.get("cs") === 0n)
-      for (const s of ["cs", "ss", "ds", "es", "fs", "gs"] as const) r.set(s, this.host.get(s));
-    if (this.hostStale || this.loaded !== cpu || cpu.dirty === "all") setRegs(tid, r);
-    else if (cpu.dirty === "rax") pokeReg(tid, "rax", r.get("rax"));
-    cpu.dirty = "none";
-    this.hostStale = false;
-    this.loaded = cpu;
-    if (cpu.fpDirty || (cpu.fpSource !== undefined && cpu.fpSource !== this)) this.writeFp(cpu.fpState());
-    this.state = "running";
-    sysemu(tid, 0);
+    try {
+      this.load(cpu);
+      this.state = "running";
+      sysemu(tid, 0);
+    } catch (e) {
+      // The thread died while stopped (killed from outside, its death consumed for another
+      // thread's wait): report it as killed, as a death seen by a wait would be.
+      if (!(e instanceof SysError && e.code === "ESRCH")) throw e;
+      this.gone();
+      return { kind: "killed", signal: SIGKILL };
+    }
     // Most syscalls come back within microseconds. Polling for that long on this thread is
     // far cheaper than a wait on the threadpool, which costs two thread wake-ups per
     // syscall; a thread that computes longer is waited for by the event source.
@@ -169,6 +168,19 @@ export class PtraceContext implements Context {
     }
     st ??= await stubEvents.wait(tid);
     return this.decode(st, cpu);
+  }
+
+  /** Write what the host thread lacks of `cpu`: all registers, rax alone, or nothing; FP state. */
+  private load(cpu: CpuState): void {
+    const r = cpu.regs;
+    if (r.get("cs") === 0n)
+      for (const s of ["cs", "ss", "ds", "es", "fs", "gs"] as const) r.set(s, this.host.get(s));
+    if (this.hostStale || this.loaded !== cpu || cpu.dirty === "all") setRegs(this.hostTid, r);
+    else if (cpu.dirty === "rax") pokeReg(this.hostTid, "rax", r.get("rax"));
+    cpu.dirty = "none";
+    this.hostStale = false;
+    this.loaded = cpu;
+    if (cpu.fpDirty || (cpu.fpSource !== undefined && cpu.fpSource !== this)) this.writeFp(cpu.fpState());
   }
 
   private decode(st: WaitStatus, cpu: CpuState): StopEvent {
@@ -238,12 +250,10 @@ export class PtraceContext implements Context {
     const r = this.host;
     this.loadGadget(nr, args);
     this.hostStale = true;
-    cont(tid, 0);
-    let st = waitpidSync(tid, WALL | WUNTRACED);
+    let st = this.resumeToStop();
     if (nr === NR_CLONE && st.kind === "stopped" && st.event === PTRACE_EVENT_CLONE) {
       // The clone event comes before the call returns; the new thread is attached already.
-      cont(tid, 0);
-      st = waitpidSync(tid, WALL | WUNTRACED);
+      st = this.resumeToStop();
     }
     if (st.kind !== "stopped" || st.signal !== SIGTRAP || st.syscall) {
       if (st.kind === "exited" || st.kind === "signaled") this.gone();
@@ -252,6 +262,23 @@ export class PtraceContext implements Context {
     getRegs(tid, r);
     if (r.get("rip") !== BigInt(STUB_GADGET_TRAP_RIP)) throw unexpected(tid, `an injected syscall ${nr}`, st);
     return r.get("rax");
+  }
+
+  /**
+   * PTRACE_CONT and wait for the next stop that is not an interrupt: an interrupt signal
+   * sent while the thread ran (see interrupt()) may still be pending and stop the thread
+   * first; it is kept for the next switchTo instead of being delivered.
+   */
+  private resumeToStop(): WaitStatus {
+    for (;;) {
+      cont(this.hostTid, 0);
+      const st = waitpidSync(this.hostTid, WALL | WUNTRACED);
+      if (st.kind === "stopped" && !st.syscall && st.event === 0 && st.signal === INTERRUPT_SIGNAL) {
+        this.pendingInterrupt = true;
+        continue;
+      }
+      return st;
+    }
   }
 
   private loadGadget(nr: number, args: Array<number | bigint>): void {
@@ -280,15 +307,11 @@ export class PtraceContext implements Context {
       return;
     }
     this.loadGadget(NR_EXIT, [0]);
-    cont(this.hostTid, 0);
-    for (;;) {
-      let st: WaitStatus;
-      try {
-        st = waitpidSync(this.hostTid, WALL);
-      } catch {
-        break;
-      }
-      if (st.kind === "exited" || st.kind === "signaled") break;
+    try {
+      // Stops before the exit (a pending interrupt signal) are passed over until it exits.
+      while (this.resumeToStop().kind === "stopped");
+    } catch {
+      // gone already (the whole stub was killed meanwhile)
     }
     this.gone();
   }
