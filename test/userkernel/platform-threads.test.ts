@@ -82,6 +82,30 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
+/** The process group of `pid` (field 5 of /proc/pid/stat). */
+function pgrpOf(pid: number): number {
+  const st = readFileSync(`/proc/${pid}/stat`, "latin1");
+  return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]);
+}
+
+describe("ptrace platform: one process group for every stub", () => {
+  it("puts the stubs in one group of their own, and starts a new one once its stubs are all gone", () => {
+    const a = platform.newAddressSpace(mem.fd);
+    const b = platform.newAddressSpace(mem.fd);
+    try {
+      assert.equal(pgrpOf(a.hostPid), a.hostPid);
+      assert.equal(pgrpOf(b.hostPid), a.hostPid);
+      assert.notEqual(pgrpOf(a.hostPid), pgrpOf(process.pid));
+    } finally {
+      a.release();
+      b.release();
+    }
+    const c = platform.newAddressSpace(mem.fd);
+    spaces.push(c);
+    assert.equal(pgrpOf(c.hostPid), c.hostPid);
+  });
+});
+
 describe("ptrace platform: threads of one address space", () => {
   it("runs two threads of one stub at the same time, each with its own registers", async () => {
     const { as, data } = stubWith(COUNTER);

@@ -31,22 +31,36 @@ class StubEvents {
   private readonly waiters = new Map<number, (st: WaitStatus) => void>();
   /** Statuses consumed for threads nobody was waiting for yet (a stop before its switchTo). */
   private readonly early = new Map<number, WaitStatus>();
+  /**
+   * Stubs started and not yet reaped. While one lives, the group's id cannot be reused by
+   * the host for another group; once none does, the next stub starts a new group rather
+   * than join whatever group might by then have that number.
+   */
+  private readonly members = new Set<number>();
   private peeking = false;
   private emptyPeeks = 0;
 
   /** Start a stub process in the stubs' group (a new group when there is none or it is gone). */
   spawn(path: string, argv: string[], actions: SpawnFileAction[]): number {
-    if (this.pgid !== undefined) {
+    if (this.pgid !== undefined && this.members.size > 0) {
       try {
-        return spawn(path, argv, [], actions, { pgroup: this.pgid });
+        const pid = spawn(path, argv, [], actions, { pgroup: this.pgid });
+        this.members.add(pid);
+        return pid;
       } catch (e) {
-        // Every member of the group is gone (EPERM from setpgid): start a new one below.
+        // The group is gone after all (EPERM from setpgid): start a new one below.
         if (!(e instanceof SysError)) throw e;
       }
     }
     const pid = spawn(path, argv, [], actions, { ownGroup: true });
     this.pgid = pid;
+    this.members.add(pid);
     return pid;
+  }
+
+  /** Stub `pid` is reaped, every thread of it. */
+  reaped(pid: number): void {
+    this.members.delete(pid);
   }
 
   /** The next status of thread `tid`; the caller has just resumed it. */

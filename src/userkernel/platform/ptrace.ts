@@ -489,6 +489,7 @@ export class PtraceAddressSpace implements HostAddressSpace {
       }
     }
     this.threads.clear();
+    stubEvents.reaped(this.hostPid);
   }
 }
 
