@@ -166,6 +166,55 @@ describe("ptrace platform: threads of one address space", () => {
     assert.equal((await within(back, 5000, "interrupting a")).kind, "interrupted");
   });
 
+  it("runs injected calls through a stopped thread while the event source waits for running ones", async () => {
+    const { as, data } = stubWith(COUNTER);
+    const a = as.newContext();
+    const b = as.newContext(a);
+    const c = as.newContext(a);
+    const ra = a.switchTo(cpuAt(CODE, DATA));
+    const rb = b.switchTo(cpuAt(CODE, DATA + 8));
+    await sleep(20);
+    // The group wait is in flight for a and b, and sees each stop of c's injected calls:
+    // it must leave every one of them to c's own waitpid (a peek steals none).
+    const spare = mem.alloc(PAGE);
+    for (let i = 0; i < 100; i++) {
+      assert.equal(as.inject(39, [], c), BigInt(as.hostPid)); // getpid
+      as.map(0x700000, PAGE, PROT_RW, spare);
+      as.unmap(0x700000, PAGE);
+      if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const before = [u64(data), u64(data + 8)];
+    await sleep(50);
+    assert.ok(u64(data) > before[0]! && u64(data + 8) > before[1]!, "a and b stopped running");
+    a.interrupt();
+    b.interrupt();
+    const evs = await within(Promise.all([ra, rb]), 5000, "interrupting a and b");
+    assert.deepEqual(
+      evs.map((e) => e.kind),
+      ["interrupted", "interrupted"],
+    );
+    mem.release(spare, PAGE);
+  });
+
+  it("release() of an address space ends its running threads' switchTo and leaves no stub", async () => {
+    const { as } = stubWith(SPIN);
+    const a = as.newContext();
+    const b = as.newContext(a);
+    const runs = [a.switchTo(cpuAt(CODE, 0)), b.switchTo(cpuAt(CODE, 0))];
+    await sleep(50);
+    const pid = as.hostPid;
+    as.release();
+    const evs = await within(Promise.all(runs), 5000, "the end of both runs");
+    assert.deepEqual(
+      evs.map((e) => e.kind),
+      ["killed", "killed"],
+    );
+    // Reaped, every thread: no zombie is left under this process.
+    assert.throws(() => readFileSync(`/proc/${pid}/stat`), /ENOENT/);
+    as.release(); // idempotent
+    assert.equal((await a.switchTo(cpuAt(CODE, 0))).kind, "killed");
+  });
+
   it("interrupts a thread that spins without a system call, and an interrupt while stopped counts", async () => {
     const { as } = stubWith(SPIN);
     const t = as.newContext();
