@@ -301,6 +301,19 @@ describe("ptrace platform: faults and FP state", () => {
     // The syscall instruction took rax as its number: the host reports it in orig_rax.
     assert.equal(cpu.regs.get("orig_rax"), 0xdeadbeefcafef00dn);
   });
+
+  it("a cloned CpuState carries its FP state to another host thread", async () => {
+    const { as } = stubWith(FP);
+    const a = as.newContext();
+    // Made before a runs, b's host FP state is not a's: only the platform can carry it over.
+    const b = as.newContext(a);
+    const cpu = cpuAt(CODE, 0x0102030405060708n);
+    assert.equal((await within(a.switchTo(cpu), 5000, "the first syscall")).kind, "syscall");
+    // What clone(2) will do for a new thread: a copy of the registers and FP state.
+    const copy = cpu.clone();
+    assert.equal((await within(b.switchTo(copy), 5000, "the copy's syscall")).kind, "syscall");
+    assert.equal(copy.regs.get("orig_rax"), 0x0102030405060708n);
+  });
 });
 
 describe("fork of an address space", () => {
