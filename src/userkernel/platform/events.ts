@@ -29,8 +29,6 @@ class StubEvents {
   /** The host process group every stub joins; undefined until the first stub. */
   private pgid: number | undefined;
   private readonly waiters = new Map<number, (st: WaitStatus) => void>();
-  /** Statuses consumed for threads nobody was waiting for yet (a stop before its switchTo). */
-  private readonly early = new Map<number, WaitStatus>();
   /**
    * Stubs started and not yet reaped. While one lives, the group's id cannot be reused by
    * the host for another group; once none does, the next stub starts a new group rather
@@ -65,11 +63,6 @@ class StubEvents {
 
   /** The next status of thread `tid`; the caller has just resumed it. */
   wait(tid: number): Promise<WaitStatus> {
-    const st = this.early.get(tid);
-    if (st) {
-      this.early.delete(tid);
-      return Promise.resolve(st);
-    }
     return new Promise((resolve) => {
       this.waiters.set(tid, resolve);
       this.peek();
@@ -83,11 +76,6 @@ class StubEvents {
       this.waiters.delete(tid);
       w(st);
     }
-  }
-
-  /** Thread `tid` is gone for good: forget anything kept for it. */
-  forget(tid: number): void {
-    this.early.delete(tid);
   }
 
   private peek(): void {
@@ -139,11 +127,10 @@ class StubEvents {
       return;
     }
     this.emptyPeeks = 0;
-    const w = this.waiters.get(tid);
-    if (w) {
-      this.waiters.delete(tid);
-      w(st);
-    } else if (st.kind === "stopped") this.early.set(tid, st);
+    // Every thread that can change state has a waiter by now: switchTo registers it in the
+    // same synchronous stretch that resumed the thread. A status nobody waits for is a death
+    // seen before release() reaps it, which has nothing more to tell.
+    this.deliver(tid, st);
   }
 
   /** The status of a thread the group wait no longer sees; undefined if it still runs. */

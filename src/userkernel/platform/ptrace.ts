@@ -207,7 +207,6 @@ export class PtraceContext implements Context {
 
   private gone(): void {
     this.state = "gone";
-    stubEvents.forget(this.hostTid);
     this.as.threads.delete(this.hostTid);
   }
 
@@ -482,7 +481,6 @@ export class PtraceAddressSpace implements HostAddressSpace {
         if (st.kind === "exited" || st.kind === "signaled") {
           const running = t.state === "running";
           t.state = "gone";
-          stubEvents.forget(t.hostTid);
           if (running) stubEvents.deliver(t.hostTid, st);
           break;
         }
