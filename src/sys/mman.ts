@@ -13,6 +13,7 @@ const munmap_ = libc.func("int munmap(uintptr_t addr, size_t len)");
 const mprotect_ = libc.func("int mprotect(uintptr_t addr, size_t len, int prot)");
 const close_ = libc.func("int close(int fd)");
 const fcntl_ = libc.func("int fcntl(int fd, int cmd, int arg)");
+const lseek_ = libc.func("int64_t lseek(int fd, int64_t offset, int whence)");
 const pwrite_ = libc.func("int64_t pwrite(int fd, const void *buf, size_t count, int64_t offset)");
 const process_vm_readv_ = libc.func(
   "int64_t process_vm_readv(int pid, const void *local, unsigned long liovcnt, const void *remote, unsigned long riovcnt, unsigned long flags)",
@@ -65,6 +66,34 @@ export function punchHole(fd: number, offset: number, length: number): void {
     fallocate_(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length),
     `${fd} ${offset}+${length}`,
   );
+}
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = 6;
+
+/**
+ * The populated extents of a sparse file within [offset, offset+length), found with
+ * SEEK_DATA/SEEK_HOLE: pages never written (or punched out) are skipped, so copying a huge
+ * reserved-but-untouched range costs nothing. Extents are clipped to the range.
+ */
+export function dataExtents(fd: number, offset: number, length: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const end = offset + length;
+  let at = offset;
+  while (at < end) {
+    const d = Number(lseek_(fd, at, SEEK_DATA));
+    if (d < 0) {
+      const e = koffi.errno();
+      if (e === ENXIO) break; // no data at or after `at`
+      throw new SysError("lseek(SEEK_DATA)", e, String(fd));
+    }
+    if (d >= end) break;
+    const h = Number(check("lseek(SEEK_HOLE)", lseek_(fd, d, SEEK_HOLE), String(fd)));
+    out.push([d, Math.min(h, end)]);
+    at = h;
+  }
+  return out;
 }
 
 export function pwrite(fd: number, data: Uint8Array, offset: number): void {

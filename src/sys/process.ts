@@ -35,6 +35,10 @@ const attr_setpgroup = libc.func("int posix_spawnattr_setpgroup(void *attr, int 
 const setpgid_ = libc.func("int setpgid(int pid, int pgid)");
 const waitpid_ = libc.func("int waitpid(int pid, _Out_ int *status, int options)");
 const kill_ = libc.func("int kill(int pid, int sig)");
+const tgkill_ = libc.func("long syscall(long nr, long tgid, long tid, long sig)");
+// waitid as the raw syscall: glibc's wrapper has no rusage argument and checks nothing the
+// caller needs; the raw call is the host's interface exactly.
+const waitid_ = libc.func("long syscall(long nr, long idtype, long id, void *info, long options, void *ru)");
 const getpid_ = libc.func("int getpid(void)");
 const prctl_ = libc.func(
   "int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)",
@@ -59,6 +63,8 @@ export interface SpawnOptions {
    * kept: the OCI monitor finds what it started by its session.
    */
   ownGroup?: boolean;
+  /** Join this existing process group instead (ignored with ownGroup). */
+  pgroup?: number;
 }
 
 /** posix_spawn returns an errno instead of setting errno; turn it into SysError. */
@@ -82,12 +88,12 @@ export function spawn(
   spawnCheck("posix_spawn_file_actions_init", fa_init(fa));
   let attr: Buffer | null = null;
   try {
-    if (opts.ownGroup) {
+    if (opts.ownGroup || opts.pgroup !== undefined) {
       const a = Buffer.alloc(SPAWNATTR_SIZE);
       spawnCheck("posix_spawnattr_init", attr_init(a));
       attr = a;
       spawnCheck("posix_spawnattr_setflags", attr_setflags(a, POSIX_SPAWN_SETPGROUP));
-      spawnCheck("posix_spawnattr_setpgroup", attr_setpgroup(a, 0));
+      spawnCheck("posix_spawnattr_setpgroup", attr_setpgroup(a, opts.ownGroup ? 0 : (opts.pgroup ?? 0)));
     }
     for (const a of actions) {
       if ("dup2" in a) spawnCheck("posix_spawn_file_actions_adddup2", fa_adddup2(fa, a.dup2, a.to));
@@ -172,6 +178,51 @@ export function waitpidAsync(pid: number, flags = WALL): Promise<WaitStatus> {
       // that can happen for a pid we spawned and have not reaped yet.
       if (r < 0) return reject(new SysError("waitpid", 10, String(pid)));
       resolve(decodeWaitStatus(r, st[0]!));
+    });
+  });
+}
+
+const NR_TGKILL = 234;
+const NR_WAITID = 247;
+export const P_PGID = 2;
+export const WEXITED = 4;
+export const WSTOPPED = 2;
+export const WNOWAIT = 0x01000000;
+
+/** tgkill(2): a signal to one thread; false when the thread is gone. */
+export function tgkill(tgid: number, tid: number, sig: number): boolean {
+  return Number(tgkill_(NR_TGKILL, tgid, tid, sig)) === 0;
+}
+
+/** The part of waitid's siginfo that names who changed state; pid 0 when nothing did (WNOHANG). */
+export interface WaitIdResult {
+  pid: number;
+  /** CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED. */
+  code: number;
+  status: number;
+}
+
+function decodeWaitId(info: Buffer): WaitIdResult {
+  // siginfo_t for SIGCHLD: si_signo, si_errno, si_code, then si_pid, si_uid, si_status.
+  return { pid: info.readInt32LE(16), code: info.readInt32LE(8), status: info.readInt32LE(24) };
+}
+
+/**
+ * waitid(2) on libuv's threadpool. With WNOWAIT it only peeks: the child's state change
+ * stays to be consumed by a waitpid of that pid, so a peek can never steal a stop from a
+ * synchronous waitpid running on the main thread at the same time. Rejects with the errno
+ * (ECHILD when nothing matches).
+ */
+export function waitidAsync(idtype: number, id: number, options: number): Promise<WaitIdResult> {
+  return new Promise((resolve, reject) => {
+    const info = Buffer.alloc(128);
+    waitid_.async(NR_WAITID, idtype, id, info, options, null, (err: unknown, r: number | bigint) => {
+      if (err) return reject(err);
+      const n = Number(r);
+      // The raw syscall returns -1 and the errno lives in the pool thread: report ECHILD,
+      // the one failure a wait for a live group of ours can meet.
+      if (n < 0) return reject(new SysError("waitid", 10, String(id)));
+      resolve(decodeWaitId(info));
     });
   });
 }

@@ -12,13 +12,23 @@ export const PTRACE_SETREGS = 13;
 export const PTRACE_ATTACH = 16;
 export const PTRACE_DETACH = 17;
 export const PTRACE_SYSEMU = 31;
+export const PTRACE_GETSIGINFO = 0x4202;
+export const PTRACE_GETREGSET = 0x4204;
+export const PTRACE_SETREGSET = 0x4205;
 export const PTRACE_SETOPTIONS = 0x4200;
 export const PTRACE_GETEVENTMSG = 0x4201;
 export const PTRACE_SEIZE = 0x4206;
 export const PTRACE_INTERRUPT = 0x4207;
 
 export const PTRACE_O_TRACESYSGOOD = 0x1;
+export const PTRACE_O_TRACECLONE = 0x8;
 export const PTRACE_O_TRACEEXIT = 0x40;
+/** The event number a PTRACE_O_TRACECLONE stop reports in bits 16-23 of the wait status. */
+export const PTRACE_EVENT_CLONE = 3;
+
+/** Register-set types for GETREGSET/SETREGSET (elf.h). */
+export const NT_PRFPREG = 2;
+export const NT_X86_XSTATE = 0x202;
 export const PTRACE_O_EXITKILL = 0x100000;
 
 // glibc declares ptrace variadic; on x86-64 integer varargs travel in the same registers as
@@ -140,4 +150,55 @@ export function interrupt(pid: number): void {
 /** PTRACE_KILL is unreliable on a running tracee; SIGKILL is what ends it for sure. */
 export function killTracee(pid: number): boolean {
   return ptraceWord(PTRACE_KILL, pid, 0, 0) === 0;
+}
+
+/** The new thread's id after a PTRACE_EVENT_CLONE stop (and other events' messages). */
+export function getEventMsg(pid: number): number {
+  const b = Buffer.alloc(8);
+  req("GETEVENTMSG", pid, ptraceWord(PTRACE_GETEVENTMSG, pid, 0, Number(koffi.address(b))));
+  return Number(b.readBigUInt64LE(0));
+}
+
+/** What the host says about the signal a tracee stopped with (the head of siginfo_t). */
+export interface SigInfo {
+  signo: number;
+  errno: number;
+  code: number;
+  /** si_addr for faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP); si_pid's word otherwise. */
+  addr: bigint;
+  /** The raw 128 bytes, for the kernel to copy into a signal frame. */
+  raw: Buffer;
+}
+
+export const SIGINFO_SIZE = 128;
+
+export function getSigInfo(pid: number): SigInfo {
+  const raw = Buffer.alloc(SIGINFO_SIZE);
+  req("GETSIGINFO", pid, ptraceWord(PTRACE_GETSIGINFO, pid, 0, Number(koffi.address(raw))));
+  return {
+    signo: raw.readInt32LE(0),
+    errno: raw.readInt32LE(4),
+    code: raw.readInt32LE(8),
+    addr: raw.readBigUInt64LE(16),
+    raw,
+  };
+}
+
+/**
+ * GETREGSET of `type` into `into`; returns how many bytes the host filled (it shrinks the
+ * iovec to the size of the set, e.g. the CPU's XSAVE area size for NT_X86_XSTATE).
+ */
+export function getRegSet(pid: number, type: number, into: Buffer): number {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(BigInt(koffi.address(into)), 0);
+  iov.writeBigUInt64LE(BigInt(into.length), 8);
+  req("GETREGSET", pid, ptraceWord(PTRACE_GETREGSET, pid, type, Number(koffi.address(iov))));
+  return Number(iov.readBigUInt64LE(8));
+}
+
+export function setRegSet(pid: number, type: number, from: Buffer): void {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(BigInt(koffi.address(from)), 0);
+  iov.writeBigUInt64LE(BigInt(from.length), 8);
+  req("SETREGSET", pid, ptraceWord(PTRACE_SETREGSET, pid, type, Number(koffi.address(iov))));
 }

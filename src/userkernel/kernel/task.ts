@@ -5,7 +5,7 @@
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { Layout } from "../mm/layout.js";
 import type { MemoryBudget } from "../mm/memfile.js";
-import type { Platform } from "../platform/platform.js";
+import type { ProcessPlatform as Platform } from "../platform/platform.js";
 import type { Ctx, DirInode, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
 

@@ -3,7 +3,7 @@
 // change is mirrored eagerly into the host process through a MappingInstaller, so the
 // application never faults on memory the kernel believes is mapped.
 import { fail } from "../errno.js";
-import type { MappingInstaller } from "../platform/platform.js";
+import type { HostAddressSpace, MappingInstaller } from "../platform/platform.js";
 import { type MemoryFile, PAGE, pageDown, pageUp } from "./memfile.js";
 
 export const PROT_READ = 1;
@@ -418,6 +418,42 @@ export class AddressSpace {
     const b = Buffer.allocUnsafe(4);
     b.writeUInt32LE(v >>> 0);
     this.write(addr, b);
+  }
+
+  /**
+   * fork(2) at the memory level: a new address space over the same memory file, installed
+   * in the host address space `into` (fresh, empty). Shared mappings map the same file
+   * pages; private ones get new file space holding a copy of their bytes, copied eagerly
+   * but only where pages were ever written, so a large reserved-but-untouched mapping
+   * costs nothing. On failure nothing of the copy is kept.
+   */
+  fork(into: Pick<HostAddressSpace, "map" | "unmap" | "protect" | "reserved">): AddressSpace {
+    const child = new AddressSpace(this.mem, into, into.reserved, this.layout);
+    child.brkStart = this.brkStart;
+    child.brkEnd = this.brkEnd;
+    try {
+      for (const v of this.vmas) {
+        const len = v.end - v.start;
+        let off = v.off;
+        if (v.shared) this.mem.share(v.off, len);
+        else {
+          off = this.mem.alloc(len);
+          try {
+            this.mem.copy(v.off, off, len);
+          } catch (e) {
+            this.mem.release(off, len);
+            throw e;
+          }
+        }
+        // In the list before the host call, so a failure below releases this one too.
+        child.vmas.push({ ...v, off });
+        into.map(v.start, len, v.prot, off);
+      }
+    } catch (e) {
+      child.releaseAll();
+      throw e;
+    }
+    return child;
   }
 
   /** Everything is torn down with the address-space process; this only frees file space. */

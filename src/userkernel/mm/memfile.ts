@@ -42,6 +42,11 @@ export class MemoryFile {
   private readonly holes: Array<[number, number]> = [];
   private top = 0;
   private closed = false;
+  /**
+   * Pages referenced by more than one mapping owner (a shared mapping kept by a forked
+   * address space): page index → owners. A page not in here has one owner.
+   */
+  private readonly refs = new Map<number, number>();
 
   /**
    * `size` bounds the application's total memory (mapped, not necessarily touched): the file
@@ -95,9 +100,54 @@ export class MemoryFile {
     return off;
   }
 
-  /** Give file space back; its pages return to the host and read as zeros when reused. */
+  /** One more owner for file space [off, off+length) (page multiples): a fork's shared mapping. */
+  share(off: number, length: number): void {
+    for (let p = off / PAGE; p < (off + length) / PAGE; p++) this.refs.set(p, (this.refs.get(p) ?? 1) + 1);
+  }
+
+  /**
+   * Give file space back; its pages return to the host and read as zeros when reused.
+   * Pages another owner still holds (share()) only lose this owner.
+   */
   release(off: number, length: number): void {
     if (length === 0) return;
+    if (this.refs.size > 0) {
+      let run = -1;
+      const end = (off + length) / PAGE;
+      for (let p = off / PAGE; p <= end; p++) {
+        const n = p < end ? this.refs.get(p) : undefined;
+        const free = p < end && n === undefined;
+        if (n !== undefined) {
+          if (n > 2) this.refs.set(p, n - 1);
+          else this.refs.delete(p);
+        }
+        if (free && run < 0) run = p;
+        if (!free && run >= 0) {
+          this.freeSpace(run * PAGE, (p - run) * PAGE);
+          run = -1;
+        }
+      }
+      return;
+    }
+    this.freeSpace(off, length);
+  }
+
+  /**
+   * Copy file bytes [from, from+length) to [to, to+length), touching only the populated
+   * extents of the source (SEEK_DATA): never-written pages stay holes in the copy too.
+   * The destination must be fresh (all zeros), as alloc() gives it.
+   */
+  copy(from: number, to: number, length: number): void {
+    for (const [s, e] of mman.dataExtents(this.fd, from, length)) {
+      const n = e - s;
+      const dst = to + (s - from);
+      this.spans(s, n, (src, pos) => {
+        this.spans(dst + pos, src.length, (d, p) => d.set(src.subarray(p, p + d.length)));
+      });
+    }
+  }
+
+  private freeSpace(off: number, length: number): void {
     mman.punchHole(this.fd, off, length);
     this.budget?.uncharge(length);
     let end = off + length;
