@@ -49,7 +49,9 @@ async function mapFile(
   if (length === 0) fail("EINVAL");
   const pread = d.pread.bind(d);
   const content = Buffer.alloc(Math.min(length, FILE_MAP_CHUNK));
-  const at = t.mm.mapAnonymous(start, length, prot, (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE);
+  // The path names the mapping in /proc/pid/maps, as the file's dentry does on Linux.
+  const name = (d as { path?: string | undefined }).path;
+  const at = t.mm.mapAnonymous(start, length, prot, (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE, name);
   try {
     for (let done = 0; done < length; ) {
       const want = Math.min(length - done, content.length);
