@@ -126,8 +126,7 @@ export function loadElf(mm: AddressSpace, req: LoadRequest): Loaded {
   if (phdrSeg) phdr = phdrSeg.vaddr + bias;
   else {
     const holder = elf.phdrs.find(
-      (p) =>
-        p.type === PT_LOAD && p.offset <= elf.phoff && elf.phoff + elf.phnum * 56 <= p.offset + p.filesz,
+      (p) => p.type === PT_LOAD && p.offset <= elf.phoff && elf.phoff + elf.phnum * 56 <= p.offset + p.filesz,
     );
     // Without the headers in memory AT_PHDR cannot point anywhere; static glibc then
     // falls back to no TLS information and fails, so refuse early.

@@ -14,6 +14,7 @@ import * as sched from "./sched.js";
 import * as signal from "./signal.js";
 import * as time from "./time.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
+import * as xattr from "./xattr.js";
 
 const enosys: Handler = () => fail("ENOSYS");
 
@@ -112,6 +113,18 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [161, path.chroot, "full"],
   [162, fs.sync, "full", "nothing to write back: the overlay lives in memory"],
   [186, proc.gettid, "full"],
+  [188, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [189, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [190, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [191, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [192, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [193, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [194, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [195, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [196, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [197, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [198, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [199, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
   [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [201, time.time, "full"],
   [202, sched.futex, "partial", "one task: wakes find no one, matching waits are ENOSYS"],
