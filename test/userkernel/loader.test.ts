@@ -188,6 +188,14 @@ describe("address-space layout", () => {
     for (const k of ["stack", "brk", "mmap", "code"]) assert.notEqual(a[k], b[k], `${k} did not move`);
   });
 
+  it("puts the break anywhere in the GiB above the program, as the host does for 64-bit programs", () => {
+    // One draw below 32 MiB is likely (1 in 32); forty in a row, never (2^-200).
+    const offsets = Array.from({ length: 40 }, () => randomLayout().brkOffset);
+    assert.ok(Math.max(...offsets) >= 32 * 2 ** 20, "the break never moved beyond 32 MiB");
+    assert.ok(Math.max(...offsets) < 2 ** 30);
+    assert.ok(offsets.every((o) => o % 4096 === 0));
+  });
+
   it("is fixed without ASLR, at the host's non-random addresses", async () => {
     const a = await where(false);
     const b = await where(false);
