@@ -83,7 +83,9 @@ function isLink(p: string): boolean {
  * A new temp dir (removed by cleanupTempDirs) holding each of `binaries` at its host path,
  * their ldd closure, each of `extra` (files or whole directories, e.g. /usr/lib/python3.11,
  * or a library a program dlopens; an ELF among them brings its closure too), an
- * /etc/passwd and /etc/group with root and nobody, and empty /tmp, /proc and /dev.
+ * /etc/passwd and /etc/group with root and nobody, and empty /tmp, /proc and /dev. A binary
+ * under /tmp lands in the rootfs's /tmp, which a sandbox's own tmpfs /tmp hides: copy such a
+ * one (a test's compiled program) to another directory of the rootfs to run it there.
  */
 export function buildDynamicRootfs(binaries: string[], extra: string[] = []): string {
   const root = tempDir("moat-dynrootfs-");

@@ -281,7 +281,7 @@ export async function containerProgram(
       throw new ExecError(
         missing ? "ENOENT" : e.code === "EACCES" ? "EACCES" : "ENOTSUP",
         missing ? 127 : 126,
-        `exec: ${JSON.stringify(exe.path)}: ${missing ? "no such file or directory" : "permission denied"} (its ELF interpreter ${e.interp})`,
+        `exec: ${JSON.stringify(exe.path)}: ${missing ? "no such file or directory" : e.code === "EACCES" ? "permission denied" : e.code} (its ELF interpreter ${e.interp})`,
         `cannot run ${exe.path}: it is dynamically linked and its interpreter ${e.interp} cannot be opened in the container's rootfs (${e.code}): add it (and the libraries the program needs) to the image, or use a static build`,
         { cause: e },
       );
