@@ -106,6 +106,7 @@ describe("dynamic ELF programs under the userkernel", () => {
       ["nopie", "dynamic", ["-no-pie"]],
       ["dlopen", "dlopen", []],
       ["bases", "bases", []],
+      ["mmapfile", "mmapfile", []],
     ] as Array<[string, string, string[]]>) {
       bins[name] = path.join(build, name);
       await gcc("gcc", ["-O1", ...flags, "-o", bins[name]!, path.join(C_DIR, `${src}.c`)]);
@@ -128,6 +129,11 @@ describe("dynamic ELF programs under the userkernel", () => {
     chmodSync(path.join(root, "t/dir/empty"), 0o600);
     for (const p of ["t/dir/data", "t/dir/empty", "t/dir/sub", "t/dir"])
       utimesSync(path.join(root, p), 1700000000, 1700000000);
+    // A file for mmapfile.c: 10000 bytes of a pattern.
+    writeFileSync(
+      path.join(root, "t/mapdata"),
+      Buffer.from(Array.from({ length: 10000 }, (_, i) => (i * 7) % 251)),
+    );
     // A #! script whose interpreter is a dynamic program.
     writeFileSync(path.join(root, "t/script"), "#!/usr/bin/cat -n\nline two\n", { mode: 0o755 });
     // A program whose ELF interpreter is not in the image (same length as the real one).
@@ -210,6 +216,27 @@ describe("dynamic ELF programs under the userkernel", () => {
     const f2 = await runUser(root, ["/t/bases"], { aslr: false });
     assert.equal(f1.stdout, a.stdout);
     assert.deepEqual(addrs(f1.stderr), addrs(f2.stderr));
+  });
+
+  test("mmap of files: whole pages of the file, zero past its end, private writes, shared read-only, PROT_EXEC", async () => {
+    const native = await runNative(bins.mmapfile!, [path.join(root, "t/mapdata")]);
+    const user = await runUser(root, ["/t/mmapfile", "/t/mapdata"]);
+    assert.equal(native.code, 0, native.stderr);
+    assert.deepEqual({ code: user.code, stdout: user.stdout }, { code: 0, stdout: native.stdout });
+    for (const l of [
+      "short map: 1 1 1 1",
+      "offset map: 1 1, past the end zero 1",
+      "private write: seen 1, file unchanged 1",
+      "shared read-only: 1",
+      "code from a file returns 42",
+    ])
+      assert.ok(user.stdout.includes(`${l}\n`), `missing "${l}" in:\n${user.stdout}`);
+    // A writable shared mapping of a file is refused: ENODEV (EACCES without write access).
+    const shared = await runUser(root, ["/t/mmapfile", "/t/mapdata", "shared-write"]);
+    assert.equal(
+      shared.stdout,
+      "shared writable: No such device\nshared writable of a read-only descriptor: Permission denied\n",
+    );
   });
 
   test("host programs: env, ls -la, cat, sha256sum", async () => {

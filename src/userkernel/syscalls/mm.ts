@@ -2,7 +2,7 @@
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED_VALIDATE, PROT_WRITE } from "../mm/addrspace.js";
-import { PAGE } from "../mm/memfile.js";
+import { PAGE, pageUp } from "../mm/memfile.js";
 import { RegularFile } from "../vfs/index.js";
 import { type Args, addr, type Handler, int, long, size } from "./types.js";
 
@@ -51,9 +51,11 @@ async function mapFile(
   // The path names the mapping in /proc/pid/maps, as the file's dentry does on Linux.
   const name = (d as { path?: string | undefined }).path;
   const at = t.mm.mapAnonymous(start, length, prot, (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE, name);
+  // Whole pages: the bytes of the last page past `length` are the file's too, as on Linux.
+  const whole = pageUp(length);
   try {
-    if (d instanceof RegularFile) fillFromFile(t, at, length, d, off);
-    else await fillBuffered(t, at, length, d.pread.bind(d), off);
+    if (d instanceof RegularFile) fillFromFile(t, at, whole, d, off);
+    else await fillBuffered(t, at, whole, d.pread.bind(d), off);
   } catch (e) {
     // A file that cannot be read must not leave a mapping behind.
     t.mm.munmap(at, length);
