@@ -35,6 +35,11 @@ const HOST_PROGRAMS = [
   "/usr/bin/cat",
   "/usr/bin/sha256sum",
   "/usr/bin/python3",
+  "/usr/bin/grep",
+  "/usr/bin/sed",
+  "/usr/bin/sort",
+  "/usr/bin/bash",
+  "/usr/bin/perl",
 ];
 
 /** libgcc_s, which glibc itself dlopens (pthread_cancel, backtraces): wherever the host has it. */
@@ -239,13 +244,26 @@ describe("dynamic ELF programs under the userkernel", () => {
     );
   });
 
-  test("host programs: env, ls -la, cat, sha256sum", async () => {
+  test("host programs: env, ls -la, cat, sha256sum, grep, sed, sort, bash and perl", async () => {
     const cases: Array<[string[], string | undefined]> = [
       [["/usr/bin/env"], undefined],
       [["/usr/bin/ls", "-la", "dir"], undefined],
       [["/usr/bin/ls", "-l", "--full-time", "dir/sub", "dir/data"], undefined],
       [["/usr/bin/cat", "dir/data", "-"], "and stdin\n"],
       [["/usr/bin/sha256sum", "dir/data", "-"], "from stdin\n"],
+      [["/usr/bin/grep", "-n", "to", "dir/data"], undefined],
+      [["/usr/bin/sed", "-e", "s/bytes/BYTES/", "dir/data"], undefined],
+      [["/usr/bin/sort", "-r", "dir/data"], undefined],
+      // Builtins only: a command of its own would need fork.
+      [
+        [
+          "/usr/bin/bash",
+          "-c",
+          "echo $((6*7)); for i in a b; do printf '%s-' $i; done; cd dir && test -f data && echo data is here",
+        ],
+        undefined,
+      ],
+      [["/usr/bin/perl", "-e", "print join(',', map { $_ * $_ } 1..5), qq(\n)"], undefined],
     ];
     for (const [argv, input] of cases) {
       const native = await runNative(argv[0]!, argv.slice(1), path.join(root, "t"), input);
