@@ -308,6 +308,9 @@ describe("dynamic ELF programs under the userkernel", () => {
       [script.code, script.stdout],
       [0, "     1\t#!/usr/bin/cat -n\n     2\tline two\n     3\tsome bytes\n     4\tto hash\n"],
     );
+    // ld.so run as the program (ET_DYN, no interpreter of its own) loads the one it is given.
+    const ldso = await runUser(root, ["/lib64/ld-linux-x86-64.so.2", "/usr/bin/cat", "/t/dir/data"]);
+    assert.deepEqual([ldso.code, ldso.stdout, ldso.stderr], [0, "some bytes\nto hash\n", ""]);
     const scriptViaEnv = await runUser(root, ["/usr/bin/env", "/t/script"]);
     assert.deepEqual(
       [scriptViaEnv.code, scriptViaEnv.stdout],
