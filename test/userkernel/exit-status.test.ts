@@ -4,7 +4,7 @@
 // signals from outside applied with Linux's default actions.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
@@ -37,7 +37,8 @@ describe("userkernel exit statuses", () => {
   before(async () => {
     b = await busyboxBundle();
     work = await workdir();
-    // Programs of our own in the image: a static one that faults, a dynamically linked one.
+    // Programs of our own in the image: a static one that faults, a dynamically linked one
+    // (the image has no ld.so), a 32-bit ELF.
     mkdirSync(path.join(b.rootfs, "t"));
     copyFileSync(await work.compile("fault"), path.join(b.rootfs, "t/fault"));
     await promisify(execFile)("gcc", [
@@ -46,6 +47,9 @@ describe("userkernel exit statuses", () => {
       path.join(b.rootfs, "t/dynamic"),
       path.join(C_DIR, "hello.c"),
     ]);
+    const c32 = readFileSync(path.join(b.rootfs, "t/fault"));
+    c32[4] = 1; // ELFCLASS32
+    writeFileSync(path.join(b.rootfs, "t/elf32"), c32, { mode: 0o755 });
     spec = JSON.parse(readFileSync(path.join(b.base, "bundle", "config.json"), "utf8")) as Spec;
     sandbox = await new UserkernelBackend().createSandbox({ id: "uk-exit", stateDir: b.base });
   });
@@ -82,18 +86,24 @@ describe("userkernel exit statuses", () => {
     assert.match(abs.stderr.text(), /exec: "\/no\/such": stat \/no\/such: no such file or directory/);
   });
 
-  test("a file that cannot be run exits 126: not executable, a directory, dynamically linked", async () => {
+  test("a file that cannot be run exits 126: not executable, a directory, a 32-bit ELF", async () => {
     const file = await start(["/etc/passwd"]);
     assert.equal((await file.done).status, 126);
     assert.equal(file.stderr.text(), 'moat: exec: "/etc/passwd": permission denied\n');
     const dir = await start(["/etc"]);
     assert.equal((await dir.done).status, 126);
     assert.equal(dir.stderr.text(), 'moat: exec: "/etc": is a directory\n');
+    const elf32 = await start(["/t/elf32"]);
+    assert.equal((await elf32.done).status, 126);
+    assert.equal(elf32.stderr.text(), 'moat: exec: "/t/elf32": exec format error (not a 64-bit ELF file)\n');
+  });
+
+  test("a dynamic program whose ELF interpreter the image lacks exits 127, as runc's exec does", async () => {
     const dyn = await start(["/t/dynamic"]);
-    assert.equal((await dyn.done).status, 126);
-    assert.match(
+    assert.equal((await dyn.done).status, 127);
+    assert.equal(
       dyn.stderr.text(),
-      /^moat: exec: "\/t\/dynamic": dynamically linked \(interpreter \/lib64\/ld-linux-x86-64\.so\.2\): the userkernel runs static executables only yet/,
+      'moat: exec: "/t/dynamic": no such file or directory (its ELF interpreter /lib64/ld-linux-x86-64.so.2)\n',
     );
   });
 

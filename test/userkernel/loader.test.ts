@@ -5,8 +5,9 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { KernelError } from "../../src/userkernel/errno.js";
 import { ET_DYN, ET_EXEC, parseElf } from "../../src/userkernel/loader/elf.js";
-import { loadStatic } from "../../src/userkernel/loader/load.js";
+import { loadElf, loadStatic } from "../../src/userkernel/loader/load.js";
 import {
+  AT_BASE,
   AT_ENTRY,
   AT_EXECFN,
   AT_NULL,
@@ -188,11 +189,96 @@ describe("address-space layout", () => {
     for (const k of ["stack", "brk", "mmap", "code"]) assert.notEqual(a[k], b[k], `${k} did not move`);
   });
 
+  it("puts the break anywhere in the GiB above the program, as the host does for 64-bit programs", () => {
+    // One draw below 32 MiB is likely (1 in 32); forty in a row, never (2^-200).
+    const offsets = Array.from({ length: 40 }, () => randomLayout().brkOffset);
+    assert.ok(Math.max(...offsets) >= 32 * 2 ** 20, "the break never moved beyond 32 MiB");
+    assert.ok(Math.max(...offsets) < 2 ** 30);
+    assert.ok(offsets.every((o) => o % 4096 === 0));
+  });
+
   it("is fixed without ASLR, at the host's non-random addresses", async () => {
     const a = await where(false);
     const b = await where(false);
     assert.deepEqual(a, b);
     assert.match(a.code!, /^0x5555555/);
     assert.match(a.stack!, /^0x7fffffff/);
+  });
+});
+
+describe("a dynamic program and its interpreter", () => {
+  const mem = new MemoryFile(2 ** 30);
+  const platform = PtracePlatform.start(mem.fd);
+  const layout = randomLayout();
+  const mm = new AddressSpace(mem, platform, platform.reserved, layout);
+  const LDSO = "/lib64/ld-linux-x86-64.so.2";
+  let w: Awaited<ReturnType<typeof workdir>>;
+  let image: Buffer;
+  let ldso: Buffer;
+  before(async () => {
+    w = await workdir();
+    await promisify(execFile)("gcc", ["-O1", "-o", `${w.dir}/dyn`, `${C_DIR}hello.c`]);
+    image = await readFile(`${w.dir}/dyn`);
+    ldso = await readFile(LDSO);
+  });
+  after(async () => {
+    platform.kill();
+    mem.close();
+    await w.remove();
+  });
+
+  const request = (interp?: { image: Buffer; path: string }) => ({
+    image,
+    interp,
+    path: "/t/dyn",
+    layout,
+    argv: ["dyn"],
+    env: [],
+    execfn: "dyn",
+    uid: 0,
+    euid: 0,
+    gid: 0,
+    egid: 0,
+  });
+
+  it("is refused without its interpreter", () => {
+    enoexec(
+      () => loadElf(mm, request()),
+      /dynamically linked \(interpreter \/lib64\/ld-linux-x86-64\.so\.2\)/,
+    );
+  });
+
+  it("loads ld.so in the mmap area, starts there, and tells it where it is (AT_BASE)", () => {
+    const elf = parseElf(image);
+    const ld = parseElf(ldso);
+    assert.equal(elf.interp, LDSO);
+    assert.equal(ld.type, ET_DYN);
+    const loaded = loadElf(mm, request({ image: ldso, path: LDSO }));
+    const base = loaded.interpBase!;
+    assert.equal(base % 4096, 0);
+    assert.ok(base < layout.mmapBase && base > layout.pieBase, "ld.so sits below the mmap base");
+    assert.equal(loaded.entry, ld.entry + base, "execution starts in ld.so");
+    assert.equal(loaded.bias, layout.pieBase);
+    // ld.so's first segment holds its ELF header, as the file has it.
+    assert.ok(mm.read(base, 64, "force").equals(ldso.subarray(0, 64)));
+    // The break follows the program, not the interpreter.
+    assert.ok(loaded.brk >= layout.pieBase && loaded.brk < base);
+    // The auxv: AT_BASE is ld.so, AT_ENTRY the program's own entry point.
+    let at = loaded.sp + 8 * 4; // argc, argv[0], NULL, (no env) NULL
+    const aux = new Map<number, bigint>();
+    for (;;) {
+      const k = Number(mm.readU64(at));
+      const v = mm.readU64(at + 8);
+      at += 16;
+      if (k === AT_NULL) break;
+      aux.set(k, v);
+    }
+    assert.equal(aux.get(AT_BASE), BigInt(base));
+    assert.equal(aux.get(AT_ENTRY), BigInt(elf.entry + loaded.bias));
+    // Each mapping is named for /proc/pid/maps: the program's path, ld.so's, the stack.
+    const names = new Set(mm.list().map((v) => v.name));
+    for (const n of ["/t/dyn", LDSO, "[stack]"]) assert.ok(names.has(n), `no mapping named ${n}`);
+    const exec = mm.list().filter((v) => v.prot & 4);
+    assert.deepEqual(exec.map((v) => v.name).sort(), ["/t/dyn", LDSO].sort(), "code of both is executable");
   });
 });

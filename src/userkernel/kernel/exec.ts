@@ -4,6 +4,8 @@
 import { readFile } from "node:fs/promises";
 import { MoatError } from "../../spec/errors.js";
 import { fail, KernelError } from "../errno.js";
+import { parseElf } from "../loader/elf.js";
+import type { Interpreter } from "../loader/load.js";
 import type { Cred, Ctx, DirInode, RegularFile, Vfs } from "../vfs/index.js";
 
 /** execvp's PATH when the environment has none. */
@@ -123,6 +125,8 @@ export interface Program {
   /** The name execve got (AT_EXECFN) and the file it resolved to (/proc/self/exe). */
   execfn: string;
   exe: string;
+  /** The ELF interpreter (PT_INTERP) a dynamic program names, read from the same file system. */
+  interp?: Interpreter;
   cwd?: DirInode;
 }
 
@@ -146,15 +150,56 @@ export function parseShebang(image: Buffer): { interp: string; arg?: string } | 
 }
 
 /**
+ * The ELF interpreter a program has failed to open: execve's errno (ENOENT for a missing one,
+ * as on Linux, which makes shells say "not found" of a file that is there).
+ */
+export class InterpreterError extends KernelError {
+  constructor(
+    code: KernelError["code"],
+    readonly interp: string,
+  ) {
+    super(code, `its ELF interpreter ${interp} cannot be opened (${code})`);
+  }
+}
+
+/**
+ * The interpreter of a dynamically linked ELF image, opened as execve opens it (execute
+ * permission needed, the path resolved in the process's root and working directory), or
+ * undefined for a static one. What else is wrong with the image is for the loader to say.
+ */
+async function readInterpreter(vfs: Vfs, ctx: Ctx, image: Buffer): Promise<Interpreter | undefined> {
+  let path: string | undefined;
+  try {
+    path = parseElf(image).interp;
+  } catch {
+    return undefined;
+  }
+  if (path === undefined) return undefined;
+  let file: RegularFile;
+  try {
+    file = await vfs.openExec(ctx, null, path);
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    throw new InterpreterError(e.code, path);
+  }
+  try {
+    return { image: await readExecutable({ file, path }), path: file.path ?? path };
+  } finally {
+    file.release();
+  }
+}
+
+/**
  * Read an opened executable; for a #! script, open and read its interpreter instead (up to
- * four deep) with the script's path put into the arguments. Releases every file it opened.
+ * four deep) with the script's path put into the arguments; for a dynamic ELF program, read
+ * its ELF interpreter too. Releases every file it opened.
  */
 export async function readProgram(
   vfs: Vfs,
   ctx: Ctx,
   first: Executable,
   argv: string[],
-): Promise<{ image: Buffer; argv: string[]; exe: string }> {
+): Promise<{ image: Buffer; argv: string[]; exe: string; interp?: Interpreter }> {
   let cur = first;
   let args = argv;
   for (let depth = 0; ; depth++) {
@@ -165,7 +210,11 @@ export async function readProgram(
       cur.file.release();
     }
     const script = parseShebang(image);
-    if (!script) return { image, argv: args, exe: cur.file.path ?? cur.path };
+    if (!script) {
+      const exe = cur.file.path ?? cur.path;
+      const interp = await readInterpreter(vfs, ctx, image);
+      return interp ? { image, argv: args, exe, interp } : { image, argv: args, exe };
+    }
     if (depth >= MAX_INTERP_DEPTH) fail("ELOOP", "too many #! interpreters");
     args = [script.interp, ...(script.arg !== undefined ? [script.arg] : []), cur.path, ...args.slice(1)];
     cur = { file: await vfs.openExec(ctx, null, script.interp), path: script.interp };
@@ -178,7 +227,23 @@ export async function hostProgram(opts: ProgramOptions): Promise<Program> {
     const name = opts.argv[0] ?? "/proc/self/exe";
     return { image: opts.binary, argv: opts.argv, execfn: name, exe: name };
   }
-  return { image: await readFile(opts.binary), argv: opts.argv, execfn: opts.binary, exe: opts.binary };
+  const image = await readFile(opts.binary);
+  let interp: string | undefined;
+  try {
+    interp = parseElf(image).interp;
+  } catch {
+    // The loader says what is wrong with it.
+  }
+  // Without a rootfs there is no file system for ld.so to find the libraries in.
+  if (interp !== undefined) {
+    throw new ExecError(
+      "ENOTSUP",
+      126,
+      `exec: ${JSON.stringify(opts.binary)}: dynamically linked (interpreter ${interp}): needs a rootfs`,
+      `${opts.binary} is dynamically linked (interpreter ${interp}): run it with a rootfs that holds its interpreter and libraries, or use a static build (gcc -static)`,
+    );
+  }
+  return { image, argv: opts.argv, execfn: opts.binary, exe: opts.binary };
 }
 
 /** The program and working directory from the container's rootfs, as its user sees them. */
@@ -212,6 +277,15 @@ export async function containerProgram(
   } catch (e) {
     if (!(e instanceof KernelError)) throw e;
     const missing = e.code === "ENOENT";
+    if (e instanceof InterpreterError) {
+      throw new ExecError(
+        missing ? "ENOENT" : e.code === "EACCES" ? "EACCES" : "ENOTSUP",
+        missing ? 127 : 126,
+        `exec: ${JSON.stringify(exe.path)}: ${missing ? "no such file or directory" : e.code === "EACCES" ? "permission denied" : e.code} (its ELF interpreter ${e.interp})`,
+        `cannot run ${exe.path}: it is dynamically linked and its interpreter ${e.interp} cannot be opened in the container's rootfs (${e.code}): add it (and the libraries the program needs) to the image, or use a static build`,
+        { cause: e },
+      );
+    }
     throw new ExecError(
       missing ? "ENOENT" : e.code === "EACCES" ? "EACCES" : "ENOTSUP",
       missing ? 127 : 126,

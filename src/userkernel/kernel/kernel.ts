@@ -262,6 +262,7 @@ export class Kernel {
       try {
         loaded = loadStatic(mm, {
           image,
+          interp: program.interp,
           layout,
           argv: program.argv,
           env: opts.env,
@@ -279,11 +280,11 @@ export class Kernel {
           "ENOTSUP",
           126,
           dynamic
-            ? `exec: ${JSON.stringify(execfn)}: ${why.replace(/;.*/, "")}: the userkernel runs static executables only yet: use a static build (gcc -static) or --isolation vm`
+            ? `exec: ${JSON.stringify(execfn)}: ${why.replace(/,.*/, "")}: needs a rootfs`
             : e.code === "ENOMEM"
               ? `exec: ${JSON.stringify(execfn)}: cannot allocate memory (${why})`
               : `exec: ${JSON.stringify(execfn)}: exec format error (${why})`,
-          `cannot run ${execfn} in the userkernel: ${e.message}. Use a static x86-64 Linux executable (for C: gcc -static)`,
+          `cannot run ${execfn} in the userkernel: ${e.message}. Use an x86-64 Linux executable (dynamic ones need a rootfs with their libraries)`,
           { cause: e },
         );
       }

@@ -47,6 +47,8 @@ export interface StackInfo {
   phdr: number;
   phnum: number;
   entry: number;
+  /** The interpreter's load address (AT_BASE); 0 without one. */
+  base?: number;
   uid: number;
   euid: number;
   gid: number;
@@ -124,7 +126,7 @@ export function buildInitialStack(mm: AddressSpace, top: number, info: StackInfo
     [AT_PHDR, info.phdr],
     [AT_PHENT, 56],
     [AT_PHNUM, info.phnum],
-    [AT_BASE, 0],
+    [AT_BASE, info.base ?? 0],
     [AT_FLAGS, 0],
     [AT_ENTRY, info.entry],
     [AT_UID, info.uid],

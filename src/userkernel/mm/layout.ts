@@ -39,13 +39,16 @@ function randomPages(bits: number): number {
   return (hi + randomInt(2 ** Math.min(bits, 24))) * PAGE;
 }
 
-/** The host's entropy: 22 bits of pages for the stack, 28 for mmap and PIE, 32 MiB for brk. */
+/**
+ * The host's entropy: 22 bits of pages for the stack, 28 for mmap and PIE, and the break
+ * anywhere in the 1 GiB above the program (arch_randomize_brk for 64-bit programs).
+ */
 export function randomLayout(): Layout {
   const stackTop = TASK_SIZE - randomPages(22);
   return {
     stackTop,
     mmapBase: stackTop - STACK_GAP - STACK_SIZE - randomPages(28),
     pieBase: ET_DYN_BASE + randomPages(28),
-    brkOffset: randomInt(0x0200_0000 / PAGE) * PAGE,
+    brkOffset: randomInt(0x4000_0000 / PAGE) * PAGE,
   };
 }

@@ -5,7 +5,7 @@ import { fail, KernelError } from "../errno.js";
 import { readProgram } from "../kernel/exec.js";
 import type { Task } from "../kernel/task.js";
 import { parseElf } from "../loader/elf.js";
-import { loadStatic } from "../loader/load.js";
+import { loadElf } from "../loader/load.js";
 import { randomLayout } from "../mm/layout.js";
 import { atArg, fsCall, pathArg } from "./fs-common.js";
 import { addr, type Handler, int } from "./types.js";
@@ -59,8 +59,9 @@ async function execAt(
   const first = { file: await vfs.openExec(ctx, atArg(t, dirfd), name), path: name };
   const program = await readProgram(vfs, ctx, first, argv);
   const image = program.image;
+  // Whatever makes the image unloadable is found before the old program is gone.
   const elf = parseElf(image);
-  if (elf.interp !== undefined) fail("ENOEXEC", `dynamically linked (interpreter ${elf.interp})`);
+  if (elf.interp !== undefined && program.interp) parseElf(program.interp.image);
 
   // The point of no return.
   for (const v of t.mm.list()) t.mm.munmap(v.start, v.end - v.start);
@@ -75,8 +76,10 @@ async function execAt(
   const layout = t.layout ?? randomLayout();
   try {
     const c = t.creds;
-    const loaded = loadStatic(t.mm, {
+    const loaded = loadElf(t.mm, {
       image,
+      interp: program.interp,
+      path: program.exe,
       layout,
       argv: program.argv,
       env,

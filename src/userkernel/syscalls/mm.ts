@@ -2,7 +2,8 @@
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED_VALIDATE, PROT_WRITE } from "../mm/addrspace.js";
-import { PAGE } from "../mm/memfile.js";
+import { PAGE, pageUp } from "../mm/memfile.js";
+import { RegularFile } from "../vfs/index.js";
 import { type Args, addr, type Handler, int, long, size } from "./types.js";
 
 const O_ACCMODE = 3;
@@ -47,23 +48,58 @@ async function mapFile(
   if (shared && prot & PROT_WRITE) fail("ENODEV", "writable shared file mappings are not supported yet");
   if (!d.pread) fail("ENODEV");
   if (length === 0) fail("EINVAL");
-  const pread = d.pread.bind(d);
-  const content = Buffer.alloc(Math.min(length, FILE_MAP_CHUNK));
-  const at = t.mm.mapAnonymous(start, length, prot, (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE);
+  // The path names the mapping in /proc/pid/maps, as the file's dentry does on Linux.
+  const name = (d as { path?: string | undefined }).path;
+  const at = t.mm.mapAnonymous(start, length, prot, (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE, name);
+  // Whole pages: the bytes of the last page past `length` are the file's too, as on Linux.
+  const whole = pageUp(length);
   try {
-    for (let done = 0; done < length; ) {
-      const want = Math.min(length - done, content.length);
-      const n = await pread(content.subarray(0, want), off + done);
-      if (n <= 0) break; // past the end of the file: the rest of the pages stay zero
-      t.mm.write(at + done, content.subarray(0, n), "force");
-      done += n;
-    }
+    if (d instanceof RegularFile) fillFromFile(t, at, whole, d, off);
+    else await fillBuffered(t, at, whole, d.pread.bind(d), off);
   } catch (e) {
     // A file that cannot be read must not leave a mapping behind.
     t.mm.munmap(at, length);
     throw e;
   }
   return at;
+}
+
+/**
+ * A regular file's bytes go straight into the new mapping's memory-file pages (the host's
+ * pread writes them), with no buffer in between: what ld.so maps of every library. Its pread
+ * is synchronous, so nothing can change the address space while the pages fill. What lies
+ * past the end of the file stays zero, as fresh pages are.
+ */
+function fillFromFile(t: Task, at: number, length: number, f: RegularFile, off: number): void {
+  const views: Uint8Array[] = [];
+  t.mm.spans(at, length, "force", (b) => views.push(b));
+  let pos = off;
+  for (const view of views) {
+    for (let got = 0; got < view.length; ) {
+      const n = f.pread(view.subarray(got, got + FILE_MAP_CHUNK), pos);
+      if (n <= 0) return;
+      got += n;
+      pos += n;
+    }
+  }
+}
+
+/** Any other readable description (/proc files...): through a buffer, checked on every write. */
+async function fillBuffered(
+  t: Task,
+  at: number,
+  length: number,
+  pread: (dst: Uint8Array, offset: number) => number | Promise<number>,
+  off: number,
+): Promise<void> {
+  const content = Buffer.alloc(Math.min(length, FILE_MAP_CHUNK));
+  for (let done = 0; done < length; ) {
+    const want = Math.min(length - done, content.length);
+    const n = await pread(content.subarray(0, want), off + done);
+    if (n <= 0) return; // past the end of the file: the rest of the pages stay zero
+    t.mm.write(at + done, content.subarray(0, n), "force");
+    done += n;
+  }
 }
 
 export const munmap: Handler = (t, a) => {

@@ -14,6 +14,7 @@ import * as sched from "./sched.js";
 import * as signal from "./signal.js";
 import * as time from "./time.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
+import * as xattr from "./xattr.js";
 
 const enosys: Handler = () => fail("ENOSYS");
 
@@ -28,7 +29,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [6, path.lstat, "full"],
   [7, poll.poll, "partial", "readiness of pipes, stdio and files; no sockets yet"],
   [8, fs.lseek, "full"],
-  [9, mm.mmap, "partial", "file mappings are private copies; no writable MAP_SHARED of files"],
+  [9, mm.mmap, "partial", "files: copied at map time (so is read-only MAP_SHARED); writable shared: ENODEV"],
   [10, mm.mprotect, "full"],
   [11, mm.munmap, "full"],
   [12, mm.brk, "full"],
@@ -51,7 +52,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [35, time.nanosleep, "partial", "not interruptible by signals yet"],
   [39, proc.getpid, "full"],
   [40, fs.sendfile, "full", "short counts of up to 1 MiB per call"],
-  [59, exec.execve, "partial", "static ELF and #! scripts; no dynamic loader; one process, so no fork first"],
+  [59, exec.execve, "partial", "static and dynamic ELF, #! scripts; one process, so no fork first"],
   [60, proc.exit, "partial", "single-threaded: ends the process"],
   [62, signal.kill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [63, identity.uname, "full"],
@@ -112,6 +113,18 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [161, path.chroot, "full"],
   [162, fs.sync, "full", "nothing to write back: the overlay lives in memory"],
   [186, proc.gettid, "full"],
+  [188, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [189, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [190, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [191, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [192, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [193, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [194, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [195, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [196, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [197, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [198, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
+  [199, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
   [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [201, time.time, "full"],
   [202, sched.futex, "partial", "one task: wakes find no one, matching waits are ENOSYS"],
@@ -147,7 +160,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [309, sched.getcpu, "full"],
   [316, path.renameat2, "partial", "no RENAME_WHITEOUT"],
   [318, identity.getrandom, "full"],
-  [322, exec.execveat, "partial", "no flags; static ELF and #! scripts"],
+  [322, exec.execveat, "partial", "no flags; static and dynamic ELF, #! scripts"],
   [332, path.statx, "partial", "basic stats only (no btime, no mount id)"],
   [334, enosys, "error", "rseq: glibc falls back to plain sched_getcpu"],
   [436, fs.closeRange, "full"],
