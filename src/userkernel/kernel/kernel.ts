@@ -38,7 +38,7 @@ import { killGroup, type OutsideSignal } from "./signals.js";
 import { SignalHandlers } from "./signals-state.js";
 import { type KernelInfo, newTask, type Task } from "./task.js";
 import { runTask } from "./task-run.js";
-import type { ExitStatus } from "./thread-group.js";
+import { type ExitStatus, waitStatus } from "./thread-group.js";
 
 export type { ProcessHandle, ProcessUsage } from "./process-handle.js";
 
@@ -115,6 +115,8 @@ export interface ProcessOptions {
 export interface RunResult {
   code?: number;
   signal?: string;
+  /** How it ended in Linux's wait-status encoding (what wait4 gives a parent): code << 8, or the signal. */
+  waitStatus: number;
   /** Unimplemented syscalls the programs of the kernel made, by name, with how often. */
   unimplemented: Map<string, number>;
 }
@@ -291,7 +293,7 @@ export class Kernel {
   }
 
   private result(st: ExitStatus): RunResult {
-    const result: RunResult = { unimplemented: this.info.unimplemented };
+    const result: RunResult = { waitStatus: waitStatus(st), unimplemented: this.info.unimplemented };
     if ("code" in st) result.code = st.code;
     else result.signal = signalName(st.signal) ?? `SIG${st.signal}`;
     return result;
