@@ -7,7 +7,7 @@ import { FdTable } from "../../src/userkernel/kernel/fdtable.js";
 import { FsContext } from "../../src/userkernel/kernel/fs-context.js";
 import { PidNamespace } from "../../src/userkernel/kernel/pidns.js";
 import { SignalHandlers } from "../../src/userkernel/kernel/signals-state.js";
-import { type KernelInfo, newTask } from "../../src/userkernel/kernel/task.js";
+import { type KernelInfo, newTask, type Task } from "../../src/userkernel/kernel/task.js";
 import {
   AddressSpace,
   MAP_ANONYMOUS,
@@ -151,7 +151,7 @@ describe("file mappings", () => {
   };
   const task = newTask({
     kernel: info,
-    pidns: new PidNamespace(),
+    pidns: new PidNamespace<Task>(),
     group: { fresh: { exe: "t", cmdline: ["t"] } },
     cpu: platform,
     mm: { fresh: space },

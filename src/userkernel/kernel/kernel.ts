@@ -32,7 +32,7 @@ import { FsContext } from "./fs-context.js";
 import { StreamInput, StreamOutput } from "./hoststream.js";
 import { applyMounts, planMounts, volumeRoots } from "./mounts.js";
 import { PidNamespace } from "./pidns.js";
-import { type ProcessHandle, processHandle } from "./process-handle.js";
+import { type ProcessHandle, processHandle, type RunResult } from "./process-handle.js";
 import { processView, rlimitsOf } from "./setup.js";
 import { killGroup, type OutsideSignal } from "./signals.js";
 import { SignalHandlers } from "./signals-state.js";
@@ -40,7 +40,7 @@ import { type KernelInfo, newTask, type Task } from "./task.js";
 import { runTask } from "./task-run.js";
 import { type ExitStatus, waitStatus } from "./thread-group.js";
 
-export type { ProcessHandle, ProcessUsage } from "./process-handle.js";
+export type { ProcessHandle, ProcessUsage, RunResult } from "./process-handle.js";
 
 export interface KernelOptions {
   /**
@@ -112,15 +112,6 @@ export interface ProcessOptions {
   pid?: number;
 }
 
-export interface RunResult {
-  code?: number;
-  signal?: string;
-  /** How it ended in Linux's wait-status encoding (what wait4 gives a parent): code << 8, or the signal. */
-  waitStatus: number;
-  /** Unimplemented syscalls the programs of the kernel made, by name, with how often. */
-  unimplemented: Map<string, number>;
-}
-
 const DEFAULT_MEMORY = 64 * 2 ** 30;
 const SIGKILL = 9;
 /** Linux's init of a pid namespace: when it ends, every other process of the namespace is killed. */
@@ -133,7 +124,7 @@ interface Running {
 
 export class Kernel {
   /** Every task and thread group by id; /proc lists it. */
-  readonly pidns = new PidNamespace();
+  readonly pidns = new PidNamespace<Task>();
   private readonly running = new Set<Running>();
   private closed: Promise<void> | undefined;
 

@@ -2,15 +2,19 @@
 // init group (pid 1, whose end ends the namespace), and pid allocation. Pids are never
 // reused, so a pid a runtime reported never names another process later. /proc lists
 // the groups from here.
-import type { Task } from "./task.js";
-import type { ThreadGroup } from "./thread-group.js";
+import type { Member, ThreadGroup } from "./thread-group.js";
+
+/** What the namespace needs of a task (task.ts's Task). */
+export interface NsMember extends Member {
+  readonly group: ThreadGroup<this>;
+}
 
 /** The highest pid (Linux's default pid_max for a machine with few CPUs). */
 const PID_MAX = 4194304;
 
-export class PidNamespace {
-  private readonly tasks = new Map<number, Task>();
-  private readonly groups = new Map<number, ThreadGroup>();
+export class PidNamespace<T extends NsMember = NsMember> {
+  private readonly tasks = new Map<number, T>();
+  private readonly groups = new Map<number, ThreadGroup<T>>();
   private last = 0;
 
   /** A pid no task of this namespace has had. */
@@ -20,27 +24,27 @@ export class PidNamespace {
   }
 
   /** The container's init (pid 1), while it lives. */
-  get init(): ThreadGroup | undefined {
+  get init(): ThreadGroup<T> | undefined {
     return this.groups.get(1);
   }
 
   /** A new task enters: its group too, if it is the group's first. */
-  add(task: Task): void {
+  add(task: T): void {
     this.tasks.set(task.tid, task);
     this.groups.set(task.group.tgid, task.group);
   }
 
   /** A task left; its group goes once it has none left (reaped: zombies are not listed yet). */
-  remove(task: Task): void {
+  remove(task: T): void {
     this.tasks.delete(task.tid);
     if (task.group.tasks.size === 0) this.groups.delete(task.group.tgid);
   }
 
-  task(tid: number): Task | undefined {
+  task(tid: number): T | undefined {
     return this.tasks.get(tid);
   }
 
-  group(tgid: number): ThreadGroup | undefined {
+  group(tgid: number): ThreadGroup<T> | undefined {
     return this.groups.get(tgid);
   }
 

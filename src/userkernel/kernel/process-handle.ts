@@ -1,14 +1,23 @@
 // What the kernel hands its caller (the Sandbox backend, runStatic) for a process it spawned:
 // the process's pid, its host stubs, a signal from outside, its end and its resource use,
 // each over all the tasks of its thread group.
-import type { RunResult } from "./kernel.js";
 import { groupUsage } from "./setup.js";
 import { type OutsideSignal, signalFromOutside } from "./signals.js";
+import type { Task } from "./task.js";
 import type { ThreadGroup } from "./thread-group.js";
 
 /** USER_HZ: the unit of the CPU times in /proc/<pid>/stat. */
 const CLK_TCK = 100;
 const PAGE = 4096;
+
+export interface RunResult {
+  code?: number;
+  signal?: string;
+  /** How it ended in Linux's wait-status encoding (what wait4 gives a parent): code << 8, or the signal. */
+  waitStatus: number;
+  /** Unimplemented syscalls the programs of the kernel made, by name, with how often. */
+  unimplemented: Map<string, number>;
+}
 
 export interface ProcessUsage {
   /** User plus system CPU time of its tasks' host contexts. */
@@ -34,7 +43,7 @@ export interface ProcessHandle {
   usage(): ProcessUsage;
 }
 
-export function processHandle(group: ThreadGroup, wait: () => Promise<RunResult>): ProcessHandle {
+export function processHandle(group: ThreadGroup<Task>, wait: () => Promise<RunResult>): ProcessHandle {
   return {
     tgid: group.tgid,
     hostPids: () => [...new Set([...group.tasks].map((t) => t.cpu.hostPid))],

@@ -6,6 +6,7 @@ import type { Rlimit } from "../../spec/runtime.js";
 import type { ProcessView, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
 import { SIG_DFL, SIG_IGN } from "./signals-state.js";
+import type { Task } from "./task.js";
 import { defaultRlimits, type Rlimits, type ThreadGroup } from "./thread-group.js";
 
 const RLIMITS: Record<string, number> = {
@@ -69,7 +70,7 @@ function hostUsage(hostPid: number): { utime: number; stime: number; rss: number
  * The CPU time (clock ticks) and resident pages of a thread group: the sum over its tasks'
  * host contexts (one stub each for now).
  */
-export function groupUsage(group: ThreadGroup): { utime: number; stime: number; rss: number } {
+export function groupUsage(group: ThreadGroup<Task>): { utime: number; stime: number; rss: number } {
   const sum = { utime: 0, stime: 0, rss: 0 };
   const seen = new Set<number>();
   for (const t of group.tasks) {
@@ -87,7 +88,7 @@ export function groupUsage(group: ThreadGroup): { utime: number; stime: number; 
  * What /proc shows of one process, from the pid namespace's group: the leader's thread
  * state (the first task once the leader is gone) and the group's.
  */
-export function processView(group: ThreadGroup, vfs: Vfs): ProcessView | undefined {
+export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | undefined {
   const first = group.leader;
   if (!first) return undefined;
   const task = () => group.leader ?? first;

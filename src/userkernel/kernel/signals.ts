@@ -30,7 +30,7 @@ export const bit = (sig: number): bigint => 1n << BigInt(sig - 1);
  * cannot stop a running thread without killing its host context yet, so a fatal signal
  * takes effect at once rather than at the task's next kernel entry).
  */
-export function killGroup(group: ThreadGroup, status: ExitStatus): void {
+export function killGroup(group: ThreadGroup<Task>, status: ExitStatus): void {
   group.exit(status);
   for (const t of group.tasks) t.interrupt();
 }
@@ -83,7 +83,7 @@ export type OutsideSignal =
  * A signal from outside the container to `group`, decided from its dispositions. Throws
  * ENOTSUP for stopping, which the kernel cannot do yet.
  */
-export function signalFromOutside(group: ThreadGroup, sig: number, name: string): OutsideSignal {
+export function signalFromOutside(group: ThreadGroup<Task>, sig: number, name: string): OutsideSignal {
   const leader = group.leader;
   if (group.exitStatus || !leader) return { action: "ignore" };
   if (sig === SIGKILL) {

@@ -60,11 +60,11 @@ export type Part<T> = { fresh: T } | { share: T } | { copy: T };
 
 export interface TaskConfig {
   kernel: KernelInfo;
-  pidns: PidNamespace;
+  pidns: PidNamespace<Task>;
   /** A tid reserved with pidns.alloc() (the container's init gets 1); default: the next free one. */
   tid?: number;
   /** A new thread group led by this task, or an existing one to join (CLONE_THREAD). */
-  group: { fresh: Omit<ThreadGroupConfig, "tgid"> } | { join: ThreadGroup };
+  group: { fresh: Omit<ThreadGroupConfig<Task>, "tgid"> } | { join: ThreadGroup<Task> };
   /** The platform context that runs this thread's application code. */
   cpu: Platform;
   mm: { fresh: AddressSpace } | { share: AddressSpace };
@@ -89,8 +89,8 @@ function part<T extends { copy(): T }>(p: Part<T>): T {
 export class Task {
   readonly tid: number;
   readonly kernel: KernelInfo;
-  readonly pidns: PidNamespace;
-  readonly group: ThreadGroup;
+  readonly pidns: PidNamespace<Task>;
+  readonly group: ThreadGroup<Task>;
   /** The platform context (registers as of the last stop; the host thread that runs it). */
   readonly cpu: Platform;
   readonly mm: AddressSpace;
@@ -119,7 +119,7 @@ export class Task {
   private wake: (() => void) | undefined;
 
   /** Use newTask(), which also enters the task into its group and the pid namespace. */
-  constructor(c: TaskConfig, tid: number, group: ThreadGroup) {
+  constructor(c: TaskConfig, tid: number, group: ThreadGroup<Task>) {
     this.tid = tid;
     this.kernel = c.kernel;
     this.pidns = c.pidns;
@@ -210,7 +210,7 @@ export class Task {
 /** The one way a task is made. */
 export function newTask(c: TaskConfig): Task {
   const tid = c.tid ?? c.pidns.alloc();
-  const group = "join" in c.group ? c.group.join : new ThreadGroup({ ...c.group.fresh, tgid: tid });
+  const group = "join" in c.group ? c.group.join : new ThreadGroup<Task>({ ...c.group.fresh, tgid: tid });
   const task = new Task(c, tid, group);
   group.tasks.add(task);
   c.pidns.add(task);

@@ -2,7 +2,14 @@
 // signals, resource limits, exit status, place in the process tree (parent, children,
 // zombies) and job control (process group, session). The tgid is the leader's tid.
 import type { Layout } from "../mm/layout.js";
-import type { Task } from "./task.js";
+
+/**
+ * What the group needs of its tasks (task.ts's Task; generic so that this module does not
+ * import the task's, which imports it).
+ */
+export interface Member {
+  readonly tid: number;
+}
 
 export type ExitStatus = { code: number } | { signal: number; core?: boolean };
 
@@ -44,10 +51,10 @@ export function defaultRlimits(): Rlimits {
   ]);
 }
 
-export interface ThreadGroupConfig {
+export interface ThreadGroupConfig<T extends Member = Member> {
   tgid: number;
   /** undefined: the parent lives outside the sandbox (the runtime), as for runc's init and exec. */
-  parent?: ThreadGroup;
+  parent?: ThreadGroup<T>;
   /** Default: a group and session of its own (the runtime starts each process with setsid). */
   pgid?: number;
   sid?: number;
@@ -58,19 +65,19 @@ export interface ThreadGroupConfig {
   layout?: Layout;
 }
 
-export class ThreadGroup {
+export class ThreadGroup<T extends Member = Member> {
   readonly tgid: number;
   /** Its live tasks; the group is a zombie once the last one left. */
-  readonly tasks = new Set<Task>();
+  readonly tasks = new Set<T>();
   /** Process-directed signals (kill(2), from outside) waiting for a task to take them. */
   pending = 0n;
   readonly rlimits: Rlimits;
   /** Set once: the first exit_group, fatal signal or last thread's exit decides it. */
   private status: ExitStatus | undefined;
-  readonly parent: ThreadGroup | undefined;
-  readonly children = new Set<ThreadGroup>();
+  readonly parent: ThreadGroup<T> | undefined;
+  readonly children = new Set<ThreadGroup<T>>();
   /** Children that ended and were not reaped yet (wait4 takes them). */
-  readonly zombies = new Set<ThreadGroup>();
+  readonly zombies = new Set<ThreadGroup<T>>();
   pgid: number;
   sid: number;
   /** PR_SET_CHILD_SUBREAPER: orphans below it are reparented to it, not to init. */
@@ -85,7 +92,7 @@ export class ThreadGroup {
   private readonly ended: Promise<ExitStatus>;
   private resolveEnded: (s: ExitStatus) => void = () => {};
 
-  constructor(c: ThreadGroupConfig) {
+  constructor(c: ThreadGroupConfig<T>) {
     this.tgid = c.tgid;
     this.parent = c.parent;
     this.pgid = c.pgid ?? c.tgid;
@@ -110,7 +117,7 @@ export class ThreadGroup {
   }
 
   /** The thread with tid = tgid, while it lives (the first task otherwise). */
-  get leader(): Task | undefined {
+  get leader(): T | undefined {
     for (const t of this.tasks) if (t.tid === this.tgid) return t;
     return this.tasks.values().next().value;
   }
@@ -126,7 +133,7 @@ export class ThreadGroup {
   }
 
   /** A task left: the last one makes the group a zombie for its parent to reap. */
-  taskLeft(task: Task, status: ExitStatus): void {
+  taskLeft(task: T, status: ExitStatus): void {
     this.tasks.delete(task);
     if (this.tasks.size > 0) return;
     this.exit(status);
