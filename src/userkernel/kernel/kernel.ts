@@ -269,7 +269,11 @@ export class Kernel {
     }
     const group = task.group;
     if (killed) killGroup(group, { signal: SIGKILL });
-    const done = runTask(task)
+    // The handle exists (and onStart has run) before the program runs its first instruction.
+    let done: Promise<ExitStatus> | undefined;
+    const handle = processHandle(group, () => done!.then((st) => this.result(st)));
+    opts.onStart?.({ hostPid: task.cpu.hostPid, signal: (sig, name) => handle.signal(sig, name) });
+    done = runTask(task)
       .then(() => group.whenZombie())
       .finally(() => {
         unlisten();
@@ -278,8 +282,6 @@ export class Kernel {
       });
     entry.done = done;
     done.catch(() => {}); // wait() reports it; nobody may be waiting
-    const handle = processHandle(group, () => done.then((st) => this.result(st)));
-    opts.onStart?.({ hostPid: task.cpu.hostPid, signal: (sig, name) => handle.signal(sig, name) });
     return handle;
   }
 
