@@ -44,6 +44,8 @@ export function killGroup(group: ThreadGroup<Task>, status: ExitStatus): void {
  */
 export function deliverSignals(task: Task): boolean {
   const group = task.group;
+  // The common case, checked without bigint arithmetic: it runs before every return to the program.
+  if (task.pending === 0n && group.pending === 0n) return task.exitStatus !== undefined;
   const ready = (task.pending | group.pending) & ~task.sigmask;
   if (ready === 0n) return task.exitStatus !== undefined;
   for (let sig = 1; sig <= 64; sig++) {
