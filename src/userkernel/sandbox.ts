@@ -179,7 +179,8 @@ class UserkernelSandbox implements Sandbox {
   /**
    * Another process in the container's kernel: the same VFS (files the init wrote, and the
    * reverse), pid namespace (/proc lists both; its getppid() is 0, as for runc's exec, whose
-   * parent is outside the container) and hostname; its own stub, memory, descriptors and stdio.
+   * parent is outside the container), memory file and hostname; its own stub, address space,
+   * descriptors and stdio.
    * Processes cannot signal each other yet: the kernel has no cross-process kill(2).
    */
   async exec(exec: ExecConfig): Promise<{ pid?: number }> {
