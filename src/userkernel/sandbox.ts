@@ -21,7 +21,7 @@ import type {
 import { MoatError } from "../spec/errors.js";
 import { INIT_ANNOTATION, type Process } from "../spec/runtime.js";
 import { ExecError } from "./kernel/exec.js";
-import { Kernel, type RunResult } from "./kernel/kernel.js";
+import { Kernel, type ProcessHandle, type RunResult } from "./kernel/kernel.js";
 import { planMounts } from "./kernel/mounts.js";
 import { MemoryBudget } from "./mm/memfile.js";
 
@@ -34,9 +34,8 @@ interface Proc {
   stdin?: PassThrough;
   source?: Readable;
   abort: AbortController;
-  hostPid?: number;
-  /** A signal from outside, once the program runs (Kernel's onStart). */
-  deliver?: (sig: number, name: string) => unknown;
+  /** The kernel's handle, once the program runs: signals, usage. */
+  handle?: ProcessHandle;
   /** Signals sent before that, delivered then. */
   queued: Signal[];
   exit?: Promise<ExitStatus>;
@@ -180,7 +179,8 @@ class UserkernelSandbox implements Sandbox {
   /**
    * Another process in the container's kernel: the same VFS (files the init wrote, and the
    * reverse), pid namespace (/proc lists both; its getppid() is 0, as for runc's exec, whose
-   * parent is outside the container) and hostname; its own stub, memory, descriptors and stdio.
+   * parent is outside the container), memory file and hostname; its own stub, address space,
+   * descriptors and stdio.
    * Processes cannot signal each other yet: the kernel has no cross-process kill(2).
    */
   async exec(exec: ExecConfig): Promise<{ pid?: number }> {
@@ -223,10 +223,10 @@ class UserkernelSandbox implements Sandbox {
           : `container ${containerId} is not running`,
       );
     }
-    // Linux's default action of the signal, from the program's dispositions (outside-signal.ts):
+    // Linux's default action of the signal, from the program's dispositions (kernel/signals.ts):
     // most end it (128+n), some are ignored; handlers cannot run yet, so a caught terminating
     // signal ends it too (logged); stopping is refused (ENOTSUP): no process can be stopped yet.
-    if (!p.deliver) {
+    if (!p.handle) {
       // Its start is under way (kernel boot, program load): the signal acts once the program
       // is loaded, with every disposition still the default; KILL acts at once.
       if (signal === "SIGKILL") p.abort.abort();
@@ -235,7 +235,7 @@ class UserkernelSandbox implements Sandbox {
       else p.queued.push(signal);
       return;
     }
-    p.deliver(SignalNumbers[signal], signal);
+    p.handle.signal(SignalNumbers[signal], signal);
   }
 
   async wait(containerId: string, execId?: string): Promise<ExitStatus> {
@@ -256,22 +256,16 @@ class UserkernelSandbox implements Sandbox {
     throw new MoatError("ENOTSUP", "the userkernel has no terminal device yet");
   }
 
-  /** The init and the execs that run: their stubs' resident memory and CPU time. */
+  /** The init and the execs that run: their tasks' resident memory and CPU time (ProcessHandle.usage). */
   async stats(containerId: string): Promise<ContainerStats> {
     const c = this.containers.need(containerId);
     const total: ContainerStats = { memoryBytes: 0, cpuNanos: 0, pids: 0 };
     for (const p of [c.init, ...c.execs.values()]) {
-      if (p.hostPid === undefined || p.state !== "running") continue;
-      try {
-        const status = readFileSync(`/proc/${p.hostPid}/status`, "utf8");
-        const stat = readFileSync(`/proc/${p.hostPid}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        total.memoryBytes += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-        total.cpuNanos += ((Number(fields[11]) + Number(fields[12])) * 1e9) / 100;
-        total.pids += 1;
-      } catch {
-        // ended between the state check and the read
-      }
+      if (!p.handle || p.state !== "running") continue;
+      const u = p.handle.usage();
+      total.memoryBytes += u.memoryBytes;
+      total.cpuNanos += u.cpuNanos;
+      total.pids += u.tasks;
     }
     return total;
   }
@@ -340,11 +334,7 @@ class UserkernelSandbox implements Sandbox {
       p.stdin = new PassThrough();
       p.source.pipe(p.stdin);
     }
-    let started: () => void = () => {};
-    const running = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const run = kernel.run({
+    const spawning = kernel.spawn({
       binary: proc.args[0]!,
       argv: proc.args,
       env: proc.env ?? [],
@@ -359,22 +349,21 @@ class UserkernelSandbox implements Sandbox {
       stderr: (stdio.stderr as Writable | undefined) ?? discard(),
       signal: p.abort.signal,
       ...(pid !== undefined ? { pid } : {}),
-      onStart: ({ hostPid, signal }) => {
-        p.hostPid = hostPid;
-        p.deliver = signal;
-        for (const q of p.queued.splice(0)) signal(SignalNumbers[q], q);
-        started();
-      },
     });
     const stderr = stdio.stderr as Writable | undefined;
-    p.exit = run
+    const started = spawning.then((h) => {
+      p.handle = h;
+      for (const q of p.queued.splice(0)) h.signal(SignalNumbers[q], q);
+      return h;
+    });
+    p.exit = started
+      .then((h) => h.wait())
       .then(toExitStatus, (e: unknown) => {
         // A program that cannot be run is the process's exit status, as docker reports it
         // and the vm's moat-creds exits (127 not found, 126 not runnable), with docker's
         // line on its stderr.
         if (!(e instanceof ExecError)) throw e;
         stderr?.write(`moat: ${e.brief}\n`);
-        started();
         return { code: e.status, status: e.status, exitedAt: new Date() } satisfies ExitStatus;
       })
       .finally(() => {
@@ -383,8 +372,11 @@ class UserkernelSandbox implements Sandbox {
       });
     p.exit.catch(() => {}); // wait() reports it; a late failure must not crash the process
     // Any other failure before the program runs (a bad cwd) is the start's error.
-    await Promise.race([running, p.exit]);
-    return p.hostPid !== undefined ? { pid: p.hostPid } : {};
+    // A failed spawn settles the race through p.exit (an exit status, or the start's error).
+    const never = new Promise<never>(() => {});
+    const h = await Promise.race([started.catch(() => never), p.exit]);
+    const hostPid = "hostPids" in h ? h.hostPids()[0] : undefined;
+    return hostPid !== undefined ? { pid: hostPid } : {};
   }
 
   /** The init (no execId) or an exec of a container. */

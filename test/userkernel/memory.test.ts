@@ -4,7 +4,10 @@ import { after, before, describe, it } from "node:test";
 import { KernelError } from "../../src/userkernel/errno.js";
 import type { FileDescription } from "../../src/userkernel/kernel/fdtable.js";
 import { FdTable } from "../../src/userkernel/kernel/fdtable.js";
-import { type KernelInfo, Task } from "../../src/userkernel/kernel/task.js";
+import { FsContext } from "../../src/userkernel/kernel/fs-context.js";
+import { PidNamespace } from "../../src/userkernel/kernel/pidns.js";
+import { SignalHandlers } from "../../src/userkernel/kernel/signals-state.js";
+import { type KernelInfo, newTask, type Task } from "../../src/userkernel/kernel/task.js";
 import {
   AddressSpace,
   MAP_ANONYMOUS,
@@ -146,7 +149,19 @@ describe("file mappings", () => {
     log: () => {},
     debug: false,
   };
-  const task = new Task(info, platform, space, new FdTable());
+  const task = newTask({
+    kernel: info,
+    pidns: new PidNamespace<Task>(),
+    group: { fresh: { exe: "t", cmdline: ["t"] } },
+    cpu: platform,
+    mm: { fresh: space },
+    fds: { fresh: new FdTable() },
+    fs: { fresh: new FsContext(undefined, undefined, undefined, 0o022) },
+    sighand: { fresh: new SignalHandlers() },
+    creds: { uid: 0, euid: 0, suid: 0, gid: 0, egid: 0, sgid: 0 },
+    groups: [],
+    comm: "t",
+  });
   after(() => {
     platform.kill();
     mem.close();
@@ -178,10 +193,10 @@ describe("file mappings", () => {
   const call = async (...args: Array<number | bigint>): Promise<bigint> => {
     try {
       return BigInt(
-        await mmap(
+        (await mmap(
           task,
           args.map((a) => BigInt.asUintN(64, BigInt(a))),
-        ),
+        )) as number | bigint,
       );
     } catch (e) {
       if (e instanceof KernelError) return BigInt.asUintN(64, BigInt(-e.errno));

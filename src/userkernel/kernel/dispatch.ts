@@ -1,5 +1,6 @@
 // Serving one system call: look the number up in the table, run the handler, turn failures
-// into -errno, and hand the result to the platform.
+// into -errno, and apply what it returned: a value goes into rax, a Control value ends the
+// thread or the process, restarts the call, or leaves the registers as the handler set them.
 
 import { MoatError } from "../../spec/errors.js";
 import { Errno, errnoName } from "../../sys/errno.js";
@@ -7,7 +8,8 @@ import { Reg } from "../../sys/ptrace.js";
 import { KernelError } from "../errno.js";
 import { syscallName } from "../syscalls/names.js";
 import { SYSCALLS } from "../syscalls/table.js";
-import type { Args, SyscallEntry } from "../syscalls/types.js";
+import type { Args, Control, Result, SyscallEntry } from "../syscalls/types.js";
+import { killGroup } from "./signals.js";
 import type { Task } from "./task.js";
 
 const ARG_REGS = [Reg.rdi, Reg.rsi, Reg.rdx, Reg.r10, Reg.r8, Reg.r9];
@@ -24,7 +26,7 @@ const SYSCALL_INSN = 0x050f; // 0f 05, read little-endian
 
 /** Did the stop come from a `syscall` instruction (as opposed to int 0x80 or sysenter)? */
 function viaSyscallInstruction(t: Task): boolean {
-  const rip = Number(t.platform.regs.u64[Reg.rip]!);
+  const rip = Number(t.cpu.regs.u64[Reg.rip]!);
   return t.mm.peekU16(rip - 2) === SYSCALL_INSN;
 }
 
@@ -33,7 +35,7 @@ function viaSyscallInstruction(t: Task): boolean {
  * sleep): the common synchronous case allocates no promise, which a tight syscall loop feels.
  */
 export function dispatch(t: Task): Promise<void> | undefined {
-  const u64 = t.platform.regs.u64;
+  const u64 = t.cpu.regs.u64;
   const nrRaw = u64[ORIG_RAX]!;
   // Out-of-range numbers (including -1) must not alias a real entry.
   const nr = nrRaw > 0xffffn ? -1 : Number(nrRaw);
@@ -56,22 +58,24 @@ export function dispatch(t: Task): Promise<void> | undefined {
     finish(t, nr, nrRaw, entry, args, BigInt(-Errno.ENOSYS));
     return undefined;
   }
-  let ret: bigint;
+  let ret: bigint | Control;
   try {
     const r = entry.handler(t, args);
     if (r instanceof Promise)
-      return r
-        .then((v) => BigInt(v))
-        .then(
-          (v) => finish(t, nr, nrRaw, entry, args, v),
-          (e: unknown) => finish(t, nr, nrRaw, entry, args, failure(t, entry, e)),
-        );
-    ret = BigInt(r);
+      return r.then(
+        (v) => finish(t, nr, nrRaw, entry, args, asResult(v)),
+        (e: unknown) => finish(t, nr, nrRaw, entry, args, failure(t, entry, e)),
+      );
+    ret = asResult(r);
   } catch (e) {
     ret = failure(t, entry, e);
   }
   finish(t, nr, nrRaw, entry, args, ret);
   return undefined;
+}
+
+function asResult(r: Result): bigint | Control {
+  return typeof r === "object" ? r : BigInt(r);
 }
 
 function nameOf(nr: number, nrRaw: bigint): string {
@@ -99,13 +103,44 @@ function finish(
   nrRaw: bigint,
   entry: SyscallEntry | undefined,
   args: Args,
-  ret: bigint,
+  ret: bigint | Control,
 ): void {
   if (t.kernel.debug) {
     const name = entry?.name ?? nameOf(nr, nrRaw);
-    const shown = ret < 0n && ret > -4096n ? `-${errnoName(Number(-ret))}` : `0x${ret.toString(16)}`;
+    const shown =
+      typeof ret === "object"
+        ? `(${ret.kind})`
+        : ret < 0n && ret > -4096n
+          ? `-${errnoName(Number(-ret))}`
+          : `0x${ret.toString(16)}`;
     t.kernel.log(`[${t.tid}] ${name}(${args.map((a) => `0x${a.toString(16)}`).join(", ")}) = ${shown}`);
   }
   if (t.exitStatus) return;
-  t.platform.setReturn(ret);
+  if (typeof ret !== "object") {
+    t.cpu.setReturn(ret);
+    return;
+  }
+  apply(t, ret);
+}
+
+const SYSCALL_INSN_LEN = 2n;
+
+function apply(t: Task, c: Control): void {
+  switch (c.kind) {
+    case "exit":
+      if (c.group) killGroup(t.group, c.status);
+      else t.exit(c.status);
+      return;
+    case "restart": {
+      // Back to the syscall instruction with its number in rax: the call runs again once the
+      // task returns to application code.
+      const r = t.cpu.regs;
+      r.set("rip", r.get("rip") - SYSCALL_INSN_LEN);
+      r.set("rax", r.get("orig_rax"));
+      t.cpu.regsChanged();
+      return;
+    }
+    case "noreturn":
+      return;
+  }
 }

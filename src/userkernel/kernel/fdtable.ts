@@ -76,6 +76,17 @@ export class FdTable {
   private readonly slots = new Map<number, Slot>();
   private readonly refs = new Map<FileDescription, number>();
   limit = DEFAULT_NOFILE;
+  /** Tasks using the table (CLONE_FILES shares it); the last to leave closes every descriptor. */
+  private users = 1;
+
+  ref(): this {
+    this.users++;
+    return this;
+  }
+
+  unref(): void {
+    if (--this.users === 0) this.closeAll();
+  }
 
   get(fd: number): FileDescription {
     const s = this.slots.get(fd);

@@ -1,14 +1,16 @@
 // One kernel instance: what the processes of a container share. That is the gofer and the
 // VFS (so a file one process writes into the in-memory overlay is there for the others),
-// the pid namespace (one pid counter, one process table that /proc lists), the hostname,
-// the syscall accounting and the memory budget. Each process has its own stub, memory file
-// and descriptors and is driven by its own event loop (wait for a stop, serve the syscall,
-// resume); the loops of several processes interleave on Node's one thread at their awaits.
+// the pid namespace (pidns.ts: one pid counter, the tasks and thread groups /proc lists),
+// the one memory file every address space allocates from, the hostname, the syscall
+// accounting and the memory budget. Each process is a thread group of one task for now,
+// with its own stub, address space and descriptors, run by its task's run loop
+// (task-run.ts); the loops of several processes interleave on Node's one thread at their
+// awaits.
 //
 // Not shared yet, because the kernel has no fork, no delivery to signal handlers and no
 // cross-process kill: a process cannot signal another (kill(2) reaches only itself; a signal
-// from outside takes its default action, outside-signal.ts), and nothing is inherited (each
-// is started from the outside with its own stdio, as runc's exec is).
+// from outside takes its default action, signals.ts), and nothing is inherited (each is
+// started from the outside with its own stdio, as runc's exec is).
 
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -23,15 +25,22 @@ import { fixedLayout, randomLayout } from "../mm/layout.js";
 import { MemoryBudget, MemoryFile } from "../mm/memfile.js";
 import { memoryFigures } from "../mm/usage.js";
 import { PtracePlatform } from "../platform/ptrace.js";
-import { type ProcessView, Vfs } from "../vfs/index.js";
-import { dispatch } from "./dispatch.js";
+import { Vfs } from "../vfs/index.js";
 import { containerProgram, ExecError, hostProgram, type Program } from "./exec.js";
 import { FdTable } from "./fdtable.js";
+import { FsContext } from "./fs-context.js";
 import { StreamInput, StreamOutput } from "./hoststream.js";
 import { applyMounts, planMounts, volumeRoots } from "./mounts.js";
-import { type OutsideSignal, outsideSignal } from "./outside-signal.js";
-import { applyRlimits, processView } from "./setup.js";
-import { type KernelInfo, Task } from "./task.js";
+import { PidNamespace } from "./pidns.js";
+import { type ProcessHandle, processHandle, type RunResult } from "./process-handle.js";
+import { processView, rlimitsOf } from "./setup.js";
+import { killGroup, type OutsideSignal } from "./signals.js";
+import { SignalHandlers } from "./signals-state.js";
+import { type KernelInfo, newTask, type Task } from "./task.js";
+import { runTask } from "./task-run.js";
+import { type ExitStatus, waitStatus } from "./thread-group.js";
+
+export type { ProcessHandle, ProcessUsage, RunResult } from "./process-handle.js";
 
 export interface KernelOptions {
   /**
@@ -60,6 +69,11 @@ export interface KernelOptions {
   debug?: boolean;
   /** Where traces and the unimplemented-syscall report go (default: the host's stderr). */
   log?: (line: string) => void;
+  /**
+   * Upper bound of the application memory of all the kernel's processes together, a multiple
+   * of 1 GiB (default 64 GiB; the memory file is sparse, so only what is touched costs).
+   */
+  memoryLimit?: number;
 }
 
 export interface ProcessOptions {
@@ -84,8 +98,6 @@ export interface ProcessOptions {
   stdin?: Readable;
   stdout?: Writable;
   stderr?: Writable;
-  /** Upper bound of the application's memory in bytes, a multiple of 1 GiB (default 16 GiB, sparse). */
-  memoryLimit?: number;
   /** Randomise the address-space layout as Linux does (default); false gives fixed addresses. */
   aslr?: boolean;
   /** Aborting kills the program (reported as SIGKILL), even while it waits inside the kernel. */
@@ -93,21 +105,14 @@ export interface ProcessOptions {
   /**
    * Called once the program is loaded and about to run: its stub's host pid (tests,
    * diagnostics, stats), and how to send it a signal from outside the container (Linux's
-   * default actions; see outside-signal.ts for what is refused).
+   * default actions; see signals.ts for what is refused). spawn's handle offers the same.
    */
   onStart?: (info: { hostPid: number; signal: (sig: number, name: string) => OutsideSignal }) => void;
   /** Its pid in the kernel, from allocPid() (default: the next free one). */
   pid?: number;
 }
 
-export interface RunResult {
-  code?: number;
-  signal?: string;
-  /** Unimplemented syscalls the programs of the kernel made, by name, with how often. */
-  unimplemented: Map<string, number>;
-}
-
-const DEFAULT_MEMORY = 16 * 2 ** 30;
+const DEFAULT_MEMORY = 64 * 2 ** 30;
 const SIGKILL = 9;
 /** Linux's init of a pid namespace: when it ends, every other process of the namespace is killed. */
 const INIT_PID = 1;
@@ -118,27 +123,31 @@ interface Running {
 }
 
 export class Kernel {
-  /** What /proc lists: the live processes by pid. */
-  private readonly views = new Map<number, ProcessView>();
+  /** Every task and thread group by id; /proc lists it. */
+  readonly pidns = new PidNamespace<Task>();
   private readonly running = new Set<Running>();
-  private lastPid = 0;
   private closed: Promise<void> | undefined;
 
   private constructor(
     readonly info: KernelInfo,
     readonly vfs: Vfs | undefined,
     private readonly gofer: GoferClient | undefined,
+    /** The application memory of every process: one file, so that processes can share pages. */
+    readonly mem: MemoryFile,
   ) {
-    info.processCount = () => this.running.size;
+    info.processCount = () => this.pidns.size;
     if (vfs) {
       vfs.processes = {
-        get: (pid) => this.views.get(pid),
-        pids: () => [...this.views.keys()].sort((x, y) => x - y),
+        get: (pid) => {
+          const g = this.pidns.group(pid);
+          return g ? processView(g, vfs) : undefined;
+        },
+        pids: () => this.pidns.tgids(),
       };
     }
   }
 
-  /** Start the gofer and build the VFS (with a rootfs); nothing runs yet. */
+  /** Start the gofer and build the VFS (with a rootfs) and the memory file; nothing runs yet. */
   static async boot(opts: KernelOptions = {}): Promise<Kernel> {
     const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
     const info: KernelInfo = {
@@ -159,10 +168,16 @@ export class Kernel {
     if (opts.rootfs === undefined) {
       if (opts.mounts?.length)
         throw new MoatError("EINVAL", "mounts need a rootfs: pass rootfs too, or leave mounts out");
-      return new Kernel(info, undefined, undefined);
+      return new Kernel(
+        info,
+        undefined,
+        undefined,
+        new MemoryFile(opts.memoryLimit ?? DEFAULT_MEMORY, info.budget),
+      );
     }
     const steps = planMounts(opts.mounts, opts.bundle ?? path.dirname(path.resolve(opts.rootfs)));
     const gofer = await GoferClient.start(opts.rootfs, volumeRoots(steps));
+    let mem: MemoryFile | undefined;
     try {
       const budget = info.budget;
       const vfs = await Vfs.create({
@@ -173,8 +188,10 @@ export class Kernel {
       });
       await applyMounts(vfs, gofer, steps);
       if (opts.readonlyRootfs) vfs.makeRootReadOnly();
-      return new Kernel(info, vfs, gofer);
+      mem = new MemoryFile(opts.memoryLimit ?? DEFAULT_MEMORY, budget);
+      return new Kernel(info, vfs, gofer, mem);
     } catch (e) {
+      mem?.close();
       await gofer.close().catch(() => {});
       throw e;
     }
@@ -182,22 +199,23 @@ export class Kernel {
 
   /** A pid no process of this kernel has had (they are not reused). */
   allocPid(): number {
-    return ++this.lastPid;
+    return this.pidns.alloc();
   }
 
-  /** Kill every process (each run then resolves as killed by SIGKILL). */
+  /** Kill every process (each then ends as killed by SIGKILL). */
   killAll(): void {
     for (const r of this.running) r.kill();
   }
 
   /**
-   * Kill every process, wait for each to be reaped, then stop the gofer and report the
-   * unimplemented syscalls. Idempotent; no process may start afterwards.
+   * Kill every process, wait for each to be reaped, then stop the gofer, close the memory
+   * file and report the unimplemented syscalls. Idempotent; no process may start afterwards.
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.killAll();
       await Promise.allSettled([...this.running].map((r) => r.done));
+      this.mem.close();
       // The gofer goes last: open descriptions held host descriptors it handed out.
       await this.gofer
         ?.close()
@@ -211,53 +229,85 @@ export class Kernel {
     return this.closed;
   }
 
-  /** Run one program in this kernel, start to finish. */
+  /** Run one program in this kernel, start to finish: spawn, then wait. */
   async run(opts: ProcessOptions): Promise<RunResult> {
+    return (await this.spawn(opts)).wait();
+  }
+
+  /**
+   * Start one program in this kernel: resolves once it is loaded and about to run, with the
+   * handle to signal it, wait for it and measure it; rejects if it cannot be started (an
+   * ExecError for a program that cannot be run).
+   */
+  async spawn(opts: ProcessOptions): Promise<ProcessHandle> {
     if (this.closed)
       throw new MoatError("ESTATE", "this userkernel is shut down: no process can start in it");
     if (this.vfs === undefined && opts.cwd !== undefined) {
       throw new MoatError("EINVAL", "cwd needs a rootfs: pass rootfs too, or leave cwd out");
     }
     const pid = opts.pid ?? this.allocPid();
-    let kill: () => void = () => {};
-    const killed = new Promise<void>((resolve) => {
-      kill = resolve;
-    });
+    // Killing (close, killAll, the abort signal) may come while the program loads: it then
+    // acts as soon as the task exists.
+    let task: Task | undefined;
+    let killed = false;
+    const kill = (): void => {
+      killed = true;
+      if (task) killGroup(task.group, { signal: SIGKILL });
+    };
     const entry: Running = { kill, done: Promise.resolve() };
-    const done = this.runProcess(opts, pid, killed);
-    entry.done = done;
+    const onAbort = (): void => kill();
+    const unlisten = (): void => opts.signal?.removeEventListener("abort", onAbort);
     this.running.add(entry);
+    if (opts.signal?.aborted) killed = true;
+    else opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      return await done;
-    } finally {
+      task = await this.newProcess(opts, pid);
+    } catch (e) {
+      unlisten();
       this.running.delete(entry);
-      if (pid === INIT_PID) this.killAll();
+      throw e;
     }
+    const group = task.group;
+    if (killed) killGroup(group, { signal: SIGKILL });
+    // The handle exists (and onStart has run) before the program runs its first instruction.
+    let done: Promise<ExitStatus> | undefined;
+    const handle = processHandle(group, () => done!.then((st) => this.result(st)));
+    opts.onStart?.({ hostPid: task.cpu.hostPid, signal: (sig, name) => handle.signal(sig, name) });
+    done = runTask(task)
+      .then(() => group.whenZombie())
+      .finally(() => {
+        unlisten();
+        this.running.delete(entry);
+        if (group.tgid === INIT_PID) this.killAll();
+      });
+    entry.done = done;
+    done.catch(() => {}); // wait() reports it; nobody may be waiting
+    return handle;
   }
 
-  private async runProcess(opts: ProcessOptions, pid: number, killed: Promise<void>): Promise<RunResult> {
-    const kernel = this.info;
+  private result(st: ExitStatus): RunResult {
+    const result: RunResult = { waitStatus: waitStatus(st), unimplemented: this.info.unimplemented };
+    if ("code" in st) result.code = st.code;
+    else result.signal = signalName(st.signal) ?? `SIG${st.signal}`;
+    return result;
+  }
+
+  /** Load the program into a new address space and build the process's first task. */
+  private async newProcess(opts: ProcessOptions, pid: number): Promise<Task> {
     const vfs = this.vfs;
     const uid = opts.uid ?? 0;
     const gid = opts.gid ?? 0;
     const groups = [...(opts.additionalGids ?? [])];
-    const mem = new MemoryFile(opts.memoryLimit ?? DEFAULT_MEMORY, kernel.budget);
-    let platform: PtracePlatform | undefined;
     const fds = new FdTable();
-    let onAbort: (() => void) | undefined;
-    let wasKilled = false;
-    void killed.then(() => {
-      wasKilled = true;
-      onAbort?.();
-    });
+    const rlimits = rlimitsOf(opts.rlimits ?? [], fds);
+    let program: Program;
+    if (vfs) program = await containerProgram(vfs, opts, { uid, gid, groups }, pid);
+    else program = await hostProgram(opts);
+    const { image, execfn } = program;
+    const platform = PtracePlatform.start(this.mem.fd);
+    const layout = opts.aslr === false ? fixedLayout() : randomLayout();
+    const mm = new AddressSpace(this.mem, platform, platform.reserved, layout);
     try {
-      let program: Program;
-      if (vfs) program = await containerProgram(vfs, opts, { uid, gid, groups }, pid);
-      else program = await hostProgram(opts);
-      const { image, execfn } = program;
-      platform = PtracePlatform.start(mem.fd);
-      const layout = opts.aslr === false ? fixedLayout() : randomLayout();
-      const mm = new AddressSpace(mem, platform, platform.reserved, layout);
       let loaded: ReturnType<typeof loadStatic>;
       try {
         loaded = loadStatic(mm, {
@@ -289,124 +339,29 @@ export class Kernel {
         );
       }
       platform.setEntry(loaded.entry, loaded.sp);
-
-      fds.installAt(0, new StreamInput(opts.stdin));
-      fds.installAt(1, new StreamOutput(opts.stdout ?? process.stdout));
-      fds.installAt(2, new StreamOutput(opts.stderr ?? process.stderr));
-      const task = new Task(kernel, platform, mm, fds, pid);
-      task.comm = (execfn.split("/").pop() ?? "").slice(0, 15);
-      task.creds = { uid, euid: uid, suid: uid, gid, egid: gid, sgid: gid };
-      task.groups = groups;
-      task.umask = (opts.umask ?? 0o022) & 0o777;
-      task.exe = program.exe;
-      task.cmdline = program.argv;
-      task.layout = layout;
-      applyRlimits(task, opts.rlimits ?? []);
-      if (vfs) {
-        task.vfs = vfs;
-        task.cwd = program.cwd;
-      }
-      // Killing from now on ends the task and its stub, and wakes a loop waiting in a handler.
-      // Each wait gets a promise of its own: racing every waiting syscall against one promise
-      // that lives as long as the process adds a reaction to it per race, all kept until
-      // the process ends (a read loop would hold tens of MB, walked by every GC).
-      let killed = false;
-      let wake: (() => void) | undefined;
-      const aborted = (): Promise<"aborted"> | "aborted" =>
-        killed
-          ? "aborted"
-          : new Promise<"aborted">((resolve) => {
-              wake = () => resolve("aborted");
-            });
-      const stub = platform;
-      const terminate = (signal: number): void => {
-        killed = true;
-        task.exit({ signal });
-        stub.kill();
-        wake?.();
-      };
-      onAbort = () => terminate(SIGKILL);
-      if (opts.signal?.aborted || wasKilled) onAbort();
-      else opts.signal?.addEventListener("abort", onAbort, { once: true });
-      opts.onStart?.({
-        hostPid: platform.hostPid,
-        signal: (sig, name) => {
-          if (task.exitStatus) return { action: "ignore" };
-          const o = outsideSignal(task, sig, name);
-          if (o.action !== "pending" && o.unhandled) {
-            kernel.log(
-              `moat userkernel: pid ${pid} has a handler for ${name}, which the userkernel cannot run yet: ${o.action === "terminate" ? `${name} ended it, as its default action would` : `${name} was ignored, as its default action would be`}`,
-            );
-          }
-          if (o.action === "terminate") terminate(o.signal);
-          return o;
-        },
-      });
-      if (vfs) this.views.set(pid, processView(task, vfs, platform.hostPid));
-      try {
-        return await this.loop(task, platform, aborted);
-      } finally {
-        this.views.delete(pid);
-      }
-    } finally {
-      if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
-      platform?.kill();
-      fds.closeAll();
-      mem.close();
+    } catch (e) {
+      platform.kill();
+      mm.unref();
+      throw e;
     }
-  }
-
-  /** The event loop of one process: wait for a stop, serve it, resume, until it exits. */
-  private async loop(
-    task: Task,
-    platform: PtracePlatform,
-    aborted: () => Promise<"aborted"> | "aborted",
-  ): Promise<RunResult> {
-    while (!task.exitStatus) {
-      let ev: Awaited<ReturnType<PtracePlatform["run"]>>;
-      try {
-        ev = await platform.run();
-      } catch (e) {
-        // An abort kills the stub while a wait is in flight: a stop reported just before
-        // the kill then finds no process to read registers from. The run is over anyway.
-        if (task.exitStatus) break;
-        throw e;
-      }
-      if (task.exitStatus) break;
-      switch (ev.kind) {
-        case "syscall": {
-          // A handler may wait (stdin, sleep); an abort must not wait for it. Most are
-          // synchronous and return no promise at all.
-          const serving = dispatch(task);
-          if (serving) {
-            task.sleeping = true;
-            try {
-              if ((await Promise.race([serving, aborted()])) === "aborted") serving.catch(() => {});
-            } finally {
-              task.sleeping = false;
-            }
-          }
-          break;
-        }
-        case "signal":
-          // No signal delivery yet: a fault or trap the program incurs ends it, as the
-          // default action of SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP would.
-          task.exit({ signal: ev.signal });
-          break;
-        case "killed":
-          task.exit({ signal: ev.signal });
-          break;
-        case "exited":
-          // The stub never exits by itself; if it did, report it as killed by the host.
-          task.exit({ signal: 9 });
-          break;
-      }
-    }
-
-    const result: RunResult = { unimplemented: this.info.unimplemented };
-    const st = task.exitStatus;
-    if ("code" in st) result.code = st.code;
-    else result.signal = signalName(st.signal) ?? `SIG${st.signal}`;
-    return result;
+    fds.installAt(0, new StreamInput(opts.stdin));
+    fds.installAt(1, new StreamOutput(opts.stdout ?? process.stdout));
+    fds.installAt(2, new StreamOutput(opts.stderr ?? process.stderr));
+    return newTask({
+      kernel: this.info,
+      pidns: this.pidns,
+      tid: pid,
+      group: { fresh: { exe: program.exe, cmdline: program.argv, layout, rlimits } },
+      cpu: platform,
+      mm: { fresh: mm },
+      fds: { fresh: fds },
+      fs: {
+        fresh: new FsContext(vfs, vfs ? program.cwd : undefined, undefined, (opts.umask ?? 0o022) & 0o777),
+      },
+      sighand: { fresh: new SignalHandlers() },
+      creds: { uid, euid: uid, suid: uid, gid, egid: gid, sgid: gid },
+      groups,
+      comm: execfn.split("/").pop() ?? "",
+    });
   }
 }

@@ -4,7 +4,10 @@ import { readFileSync } from "node:fs";
 import { MoatError } from "../../spec/errors.js";
 import type { Rlimit } from "../../spec/runtime.js";
 import type { ProcessView, Vfs } from "../vfs/index.js";
+import type { FdTable } from "./fdtable.js";
+import { SIG_DFL, SIG_IGN } from "./signals-state.js";
 import type { Task } from "./task.js";
+import { defaultRlimits, type Rlimits, type ThreadGroup } from "./thread-group.js";
 
 const RLIMITS: Record<string, number> = {
   RLIMIT_CPU: 0,
@@ -27,7 +30,9 @@ const RLIMITS: Record<string, number> = {
 /** The most descriptors a process may have (Linux's default fs.nr_open). */
 const NR_OPEN = 1048576;
 
-export function applyRlimits(task: Task, limits: readonly Rlimit[]): void {
+/** A new process's limits: Linux's defaults with the OCI ones applied; NOFILE bounds `fds`. */
+export function rlimitsOf(limits: readonly Rlimit[], fds: FdTable): Rlimits {
+  const out = defaultRlimits();
   for (const l of limits) {
     const nr = RLIMITS[l.type];
     if (nr === undefined) {
@@ -43,9 +48,10 @@ export function applyRlimits(task: Task, limits: readonly Rlimit[]): void {
         `rlimit ${l.type} has soft ${l.soft} above hard ${l.hard}: make soft <= hard`,
       );
     }
-    task.rlimits.set(nr, [soft, hard]);
-    if (l.type === "RLIMIT_NOFILE") task.fds.limit = Number(soft > BigInt(NR_OPEN) ? BigInt(NR_OPEN) : soft);
+    out.set(nr, [soft, hard]);
+    if (l.type === "RLIMIT_NOFILE") fds.limit = Number(soft > BigInt(NR_OPEN) ? BigInt(NR_OPEN) : soft);
   }
+  return out;
 }
 
 /** The CPU time and resident pages of a stub, as the host counts them (zeros once it is gone). */
@@ -60,53 +66,79 @@ function hostUsage(hostPid: number): { utime: number; stime: number; rss: number
   }
 }
 
-const SIG_DFL = 0n;
-const SIG_IGN = 1n;
+/**
+ * The CPU time (clock ticks) and resident pages of a thread group: the sum over its tasks'
+ * host contexts (one stub each for now).
+ */
+export function groupUsage(group: ThreadGroup<Task>): { utime: number; stime: number; rss: number } {
+  const sum = { utime: 0, stime: 0, rss: 0 };
+  const seen = new Set<number>();
+  for (const t of group.tasks) {
+    if (seen.has(t.cpu.hostPid)) continue;
+    seen.add(t.cpu.hostPid);
+    const h = hostUsage(t.cpu.hostPid);
+    sum.utime += h.utime;
+    sum.stime += h.stime;
+    sum.rss += h.rss;
+  }
+  return sum;
+}
 
-/** What /proc shows of one process; `hostPid` is its stub's (whose CPU time is the process's). */
-export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView {
+/**
+ * What /proc shows of one process, from the pid namespace's group: the leader's thread
+ * state (the first task once the leader is gone) and the group's.
+ */
+export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | undefined {
+  const first = group.leader;
+  if (!first) return undefined;
+  const task = () => group.leader ?? first;
   return {
-    pid: task.pid,
-    ppid: task.ppid,
+    pid: group.tgid,
+    get ppid() {
+      return group.ppid;
+    },
     get cmdline() {
-      return task.cmdline;
+      return group.cmdline;
     },
     get exe() {
-      return task.exe;
+      return group.exe;
     },
     get comm() {
-      return task.comm;
+      return task().comm;
     },
-    cwd: () => vfs.pathOf(task.cwd ?? vfs.root),
+    cwd: () => vfs.pathOf(task().fs.cwd ?? vfs.root),
     get uid() {
-      return task.creds.uid;
+      return task().creds.uid;
     },
     get gid() {
-      return task.creds.gid;
+      return task().creds.gid;
     },
     get groups() {
-      return task.groups;
+      return task().groups;
     },
     get umask() {
-      return task.umask;
+      return task().fs.umask;
     },
-    state: () => (task.sleeping ? "S" : "R"),
-    startNs: task.startNs,
+    state: () => ([...group.tasks].some((t) => !t.sleeping) ? "R" : "S"),
+    startNs: group.startNs,
     usage: () => {
-      const h = hostUsage(hostPid);
-      const vsize = task.mm.list().reduce((n, v) => n + (v.end - v.start), 0);
+      const h = groupUsage(group);
+      const vsize = task()
+        .mm.list()
+        .reduce((n, v) => n + (v.end - v.start), 0);
       return { utimeTicks: h.utime, stimeTicks: h.stime, vsize, rssPages: h.rss };
     },
     signals: () => {
       let ignored = 0n;
       let caught = 0n;
-      for (const [sig, act] of task.sigactions) {
+      const t = task();
+      for (const [sig, act] of t.sighand.actions) {
         const bit = 1n << BigInt(sig - 1);
         if (act.handler === SIG_IGN) ignored |= bit;
         else if (act.handler !== SIG_DFL) caught |= bit;
       }
-      return { pending: task.pendingSignals, blocked: task.sigmask, ignored, caught };
+      return { pending: t.pending | group.pending, blocked: t.sigmask, ignored, caught };
     },
-    fds: () => task.fds.entries(),
+    fds: () => task().fds.entries(),
   };
 }

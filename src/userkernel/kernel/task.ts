@@ -1,13 +1,21 @@
-// A task: the kernel's state for one application thread and the process it belongs to.
-// One task per process for now (a container's init and each exec'd process); threads and
-// fork will split this into thread, thread group and shared parts (address space,
-// descriptors, signal handlers).
+// A task: the kernel's state for one application thread. What its process shares with other
+// tasks lives in objects of their own, each shared or copied as clone(2)'s flags say: the
+// thread group (thread-group.ts), the signal dispositions (signals-state.ts), the file-system
+// context (fs-context.ts), the descriptor table (fdtable.ts) and the address space
+// (mm/addrspace.ts). Every task is built by newTask() from one TaskConfig; nothing outside
+// sets its fields afterwards.
 import type { AddressSpace } from "../mm/addrspace.js";
-import type { Layout } from "../mm/layout.js";
 import type { MemoryBudget } from "../mm/memfile.js";
 import type { ProcessPlatform as Platform } from "../platform/platform.js";
-import type { Ctx, DirInode, Vfs } from "../vfs/index.js";
+import type { Ctx, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
+import type { FsContext } from "./fs-context.js";
+import type { PidNamespace } from "./pidns.js";
+import type { SignalHandlers } from "./signals-state.js";
+import { type ExitStatus, ThreadGroup, type ThreadGroupConfig } from "./thread-group.js";
+
+export type { SigAction } from "./signals-state.js";
+export { type ExitStatus, RLIM_INFINITY, RLIMIT_NOFILE, RLIMIT_STACK } from "./thread-group.js";
 
 export interface Credentials {
   uid: number;
@@ -18,20 +26,11 @@ export interface Credentials {
   sgid: number;
 }
 
-export interface SigAction {
-  handler: bigint;
-  flags: bigint;
-  restorer: bigint;
-  mask: bigint;
-}
-
 export interface AltStack {
   sp: bigint;
   flags: number;
   size: bigint;
 }
-
-export type ExitStatus = { code: number } | { signal: number };
 
 /** Sandbox-wide facts every task sees the same way. */
 export interface KernelInfo {
@@ -51,80 +50,131 @@ export interface KernelInfo {
   processCount?: () => number;
 }
 
-// Linux's RLIMIT_* numbers.
-export const RLIMIT_STACK = 3;
-export const RLIMIT_NOFILE = 7;
-export const RLIM_INFINITY = 0xffffffffffffffffn;
+/**
+ * How a new task gets each part: `fresh` (a new object, owned by the task), `share` (the same
+ * object as another task: CLONE_VM, CLONE_FILES, CLONE_FS, CLONE_SIGHAND) or `copy` (a copy
+ * of another task's, as fork makes). The address space and the descriptor table cannot be
+ * copied yet (fork's copy of private mappings and of open descriptions comes with fork).
+ */
+export type Part<T> = { fresh: T } | { share: T } | { copy: T };
 
-function defaultRlimits(): Map<number, [bigint, bigint]> {
-  const inf: [bigint, bigint] = [RLIM_INFINITY, RLIM_INFINITY];
-  return new Map<number, [bigint, bigint]>([
-    [0, inf], // CPU
-    [1, inf], // FSIZE
-    [2, inf], // DATA
-    [RLIMIT_STACK, [8n * 1024n * 1024n, RLIM_INFINITY]],
-    [4, [0n, RLIM_INFINITY]], // CORE
-    [5, inf], // RSS
-    [6, [4096n, 4096n]], // NPROC
-    [RLIMIT_NOFILE, [1024n, 4096n]],
-    [8, [8n * 1024n * 1024n, 8n * 1024n * 1024n]], // MEMLOCK
-    [9, inf], // AS
-    [10, inf], // LOCKS
-    [11, [4096n, 4096n]], // SIGPENDING
-    [12, [819200n, 819200n]], // MSGQUEUE
-    [13, [0n, 0n]], // NICE
-    [14, [0n, 0n]], // RTPRIO
-    [15, inf], // RTTIME
-  ]);
+export interface TaskConfig {
+  kernel: KernelInfo;
+  pidns: PidNamespace<Task>;
+  /** A tid reserved with pidns.alloc() (the container's init gets 1); default: the next free one. */
+  tid?: number;
+  /** A new thread group led by this task, or an existing one to join (CLONE_THREAD). */
+  group: { fresh: Omit<ThreadGroupConfig<Task>, "tgid"> } | { join: ThreadGroup<Task> };
+  /** The platform context that runs this thread's application code. */
+  cpu: Platform;
+  mm: { fresh: AddressSpace } | { share: AddressSpace };
+  fds: { fresh: FdTable } | { share: FdTable };
+  fs: Part<FsContext>;
+  sighand: Part<SignalHandlers>;
+  creds: Credentials;
+  /** Supplementary groups. */
+  groups: readonly number[];
+  /** The thread name: the executable's base name at first. */
+  comm: string;
+  /** The signal mask (a new thread inherits its creator's). */
+  sigmask?: bigint;
+}
+
+function part<T extends { copy(): T }>(p: Part<T>): T {
+  if ("fresh" in p) return p.fresh;
+  if ("share" in p) return p.share;
+  return p.copy.copy();
 }
 
 export class Task {
-  /** The thread id: the pid, while every process has one thread. */
   readonly tid: number;
-  /** 0: the parent lives outside the sandbox (the runtime), as for runc's init and exec. */
-  readonly ppid = 0;
-  creds: Credentials = { uid: 0, euid: 0, suid: 0, gid: 0, egid: 0, sgid: 0 };
-  readonly rlimits = defaultRlimits();
-  readonly sigactions = new Map<number, SigAction>();
-  sigmask = 0n;
-  /** Signals raised while blocked, waiting for delivery (which comes with the signal stage). */
-  pendingSignals = 0n;
+  readonly kernel: KernelInfo;
+  readonly pidns: PidNamespace<Task>;
+  readonly group: ThreadGroup<Task>;
+  /** The platform context (registers as of the last stop; the host thread that runs it). */
+  readonly cpu: Platform;
+  readonly mm: AddressSpace;
+  readonly fds: FdTable;
+  readonly fs: FsContext;
+  readonly sighand: SignalHandlers;
+  creds: Credentials;
+  /** Supplementary groups (getgroups, permission checks). */
+  groups: number[];
+  sigmask: bigint;
+  /** Thread-directed signals (tgkill, the kernel's own SIGPIPE) waiting for delivery. */
+  pending = 0n;
   altstack: AltStack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
   clearChildTid = 0;
   robustList = { head: 0n, len: 0n };
-  exitStatus: ExitStatus | undefined;
-  /** The thread name (PR_SET_NAME, /proc/pid/comm): the executable's base name at first. */
-  comm = "";
+  /** The thread name (PR_SET_NAME, /proc/pid/comm). */
+  comm: string;
   pdeathsig = 0;
   dumpable = 1;
   noNewPrivs = false;
-  umask = 0o022;
-  /** Supplementary groups (getgroups, permission checks). */
-  groups: number[] = [];
-  /** The file system tree when the sandbox has a rootfs; without one, path syscalls fail. */
-  vfs: Vfs | undefined;
-  /** The working directory (set with the VFS), and the root after chroot (the VFS's otherwise). */
-  cwd: DirInode | undefined;
-  root: DirInode | undefined;
-  /** The executable's path in the container (/proc/self/exe) and the argv it got. */
-  exe = "";
-  cmdline: string[] = [];
   /** Waiting in a system call (read, sleep): /proc shows it as S, not R. */
   sleeping = false;
-  /** When it started, on the hrtime clock (/proc/<pid>/stat's starttime). */
-  readonly startNs = process.hrtime.bigint();
-  /** Where the loader put the program; execve loads the next one the same way. */
-  layout: Layout | undefined;
+  /** This thread's own end (exit(2)); the group's end ends it too. */
+  private exited: ExitStatus | undefined;
+  private interruptedFlag = false;
+  private wake: (() => void) | undefined;
 
-  constructor(
-    readonly kernel: KernelInfo,
-    readonly platform: Platform,
-    readonly mm: AddressSpace,
-    readonly fds: FdTable,
-    /** The pid in the kernel's pid namespace (the container's init is 1). */
-    readonly pid = 1,
-  ) {
-    this.tid = pid;
+  /** Use newTask(), which also enters the task into its group and the pid namespace. */
+  constructor(c: TaskConfig, tid: number, group: ThreadGroup<Task>) {
+    this.tid = tid;
+    this.kernel = c.kernel;
+    this.pidns = c.pidns;
+    this.group = group;
+    this.cpu = c.cpu;
+    this.mm = "share" in c.mm ? c.mm.share.ref() : c.mm.fresh;
+    this.fds = "share" in c.fds ? c.fds.share.ref() : c.fds.fresh;
+    this.fs = part(c.fs);
+    this.sighand = part(c.sighand);
+    this.creds = { ...c.creds };
+    this.groups = [...c.groups];
+    this.comm = c.comm.slice(0, 15);
+    this.sigmask = c.sigmask ?? 0n;
+  }
+
+  /** The process id: the thread group's. */
+  get pid(): number {
+    return this.group.tgid;
+  }
+
+  get ppid(): number {
+    return this.group.ppid;
+  }
+
+  /** Set once the task is ending: by its own exit or its group's. */
+  get exitStatus(): ExitStatus | undefined {
+    return this.exited ?? this.group.exitStatus;
+  }
+
+  /** The thread ends (exit(2)); with it the group, if it was the last. */
+  exit(status: ExitStatus): void {
+    this.exited ??= status;
+  }
+
+  /**
+   * Stop the task wherever it is, because it must end (its group is killed): its host
+   * context dies and a wait inside a system call returns at once.
+   */
+  interrupt(): void {
+    this.interruptedFlag = true;
+    this.cpu.kill();
+    this.wake?.();
+  }
+
+  /**
+   * What a waiting system call races against. Each wait gets a promise of its own: racing
+   * every waiting syscall against one promise that lives as long as the task adds a
+   * reaction to it per race, all kept until the task ends (a read loop would hold tens of
+   * MB, walked by every GC).
+   */
+  interrupted(): Promise<"interrupted"> | "interrupted" {
+    if (this.interruptedFlag) return "interrupted";
+    return new Promise<"interrupted">((resolve) => {
+      this.wake = () => resolve("interrupted");
+    });
   }
 
   /**
@@ -135,14 +185,34 @@ export class Task {
     const c = this.creds;
     const ctx: Ctx = {
       cred: { uid: real ? c.uid : c.euid, gid: real ? c.gid : c.egid, groups: this.groups },
-      cwd: this.cwd ?? vfs.root,
+      cwd: this.fs.cwd ?? vfs.root,
       pid: this.pid,
     };
-    if (this.root) ctx.root = this.root;
+    if (this.fs.root) ctx.root = this.fs.root;
     return ctx;
   }
 
-  exit(status: ExitStatus): void {
-    this.exitStatus ??= status;
+  /**
+   * The task is gone: its host context is killed, its references to the shared parts
+   * dropped (the last closes the descriptors and frees the memory), and it leaves its group
+   * and the pid namespace; the group's last task makes it a zombie.
+   */
+  release(): void {
+    const status = this.exitStatus ?? { signal: 9 };
+    this.cpu.kill();
+    this.fds.unref();
+    this.mm.unref();
+    this.group.taskLeft(this, status);
+    this.pidns.remove(this);
   }
+}
+
+/** The one way a task is made. */
+export function newTask(c: TaskConfig): Task {
+  const tid = c.tid ?? c.pidns.alloc();
+  const group = "join" in c.group ? c.group.join : new ThreadGroup<Task>({ ...c.group.fresh, tgid: tid });
+  const task = new Task(c, tid, group);
+  group.tasks.add(task);
+  c.pidns.add(task);
+  return task;
 }

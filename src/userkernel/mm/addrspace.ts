@@ -47,6 +47,8 @@ export class AddressSpace {
   private readonly vmas: Vma[] = [];
   brkStart = 0;
   brkEnd = 0;
+  /** Tasks using it (CLONE_VM shares it); the last to leave frees its memory. */
+  private users = 1;
 
   constructor(
     readonly mem: MemoryFile,
@@ -454,6 +456,16 @@ export class AddressSpace {
       throw e;
     }
     return child;
+  }
+
+  ref(): this {
+    this.users++;
+    return this;
+  }
+
+  /** A task stopped using it; after the last, its file space goes back to the memory file. */
+  unref(): void {
+    if (--this.users === 0) this.releaseAll();
   }
 
   /** Everything is torn down with the address-space process; this only frees file space. */

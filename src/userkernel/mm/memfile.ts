@@ -1,7 +1,8 @@
-// The memory file: one memfd holds every byte of one sandbox's application memory. The
-// stub maps ranges of it (MAP_SHARED) where the application expects memory; the kernel
-// maps all of it once into its own process and reads and writes through typed-array views,
-// so copying to and from the application costs no system call.
+// The memory file: one memfd per kernel holds every byte of its processes' application
+// memory (one file, so that processes can share pages). The stubs map ranges of it
+// (MAP_SHARED) where the application expects memory; the kernel maps all of it once into
+// its own process and reads and writes through typed-array views, so copying to and from
+// the application costs no system call.
 import * as mman from "../../sys/mman.js";
 import { fail } from "../errno.js";
 

@@ -1,4 +1,4 @@
-// execve: replace the program of the (one) process with another from the container's rootfs.
+// execve: replace the program of the (one-threaded) process with another from the container's rootfs.
 // Everything that can fail with an errno is checked first; past the point of no return the
 // old address space is gone, and a failure there ends the process with SIGSEGV, as on Linux.
 import { fail, KernelError } from "../errno.js";
@@ -8,13 +8,12 @@ import { parseElf } from "../loader/elf.js";
 import { loadElf } from "../loader/load.js";
 import { randomLayout } from "../mm/layout.js";
 import { atArg, fsCall, pathArg } from "./fs-common.js";
-import { addr, type Handler, int } from "./types.js";
+import { addr, type Control, type Handler, int } from "./types.js";
 
 /** Linux's limits: one string may be 32 pages, and argv + envp count at most this many. */
 const MAX_ARG_STRLEN = 32 * 4096;
 const MAX_ARG_STRINGS = 0x7fffffff;
 const ARG_BYTES = 2 * 1024 * 1024;
-const SIG_IGN = 1n;
 const SIGSEGV = 11;
 const AT_EMPTY_PATH = 0x1000;
 const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -49,7 +48,7 @@ async function execAt(
   argvPtr: bigint | undefined,
   envPtr: bigint | undefined,
   flags: number,
-) {
+): Promise<Control> {
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) fail("EINVAL");
   if (flags) fail("ENOSYS", "execveat flags");
   const { vfs, ctx } = fsCall(t);
@@ -66,14 +65,14 @@ async function execAt(
   // The point of no return.
   for (const v of t.mm.list()) t.mm.munmap(v.start, v.end - v.start);
   t.fds.closeOnExec();
-  for (const [sig, act] of [...t.sigactions]) if (act.handler !== SIG_IGN) t.sigactions.delete(sig);
+  t.sighand.resetForExec();
   t.altstack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
   t.clearChildTid = 0;
   t.robustList = { head: 0n, len: 0n };
   t.comm = (name.split("/").pop() ?? "").slice(0, 15);
-  t.exe = program.exe;
-  t.cmdline = program.argv;
-  const layout = t.layout ?? randomLayout();
+  t.group.exe = program.exe;
+  t.group.cmdline = program.argv;
+  const layout = t.group.layout ?? randomLayout();
   try {
     const c = t.creds;
     const loaded = loadElf(t.mm, {
@@ -89,12 +88,12 @@ async function execAt(
       gid: c.gid,
       egid: c.egid,
     });
-    t.platform.setEntry(loaded.entry, loaded.sp);
+    t.cpu.setEntry(loaded.entry, loaded.sp);
   } catch (e) {
     if (!(e instanceof KernelError)) throw e;
-    t.exit({ signal: SIGSEGV });
+    return { kind: "exit", status: { signal: SIGSEGV }, group: true };
   }
-  return 0;
+  return { kind: "noreturn" };
 }
 
 export const execve: Handler = (t, a) => execAt(t, -100n, a[0], a[1], a[2], 0);

@@ -7,8 +7,8 @@ import { addr, int } from "./types.js";
 
 /** The VFS, or ENOSYS when the program runs without a rootfs (a host binary in tests). */
 export function vfsOf(t: Task): Vfs {
-  if (!t.vfs) fail("ENOSYS", "path lookup needs a rootfs");
-  return t.vfs;
+  if (!t.fs.vfs) fail("ENOSYS", "path lookup needs a rootfs");
+  return t.fs.vfs;
 }
 
 /** The VFS and the caller's context in one go; `real`: the real ids (access without AT_EACCESS). */

@@ -33,7 +33,7 @@ const RENAME_WHITEOUT = 4;
 
 /** The permission bits a creating call keeps: mode & 07777 without the umask's bits. */
 function createMode(t: Task, mode: bigint | undefined): number {
-  return uint(mode) & 0o7777 & ~t.umask;
+  return uint(mode) & 0o7777 & ~t.fs.umask;
 }
 
 async function openAt(
@@ -65,7 +65,7 @@ export const creat: Handler = (t, a) => openAt(t, AT_FDCWD, a[0], O_CREAT | O_WR
 
 async function statAt(t: Task, dirfd: bigint, path: bigint | undefined, flags: number): Promise<Stat> {
   // Without a rootfs only fstat-by-dirfd works, as before the VFS existed.
-  if (!t.vfs && flags & AT_EMPTY_PATH && pathArg(t, path) === "") return statOf(t.fds.get(int(dirfd)));
+  if (!t.fs.vfs && flags & AT_EMPTY_PATH && pathArg(t, path) === "") return statOf(t.fds.get(int(dirfd)));
   const { vfs, ctx } = fsCall(t);
   // Linux 6.11+ accepts a NULL path with AT_EMPTY_PATH.
   const name = path === 0n && flags & AT_EMPTY_PATH ? "" : pathArg(t, path);
@@ -113,7 +113,7 @@ async function readlinkAt(
   const len = int(size);
   if (len <= 0) fail("EINVAL");
   let target: string;
-  if (!t.vfs && pathArg(t, path) === SELF_EXE) target = t.exe;
+  if (!t.fs.vfs && pathArg(t, path) === SELF_EXE) target = t.group.exe;
   else {
     const { vfs, ctx } = fsCall(t);
     target = await vfs.readlink(ctx, atArg(t, dirfd), pathArg(t, path));
@@ -183,7 +183,7 @@ async function mknodAt(
   dev: bigint | undefined,
 ) {
   const { vfs, ctx } = fsCall(t);
-  const m = (mode & 0o170000) | (mode & 0o7777 & ~t.umask);
+  const m = (mode & 0o170000) | (mode & 0o7777 & ~t.fs.umask);
   await vfs.mknod(ctx, atArg(t, dirfd), pathArg(t, path), m, Number(dev ?? 0n));
   return 0;
 }
@@ -242,14 +242,14 @@ export const getcwd: Handler = (t, a) => {
 
 export const chdir: Handler = async (t, a) => {
   const { vfs, ctx } = fsCall(t);
-  t.cwd = await vfs.lookupDir(ctx, null, pathArg(t, a[0]));
+  t.fs.cwd = await vfs.lookupDir(ctx, null, pathArg(t, a[0]));
   return 0;
 };
 
 export const fchdir: Handler = async (t, a) => {
   const { vfs, ctx } = fsCall(t);
   // "." from the descriptor's inode: ENOTDIR unless a directory, EACCES without search right.
-  t.cwd = await vfs.lookupDir(ctx, fdInode(t, a[0]), ".");
+  t.fs.cwd = await vfs.lookupDir(ctx, fdInode(t, a[0]), ".");
   return 0;
 };
 
@@ -258,7 +258,7 @@ export const chroot: Handler = async (t, a) => {
   const { vfs, ctx } = fsCall(t);
   const dir = await vfs.lookupDir(ctx, null, pathArg(t, a[0]));
   if (t.creds.euid !== 0) fail("EPERM");
-  t.root = dir;
+  t.fs.root = dir;
   return 0;
 };
 

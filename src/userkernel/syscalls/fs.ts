@@ -35,9 +35,8 @@ const SIGPIPE = 13;
 function brokenPipe(t: Task, e: unknown): unknown {
   if (!(e instanceof KernelError) || e.code !== "EPIPE") return e;
   const bit = 1n << BigInt(SIGPIPE - 1);
-  const handler = t.sigactions.get(SIGPIPE)?.handler ?? 0n;
-  if (t.sigmask & bit) t.pendingSignals |= bit;
-  else if (handler === 0n) t.exit({ signal: SIGPIPE });
+  // Thread-directed, as Linux sends it; the run loop's delivery stage then acts on it.
+  if (t.sigmask & bit || t.sighand.handler(SIGPIPE) === 0n) t.pending |= bit;
   return e;
 }
 

@@ -1,19 +1,17 @@
-// Process and thread bookkeeping for the single task: exit, ids, TLS register, futex and
-// robust-list registration, resource limits.
+// Process and thread bookkeeping: exit, ids, TLS register, futex and robust-list
+// registration, resource limits (the thread group's).
 import { fail } from "../errno.js";
 import { RLIM_INFINITY, RLIMIT_NOFILE } from "../kernel/task.js";
 import { addr, type Handler, int } from "./types.js";
 
-export const exit: Handler = (t, a) => {
-  // With one thread, the thread's exit ends the process.
-  t.exit({ code: int(a[0]) & 0xff });
-  return 0;
-};
+// The thread's exit ends the process once it is the group's last (the run loop's exit stage).
+export const exit: Handler = (_t, a) => ({ kind: "exit", status: { code: int(a[0]) & 0xff }, group: false });
 
-export const exitGroup: Handler = (t, a) => {
-  t.exit({ code: int(a[0]) & 0xff });
-  return 0;
-};
+export const exitGroup: Handler = (_t, a) => ({
+  kind: "exit",
+  status: { code: int(a[0]) & 0xff },
+  group: true,
+});
 
 export const getpid: Handler = (t) => t.pid;
 export const getppid: Handler = (t) => t.ppid;
@@ -42,13 +40,13 @@ const MAX_BASE = 0x7fff_ffff_f000n;
 
 export const archPrctl: Handler = (t, a) => {
   const code = int(a[0]);
-  const regs = t.platform.regs;
+  const regs = t.cpu.regs;
   switch (code) {
     case ARCH_SET_FS:
     case ARCH_SET_GS:
       if (a[1]! >= MAX_BASE) fail("EPERM");
       regs.set(code === ARCH_SET_FS ? "fs_base" : "gs_base", a[1]!);
-      t.platform.regsChanged();
+      t.cpu.regsChanged();
       return 0;
     case ARCH_GET_FS:
     case ARCH_GET_GS:
@@ -66,7 +64,7 @@ export const prlimit64: Handler = (t, a) => {
   const [pid, resource, newp, oldp] = [int(a[0]), int(a[1]), addr(a[2]), addr(a[3])];
   if (pid !== 0 && pid !== t.pid) fail("ESRCH");
   if (resource < 0 || resource >= RLIM_NLIMITS) fail("EINVAL");
-  const cur = t.rlimits.get(resource)!;
+  const cur = t.group.rlimits.get(resource)!;
   let next: [bigint, bigint] | undefined;
   if (newp !== 0) {
     const b = t.mm.read(newp, 16);
@@ -83,7 +81,7 @@ export const prlimit64: Handler = (t, a) => {
     t.mm.write(oldp, b);
   }
   if (next) {
-    t.rlimits.set(resource, next);
+    t.group.rlimits.set(resource, next);
     if (resource === RLIMIT_NOFILE) t.fds.limit = Number(next[0] > 1048576n ? 1048576n : next[0]);
   }
   return 0;

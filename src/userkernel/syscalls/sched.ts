@@ -68,8 +68,8 @@ export const sysinfo: Handler = (t, a) => {
 };
 
 export const umask: Handler = (t, a) => {
-  const old = t.umask;
-  t.umask = uint(a[0]) & 0o777;
+  const old = t.fs.umask;
+  t.fs.umask = uint(a[0]) & 0o777;
   return old;
 };
 

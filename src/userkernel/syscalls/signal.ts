@@ -1,6 +1,9 @@
 // Signal state the application sets up. Handlers and masks are recorded exactly; delivering
-// signals to handlers comes with the signal stage.
+// signals to handlers comes with the signal stage. A signal a program sends itself is queued
+// and takes its default action in the run loop's delivery stage (kernel/signals.ts).
 import { fail } from "../errno.js";
+import { bit, IGNORED_BY_DEFAULT } from "../kernel/signals.js";
+import { SIG_DFL, SIG_IGN } from "../kernel/signals-state.js";
 import type { Task } from "../kernel/task.js";
 import { addr, type Handler, int } from "./types.js";
 
@@ -11,8 +14,6 @@ const SIGSET_SIZE = 8n;
 /** SIGKILL and SIGSTOP can never be blocked. */
 const UNBLOCKABLE = (1n << BigInt(SIGKILL - 1)) | (1n << BigInt(SIGSTOP - 1));
 
-const SIG_DFL = 0n;
-const SIG_IGN = 1n;
 const SIG_BLOCK = 0;
 const SIG_UNBLOCK = 1;
 const SIG_SETMASK = 2;
@@ -32,9 +33,6 @@ const SA_KNOWN =
   0x4000_0000n /* NODEFER */ |
   0x8000_0000n; /* RESETHAND */
 
-/** Signals whose default action is to do nothing. */
-const IGNORED_BY_DEFAULT = new Set([17 /* SIGCHLD */, 18 /* SIGCONT */, 23 /* SIGURG */, 28 /* SIGWINCH */]);
-
 export const rtSigaction: Handler = (t, a) => {
   const [sig, act, oact] = [int(a[0]), addr(a[1]), addr(a[2])];
   // Linux's order: the set size, then copying the new action in, then the signal number.
@@ -42,18 +40,19 @@ export const rtSigaction: Handler = (t, a) => {
   const next = act !== 0 ? t.mm.read(act, 32) : undefined;
   if (sig < 1 || sig > NSIG) fail("EINVAL");
   if (next && (sig === SIGKILL || sig === SIGSTOP)) fail("EINVAL");
-  const cur = t.sigactions.get(sig);
+  const cur = t.sighand.actions.get(sig);
   if (next) {
     const handler = next.readBigUInt64LE(0);
-    t.sigactions.set(sig, {
+    t.sighand.actions.set(sig, {
       handler,
       flags: next.readBigUInt64LE(8) & SA_KNOWN,
       restorer: next.readBigUInt64LE(16),
       mask: next.readBigUInt64LE(24) & ~UNBLOCKABLE,
     });
-    // A signal that is now ignored is discarded even if it waits blocked.
+    // A signal that is now ignored is discarded even if it waits blocked, by every thread.
     if (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) {
-      t.pendingSignals &= ~(1n << BigInt(sig - 1));
+      for (const u of t.group.tasks) u.pending &= ~bit(sig);
+      t.group.pending &= ~bit(sig);
     }
   }
   // The old action goes out last: the new one stays installed even if this faults.
@@ -84,14 +83,19 @@ export const rtSigprocmask: Handler = (t, a) => {
   const old = t.sigmask;
   if (next !== undefined) {
     t.sigmask = next & ~UNBLOCKABLE;
-    // raise() blocks everything around its tgkill: what it sent acts once unblocked.
-    const ready = t.pendingSignals & ~t.sigmask;
+    // raise() blocks everything around its tgkill: what it sent acts once unblocked, in the
+    // delivery stage on the way back to the program. A caught one cannot be delivered yet:
+    // it is dropped and refused rather than left to wait for ever.
+    const ready = (t.pending | t.group.pending) & ~t.sigmask;
+    let caught = 0n;
     for (let sig = 1; sig <= NSIG && ready !== 0n; sig++) {
-      const bit = 1n << BigInt(sig - 1);
-      if (!(ready & bit)) continue;
-      t.pendingSignals &= ~bit;
-      sendToSelf(t, sig);
-      if (t.exitStatus) break;
+      const h = t.sighand.handler(sig);
+      if (ready & bit(sig) && h !== SIG_DFL && h !== SIG_IGN) caught |= bit(sig);
+    }
+    if (caught !== 0n) {
+      t.pending &= ~caught;
+      t.group.pending &= ~caught;
+      fail("ENOSYS", "delivery to a signal handler");
     }
   }
   // The old mask goes out last: the new one applies even if this faults.
@@ -104,7 +108,7 @@ export const rtSigpending: Handler = (t, a) => {
   if (size > SIGSET_SIZE) fail("EINVAL");
   // Linux reports what waits and is blocked, in as many bytes as asked for.
   const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(t.pendingSignals & t.sigmask, 0);
+  b.writeBigUInt64LE((t.pending | t.group.pending) & t.sigmask, 0);
   if (size > 0n) t.mm.write(addr(a[0]), b.subarray(0, Number(size)));
   return 0;
 };
@@ -123,7 +127,7 @@ function onAltStack(t: Task, sp: bigint): boolean {
 
 export const sigaltstack: Handler = (t, a) => {
   const [ss, oss] = [addr(a[0]), addr(a[1])];
-  const sp = t.platform.regs.get("rsp");
+  const sp = t.cpu.regs.get("rsp");
   const old = t.altstack;
   // Linux reports whether the caller runs on the stack, not the mode it was set with.
   const oldFlags =
@@ -153,24 +157,24 @@ export const sigaltstack: Handler = (t, a) => {
 };
 
 /**
- * A signal sent by the program to itself (raise, abort). Without delivery to handlers yet,
- * the default and ignore dispositions are honoured exactly; a caught signal is refused with
- * ENOSYS (and reported) rather than silently dropped.
+ * A signal sent by the program to itself (raise, abort): to its thread (tgkill, tkill) or its
+ * process (kill). Without delivery to handlers yet, the default and ignore dispositions are
+ * honoured exactly (queued, then acted on in the delivery stage); a caught signal is refused
+ * with ENOSYS (and reported) rather than silently dropped.
  */
-function sendToSelf(t: Task, sig: number): number {
+function sendToSelf(t: Task, sig: number, toThread: boolean): number {
   if (sig < 0 || sig > NSIG) fail("EINVAL");
   if (sig === 0) return 0; // existence check
   if (sig === 19 || sig === 20 || sig === 21 || sig === 22) fail("ENOSYS", "stopping a task");
-  const handler = t.sigactions.get(sig)?.handler ?? SIG_DFL;
-  const blocked = (t.sigmask & (1n << BigInt(sig - 1))) !== 0n && sig !== SIGKILL;
-  if (blocked) {
-    t.pendingSignals |= 1n << BigInt(sig - 1);
+  const handler = t.sighand.handler(sig);
+  const blocked = (t.sigmask & bit(sig)) !== 0n && sig !== SIGKILL;
+  const queue = (): number => {
+    if (toThread) t.pending |= bit(sig);
+    else t.group.pending |= bit(sig);
     return 0;
-  }
-  if (sig === SIGKILL || handler === SIG_DFL) {
-    if (!IGNORED_BY_DEFAULT.has(sig)) t.exit({ signal: sig });
-    return 0;
-  }
+  };
+  if (blocked) return queue();
+  if (sig === SIGKILL || handler === SIG_DFL) return IGNORED_BY_DEFAULT.has(sig) ? 0 : queue();
   if (handler === SIG_IGN) return 0;
   return fail("ENOSYS", "delivery to a signal handler");
 }
@@ -183,19 +187,19 @@ function targetsSelf(t: Task, pid: number): boolean {
 export const kill: Handler = (t, a) => {
   const pid = int(a[0]);
   if (!targetsSelf(t, pid)) fail("ESRCH");
-  return sendToSelf(t, int(a[1]));
+  return sendToSelf(t, int(a[1]), false);
 };
 
 export const tgkill: Handler = (t, a) => {
   const [tgid, tid, sig] = [int(a[0]), int(a[1]), int(a[2])];
   if (tgid <= 0 || tid <= 0) fail("EINVAL");
   if (tgid !== t.pid || tid !== t.tid) fail("ESRCH");
-  return sendToSelf(t, sig);
+  return sendToSelf(t, sig, true);
 };
 
 export const tkill: Handler = (t, a) => {
   const [tid, sig] = [int(a[0]), int(a[1])];
   if (tid <= 0) fail("EINVAL");
   if (tid !== t.tid) fail("ESRCH");
-  return sendToSelf(t, sig);
+  return sendToSelf(t, sig, true);
 };

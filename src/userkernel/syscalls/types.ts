@@ -1,12 +1,24 @@
 // The shape of a system call handler and the conversions handlers apply to raw registers.
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
+import type { ExitStatus } from "../kernel/thread-group.js";
 
 /** rdi, rsi, rdx, r10, r8, r9 as the application left them (unsigned 64-bit). */
 export type Args = readonly bigint[];
 
-/** A result >= 0, or -errno; handlers may also throw KernelError. */
-export type Result = number | bigint;
+/**
+ * What a handler tells the run loop instead of a return value:
+ * - exit: the thread ends (`group`: exit_group, the whole process) with `status`;
+ * - restart: the system call runs again once the task returns to it (after signals);
+ * - noreturn: the handler set the registers itself (execve's new program).
+ */
+export type Control =
+  | { kind: "exit"; status: ExitStatus; group: boolean }
+  | { kind: "restart" }
+  | { kind: "noreturn" };
+
+/** A result >= 0, or -errno, or a Control value; handlers may also throw KernelError. */
+export type Result = number | bigint | Control;
 
 export type Handler = (t: Task, a: Args) => Result | Promise<Result>;
 

@@ -1,0 +1,65 @@
+// The kernel's one pid namespace: every task by tid and every thread group by tgid, the
+// init group (pid 1, whose end ends the namespace), and pid allocation. Pids are never
+// reused, so a pid a runtime reported never names another process later. /proc lists
+// the groups from here.
+import type { Member, ThreadGroup } from "./thread-group.js";
+
+/** What the namespace needs of a task (task.ts's Task). */
+export interface NsMember extends Member {
+  readonly group: ThreadGroup<this>;
+}
+
+/** The highest pid (Linux's default pid_max for a machine with few CPUs). */
+const PID_MAX = 4194304;
+
+export class PidNamespace<T extends NsMember = NsMember> {
+  private readonly tasks = new Map<number, T>();
+  private readonly groups = new Map<number, ThreadGroup<T>>();
+  private last = 0;
+
+  /** A pid no task of this namespace has had. */
+  alloc(): number {
+    if (this.last >= PID_MAX) throw new RangeError("the pid namespace ran out of pids");
+    return ++this.last;
+  }
+
+  /** The container's init (pid 1), while it lives. */
+  get init(): ThreadGroup<T> | undefined {
+    return this.groups.get(1);
+  }
+
+  /** A new task enters: its group too, if it is the group's first. */
+  add(task: T): void {
+    this.tasks.set(task.tid, task);
+    this.groups.set(task.group.tgid, task.group);
+  }
+
+  /** A task left; its group goes once it has none left (reaped: zombies are not listed yet). */
+  remove(task: T): void {
+    this.tasks.delete(task.tid);
+    if (task.group.tasks.size === 0) this.groups.delete(task.group.tgid);
+  }
+
+  task(tid: number): T | undefined {
+    return this.tasks.get(tid);
+  }
+
+  group(tgid: number): ThreadGroup<T> | undefined {
+    return this.groups.get(tgid);
+  }
+
+  /** The live groups' tgids, ascending (/proc's listing). */
+  tgids(): number[] {
+    return [...this.groups.keys()].sort((x, y) => x - y);
+  }
+
+  /** The tids of one group, ascending (/proc/<pid>/task). */
+  tids(tgid: number): number[] {
+    const g = this.groups.get(tgid);
+    return g ? [...g.tasks].map((t) => t.tid).sort((x, y) => x - y) : [];
+  }
+
+  get size(): number {
+    return this.groups.size;
+  }
+}

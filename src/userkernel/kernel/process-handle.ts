@@ -1,0 +1,61 @@
+// What the kernel hands its caller (the Sandbox backend, runStatic) for a process it spawned:
+// the process's pid, its host stubs, a signal from outside, its end and its resource use,
+// each over all the tasks of its thread group.
+import { groupUsage } from "./setup.js";
+import { type OutsideSignal, signalFromOutside } from "./signals.js";
+import type { Task } from "./task.js";
+import type { ThreadGroup } from "./thread-group.js";
+
+/** USER_HZ: the unit of the CPU times in /proc/<pid>/stat. */
+const CLK_TCK = 100;
+const PAGE = 4096;
+
+export interface RunResult {
+  code?: number;
+  signal?: string;
+  /** How it ended in Linux's wait-status encoding (what wait4 gives a parent): code << 8, or the signal. */
+  waitStatus: number;
+  /** Unimplemented syscalls the programs of the kernel made, by name, with how often. */
+  unimplemented: Map<string, number>;
+}
+
+export interface ProcessUsage {
+  /** User plus system CPU time of its tasks' host contexts. */
+  cpuNanos: number;
+  /** Resident memory of its host contexts. */
+  memoryBytes: number;
+  /** Its live tasks (threads). */
+  tasks: number;
+}
+
+export interface ProcessHandle {
+  /** Its pid in the kernel's pid namespace. */
+  readonly tgid: number;
+  /** The host pids of the stubs that run its tasks (none once it ended). */
+  hostPids(): number[];
+  /**
+   * A signal from outside the container, queued to the thread group and acted on as Linux's
+   * default action (signals.ts); ENOTSUP for stopping, which the kernel cannot do yet.
+   */
+  signal(sig: number, name?: string): OutsideSignal;
+  /** Resolves once the process ended (every task left) with how it ended. */
+  wait(): Promise<RunResult>;
+  usage(): ProcessUsage;
+}
+
+export function processHandle(group: ThreadGroup<Task>, wait: () => Promise<RunResult>): ProcessHandle {
+  return {
+    tgid: group.tgid,
+    hostPids: () => [...new Set([...group.tasks].map((t) => t.cpu.hostPid))],
+    signal: (sig, name = `signal ${sig}`) => signalFromOutside(group, sig, name),
+    wait,
+    usage: () => {
+      const u = groupUsage(group);
+      return {
+        cpuNanos: ((u.utime + u.stime) * 1e9) / CLK_TCK,
+        memoryBytes: u.rss * PAGE,
+        tasks: group.tasks.size,
+      };
+    },
+  };
+}
