@@ -4,6 +4,7 @@
 import { fail } from "../errno.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
+import * as futex from "./futex.js";
 import * as path from "./fs-path.js";
 import * as identity from "./identity.js";
 import * as mm from "./mm.js";
@@ -13,6 +14,7 @@ import * as proc from "./process.js";
 import * as sched from "./sched.js";
 import * as signal from "./signal.js";
 import * as time from "./time.js";
+import * as timer from "./timer.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
 import * as xattr from "./xattr.js";
 
@@ -49,6 +51,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [28, mm.madvise, "full"],
   [32, fs.dup, "full"],
   [33, fs.dup2, "full"],
+  [36, timer.getitimer, "full"],
+  [37, timer.alarm, "full"],
+  [38, timer.setitimer, "partial", "VIRTUAL and PROF sample the stubs' CPU time"],
   [35, time.nanosleep, "partial", "not interruptible by signals yet"],
   [39, proc.getpid, "full"],
   [40, fs.sendfile, "full", "short counts of up to 1 MiB per call"],
@@ -81,9 +86,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [95, sched.umask, "full"],
   [96, time.gettimeofday, "full"],
   [97, proc.getrlimit, "full"],
-  [98, sched.getrusage, "partial", "times only"],
+  [98, sched.getrusage, "partial", "user and system time from the stubs' CPU time; counters are zero"],
   [99, sched.sysinfo, "partial", "uptime and memory"],
-  [100, sched.times, "partial", "user time is time since boot"],
+  [100, sched.times, "full", "the stubs' CPU time"],
   [102, identity.getuid, "full"],
   [104, identity.getgid, "full"],
   [105, identity.setuid, "full"],
@@ -127,12 +132,17 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [199, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
   [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [201, time.time, "full"],
-  [202, sched.futex, "partial", "one task: wakes find no one, matching waits are ENOSYS"],
+  [202, futex.futex, "partial", "private and shared, bitsets, requeue, wake_op (its word change is not atomic against other threads); PI ops are ENOSYS"],
   [204, sched.schedGetaffinity, "full", "one CPU"],
   [217, fs.getdents64, "full"],
   [218, proc.setTidAddress, "full"],
   [221, fs.fadvise64, "full", "advice is accepted and ignored"],
-  [228, time.clockGettime, "partial", "no CPU clocks of clock_getcpuclockid (negative ids are EINVAL)"],
+  [228, time.clockGettime, "full", "CPU clocks: the stubs' CPU time"],
+  [222, timer.timerCreate, "partial", "no siginfo (si_timerid, si_value) with the signal yet; CPU clocks sampled"],
+  [223, timer.timerSettime, "full"],
+  [224, timer.timerGettime, "full"],
+  [225, timer.timerGetoverrun, "partial", "the overruns counted before the last signal was queued"],
+  [226, timer.timerDelete, "full"],
   [229, time.clockGetres, "full"],
   [230, time.clockNanosleep, "partial", "not interruptible by signals; process CPU clock: wall time"],
   [231, proc.exitGroup, "full"],
@@ -151,6 +161,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [269, path.faccessat, "full"],
   [280, path.utimensat, "full"],
   [273, proc.setRobustList, "full"],
+  [274, futex.getRobustList, "full"],
   [292, fs.dup3, "full"],
   [293, fs.pipe2, "partial", "no O_DIRECT (packet mode)"],
   [295, fs.preadv, "full"],

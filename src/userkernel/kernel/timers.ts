@@ -1,0 +1,217 @@
+// Interval timers (setitimer, alarm) and POSIX timers (timer_create): a timer on a clock that
+// expires once or periodically and then queues a signal (or, SIGEV_NONE, only counts).
+//
+// Timers on the wall clocks (CLOCK_REALTIME, MONOTONIC, BOOTTIME; ITIMER_REAL) run on the
+// host's monotonic clock with one Node timer each; an absolute real-time expiry is converted
+// once (the sandbox's real-time clock never steps). Timers on CPU clocks (ITIMER_VIRTUAL and
+// ITIMER_PROF, process and thread CPU-time clocks) sample the stubs' CPU time: the next look
+// is when the clock could have reached the expiry at the earliest (the time left divided by
+// the threads that could be running), so a computing process is checked rarely and fires
+// within one sample of its expiry.
+//
+// Overruns: an expiry whose previous signal still waits in the pending set is counted as an
+// overrun instead of queueing a second signal (Linux's preallocated timer sigqueue entry);
+// timer_getoverrun reports the overruns counted before the last signal was queued, which on
+// Linux is set when that signal is dequeued.
+import { bit, IGNORED_BY_DEFAULT, killGroup, STOPPING } from "./signals.js";
+import { SIG_DFL, SIG_IGN } from "./signals-state.js";
+import type { Task } from "./task.js";
+import type { ThreadGroup } from "./thread-group.js";
+
+/** Node's timers take at most a signed 32-bit count of milliseconds. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** Where a timer's signal goes: its process, or one thread of it (SIGEV_THREAD_ID). */
+export interface SignalTarget {
+  group: ThreadGroup<Task>;
+  task?: Task;
+}
+
+/**
+ * Queue `sig` for `target` as the kernel's own signals are queued: pending on the thread or
+ * the process, taking its default action there. A default action that terminates ends the
+ * process at once (a running thread cannot be stopped yet without killing its host thread);
+ * an ignored one is discarded; a caught or blocked one waits in the pending set for the
+ * signal stage. Returns false when the signal was discarded.
+ */
+export function queueSignal(target: SignalTarget, sig: number): boolean {
+  const { group, task } = target;
+  if (group.exitStatus) return false;
+  const any = task ?? group.leader;
+  if (!any) return false;
+  const handler = any.sighand.handler(sig);
+  const blocked = task ? (task.sigmask & bit(sig)) !== 0n : [...group.tasks].every((t) => t.sigmask & bit(sig));
+  // As Linux's sig_ignored: a blocked signal is queued even if ignored (it may be unignored first).
+  if (!blocked && (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig)))) return false;
+  if (task) task.pending |= bit(sig);
+  else group.pending |= bit(sig);
+  if (!blocked && handler === SIG_DFL && !STOPPING.has(sig)) killGroup(group, { signal: sig });
+  return true;
+}
+
+/** Is `sig` still waiting in `target`'s pending set? */
+function stillPending(target: SignalTarget, sig: number): boolean {
+  return ((target.task ? target.task.pending : target.group.pending) & bit(sig)) !== 0n;
+}
+
+/** A clock a timer runs on: `cpu` clocks are sampled, the others run on the monotonic clock. */
+export interface TimerClock {
+  now(): bigint;
+  /** CPU clock: how many threads can advance it at once (for the sampling interval). */
+  cpuThreads?: () => number;
+}
+
+/** What a timer does at each expiry; returns false to count an overrun instead. */
+export type Expiry = () => boolean;
+
+/**
+ * One timer: armed with an expiry on its clock and an optional interval. Fires `onExpire`
+ * at each expiry; a late look covers every interval it missed (those count as overruns).
+ */
+export class KTimer {
+  /** The next expiry on the clock, or undefined when disarmed. */
+  private expiry: bigint | undefined;
+  private interval = 0n;
+  private handle: NodeJS.Timeout | undefined;
+  /** Expiries not signalled since the last one that was (timer_getoverrun's count comes from it). */
+  overrun = 0;
+  overrunLast = 0;
+
+  constructor(
+    readonly clock: TimerClock,
+    private readonly onExpire: Expiry,
+  ) {}
+
+  /** Arm at `expiry` (absolute on the clock) repeating every `interval`; `expiry` undefined disarms. */
+  set(expiry: bigint | undefined, interval: bigint): void {
+    this.cancel();
+    this.expiry = expiry;
+    this.interval = expiry === undefined ? 0n : interval;
+    this.overrun = 0;
+    this.overrunLast = 0;
+    if (expiry !== undefined) this.schedule();
+  }
+
+  /** Time to the next expiry (0 when disarmed) and the interval. */
+  get(): { value: bigint; interval: bigint } {
+    if (this.expiry === undefined) return { value: 0n, interval: this.interval };
+    const left = this.expiry - this.clock.now();
+    // Due but not looked at yet: Linux reports the smallest non-zero time for a timer still armed.
+    return { value: left > 0n ? left : 1n, interval: this.interval };
+  }
+
+  get armed(): boolean {
+    return this.expiry !== undefined;
+  }
+
+  cancel(): void {
+    if (this.handle !== undefined) clearTimeout(this.handle);
+    this.handle = undefined;
+    this.expiry = undefined;
+  }
+
+  private schedule(): void {
+    const expiry = this.expiry;
+    if (expiry === undefined) return;
+    const left = expiry - this.clock.now();
+    if (left <= 0n) {
+      this.fire();
+      return;
+    }
+    const threads = BigInt(Math.max(1, this.clock.cpuThreads?.() ?? 1));
+    const wait = this.clock.cpuThreads ? left / threads : left;
+    const ms = Math.max(1, Number(wait / 1_000_000n) + (wait % 1_000_000n > 0n ? 1 : 0));
+    this.handle = setTimeout(() => {
+      this.handle = undefined;
+      this.schedule();
+    }, Math.min(ms, MAX_TIMER_MS));
+  }
+
+  private fire(): void {
+    const expiry = this.expiry!;
+    const now = this.clock.now();
+    let missed = 0;
+    if (this.interval > 0n) {
+      const late = now - expiry;
+      const n = late / this.interval;
+      missed = Number(n > 0x7fffffffn ? 0x7fffffffn : n);
+      this.expiry = expiry + (n + 1n) * this.interval;
+    } else this.expiry = undefined;
+    if (this.onExpire()) {
+      this.overrunLast = Math.min(0x7fffffff, this.overrun);
+      this.overrun = missed;
+    } else this.overrun = Math.min(0x7fffffff, this.overrun + 1 + missed);
+    if (this.expiry !== undefined) this.schedule();
+  }
+}
+
+/**
+ * The expiry action of a signalling timer: queue `sig`, or count an overrun if the last one
+ * still waits. `none`: SIGEV_NONE, which only counts.
+ */
+export function signalling(target: SignalTarget, sig: number, none = false): Expiry {
+  let sent = false;
+  return () => {
+    if (none) return true;
+    if (sent && stillPending(target, sig)) return false;
+    sent = queueSignal(target, sig);
+    return true;
+  };
+}
+
+/** The monotonic clock as a timer clock. */
+export const MONOTONIC: TimerClock = { now: () => process.hrtime.bigint() };
+
+// Per process: the three interval timers and the POSIX timers. A process's timers end with
+// it; execve keeps the interval timers and deletes the POSIX ones, fork gives the child none.
+interface GroupTimers {
+  itimers: Map<number, KTimer>;
+  posix: Map<number, PosixTimer>;
+}
+
+export interface PosixTimer {
+  readonly timer: KTimer;
+  readonly clockId: number;
+}
+
+const byGroup = new WeakMap<ThreadGroup<Task>, GroupTimers>();
+
+function timersOf(group: ThreadGroup<Task>): GroupTimers {
+  let g = byGroup.get(group);
+  if (!g) {
+    const made: GroupTimers = { itimers: new Map(), posix: new Map() };
+    g = made;
+    byGroup.set(group, made);
+    // Nothing may fire for a process that is gone.
+    void group.whenZombie().then(() => {
+      for (const t of made.itimers.values()) t.cancel();
+      for (const p of made.posix.values()) p.timer.cancel();
+      made.posix.clear();
+    });
+  }
+  return g;
+}
+
+/** The interval timer `which` of `group`, made with `make` on first use. */
+export function itimer(group: ThreadGroup<Task>, which: number, make: () => KTimer): KTimer {
+  const g = timersOf(group);
+  let t = g.itimers.get(which);
+  if (!t) {
+    t = make();
+    g.itimers.set(which, t);
+  }
+  return t;
+}
+
+/** The process's POSIX timers, by id. */
+export function posixTimers(group: ThreadGroup<Task>): Map<number, PosixTimer> {
+  return timersOf(group).posix;
+}
+
+/** execve: the POSIX timers go, the interval timers stay (as on Linux). */
+export function execTimers(group: ThreadGroup<Task>): void {
+  const g = byGroup.get(group);
+  if (!g) return;
+  for (const p of g.posix.values()) p.timer.cancel();
+  g.posix.clear();
+}
