@@ -433,7 +433,10 @@ export class AddressSpace {
    * but only where pages were ever written, so a large reserved-but-untouched mapping
    * costs nothing. On failure nothing of the copy is kept.
    */
-  fork(into: Pick<HostAddressSpace, "map" | "unmap" | "protect" | "reserved"> & Partial<Pick<HostAddressSpace, "hostPid" | "release">>): AddressSpace {
+  fork(
+    into: Pick<HostAddressSpace, "map" | "unmap" | "protect" | "reserved"> &
+      Partial<Pick<HostAddressSpace, "hostPid" | "release">>,
+  ): AddressSpace {
     const child = new AddressSpace(this.mem, into, into.reserved, this.layout);
     child.brkStart = this.brkStart;
     child.brkEnd = this.brkEnd;
