@@ -30,8 +30,7 @@ function add(a: CpuTimes, b: CpuTimes): CpuTimes {
 
 /** The host thread that runs `task` (its stub's pid and that thread's tid). */
 function hostThread(task: Task): { pid: number; tid: number } {
-  const pid = task.cpu.hostPid;
-  return { pid, tid: pid };
+  return { pid: task.mm.hostPid, tid: task.ctx.hostTid };
 }
 
 function readOr(path: string): string | undefined {
