@@ -54,9 +54,10 @@ function deadline(t: Task, op: number, realtime: boolean, at: number): bigint | 
 
 async function wait(t: Task, a: readonly bigint[], op: number, shared: boolean, realtime: boolean): Promise<number> {
   const uaddr = addr(a[0]);
+  // The timeout is copied in and checked first (in the syscall entry), then the bitset.
+  const until = deadline(t, op, realtime, addr(a[3]));
   const bitset = op === FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : uint(a[5]);
   if (bitset === 0) fail("EINVAL");
-  const until = deadline(t, op, realtime, addr(a[3]));
   const key = futexKey(t.mm, uaddr, shared);
   const r = await futexTable(t).wait(t, key, () => t.mm.readU32(uaddr), uint(a[2]), bitset, until);
   if (r === "woken") return 0;
@@ -113,9 +114,10 @@ function wakeOp(t: Task, a: readonly bigint[], shared: boolean): number {
   const op = OPS[opNr];
   const cmp = CMPS[cmpNr];
   if (!op) fail("ENOSYS", `FUTEX_WAKE_OP op ${opNr}`);
+  // An unknown comparison fails before the word changes, as Linux does.
+  if (!cmp) fail("ENOSYS", `FUTEX_WAKE_OP comparison ${cmpNr}`);
   const old = t.mm.readU32(uaddr2) | 0;
   t.mm.writeU32(uaddr2, op(old, oparg) >>> 0);
-  if (!cmp) fail("ENOSYS", `FUTEX_WAKE_OP comparison ${cmpNr}`);
   const table = futexTable(t);
   let woken = table.wake(k1, nWake);
   if (cmp(old, cmparg)) woken += table.wake(k2, nWake2);
@@ -139,8 +141,8 @@ export const futex: Handler = (t, a) => {
   const op = raw & FUTEX_CMD_MASK;
   const shared = (raw & FUTEX_PRIVATE_FLAG) === 0;
   const realtime = (raw & FUTEX_CLOCK_REALTIME) !== 0;
-  // Linux accepts the real-time flag only on the calls that take an absolute or relative time.
-  if (realtime && op !== FUTEX_WAIT && op !== FUTEX_WAIT_BITSET && op !== FUTEX_WAIT_REQUEUE_PI && op !== FUTEX_LOCK_PI2)
+  // Linux accepts the real-time flag only on the calls that take an absolute time (not FUTEX_WAIT).
+  if (realtime && op !== FUTEX_WAIT_BITSET && op !== FUTEX_WAIT_REQUEUE_PI && op !== FUTEX_LOCK_PI2)
     fail("ENOSYS");
   switch (op) {
     case FUTEX_WAIT:

@@ -155,7 +155,7 @@ function timerClock(t: Task, id: number): TimerClock {
     case CLOCK_MONOTONIC_RAW:
     case CLOCK_REALTIME_COARSE:
     case CLOCK_MONOTONIC_COARSE:
-      return fail("EOPNOTSUPP");
+      return fail("ENOTSUP");
     default: {
       const read = id < 0 ? cpuClock(t, id, true) : undefined;
       if (!read) return fail("EINVAL");
