@@ -305,24 +305,13 @@ export class Kernel {
         task.vfs = vfs;
         task.cwd = program.cwd;
       }
-      // Killing from now on ends the task and its stub, and wakes a loop waiting in a handler.
-      // Each wait gets a promise of its own: racing every waiting syscall against one promise
-      // that lives as long as the process adds a reaction to it per race, all kept until
-      // the process ends (a read loop would hold tens of MB, walked by every GC).
-      let killed = false;
-      let wake: (() => void) | undefined;
-      const aborted = (): Promise<"aborted"> | "aborted" =>
-        killed
-          ? "aborted"
-          : new Promise<"aborted">((resolve) => {
-              wake = () => resolve("aborted");
-            });
+      // Killing from now on ends the task and its stub, and interrupts the block a handler
+      // sleeps in (kernel/wait.ts), so the handler ends at once and the loop sees the exit.
       const stub = platform;
       const terminate = (signal: number): void => {
-        killed = true;
         task.exit({ signal });
         stub.kill();
-        wake?.();
+        task.interrupt();
       };
       onAbort = () => terminate(SIGKILL);
       if (opts.signal?.aborted || wasKilled) onAbort();
@@ -343,7 +332,7 @@ export class Kernel {
       });
       if (vfs) this.views.set(pid, processView(task, vfs, platform.hostPid));
       try {
-        return await this.loop(task, platform, aborted);
+        return await this.loop(task, platform);
       } finally {
         this.views.delete(pid);
       }
@@ -356,11 +345,7 @@ export class Kernel {
   }
 
   /** The event loop of one process: wait for a stop, serve it, resume, until it exits. */
-  private async loop(
-    task: Task,
-    platform: PtracePlatform,
-    aborted: () => Promise<"aborted"> | "aborted",
-  ): Promise<RunResult> {
+  private async loop(task: Task, platform: PtracePlatform): Promise<RunResult> {
     while (!task.exitStatus) {
       let ev: Awaited<ReturnType<PtracePlatform["run"]>>;
       try {
@@ -374,17 +359,10 @@ export class Kernel {
       if (task.exitStatus) break;
       switch (ev.kind) {
         case "syscall": {
-          // A handler may wait (stdin, sleep); an abort must not wait for it. Most are
+          // A handler may wait (stdin, sleep) in a block a kill interrupts. Most are
           // synchronous and return no promise at all.
           const serving = dispatch(task);
-          if (serving) {
-            task.sleeping = true;
-            try {
-              if ((await Promise.race([serving, aborted()])) === "aborted") serving.catch(() => {});
-            } finally {
-              task.sleeping = false;
-            }
-          }
+          if (serving) await serving;
           break;
         }
         case "signal":

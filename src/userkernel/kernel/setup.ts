@@ -90,7 +90,7 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
     get umask() {
       return task.umask;
     },
-    state: () => (task.sleeping ? "S" : "R"),
+    state: () => (task.blockedOn ? "S" : "R"),
     startNs: task.startNs,
     usage: () => {
       const h = hostUsage(hostPid);

@@ -8,6 +8,7 @@ import type { MemoryBudget } from "../mm/memfile.js";
 import type { Platform } from "../platform/platform.js";
 import type { Ctx, DirInode, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
+import type { Blocked } from "./wait.js";
 
 export interface Credentials {
   uid: number;
@@ -144,5 +145,13 @@ export class Task {
 
   exit(status: ExitStatus): void {
     this.exitStatus ??= status;
+  }
+
+  /** The block (kernel/wait.ts) the task sleeps in, if any: /proc shows it as state S. */
+  blockedOn: Blocked | undefined;
+
+  /** End the task's current block with "interrupted" (a kill; later, an unblocked signal). */
+  interrupt(): void {
+    this.blockedOn?.interrupt();
   }
 }

@@ -1,8 +1,7 @@
 // Waiting on several descriptors: poll, ppoll, select, pselect6. Readiness comes from each
 // description's poll() (absent: ready for what its access mode allows, like a regular file);
-// waiting is a race of the descriptions' whenChanged() promises against the timeout, so the
-// kernel's event loop keeps running while the application waits.
-import { setTimeout as sleep } from "node:timers/promises";
+// when nothing is ready the task blocks once on the wait queues of all the descriptions, each
+// for the events asked of it, with the timeout as the block's deadline (kernel/wait.ts).
 import { fail } from "../errno.js";
 import {
   type FileDescription,
@@ -14,6 +13,7 @@ import {
   POLLPRI,
 } from "../kernel/fdtable.js";
 import type { Task } from "../kernel/task.js";
+import { block, type Wait } from "../kernel/wait.js";
 import { addr, type Handler, int, long, uint } from "./types.js";
 
 const O_ACCMODE = 3;
@@ -24,8 +24,6 @@ const NS = 1_000_000_000n;
 const FD_SETSIZE = 1024;
 /** A pollfd is { int fd; short events; short revents; }. */
 const POLLFD_SIZE = 8;
-/** Re-check at least this often, so exit and signals are noticed while waiting. */
-const SLICE_MS = 200;
 
 function readiness(d: FileDescription): number {
   if (d.poll) return d.poll();
@@ -33,25 +31,28 @@ function readiness(d: FileDescription): number {
   return (mode !== O_WRONLY ? POLLIN : 0) | (mode !== O_RDONLY ? POLLOUT : 0);
 }
 
+/** The wait on `d` for `events` (plus the error and hang-up poll always reports), if it can change. */
+function watchOf(d: FileDescription, events: number): Wait | undefined {
+  return d.queue ? [d.queue, events | POLLERR | POLLHUP] : undefined;
+}
+
 /**
  * Wait until `check` finds something ready or the deadline passes. `check` returns the count
- * of ready descriptors and the descriptions to wait on; deadline undefined = wait forever.
+ * of ready descriptors and the waits to block on; deadline undefined = wait forever. An
+ * interrupted wait fails with EINTR.
  */
 async function waitReady(
   t: Task,
   deadlineNs: bigint | undefined,
-  check: () => { ready: number; watch: FileDescription[] },
+  check: () => { ready: number; watch: Wait[] },
 ): Promise<number> {
   for (;;) {
     const { ready, watch } = check();
-    if (ready > 0 || t.exitStatus) return ready;
-    const left = deadlineNs === undefined ? undefined : deadlineNs - process.hrtime.bigint();
-    if (left !== undefined && left <= 0n) return 0;
-    const ms = left === undefined ? SLICE_MS : Math.min(SLICE_MS, Math.ceil(Number(left) / 1e6));
-    const ac = new AbortController();
-    const changes = watch.filter((d) => d.whenChanged).map((d) => d.whenChanged!());
-    await Promise.race([...changes, sleep(ms, undefined, { signal: ac.signal }).catch(() => {})]);
-    ac.abort();
+    if (ready > 0) return ready;
+    const r = await block(t, watch, deadlineNs, "poll");
+    if (r === "interrupted") fail("EINTR");
+    // At the deadline Linux looks once more and reports what is ready by then.
+    if (r === "timeout") return check().ready;
   }
 }
 
@@ -78,7 +79,7 @@ async function doPoll(t: Task, at: number, nfds: number, deadline: bigint | unde
   }));
   const ready = await waitReady(t, deadline, () => {
     let n = 0;
-    const watch: FileDescription[] = [];
+    const watch: Wait[] = [];
     for (const e of entries) {
       e.revents = 0;
       if (e.fd < 0) continue;
@@ -88,7 +89,8 @@ async function doPoll(t: Task, at: number, nfds: number, deadline: bigint | unde
         const d = t.fds.get(e.fd);
         // POLLERR, POLLHUP and POLLNVAL are reported whether asked for or not.
         e.revents = readiness(d) & (e.events | POLLERR | POLLHUP);
-        watch.push(d);
+        const w = watchOf(d, e.events);
+        if (w) watch.push(w);
       }
       if (e.revents) n++;
     }
@@ -129,18 +131,23 @@ async function doSelect(
   const ready = await waitReady(t, deadline, () => {
     let n = 0;
     for (const o of outSets) o?.fill(0);
-    const watch: FileDescription[] = [];
+    const watch: Wait[] = [];
     for (const fd of fds) {
       const d = t.fds.get(fd);
-      watch.push(d);
       const r = readiness(d);
+      let events = 0;
       for (let k = 0; k < 3; k++) {
         const s = inSets[k];
-        if (s && (s[fd >> 3]! >> (fd & 7)) & 1 && r & wanted[k]!) {
-          outSets[k]![fd >> 3]! |= 1 << (fd & 7);
-          n++;
+        if (s && (s[fd >> 3]! >> (fd & 7)) & 1) {
+          events |= wanted[k]!;
+          if (r & wanted[k]!) {
+            outSets[k]![fd >> 3]! |= 1 << (fd & 7);
+            n++;
+          }
         }
       }
+      const w = watchOf(d, events);
+      if (w) watch.push(w);
     }
     return { ready: n, watch };
   });
