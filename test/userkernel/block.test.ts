@@ -50,7 +50,14 @@ describe("blocking: wait queues, deadlines and interruption", () => {
   it("a read of stdin sleeps until the test feeds it, and sees its end", async () => {
     const stdin = new PassThrough();
     const stdout = new Collector();
-    const run = runStatic({ binary: bin, argv: [bin, "stdin"], env: [], stdin, stdout, stderr: new Collector() });
+    const run = runStatic({
+      binary: bin,
+      argv: [bin, "stdin"],
+      env: [],
+      stdin,
+      stdout,
+      stderr: new Collector(),
+    });
     await until(() => stdout.text() === "waiting\n", "the program to start");
     stdin.write("one");
     await until(() => stdout.text().includes("read 3: one\n"), "the first read");
@@ -122,7 +129,13 @@ describe("blocking: wait queues, deadlines and interruption", () => {
 
   it("a long poll with no descriptors (a pure timeout) arms one timer and leaves the kernel idle", async () => {
     const stdout = new Collector();
-    const run = runStatic({ binary: bin, argv: [bin, "idle", "2000"], env: [], stdout, stderr: new Collector() });
+    const run = runStatic({
+      binary: bin,
+      argv: [bin, "idle", "2000"],
+      env: [],
+      stdout,
+      stderr: new Collector(),
+    });
     await until(() => stdout.text() === "waiting\n", "the program to start waiting");
     // From here the program only waits: count the timers the kernel arms and the CPU it uses.
     let armed = 0;

@@ -26,7 +26,8 @@ export class WaitQueue {
   private waiters: Set<Waiter> | undefined;
 
   add(w: Waiter): void {
-    (this.waiters ??= new Set()).add(w);
+    this.waiters ??= new Set();
+    this.waiters.add(w);
   }
 
   remove(w: Waiter): void {
@@ -105,7 +106,10 @@ export function block(
     // and may fire up to a millisecond early: if so, the same block arms again for the rest.
     const arm = (): void => {
       const left = deadlineNs - process.hrtime.bigint();
-      if (left <= 0n) return finish("timeout");
+      if (left <= 0n) {
+        finish("timeout");
+        return;
+      }
       const ms = Number(left / 1_000_000n) + (left % 1_000_000n > 0n ? 1 : 0);
       timer = setTimeout(arm, Math.min(ms, MAX_TIMER_MS));
     };
