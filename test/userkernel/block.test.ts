@@ -86,6 +86,18 @@ describe("blocking: wait queues, deadlines and interruption", () => {
         stderr: err,
       });
       await until(() => out.text() === "waiting\n", "the reader to make the FIFO");
+      // Blocked in open: /proc shows it sleeping (state S), as Linux does.
+      await new Promise((r) => setTimeout(r, 300));
+      const state = new Collector();
+      const looked = await kernel.run({
+        binary: "/block",
+        argv: ["/block", "state", "1"],
+        env: [],
+        stdout: state,
+        stderr: state,
+      });
+      assert.equal(looked.code, 0, state.text());
+      assert.equal(state.text(), "state of 1: S\n");
       const werr = new Collector();
       const writer = await kernel.run({
         binary: "/block",

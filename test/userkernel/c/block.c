@@ -6,6 +6,7 @@
 //   pollmany                poll on several pipes, with timeouts
 //   fifo-read PATH          mkfifo PATH, open it to read (waits for a writer), print what came
 //   fifo-write PATH         open PATH to write, write a line, close
+//   state PID               print the state letter /proc/PID/stat shows
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +108,17 @@ int main(int argc, char **argv) {
     const char *s = "through the fifo\n";
     write(fd, s, strlen(s));
     close(fd);
+    return 0;
+  }
+  if (!strcmp(mode, "state") && argc > 2) {
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%s/stat", argv[2]);
+    int fd = open(p, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (n <= 0) return perror(p), 1;
+    buf[n] = 0;
+    char *close_paren = strrchr(buf, ')');
+    printf("state of %s: %c\n", argv[2], close_paren ? close_paren[2] : '?');
     return 0;
   }
   fprintf(stderr, "usage: block MODE [ARG]\n");
