@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { Kernel } from "../../src/userkernel/kernel/kernel.js";
 import { runStatic } from "../../src/userkernel/kernel/run.js";
@@ -113,6 +113,66 @@ describe("blocking: wait queues, deadlines and interruption", () => {
     } finally {
       await kernel.close();
     }
+  });
+
+  /** A stdout that takes chunks but acknowledges none until release(): it pushes back. */
+  class HeldOutput extends Writable {
+    bytes = 0;
+    private held: Array<() => void> = [];
+    private open = false;
+    constructor() {
+      super({ highWaterMark: 4096 });
+    }
+    override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
+      this.bytes += c.length;
+      if (this.open) cb();
+      else this.held.push(cb);
+    }
+    release(): void {
+      this.open = true;
+      for (const cb of this.held.splice(0)) cb();
+    }
+  }
+
+  it("a write to a stdout that pushes back sleeps until it drains, then goes on", async () => {
+    const stdout = new HeldOutput();
+    const run = runStatic({
+      binary: bin,
+      argv: [bin, "flood", "2000"],
+      env: [],
+      stdout,
+      stderr: new Collector(),
+    });
+    await until(() => stdout.bytes > 0, "the first write");
+    await new Promise((r) => setTimeout(r, 300));
+    // Blocked: the stream holds no more than its high-water mark and a write or two.
+    assert.ok(
+      stdout.bytes < 200_000 / 2,
+      `the program went on writing (${stdout.bytes} bytes) into a full stream`,
+    );
+    stdout.release();
+    const r = await run;
+    assert.equal(r.code, 0);
+    assert.equal(stdout.bytes, 200_000);
+  });
+
+  it("a task blocked writing to a stdout that pushes back ends at once when killed", async () => {
+    const stdout = new HeldOutput();
+    const ac = new AbortController();
+    const run = runStatic({
+      binary: bin,
+      argv: [bin, "flood", "2000"],
+      env: [],
+      stdout,
+      stderr: new Collector(),
+      signal: ac.signal,
+    });
+    await until(() => stdout.bytes > 0, "the first write");
+    await new Promise((r) => setTimeout(r, 300));
+    ac.abort();
+    const r = await run;
+    assert.equal(r.signal, "SIGKILL");
+    assert.ok(stdout.bytes < 200_000, "it ended before writing everything");
   });
 
   for (const mode of ["sleep", "poll", "read"]) {

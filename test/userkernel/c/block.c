@@ -7,6 +7,7 @@
 //   fifo-read PATH          mkfifo PATH, open it to read (waits for a writer), print what came
 //   fifo-write PATH         open PATH to write, write a line, close
 //   state PID               print the state letter /proc/PID/stat shows
+//   flood N                 write N numbered lines of 100 bytes to stdout
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -108,6 +109,15 @@ int main(int argc, char **argv) {
     const char *s = "through the fifo\n";
     write(fd, s, strlen(s));
     close(fd);
+    return 0;
+  }
+  if (!strcmp(mode, "flood") && argc > 2) {
+    int n = atoi(argv[2]);
+    char line[128];
+    for (int i = 0; i < n; i++) {
+      snprintf(line, sizeof line, "%06d %092d\n", i % 1000000, 0);
+      if (write(1, line, 100) != 100) return perror("write"), 1;
+    }
     return 0;
   }
   if (!strcmp(mode, "state") && argc > 2) {
