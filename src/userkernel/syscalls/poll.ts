@@ -2,7 +2,7 @@
 // description's poll() (absent: ready for what its access mode allows, like a regular file);
 // when nothing is ready the task blocks once on the wait queues of all the descriptions, each
 // for the events asked of it, with the timeout as the block's deadline (kernel/wait.ts).
-import { fail } from "../errno.js";
+import { fail, KernelError } from "../errno.js";
 import {
   type FileDescription,
   POLLERR,
@@ -25,15 +25,68 @@ const FD_SETSIZE = 1024;
 /** A pollfd is { int fd; short events; short revents; }. */
 const POLLFD_SIZE = 8;
 
+const POLLRDNORM = 0x40;
+const POLLWRNORM = 0x100;
+
+/**
+ * What `d` is ready for. Linux's pipes, streams and regular files report POLLRDNORM with
+ * POLLIN and POLLWRNORM with POLLOUT (a regular file is always ready for both, as far as
+ * its access mode goes here), so a program may ask for either name.
+ */
 function readiness(d: FileDescription): number {
-  if (d.poll) return d.poll();
-  const mode = d.flags & O_ACCMODE;
-  return (mode !== O_WRONLY ? POLLIN : 0) | (mode !== O_RDONLY ? POLLOUT : 0);
+  let r: number;
+  if (d.poll) r = d.poll();
+  else {
+    const mode = d.flags & O_ACCMODE;
+    r = (mode !== O_WRONLY ? POLLIN : 0) | (mode !== O_RDONLY ? POLLOUT : 0);
+  }
+  return r | (r & POLLIN ? POLLRDNORM : 0) | (r & POLLOUT ? POLLWRNORM : 0);
 }
 
-/** The wait on `d` for `events` (plus the error and hang-up poll always reports), if it can change. */
+/**
+ * The wait on `d` for `events` (plus the error and hang-up poll always reports), if it can
+ * change. Queues are notified with POLLIN and POLLOUT, which stand for the *NORM names too.
+ */
 function watchOf(d: FileDescription, events: number): Wait | undefined {
-  return d.queue ? [d.queue, events | POLLERR | POLLHUP] : undefined;
+  if (!d.queue) return undefined;
+  const mask = events | (events & POLLRDNORM ? POLLIN : 0) | (events & POLLWRNORM ? POLLOUT : 0);
+  return [d.queue, mask | POLLERR | POLLHUP];
+}
+
+/**
+ * select, pselect6 and ppoll write the time left back to their timeout (a timeval for
+ * select, in µs), on success and on failure alike; a write that faults is ignored, as Linux
+ * ignores it, so a timeout in read-only memory does not turn a result into EFAULT.
+ */
+async function reportTimeLeft(
+  t: Task,
+  at: number,
+  deadline: bigint | undefined,
+  micro: boolean,
+  waiting: Promise<number>,
+): Promise<number> {
+  const writeBack = (): void => {
+    if (at === 0 || deadline === undefined || t.exitStatus !== undefined) return;
+    const now = process.hrtime.bigint();
+    const left = deadline > now ? deadline - now : 0n;
+    const b = Buffer.alloc(16);
+    b.writeBigInt64LE(left / NS, 0);
+    b.writeBigInt64LE(micro ? (left % NS) / 1000n : left % NS, 8);
+    try {
+      t.mm.write(at, b);
+    } catch (e) {
+      if (!(e instanceof KernelError)) throw e;
+    }
+  };
+  let ready: number;
+  try {
+    ready = await waiting;
+  } catch (e) {
+    writeBack();
+    throw e;
+  }
+  writeBack();
+  return ready;
 }
 
 /**
@@ -106,7 +159,8 @@ export const poll: Handler = (t, a) => doPoll(t, addr(a[0]), uint(a[1]), deadlin
 export const ppoll: Handler = (t, a) => {
   // The signal mask argument matters only once signals are delivered to handlers.
   if (a[3] !== 0n && long(a[4]) !== 8) fail("EINVAL");
-  return doPoll(t, addr(a[0]), uint(a[1]), deadlineFromTimespec(t, addr(a[2])));
+  const deadline = deadlineFromTimespec(t, addr(a[2]));
+  return reportTimeLeft(t, addr(a[2]), deadline, false, doPoll(t, addr(a[0]), uint(a[1]), deadline));
 };
 
 /** select's three fd_sets: bitmaps of ceil(nfds/64) longs; null sets are skipped. */
@@ -166,8 +220,17 @@ export const select: Handler = (t, a) => {
     if (sec < 0n || usec < 0n) fail("EINVAL");
     deadline = process.hrtime.bigint() + sec * NS + usec * 1000n;
   }
-  return doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadline);
+  return reportTimeLeft(
+    t,
+    tv,
+    deadline,
+    true,
+    doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadline),
+  );
 };
 
-export const pselect6: Handler = (t, a) =>
-  doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadlineFromTimespec(t, addr(a[4])));
+export const pselect6: Handler = (t, a) => {
+  const deadline = deadlineFromTimespec(t, addr(a[4]));
+  const waiting = doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadline);
+  return reportTimeLeft(t, addr(a[4]), deadline, false, waiting);
+};

@@ -41,7 +41,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [20, fs.writev, "full"],
   [21, path.access, "full"],
   [22, fs.pipe, "full"],
-  [23, poll.select, "partial", "as poll; the timeout is not updated on return"],
+  [23, poll.select, "partial", "as poll; the time left is written back to the timeout"],
   [24, sched.schedYield, "full"],
   [25, mm.mremap, "partial", "no MREMAP_DONTUNMAP, no duplication of shared mappings"],
   [26, mm.noop, "full", "msync: the memory file is the backing store"],
@@ -158,7 +158,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [436, fs.closeRange, "full"],
   [439, path.faccessat2, "full"],
   [270, poll.pselect6, "partial", "as select; the signal mask waits for signal delivery"],
-  [271, poll.ppoll, "partial", "as poll; the signal mask waits for signal delivery"],
+  [
+    271,
+    poll.ppoll,
+    "partial",
+    "as poll, and the time left is written back; the signal mask waits for signal delivery",
+  ],
 ];
 
 function build(): ReadonlyMap<number, SyscallEntry> {

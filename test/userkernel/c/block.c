@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,29 @@ static int pollmany(void) {
   read(p[1][0], buf, sizeof buf);
   r = poll(&out, 1, 5000);
   printf("after a read: %d %x\n", r, out.revents);
+  /* The other names of readable and writable. */
+  struct pollfd norm[2] = {{p[2][0], POLLRDNORM, 0}, {p[2][1], POLLWRNORM | POLLOUT, 0}};
+  r = poll(norm, 2, 0);
+  printf("rdnorm/wrnorm: %d %x %x\n", r, norm[0].revents, norm[1].revents);
+  /* select, pselect6 and ppoll write back the time left. */
+  fd_set rd;
+  FD_ZERO(&rd);
+  FD_SET(p[1][0], &rd);
+  /* Empty it again (one page was read above): then nothing is readable. */
+  for (int i = 0; i < filled - 1; i++) read(p[1][0], buf, sizeof buf);
+  struct timeval tv = {0, 20000};
+  r = select(p[1][0] + 1, &rd, NULL, NULL, &tv);
+  printf("select timed out: %d left %ld.%06ld\n", r, (long)tv.tv_sec, (long)tv.tv_usec);
+  /* glibc's ppoll and pselect take a const timeout and copy it: the raw calls show the write-back. */
+  struct timespec ts = {5, 0};
+  struct pollfd ready = {p[2][0], POLLIN, 0};
+  r = syscall(SYS_ppoll, &ready, 1, &ts, NULL, 8);
+  printf("ppoll ready at once: %d left between 4 and 5 s: %d\n", r, ts.tv_sec == 4 && ts.tv_nsec > 0);
+  ts = (struct timespec){0, 20000000};
+  FD_ZERO(&rd);
+  FD_SET(p[1][0], &rd);
+  r = syscall(SYS_pselect6, p[1][0] + 1, &rd, NULL, NULL, &ts, NULL);
+  printf("pselect6 timed out: %d left %ld.%09ld\n", r, (long)ts.tv_sec, ts.tv_nsec);
   return 0;
 }
 
