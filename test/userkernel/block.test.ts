@@ -73,7 +73,7 @@ describe("blocking: wait queues, deadlines and interruption", () => {
     assert.equal(stdout.text(), "waiting\nread 3: one\nread 3: two\nend: 0\n");
   });
 
-  it("a FIFO reader blocked in open, then in read, wakes when another process of the kernel writes", async () => {
+  it("a FIFO reader blocked in open, then in read, wakes when another process of the kernel writes; a regular file polls ready", async () => {
     const root = path.join(w.dir, "fifo-root");
     fs.mkdirSync(path.join(root, "tmp"), { recursive: true });
     fs.copyFileSync(bin, path.join(root, "block"));
@@ -114,6 +114,19 @@ describe("blocking: wait queues, deadlines and interruption", () => {
       const r = await reader;
       assert.equal(r.code, 0, err.text());
       assert.equal(out.text(), "waiting\ngot: through the fifo\n");
+      // A regular file (no queue: it never waits) is ready for both, whatever its access mode.
+      const native = await runNative(bin, ["pollfile", bin]);
+      const polled = new Collector();
+      const pf = await kernel.run({
+        binary: "/block",
+        argv: ["/block", "pollfile", "/block"],
+        env: [],
+        stdout: polled,
+        stderr: polled,
+      });
+      assert.equal(pf.code, 0, polled.text());
+      assert.equal(native.stdout, "regular file: 1 145\n");
+      assert.equal(polled.text(), native.stdout);
     } finally {
       await kernel.close();
     }

@@ -55,8 +55,8 @@ export interface FileDescription {
   sync?(): void | Promise<void>;
   ioctl?(request: number, arg: bigint): number | Promise<number>;
   /**
-   * poll(2) readiness now: POLLIN, POLLOUT, POLLHUP, POLLERR bits. Absent: always ready for
-   * what the access mode allows, as regular files are.
+   * poll(2) readiness now: POLLIN, POLLOUT, POLLHUP, POLLERR bits. Absent: always readable
+   * and writable (Linux's DEFAULT_POLLMASK, as for regular files, whatever the access mode).
    */
   poll?(): number;
   /**

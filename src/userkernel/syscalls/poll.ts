@@ -1,5 +1,5 @@
 // Waiting on several descriptors: poll, ppoll, select, pselect6. Readiness comes from each
-// description's poll() (absent: ready for what its access mode allows, like a regular file);
+// description's poll() (absent: always readable and writable, like a regular file on Linux);
 // when nothing is ready the task blocks once on the wait queues of all the descriptions, each
 // for the events asked of it, with the timeout as the block's deadline (kernel/wait.ts).
 import { fail, KernelError } from "../errno.js";
@@ -16,9 +16,6 @@ import type { Task } from "../kernel/task.js";
 import { block, type Wait } from "../kernel/wait.js";
 import { addr, type Handler, int, long, uint } from "./types.js";
 
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
-const O_RDONLY = 0;
 const NS = 1_000_000_000n;
 /** Linux caps nfds at RLIMIT_NOFILE; FD_SETSIZE bounds select. */
 const FD_SETSIZE = 1024;
@@ -30,16 +27,12 @@ const POLLWRNORM = 0x100;
 
 /**
  * What `d` is ready for. Linux's pipes, streams and regular files report POLLRDNORM with
- * POLLIN and POLLWRNORM with POLLOUT (a regular file is always ready for both, as far as
- * its access mode goes here), so a program may ask for either name.
+ * POLLIN and POLLWRNORM with POLLOUT, so a program may ask for either name. A description
+ * that cannot wait (a regular file) is always ready for both, whatever its access mode
+ * (Linux's DEFAULT_POLLMASK): a read or write then fails at once instead of waiting.
  */
 function readiness(d: FileDescription): number {
-  let r: number;
-  if (d.poll) r = d.poll();
-  else {
-    const mode = d.flags & O_ACCMODE;
-    r = (mode !== O_WRONLY ? POLLIN : 0) | (mode !== O_RDONLY ? POLLOUT : 0);
-  }
+  const r = d.poll ? d.poll() : POLLIN | POLLOUT;
   return r | (r & POLLIN ? POLLRDNORM : 0) | (r & POLLOUT ? POLLWRNORM : 0);
 }
 

@@ -8,6 +8,7 @@
 //   fifo-write PATH         open PATH to write, write a line, close
 //   state PID               print the state letter /proc/PID/stat shows
 //   flood N                 write N numbered lines of 100 bytes to stdout
+//   pollfile PATH           poll a regular file opened read-only for reading and writing
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -143,6 +144,14 @@ int main(int argc, char **argv) {
       snprintf(line, sizeof line, "%06d %092d\n", i % 1000000, 0);
       if (write(1, line, 100) != 100) return perror("write"), 1;
     }
+    return 0;
+  }
+  if (!strcmp(mode, "pollfile") && argc > 2) {
+    int fd = open(argv[2], O_RDONLY);
+    if (fd < 0) return perror("open"), 1;
+    struct pollfd f = {fd, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM, 0};
+    int r = poll(&f, 1, 0);
+    printf("regular file: %d %x\n", r, f.revents);
     return 0;
   }
   if (!strcmp(mode, "state") && argc > 2) {
