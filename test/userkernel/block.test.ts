@@ -112,7 +112,7 @@ describe("blocking: wait queues, deadlines and interruption", () => {
       });
       assert.equal(writer.code, 0, werr.text());
       const r = await reader;
-      assert.equal(r.code, 0, err.text());
+      assert.equal(r.code, 0, `${JSON.stringify(r)} ${err.text()}`);
       assert.equal(out.text(), "waiting\ngot: through the fifo\n");
       // A regular file (no queue: it never waits) is ready for both, whatever its access mode.
       const native = await runNative(bin, ["pollfile", bin]);
