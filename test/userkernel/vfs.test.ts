@@ -31,6 +31,8 @@ import {
   O_NONBLOCK,
   O_PATH,
   O_TRUNC,
+  type PipeReader,
+  PipeWriter,
   type ProcessSource,
   RENAME_EXCHANGE,
   RENAME_NOREPLACE,
@@ -467,6 +469,16 @@ describe("vfs", () => {
     w.release!();
     assert.equal((await readAll(r)).toString(), "through the fifo");
     r.release!();
+    // A writer that opens, writes and leaves before the waiting reader runs still ends its wait.
+    // (The writer is made on the FIFO's pipe directly, so nothing yields between its steps.)
+    const late = (await vfs.open(ctx, null, "/tmp/fifo", O_RDONLY)) as PipeReader;
+    const lateOpen = openWaiting(opener, late);
+    const w2 = new PipeWriter(late.pipe, O_WRONLY);
+    w2.write(Buffer.from("left already"));
+    w2.release();
+    await lateOpen;
+    assert.equal((await readAll(late)).toString(), "left already");
+    late.release!();
     // The image's FIFO: the host FIFO is never opened (that would block the gofer).
     const ir = await vfs.open(ctx, null, "/evil/fifo", O_RDONLY | O_NONBLOCK);
     const iw = await vfs.open(ctx, null, "/evil/fifo", O_WRONLY);

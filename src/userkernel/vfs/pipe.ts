@@ -28,6 +28,9 @@ export class Pipe {
   private bytes = 0;
   readers = 0;
   writers = 0;
+  /** Ends ever opened: a FIFO opener waits for a peer to open, even one that already left. */
+  readerOpens = 0;
+  writerOpens = 0;
   /** Notified with POLLIN (data, or a writer's close with POLLHUP), POLLOUT (room) and so on. */
   readonly queue = new WaitQueue();
   readonly ctimeNs = nowNs();
@@ -85,6 +88,8 @@ export class PipeReader implements FileDescription {
   private closed = false;
   /** Opened through a FIFO's name: a blocking open waits for a writer. */
   fifo = false;
+  /** The pipe's writer opens when this end opened. */
+  private readonly writerOpensSeen: number;
 
   /** Readable with data; hung up once every writer is gone (read then returns 0). */
   poll(): number {
@@ -98,7 +103,9 @@ export class PipeReader implements FileDescription {
     readonly pipe: Pipe,
     public flags: number = O_RDONLY,
   ) {
+    this.writerOpensSeen = pipe.writerOpens;
     pipe.readers++;
+    pipe.readerOpens++;
     pipe.queue.notify(PIPE_OPENED);
   }
 
@@ -110,10 +117,17 @@ export class PipeReader implements FileDescription {
     return fail("EAGAIN");
   }
 
-  /** A FIFO's reader opened without O_NONBLOCK waits until a writer comes. */
+  /**
+   * A FIFO's reader opened without O_NONBLOCK waits until a writer comes (Linux's
+   * wait_for_partner: a writer that opened, wrote and left meanwhile counts).
+   */
   openWait(): Wait | undefined {
-    return this.fifo && !(this.flags & O_NONBLOCK) && this.pipe.writers === 0
-      ? [this.pipe.queue, PIPE_OPENED]
+    const p = this.pipe;
+    return this.fifo &&
+      !(this.flags & O_NONBLOCK) &&
+      p.writers === 0 &&
+      p.writerOpens === this.writerOpensSeen
+      ? [p.queue, PIPE_OPENED]
       : undefined;
   }
 
@@ -138,6 +152,8 @@ export class PipeWriter implements FileDescription {
   private closed = false;
   /** Opened through a FIFO's name: a blocking open waits for a reader. */
   fifo = false;
+  /** The pipe's reader opens when this end opened. */
+  private readonly readerOpensSeen: number;
 
   /** Writable while there is room; an error once every reader is gone (write gives EPIPE). */
   poll(): number {
@@ -152,13 +168,18 @@ export class PipeWriter implements FileDescription {
     readonly pipe: Pipe,
     public flags: number = O_WRONLY,
   ) {
+    this.readerOpensSeen = pipe.readerOpens;
     pipe.writers++;
+    pipe.writerOpens++;
     pipe.queue.notify(PIPE_OPENED);
   }
 
-  /** A FIFO's writer opened without O_NONBLOCK waits until a reader comes. */
+  /** A FIFO's writer opened without O_NONBLOCK waits until a reader comes (or came and left). */
   openWait(): Wait | undefined {
-    return this.fifo && this.pipe.readers === 0 ? [this.pipe.queue, PIPE_OPENED] : undefined;
+    const p = this.pipe;
+    return this.fifo && p.readers === 0 && p.readerOpens === this.readerOpensSeen
+      ? [p.queue, PIPE_OPENED]
+      : undefined;
   }
 
   read(): number {
