@@ -44,7 +44,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [20, fs.writev, "full"],
   [21, path.access, "full"],
   [22, fs.pipe, "full"],
-  [23, poll.select, "partial", "as poll; the timeout is not updated on return"],
+  [23, poll.select, "partial", "as poll; the time left is written back to the timeout"],
   [24, sched.schedYield, "full"],
   [25, mm.mremap, "partial", "no MREMAP_DONTUNMAP, no duplication of shared mappings"],
   [26, mm.noop, "full", "msync: the memory file is the backing store"],
@@ -54,7 +54,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [36, timer.getitimer, "full"],
   [37, timer.alarm, "full"],
   [38, timer.setitimer, "partial", "VIRTUAL and PROF sample the stubs' CPU time"],
-  [35, time.nanosleep, "partial", "not interruptible by signals yet"],
+  [
+    35,
+    time.nanosleep,
+    "partial",
+    "a block with one timer; EINTR with rem is there for when signals interrupt it (not yet)",
+  ],
   [39, proc.getpid, "full"],
   [40, fs.sendfile, "full", "short counts of up to 1 MiB per call"],
   [59, exec.execve, "partial", "static and dynamic ELF, #! scripts; one process, so no fork first"],
@@ -144,7 +149,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [225, timer.timerGetoverrun, "partial", "the overruns counted before the last signal was queued"],
   [226, timer.timerDelete, "full"],
   [229, time.clockGetres, "full"],
-  [230, time.clockNanosleep, "partial", "not interruptible by signals; process CPU clock: wall time"],
+  [230, time.clockNanosleep, "partial", "as nanosleep (rem only if relative); process CPU clock: wall time"],
   [231, proc.exitGroup, "full"],
   [234, signal.tgkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [257, path.openat, "partial", "no O_TMPFILE"],
@@ -177,7 +182,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [436, fs.closeRange, "full"],
   [439, path.faccessat2, "full"],
   [270, poll.pselect6, "partial", "as select; the signal mask waits for signal delivery"],
-  [271, poll.ppoll, "partial", "as poll; the signal mask waits for signal delivery"],
+  [
+    271,
+    poll.ppoll,
+    "partial",
+    "as poll, and the time left is written back; the signal mask waits for signal delivery",
+  ],
 ];
 
 function build(): ReadonlyMap<number, SyscallEntry> {
