@@ -15,7 +15,7 @@
 import { KernelError } from "../errno.js";
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { Task } from "./task.js";
-import { ALL_EVENTS, type BlockResult, block, WaitQueue } from "./wait.js";
+import { ALL_EVENTS, type Blockable, type BlockResult, block, WaitQueue } from "./wait.js";
 
 export const FUTEX_BITSET_MATCH_ANY = 0xffffffff;
 export const FUTEX_WAITERS = 0x80000000;
@@ -87,7 +87,7 @@ export class FutexTable {
    * where a dequeued waiter returns 0).
    */
   wait(
-    task: Task,
+    task: Blockable,
     key: string,
     read: () => number,
     expected: number,

@@ -1,6 +1,6 @@
 // futex(2), get_robust_list(2): the system call side of kernel/futex.ts. Argument decoding
 // and the order of checks follow Linux's do_futex and futex_* functions.
-import { fail } from "../errno.js";
+import { Errno, fail } from "../errno.js";
 import { FUTEX_BITSET_MATCH_ANY, futexKey, futexTable } from "../kernel/futex.js";
 import type { Task } from "../kernel/task.js";
 import { addr, type Handler, int, uint } from "./types.js";
@@ -24,6 +24,12 @@ const FUTEX_CLOCK_REALTIME = 256;
 const FUTEX_CMD_MASK = ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
 
 const NS = 1_000_000_000n;
+
+/**
+ * ENOSYS as Linux itself answers it for a malformed call (an unknown op or comparison):
+ * returned, not thrown, so that it does not count as a call the userkernel lacks.
+ */
+const INVALID = -Errno.ENOSYS;
 
 /** A struct timespec at `at`: EFAULT if unreadable, EINVAL if not normalised. */
 function readTimespec(t: Task, at: number): bigint {
@@ -113,9 +119,9 @@ function wakeOp(t: Task, a: readonly bigint[], shared: boolean): number {
   if (enc & 0x8000_0000) oparg = 1 << (oparg & 31);
   const op = OPS[opNr];
   const cmp = CMPS[cmpNr];
-  if (!op) fail("ENOSYS", `FUTEX_WAKE_OP op ${opNr}`);
+  if (!op) return INVALID;
   // An unknown comparison fails before the word changes, as Linux does.
-  if (!cmp) fail("ENOSYS", `FUTEX_WAKE_OP comparison ${cmpNr}`);
+  if (!cmp) return INVALID;
   const old = t.mm.readU32(uaddr2) | 0;
   t.mm.writeU32(uaddr2, op(old, oparg) >>> 0);
   const table = futexTable(t);
@@ -143,7 +149,7 @@ export const futex: Handler = (t, a) => {
   const realtime = (raw & FUTEX_CLOCK_REALTIME) !== 0;
   // Linux accepts the real-time flag only on the calls that take an absolute time (not FUTEX_WAIT).
   if (realtime && op !== FUTEX_WAIT_BITSET && op !== FUTEX_WAIT_REQUEUE_PI && op !== FUTEX_LOCK_PI2)
-    fail("ENOSYS");
+    return INVALID;
   switch (op) {
     case FUTEX_WAIT:
     case FUTEX_WAIT_BITSET:
@@ -170,9 +176,9 @@ export const futex: Handler = (t, a) => {
       return fail("ENOSYS", "priority-inheritance futexes");
     case FUTEX_FD:
       // Removed from Linux in 2.6.26.
-      return fail("ENOSYS");
+      return INVALID;
     default:
-      return fail("ENOSYS", `futex op ${op}`);
+      return INVALID;
   }
 };
 
