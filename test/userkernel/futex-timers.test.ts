@@ -1,12 +1,19 @@
 // Futexes, timers and CPU time: the futex table on its own (who a wake picks, requeues,
 // bitsets, timeouts and interruption), then static C programs that use futex(2), interval
 // and POSIX timers, CPU-time clocks and getrusage/times print the same natively as under the
-// userkernel, and a timer's SIGALRM with the default action ends the process by signal 14.
+// userkernel, and a timer's SIGALRM with the default action ends the process by signal 14;
+// POSIX shared memory and semaphores over /dev/shm in a rootfs work as natively.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import { FutexTable } from "../../src/userkernel/kernel/futex.js";
+import { runStatic } from "../../src/userkernel/kernel/run.js";
 import type { Blockable } from "../../src/userkernel/kernel/wait.js";
-import { assertSameAsNative, runNative, runUser, workdir } from "./helpers.js";
+import { assertSameAsNative, C_DIR, Collector, runNative, runUser, workdir } from "./helpers.js";
 
 function task(): Blockable & { exitStatus: unknown } {
   return { blockedOn: undefined, exitStatus: undefined };
@@ -19,10 +26,12 @@ describe("futex table", () => {
     const f = new FutexTable();
     const order: number[] = [];
     const waits = [1, 2, 3, 4].map((i) =>
-      f.wait(task(), "k", () => 0, 0, i === 2 ? 0b10 : 0b01, undefined).then((r) => {
-        order.push(i);
-        return r;
-      }),
+      f
+        .wait(task(), "k", () => 0, 0, i === 2 ? 0b10 : 0b01, undefined)
+        .then((r) => {
+          order.push(i);
+          return r;
+        }),
     );
     assert.equal(f.waiters("k"), 4);
     assert.equal(f.wake("k", 2, 0b01), 2, "two waiters with bit 0 are woken");
@@ -139,5 +148,52 @@ describe("futex, timers and CPU time under the userkernel", () => {
     assert.equal(user.result.waitStatus, 14);
     assert.equal(user.stdout, native.stdout);
     assert.equal(user.stdout, "alarm in 50ms, default action\n");
+  });
+});
+
+describe("POSIX shared memory and semaphores under the userkernel", () => {
+  it("shm_open, shared mappings of one file, sem_open, process-shared sem/mutex/cond as natively", async () => {
+    const base = mkdtempSync(join(tmpdir(), "userkernel-shm-"));
+    try {
+      const root = join(base, "rootfs");
+      mkdirSync(join(root, "dev/shm"), { recursive: true });
+      const bin = join(base, "shm");
+      await promisify(execFile)("gcc", ["-static", "-O1", "-pthread", "-o", bin, join(C_DIR, "shm.c")]);
+      copyFileSync(bin, join(root, "shm"));
+      chmodSync(join(root, "shm"), 0o755);
+      const native = await runNative(bin);
+      assert.equal(native.code, 0, native.stderr);
+      const stdout = new Collector();
+      const stderr = new Collector();
+      const r = await runStatic({
+        rootfs: root,
+        binary: "/shm",
+        argv: ["/shm"],
+        env: [],
+        stdout,
+        stderr,
+        log: () => {},
+      });
+      assert.equal(r.code, 0, stderr.text());
+      assert.equal(stdout.text(), native.stdout);
+      for (const line of [
+        "b sees a: written through a",
+        "a sees b: written through b",
+        "offset mapping sees b: written through b",
+        "a new mapping sees it: written through a",
+        "a private mapping starts from it: written through a",
+        "private writes stay private: written through a",
+        "c sees d: through d",
+        "shm_open gone: ENOENT",
+        "sem_timedwait at 0: ETIMEDOUT",
+        "value through the other handle: 1",
+        "sem_trywait empty: EAGAIN",
+        "cond timedwait: ETIMEDOUT",
+      ])
+        assert.ok(stdout.text().includes(`${line}\n`), `missing "${line}" in:\n${stdout.text()}`);
+      assert.deepEqual([...r.unimplemented.keys()], []);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });

@@ -30,23 +30,49 @@ export interface SignalTarget {
 /**
  * Queue `sig` for `target` as the kernel's own signals are queued: pending on the thread or
  * the process, taking its default action there. A default action that terminates ends the
- * process at once (a running thread cannot be stopped yet without killing its host thread);
- * an ignored one is discarded; a caught or blocked one waits in the pending set for the
- * signal stage. Returns false when the signal was discarded.
+ * process at once; an ignored one is discarded; a caught or blocked one waits in the pending
+ * set for the signal stage. Returns false when the signal was discarded.
+ *
+ * `info` is the siginfo the signal carries (SI_TIMER with the timer id and overrun, or
+ * SI_KERNEL for the interval timers): it goes with the signal once the signal stage queues
+ * siginfo (its sendSignal takes the same target, signal and info).
  */
-export function queueSignal(target: SignalTarget, sig: number): boolean {
+export function queueSignal(target: SignalTarget, sig: number, _info: Buffer): boolean {
   const { group, task } = target;
   if (group.exitStatus) return false;
   const any = task ?? group.leader;
   if (!any) return false;
   const handler = any.sighand.handler(sig);
-  const blocked = task ? (task.sigmask & bit(sig)) !== 0n : [...group.tasks].every((t) => t.sigmask & bit(sig));
+  const blocked = task
+    ? (task.sigmask & bit(sig)) !== 0n
+    : [...group.tasks].every((t) => t.sigmask & bit(sig));
   // As Linux's sig_ignored: a blocked signal is queued even if ignored (it may be unignored first).
   if (!blocked && (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig)))) return false;
   if (task) task.pending |= bit(sig);
   else group.pending |= bit(sig);
   if (!blocked && handler === SIG_DFL && !STOPPING.has(sig)) killGroup(group, { signal: sig });
   return true;
+}
+
+const SI_KERNEL = 0x80;
+const SI_TIMER = -2;
+
+/** A siginfo_t of a timer: SI_TIMER with _timer's tid (the timer id), overrun and value. */
+export function timerInfo(sig: number, id: number, value: bigint): Buffer {
+  const b = Buffer.alloc(128);
+  b.writeInt32LE(sig, 0);
+  b.writeInt32LE(SI_TIMER, 8);
+  b.writeInt32LE(id, 16);
+  b.writeBigUInt64LE(value, 24);
+  return b;
+}
+
+/** The siginfo of an interval timer's signal (Linux sends it as the kernel: SI_KERNEL). */
+export function kernelInfo(sig: number): Buffer {
+  const b = Buffer.alloc(128);
+  b.writeInt32LE(sig, 0);
+  b.writeInt32LE(SI_KERNEL, 8);
+  return b;
 }
 
 /** Is `sig` still waiting in `target`'s pending set? */
@@ -61,8 +87,11 @@ export interface TimerClock {
   cpuThreads?: () => number;
 }
 
-/** What a timer does at each expiry; returns false to count an overrun instead. */
-export type Expiry = () => boolean;
+/**
+ * What a timer does at each expiry (`missed`: the further intervals that passed before the
+ * timer was looked at); returns false to count overruns instead of signalling.
+ */
+export type Expiry = (missed: number) => boolean;
 
 /**
  * One timer: armed with an expiry on its clock and an optional interval. Fires `onExpire`
@@ -121,10 +150,13 @@ export class KTimer {
     const threads = BigInt(Math.max(1, this.clock.cpuThreads?.() ?? 1));
     const wait = this.clock.cpuThreads ? left / threads : left;
     const ms = Math.max(1, Number(wait / 1_000_000n) + (wait % 1_000_000n > 0n ? 1 : 0));
-    this.handle = setTimeout(() => {
-      this.handle = undefined;
-      this.schedule();
-    }, Math.min(ms, MAX_TIMER_MS));
+    this.handle = setTimeout(
+      () => {
+        this.handle = undefined;
+        this.schedule();
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
   }
 
   private fire(): void {
@@ -137,7 +169,7 @@ export class KTimer {
       missed = Number(n > 0x7fffffffn ? 0x7fffffffn : n);
       this.expiry = expiry + (n + 1n) * this.interval;
     } else this.expiry = undefined;
-    if (this.onExpire()) {
+    if (this.onExpire(missed)) {
       this.overrunLast = Math.min(0x7fffffff, this.overrun);
       this.overrun = missed;
     } else this.overrun = Math.min(0x7fffffff, this.overrun + 1 + missed);
@@ -146,15 +178,24 @@ export class KTimer {
 }
 
 /**
- * The expiry action of a signalling timer: queue `sig`, or count an overrun if the last one
- * still waits. `none`: SIGEV_NONE, which only counts.
+ * The expiry action of a signalling timer: queue `sig` with the info `info()` makes, or, if
+ * the last one still waits, count the overruns into that info's si_overrun (Linux fills it in
+ * when the signal is taken; here it is kept current while it waits). `none`: SIGEV_NONE.
  */
-export function signalling(target: SignalTarget, sig: number, none = false): Expiry {
-  let sent = false;
-  return () => {
+export function signalling(target: SignalTarget, sig: number, info: () => Buffer, none = false): Expiry {
+  let last: Buffer | undefined;
+  let overrun = 0;
+  return (missed) => {
     if (none) return true;
-    if (sent && stillPending(target, sig)) return false;
-    sent = queueSignal(target, sig);
+    if (last && stillPending(target, sig)) {
+      overrun = Math.min(0x7fffffff, overrun + 1 + missed);
+      if (last.readInt32LE(8) === SI_TIMER) last.writeInt32LE(overrun, 20);
+      return false;
+    }
+    const b = info();
+    overrun = missed;
+    if (b.readInt32LE(8) === SI_TIMER) b.writeInt32LE(overrun, 20);
+    last = queueSignal(target, sig, b) ? b : undefined;
     return true;
   };
 }

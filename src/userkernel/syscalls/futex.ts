@@ -58,7 +58,13 @@ function deadline(t: Task, op: number, realtime: boolean, at: number): bigint | 
   return realtime ? mono + (ts - realtimeNs(t, mono)) : ts;
 }
 
-async function wait(t: Task, a: readonly bigint[], op: number, shared: boolean, realtime: boolean): Promise<number> {
+async function wait(
+  t: Task,
+  a: readonly bigint[],
+  op: number,
+  shared: boolean,
+  realtime: boolean,
+): Promise<number> {
   const uaddr = addr(a[0]);
   // The timeout is copied in and checked first (in the syscall entry), then the bitset.
   const until = deadline(t, op, realtime, addr(a[3]));

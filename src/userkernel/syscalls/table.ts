@@ -4,8 +4,8 @@
 import { fail } from "../errno.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
-import * as futex from "./futex.js";
 import * as path from "./fs-path.js";
+import * as futex from "./futex.js";
 import * as identity from "./identity.js";
 import * as mm from "./mm.js";
 import { SYSCALL_NAMES } from "./names.js";
@@ -137,13 +137,23 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [199, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
   [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [201, time.time, "full"],
-  [202, futex.futex, "partial", "private and shared, bitsets, requeue, wake_op (its word change is not atomic against other threads); PI ops are ENOSYS"],
+  [
+    202,
+    futex.futex,
+    "partial",
+    "private and shared, bitsets, requeue, wake_op (its word change is not atomic against other threads); PI ops are ENOSYS",
+  ],
   [204, sched.schedGetaffinity, "full", "one CPU"],
   [217, fs.getdents64, "full"],
   [218, proc.setTidAddress, "full"],
   [221, fs.fadvise64, "full", "advice is accepted and ignored"],
   [228, time.clockGettime, "full", "CPU clocks: the stubs' CPU time"],
-  [222, timer.timerCreate, "partial", "no siginfo (si_timerid, si_value) with the signal yet; CPU clocks sampled"],
+  [
+    222,
+    timer.timerCreate,
+    "partial",
+    "no siginfo (si_timerid, si_value) with the signal yet; CPU clocks sampled",
+  ],
   [223, timer.timerSettime, "full"],
   [224, timer.timerGettime, "full"],
   [225, timer.timerGetoverrun, "partial", "the overruns counted before the last signal was queued"],

@@ -6,12 +6,14 @@ import type { Task } from "../kernel/task.js";
 import {
   itimer,
   KTimer,
+  kernelInfo,
   MONOTONIC,
   type PosixTimer,
   posixTimers,
   type SignalTarget,
   signalling,
   type TimerClock,
+  timerInfo,
 } from "../kernel/timers.js";
 import { addr, type Handler, int, uint } from "./types.js";
 
@@ -32,11 +34,20 @@ function makeItimer(t: Task, which: number): KTimer {
   const target: SignalTarget = { group };
   switch (which) {
     case ITIMER_REAL:
-      return new KTimer(MONOTONIC, signalling(target, SIGALRM));
+      return new KTimer(
+        MONOTONIC,
+        signalling(target, SIGALRM, () => kernelInfo(SIGALRM)),
+      );
     case ITIMER_VIRTUAL:
-      return new KTimer({ now: () => groupTimes(group).user, cpuThreads: threads }, signalling(target, SIGVTALRM));
+      return new KTimer(
+        { now: () => groupTimes(group).user, cpuThreads: threads },
+        signalling(target, SIGVTALRM, () => kernelInfo(SIGVTALRM)),
+      );
     default:
-      return new KTimer({ now: () => groupNs(group), cpuThreads: threads }, signalling(target, SIGPROF));
+      return new KTimer(
+        { now: () => groupNs(group), cpuThreads: threads },
+        signalling(target, SIGPROF, () => kernelInfo(SIGPROF)),
+      );
   }
 }
 
@@ -175,8 +186,11 @@ export const timerCreate: Handler = (t, a) => {
   let signo = SIGALRM;
   let notify = SIGEV_SIGNAL;
   let target: SignalTarget = { group: t.group };
+  // The value the signal carries: the timer id by default, as Linux does without a sigevent.
+  let value = BigInt(id);
   if (a[1] !== 0n) {
     const ev = t.mm.read(addr(a[1]), 20);
+    value = ev.readBigUInt64LE(0);
     signo = ev.readInt32LE(8);
     notify = ev.readInt32LE(12);
     const base = notify & ~SIGEV_THREAD_ID;
@@ -188,7 +202,11 @@ export const timerCreate: Handler = (t, a) => {
     } else if (notify !== SIGEV_SIGNAL && notify !== SIGEV_NONE && notify !== SIGEV_THREAD) fail("EINVAL");
     if (notify !== SIGEV_NONE && (signo <= 0 || signo > SIGRTMAX)) fail("EINVAL");
   }
-  const timer = new KTimer(clock, signalling(target, signo, notify === SIGEV_NONE));
+  const sig = signo;
+  const timer = new KTimer(
+    clock,
+    signalling(target, sig, () => timerInfo(sig, id, value), notify === SIGEV_NONE),
+  );
   // The id goes out first: a fault leaves no timer behind.
   t.mm.writeU32(addr(a[2]), id);
   const p: PosixTimer = { timer, clockId };
