@@ -7,57 +7,16 @@
 // Threads that ended and processes that were reaped keep counting: their time is added to
 // their group (a thread's, when it leaves) and to their parent (a reaped child's, with its
 // own children's), which is what RUSAGE_SELF, RUSAGE_CHILDREN and times(2) report.
-import { readFileSync } from "node:fs";
+import { add, type CpuTimes, endedTimes, hostThreadTimes, readOr, ZERO } from "./cpu-host.js";
+
+export type { CpuTimes } from "./cpu-host.js";
+
 import type { Task } from "./task.js";
 import type { ThreadGroup } from "./thread-group.js";
-
-const NS = 1_000_000_000n;
-/** Clock ticks per second in /proc/<pid>/stat (USER_HZ, fixed at 100 on x86-64). */
-const USER_HZ = 100n;
-
-export interface CpuTimes {
-  /** user + system, in ns. */
-  total: bigint;
-  user: bigint;
-  sys: bigint;
-}
-
-export const ZERO: CpuTimes = { total: 0n, user: 0n, sys: 0n };
-
-function add(a: CpuTimes, b: CpuTimes): CpuTimes {
-  return { total: a.total + b.total, user: a.user + b.user, sys: a.sys + b.sys };
-}
 
 /** The host thread that runs `task` (its stub's pid and that thread's tid). */
 function hostThread(task: Task): { pid: number; tid: number } {
   return { pid: task.mm.hostPid, tid: task.ctx.hostTid };
-}
-
-function readOr(path: string): string | undefined {
-  try {
-    return readFileSync(path, "latin1");
-  } catch {
-    return undefined;
-  }
-}
-
-/** utime and stime ticks from a /proc stat line (fields 14 and 15). */
-function statTicks(stat: string): [bigint, bigint] {
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return [BigInt(f[11] ?? "0"), BigInt(f[12] ?? "0")];
-}
-
-/** The CPU time of the host thread at /proc/<pid>/task/<tid>; zero once it is gone. */
-function hostThreadTimes(pid: number, tid: number): CpuTimes {
-  const dir = `/proc/${pid}/task/${tid}`;
-  const stat = readOr(`${dir}/stat`);
-  if (stat === undefined) return ZERO;
-  const [ut, st] = statTicks(stat);
-  const sched = readOr(`${dir}/schedstat`);
-  const total = sched !== undefined ? BigInt(sched.split(" ")[0] ?? "0") : ((ut + st) * NS) / USER_HZ;
-  // Split the precise total in the ratio of the ticks (all user time before the first tick).
-  const user = ut + st === 0n ? total : (total * ut) / (ut + st);
-  return { total, user, sys: total - user };
 }
 
 /** One thread's CPU time (RUSAGE_THREAD). */
@@ -76,19 +35,17 @@ export function threadNs(task: Task): bigint {
 
 /** A process's CPU time in ns (CLOCK_PROCESS_CPUTIME_ID, ITIMER_PROF, CPU timers). */
 export function groupNs(group: ThreadGroup<Task>): bigint {
-  let sum = ended.get(group)?.total ?? 0n;
+  let sum = endedTimes(group).total;
   for (const t of group.tasks) sum += threadNs(t);
   return sum;
 }
 
-/** Time of a group's threads that already ended. */
-const ended = new WeakMap<ThreadGroup<Task>, CpuTimes>();
 /** Time of a group's reaped children (and theirs). */
 const reaped = new WeakMap<ThreadGroup<Task>, CpuTimes>();
 
 /** A process's CPU time: its live threads and those that ended (CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF). */
 export function groupTimes(group: ThreadGroup<Task>): CpuTimes {
-  let sum = ended.get(group) ?? ZERO;
+  let sum = endedTimes(group);
   for (const t of group.tasks) sum = add(sum, threadTimes(t));
   return sum;
 }
@@ -96,14 +53,6 @@ export function groupTimes(group: ThreadGroup<Task>): CpuTimes {
 /** The reaped children's CPU time (RUSAGE_CHILDREN, times' cutime and cstime). */
 export function childrenTimes(group: ThreadGroup<Task>): CpuTimes {
   return reaped.get(group) ?? ZERO;
-}
-
-/**
- * A task is leaving: its time stays with its group. Call while its host thread still exists
- * (before the context is released).
- */
-export function accountTaskExit(task: Task): void {
-  ended.set(task.group, add(ended.get(task.group) ?? ZERO, threadTimes(task)));
 }
 
 /** `child` was reaped by `parent` (wait4, waitid, or auto-reaped): its time and its children's move up. */
