@@ -55,4 +55,14 @@ static const char *ename(int e) {
     }                                                                             \
   } while (0)
 
+/**
+ * fork() that ends the program if it fails: a -1 taken for a child's pid would make a later
+ * kill(pid, sig) a kill(-1, sig), every process the caller may signal.
+ */
+static pid_t xfork(void) {
+  pid_t p = fork();
+  check(p >= 0);
+  return p;
+}
+
 #endif

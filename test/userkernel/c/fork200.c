@@ -8,7 +8,7 @@
 int main(void) {
   long sum = 0, want = 0;
   for (int i = 0; i < 100; i++) {
-    pid_t p = fork();
+    pid_t p = xfork();
     check(p >= 0);
     if (p == 0) _exit(i % 256);
     int st;
@@ -20,7 +20,7 @@ int main(void) {
   say("one at a time: 100 reaped, sum of codes %s", sum == want ? "right" : "wrong");
   pid_t pids[100];
   for (int i = 0; i < 100; i++) {
-    pids[i] = fork();
+    pids[i] = xfork();
     check(pids[i] >= 0);
     if (pids[i] == 0) _exit((100 + i) % 256);
   }

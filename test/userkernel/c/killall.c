@@ -21,14 +21,14 @@ int main(void) {
   check(pipe(ready) == 0);
   pid_t kids[3];
   for (int i = 0; i < 3; i++) {
-    pid_t p = fork();
+    pid_t p = xfork();
     check(p >= 0);
     if (p == 0) {
       me = i;
       signal(SIGUSR1, on_usr1);
       if (i == 2) {
         // A grandchild, which reports through the child's status.
-        pid_t g = fork();
+        pid_t g = xfork();
         if (g == 0) {
           me = 5;
           char c = 'g';

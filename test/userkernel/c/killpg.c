@@ -20,7 +20,7 @@ int main(void) {
   say("parent: own group %s, session %s", getpgrp() == getpgid(0) ? "consistent" : "wrong",
       getsid(0) == getsid(getpid()) ? "consistent" : "wrong");
   for (int i = 0; i < 4; i++) {
-    pid_t p = fork();
+    pid_t p = xfork();
     check(p >= 0);
     if (p == 0) {
       me = i;

@@ -23,7 +23,7 @@ static int readline(int fd, char *buf, int max) {
 int main(void) {
   int a[2], b[2];
   check(pipe(a) == 0 && pipe(b) == 0);
-  pid_t w = fork();
+  pid_t w = xfork();
   if (w == 0) {
     close(a[0]), close(b[0]), close(b[1]);
     char line[32];
@@ -33,7 +33,7 @@ int main(void) {
     }
     _exit(0);
   }
-  pid_t m = fork();
+  pid_t m = xfork();
   if (m == 0) {
     close(a[1]), close(b[0]);
     char line[32];
@@ -61,7 +61,7 @@ int main(void) {
   int p[2];
   check(pipe(p) == 0);
   close(p[0]);
-  pid_t c = fork();
+  pid_t c = xfork();
   if (c == 0) {
     ssize_t r = write(p[1], "x", 1);
     _exit(r < 0 ? 2 : 3);
@@ -77,7 +77,7 @@ int main(void) {
 
   // A child's stdout on a pipe (dup2), and a write bigger than the pipe's buffer.
   check(pipe(p) == 0);
-  c = fork();
+  c = xfork();
   if (c == 0) {
     dup2(p[1], 1);
     close(p[0]), close(p[1]);

@@ -62,7 +62,7 @@ int main(void) {
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   sigprocmask(SIG_BLOCK, &chld, &old);
-  pid_t p = fork();
+  pid_t p = xfork();
   if (p == 0) _exit(6);
   siginfo_t wi;
   check(waitid(P_PID, p, &wi, WEXITED | WNOWAIT) == 0);

@@ -47,7 +47,7 @@ int main(void) {
   // wait4 of a child that exits only when told to (after the alarm).
   int go[2];
   check(pipe(go) == 0);
-  pid_t p = fork();
+  pid_t p = xfork();
   if (p == 0) {
     close(go[1]);
     char c;

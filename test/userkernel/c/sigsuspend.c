@@ -24,7 +24,7 @@ int main(void) {
   check(sigprocmask(SIG_BLOCK, &block, &old) == 0);
 
   pid_t parent = getpid();
-  pid_t p = fork();
+  pid_t p = xfork();
   if (p == 0) {
     kill(parent, SIGUSR1);
     _exit(0);
@@ -41,7 +41,7 @@ int main(void) {
   sigset_t only2;
   sigemptyset(&only2);
   sigaddset(&only2, SIGUSR2);
-  p = fork();
+  p = xfork();
   if (p == 0) {
     kill(parent, SIGUSR2);
     struct timespec ts = {0, 20 * 1000 * 1000};
@@ -69,7 +69,7 @@ int main(void) {
   errno = 0;
   r = sigtimedwait(&rt, &si, &t50);
   say("sigtimedwait with nothing sent: %d %s", r, ename(errno));
-  p = fork();
+  p = xfork();
   if (p == 0) {
     union sigval v = {.sival_int = 4321};
     sigqueue(parent, SIGRTMIN + 3, v);

@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
 
   int codes[] = {0, 1, 42, 255, 256};
   for (unsigned i = 0; i < sizeof codes / sizeof *codes; i++) {
-    pid_t p = fork();
+    pid_t p = xfork();
     check(p >= 0);
     if (p == 0) exit(codes[i]);
     char what[32];
@@ -37,47 +37,47 @@ int main(int argc, char **argv) {
     describe(what, reap(p));
   }
 
-  pid_t p = fork();
+  pid_t p = xfork();
   if (p == 0) {
     execl(argv[0], argv[0], "exit", "77", (char *)0);
     _exit(120);
   }
   describe("exec then _exit(77)", reap(p));
 
-  p = fork();
+  p = xfork();
   if (p == 0) {
     execl("/no/such/program", "x", (char *)0);
     _exit(errno == ENOENT ? 3 : 4);
   }
   describe("exec of a missing file", reap(p));
 
-  p = fork();
+  p = xfork();
   if (p == 0) {
     for (;;) pause();
   }
   check(kill(p, SIGKILL) == 0);
   describe("SIGKILL", reap(p));
 
-  p = fork();
+  p = xfork();
   if (p == 0) {
     for (;;) pause();
   }
   check(kill(p, SIGTERM) == 0);
   describe("SIGTERM", reap(p));
 
-  p = fork();
+  p = xfork();
   if (p == 0) {
     *(volatile int *)16 = 1;
     _exit(0);
   }
   describe("a write to address 16", reap(p));
 
-  p = fork();
+  p = xfork();
   if (p == 0) abort();
   describe("abort()", reap(p));
 
   // The child has exited before the parent waits: a zombie holds its status.
-  p = fork();
+  p = xfork();
   if (p == 0) _exit(5);
   struct timespec ts = {0, 20 * 1000 * 1000};
   nanosleep(&ts, 0);

@@ -29,7 +29,7 @@ int main(void) {
   int st;
   int go[2];
   check(pipe(go) == 0);
-  pid_t p = fork();
+  pid_t p = xfork();
   if (p == 0) {
     close(go[1]);
     raise(SIGSTOP);
@@ -50,7 +50,7 @@ int main(void) {
   // Stopped from outside by SIGTSTP; a plain wait does not report the stop, so WNOHANG
   // without WUNTRACED says 0 while it is stopped.
   check(pipe(go) == 0);
-  p = fork();
+  p = xfork();
   if (p == 0) {
     close(go[1]);
     char c;
@@ -67,7 +67,7 @@ int main(void) {
   describe("plain wait", p, 0, p);
 
   // A stopped child killed with SIGKILL dies without being continued first.
-  p = fork();
+  p = xfork();
   if (p == 0) {
     raise(SIGSTOP);
     _exit(0);
@@ -77,7 +77,7 @@ int main(void) {
   describe("SIGKILL while stopped", p, 0, p);
 
   // WNOHANG on an exited child reaps it.
-  p = fork();
+  p = xfork();
   if (p == 0) _exit(9);
   pid_t got;
   while ((got = waitpid(p, &st, WNOHANG)) == 0) {

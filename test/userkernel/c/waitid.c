@@ -27,14 +27,14 @@ static void show(const char *what, int r, siginfo_t *si, pid_t want) {
 
 int main(void) {
   siginfo_t si;
-  pid_t p = fork();
+  pid_t p = xfork();
   if (p == 0) _exit(3);
   memset(&si, 0, sizeof si);
   show("P_PID WEXITED|WNOWAIT", waitid(P_PID, p, &si, WEXITED | WNOWAIT), &si, p);
   memset(&si, 0, sizeof si);
   show("P_PID WEXITED again", waitid(P_PID, p, &si, WEXITED), &si, p);
 
-  p = fork();
+  p = xfork();
   if (p == 0) {
     for (;;) pause();
   }
@@ -53,7 +53,7 @@ int main(void) {
   // P_PGID: a child in a process group of its own.
   int go[2];
   check(pipe(go) == 0);
-  p = fork();
+  p = xfork();
   if (p == 0) {
     setpgid(0, 0);
     close(go[1]);
