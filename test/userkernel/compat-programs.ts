@@ -2,12 +2,12 @@
 // source, `gcc -static -pthread` and dynamically linked, into a rootfs of their own that holds
 // the dynamic loader and the libraries `ldd` names, so both run under the userkernel as they
 // run natively. compat.test.ts compares the runs.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { C_DIR } from "./helpers.js";
+import { C_DIR, type Outcome } from "./helpers.js";
 
 const exec = promisify(execFile);
 
@@ -103,4 +103,35 @@ export async function compatRootfs(programs: CompatProgram[]): Promise<CompatRoo
     containerPath: (name, linking) => `/t/${fileName(name, linking)}`,
     remove: () => rm(base, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Run natively as helpers.ts's runNative does (environment GREETING=hi, descriptors 0-2), but
+ * killed after `timeoutMs`: a program that hangs natively is a broken test, said so.
+ */
+export function runNativeTimed(file: string, args: string[], timeoutMs: number): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(file, args, {
+      env: { GREETING: "hi" },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
+    });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    p.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    p.on("error", reject);
+    p.on("close", (code, signal) => {
+      const o: Outcome = { stdout: out, stderr: err };
+      if (code !== null) o.code = code;
+      if (signal !== null) o.signal = signal;
+      if (signal === "SIGKILL") o.stderr += `\n(killed after ${timeoutMs} ms natively)`;
+      resolve(o);
+    });
+  });
 }

@@ -7,24 +7,37 @@
 // lands is a one-line change here. MOAT_COMPAT=all (or a comma list of names) runs others,
 // to see where they stand: `MOAT_COMPAT=all node --test dist/test/userkernel/compat.test.js`.
 //
-// Not yet enabled, and why each fails today (2026-12-04, main before issue 11's kernel work):
-// - every program that forks (wait_status, wait_stop, waitid, fork200, pipes, sig_info,
-//   sig_restart, sigsuspend, killpg, killall): clone and fork are ENOSYS.
-// - futex, pthreads, timers (SIGEV_THREAD_ID): clone of a thread is ENOSYS.
-// - sig_flags, altstack, segv, fpe, itimer, nanosleep: a signal with a handler is not delivered
-//   to it (the program dies or the call is not interrupted).
-// - every dynamic variant: PT_INTERP is refused (ENOEXEC: only static binaries are supported).
-// (The exact failure of each is what MOAT_COMPAT=all prints.)
+// Not yet enabled, and why each fails today (MOAT_COMPAT=all on 2026-12-04, main before issue
+// 11's kernel work; the static build's first failure, "x1" the unimplemented-syscall report):
+// - wait_status, wait_stop, waitid, fork200, pipes, sigsuspend, killpg, killall: fork() fails,
+//   clone is ENOSYS.
+// - pthreads: pthread_create fails, clone3 and clone are ENOSYS. futex: the same, after its
+//   single-thread FUTEX_WAIT with a timeout already fails ("waiting with no other task").
+// - sig_info: kill() of itself with a handler installed is ENOSYS ("delivery to a signal
+//   handler"). sig_flags: raise() is ENOSYS for the same reason, so no handler runs.
+// - altstack, segv, fpe: the fault kills the program (SIGSEGV, SIGFPE) instead of running its
+//   handler.
+// - sig_restart, itimer, nanosleep: setitimer is ENOSYS. timers: timer_create is ENOSYS.
+// - every dynamic build: PT_INTERP is refused (ENOEXEC: only static binaries are supported yet).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type CompatProgram, type CompatRootfs, compatRootfs, type Linking, PROGRAMS } from "./compat-programs.js";
-import { type Outcome, runNative, runUser } from "./helpers.js";
+import {
+  type CompatProgram,
+  type CompatRootfs,
+  compatRootfs,
+  type Linking,
+  PROGRAMS,
+  runNativeTimed,
+} from "./compat-programs.js";
+import { type Outcome, runUser } from "./helpers.js";
 
 /** The programs (and linkings) that pass under the userkernel today. */
 export const ENABLED: string[] = [];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
 const TIMEOUT_MS = 120_000;
+/** Each program takes well under a second natively. */
+const NATIVE_TIMEOUT_MS = 30_000;
 
 function selected(): { program: CompatProgram; linking: Linking }[] {
   const want = process.env.MOAT_COMPAT;
@@ -58,8 +71,8 @@ describe("compatibility programs: native vs userkernel", () => {
 
   test("every program compiles both ways and the two native runs agree", async () => {
     // Also the harness's own check while nothing is enabled: a native run of each linking.
-    const st = await runNative(fs.hostPath("fork200", "static"));
-    const dyn = await runNative(fs.hostPath("fork200", "dynamic"));
+    const st = await runNativeTimed(fs.hostPath("fork200", "static"), [], NATIVE_TIMEOUT_MS);
+    const dyn = await runNativeTimed(fs.hostPath("fork200", "dynamic"), [], NATIVE_TIMEOUT_MS);
     assert.equal(st.code, 0, st.stdout + st.stderr);
     assert.match(st.stdout, /all together: 100 reaped, sum of codes right, then ECHILD/);
     assert.equal(dyn.stdout, st.stdout);
@@ -69,8 +82,8 @@ describe("compatibility programs: native vs userkernel", () => {
     test(`${program.name} (${linking})`, { timeout: TIMEOUT_MS + 30_000 }, async () => {
       const host = fs.hostPath(program.name, linking);
       const native = program.pidNamespace
-        ? await runNative("/usr/bin/unshare", ["-pf", host])
-        : await runNative(host);
+        ? await runNativeTimed("/usr/bin/unshare", ["-pf", host], NATIVE_TIMEOUT_MS)
+        : await runNativeTimed(host, [], NATIVE_TIMEOUT_MS);
       assert.equal(status(native), "exit 0", `native run: ${native.stdout}${native.stderr}`);
       assert.ok(native.stdout.length > 0 && !native.stdout.includes("FAILED"), native.stdout);
       const bin = fs.containerPath(program.name, linking);

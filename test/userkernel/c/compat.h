@@ -59,10 +59,14 @@ static const char *ename(int e) {
  * fork() that ends the program if it fails: a -1 taken for a child's pid would make a later
  * kill(pid, sig) a kill(-1, sig), every process the caller may signal.
  */
-static pid_t xfork(void) {
+static pid_t xfork_at(int line) {
   pid_t p = fork();
-  check(p >= 0);
+  if (p < 0) {
+    say("FAILED line %d: fork() (errno %s)", line, ename(errno));
+    _exit(99);
+  }
   return p;
 }
+#define xfork() xfork_at(__LINE__)
 
 #endif

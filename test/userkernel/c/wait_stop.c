@@ -1,5 +1,5 @@
 // Job control as wait reports it: a child that stops itself (SIGSTOP) and one stopped from
-// outside (SIGTSTP) are WIFSTOPPED under WUNTRACED only, SIGCONT makes them WIFCONTINUED under
+// outside (SIGTSTP, in a process group of its own) are WIFSTOPPED under WUNTRACED only, SIGCONT makes them WIFCONTINUED under
 // WCONTINUED, each state change is reported once; WNOHANG returns 0 for a live child that has
 // nothing to report and the child's pid once it has exited.
 #include "compat.h"
@@ -52,11 +52,15 @@ int main(void) {
   check(pipe(go) == 0);
   p = xfork();
   if (p == 0) {
+    // A group of its own, whose parent is in another group of the session: not an orphaned
+    // group, to which Linux would not deliver SIGTSTP at all (a test runner's group may be one).
+    setpgid(0, 0);
     close(go[1]);
     char c;
     check(read(go[0], &c, 1) == 1);
     _exit(8);
   }
+  setpgid(p, p);
   close(go[0]);
   check(kill(p, SIGTSTP) == 0);
   describe("WUNTRACED after SIGTSTP from the parent", p, WUNTRACED, p);
