@@ -19,7 +19,11 @@ interface Program {
 }
 
 const PIPE: Program = { source: "pipe_pingpong.c", flags: ["-static", "-O2"], what: "pipe ping-pong" };
-const FUTEX: Program = { source: "futex_pingpong.c", flags: ["-static", "-O2", "-pthread"], what: "futex wake" };
+const FUTEX: Program = {
+  source: "futex_pingpong.c",
+  flags: ["-static", "-O2", "-pthread"],
+  what: "futex wake",
+};
 
 function figure(out: string): number {
   const v = Number(out.trim().split(/\s+/)[0]);

@@ -113,7 +113,8 @@ export async function buildPythonRootfs(opts: { withTests?: boolean } = {}): Pro
       await exec("cp", ["-a", path.join(stdlib, entry), path.join(rootfs, stdlib)]);
     }
     const etcPython = `/etc/python${version}`;
-    if (await lstat(etcPython).catch(() => undefined)) await exec("cp", ["-a", etcPython, path.join(rootfs, "etc")]);
+    if (await lstat(etcPython).catch(() => undefined))
+      await exec("cp", ["-a", etcPython, path.join(rootfs, "etc")]);
 
     // busybox and a link per applet, beside python3 (never over a file that is there).
     await place(rootfs, "/bin/busybox");
@@ -124,7 +125,8 @@ export async function buildPythonRootfs(opts: { withTests?: boolean } = {}): Pro
       if (!(await lstat(at).catch(() => undefined))) await symlink("busybox", at);
     }
 
-    for (const d of ["etc", "tmp", "proc", "dev", "root", "sys"]) await mkdir(path.join(rootfs, d), { recursive: true });
+    for (const d of ["etc", "tmp", "proc", "dev", "root", "sys"])
+      await mkdir(path.join(rootfs, d), { recursive: true });
     await writeFile(path.join(rootfs, "etc", "passwd"), PASSWD);
     await writeFile(path.join(rootfs, "etc", "group"), GROUP);
     await writeFile(path.join(rootfs, "etc", "nsswitch.conf"), NSSWITCH);

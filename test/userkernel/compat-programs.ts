@@ -3,6 +3,7 @@
 // the dynamic loader and the libraries `ldd` names, so both run under the userkernel as they
 // run natively. compat.test.ts compares the runs.
 import { execFile, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -78,7 +79,14 @@ export async function compatRootfs(programs: CompatProgram[]): Promise<CompatRoo
     const compile = async (p: CompatProgram): Promise<void> => {
       const src = path.join(C_DIR, `${p.name}.c`);
       const dyn = path.join(rootfs, "t", fileName(p.name, "dynamic"));
-      await exec("gcc", ["-static", "-pthread", "-O1", "-o", path.join(rootfs, "t", fileName(p.name, "static")), src]);
+      await exec("gcc", [
+        "-static",
+        "-pthread",
+        "-O1",
+        "-o",
+        path.join(rootfs, "t", fileName(p.name, "static")),
+        src,
+      ]);
       await exec("gcc", ["-pthread", "-O1", "-o", dyn, src]);
       for (const l of await lddLibraries(dyn)) libs.add(l);
     };
@@ -134,4 +142,29 @@ export function runNativeTimed(file: string, args: string[], timeoutMs: number):
       resolve(o);
     });
   });
+}
+
+/** Every live host process below `pid` (children, theirs, ...), zombies included: stubs left over. */
+export function descendantsOf(pid: number): Map<number, string> {
+  const parent = new Map<number, { ppid: number; comm: string }>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
+      const close = stat.lastIndexOf(")");
+      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+      parent.set(Number(name), { ppid, comm: stat.slice(stat.indexOf("(") + 1, close) });
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  const out = new Map<number, string>();
+  for (const [p, info] of parent) {
+    for (let up = info.ppid, hops = 0; up > 1 && hops < 64; up = parent.get(up)?.ppid ?? 0, hops++)
+      if (up === pid) {
+        out.set(p, info.comm);
+        break;
+      }
+  }
+  return out;
 }

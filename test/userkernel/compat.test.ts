@@ -25,6 +25,7 @@ import {
   type CompatProgram,
   type CompatRootfs,
   compatRootfs,
+  descendantsOf,
   type Linking,
   PROGRAMS,
   runNativeTimed,
@@ -87,6 +88,7 @@ describe("compatibility programs: native vs userkernel", () => {
       assert.equal(status(native), "exit 0", `native run: ${native.stdout}${native.stderr}`);
       assert.ok(native.stdout.length > 0 && !native.stdout.includes("FAILED"), native.stdout);
       const bin = fs.containerPath(program.name, linking);
+      const before = descendantsOf(process.pid);
       const user = await runUser(bin, [], {
         rootfs: fs.rootfs,
         binary: bin,
@@ -96,6 +98,9 @@ describe("compatibility programs: native vs userkernel", () => {
       const why = `userkernel: ${status(user)}${unimplemented ? `, ENOSYS: ${unimplemented}` : ""}\n${user.stderr}`;
       assert.equal(user.stdout, native.stdout, why);
       assert.equal(status(user), status(native), why);
+      // Every process it made is gone with it: no stub left, not even a zombie.
+      const left = [...descendantsOf(process.pid)].filter(([p]) => !before.has(p));
+      assert.deepEqual(left, [], "host processes the run left behind");
     });
   }
 });

@@ -30,7 +30,10 @@ interface Counts {
 }
 
 function parse(module: string, stdout: string, how: string): Counts {
-  const line = stdout.split("\n").reverse().find((l) => l.startsWith("{"));
+  const line = stdout
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith("{"));
   if (line) return JSON.parse(line) as Counts;
   const tail = stdout.trim().split("\n").slice(-3).join(" | ");
   return { module, problem: `${how}${tail ? `; last output: ${tail.slice(0, 300)}` : ""}` };
@@ -64,13 +67,27 @@ async function main(): Promise<void> {
       const row: (typeof results)[number] = { module: m };
       if (!values["userkernel-only"]) {
         const o = await runNativeChroot(fs.rootfs, argv(m), { timeoutMs, cwd: "/tmp" });
-        row.native = parse(m, o.stdout, o.signal ? `killed by ${o.signal} (time limit ${timeoutMs / 1000} s?)` : `exit ${o.code}: ${o.stderr.trim().split("\n").slice(-1)[0] ?? ""}`);
+        row.native = parse(
+          m,
+          o.stdout,
+          o.signal
+            ? `killed by ${o.signal} (time limit ${timeoutMs / 1000} s?)`
+            : `exit ${o.code}: ${o.stderr.trim().split("\n").slice(-1)[0] ?? ""}`,
+        );
         process.stderr.write(`${m} native: ${cell(row.native)}\n`);
       }
       if (!values["native-only"]) {
         try {
-          const o = await runIn(fs.rootfs, argv(m), { env: PYTHON_ENV, cwd: "/tmp", signal: AbortSignal.timeout(timeoutMs) });
-          row.userkernel = parse(m, o.stdout, `${o.signal ? `signal ${o.signal}` : `exit ${o.code}`}: ${o.stderr.trim().split("\n").slice(-1)[0] ?? ""}`);
+          const o = await runIn(fs.rootfs, argv(m), {
+            env: PYTHON_ENV,
+            cwd: "/tmp",
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+          row.userkernel = parse(
+            m,
+            o.stdout,
+            `${o.signal ? `signal ${o.signal}` : `exit ${o.code}`}: ${o.stderr.trim().split("\n").slice(-1)[0] ?? ""}`,
+          );
         } catch (e) {
           row.userkernel = { module: m, problem: (e as Error).message.split("\n")[0]! };
         }
@@ -83,12 +100,15 @@ async function main(): Promise<void> {
   }
   const lines = ["| module | native | userkernel |", "|---|---|---|"];
   for (const r of results)
-    lines.push(`| ${r.module} | ${r.native ? cell(r.native) : "–"} | ${r.userkernel ? cell(r.userkernel) : "–"} |`);
+    lines.push(
+      `| ${r.module} | ${r.native ? cell(r.native) : "–"} | ${r.userkernel ? cell(r.userkernel) : "–"} |`,
+    );
   for (const r of results) {
     if (!r.native?.failing || !r.userkernel?.failing) continue;
     const onlyUser = r.userkernel.failing.filter((t) => !r.native!.failing!.includes(t));
     const onlyNative = r.native.failing.filter((t) => !r.userkernel!.failing!.includes(t));
-    if (onlyUser.length) lines.push("", `${r.module}: failing under the userkernel only: ${onlyUser.join(", ")}`);
+    if (onlyUser.length)
+      lines.push("", `${r.module}: failing under the userkernel only: ${onlyUser.join(", ")}`);
     if (onlyNative.length) lines.push("", `${r.module}: failing natively only: ${onlyNative.join(", ")}`);
   }
   process.stdout.write(`${lines.join("\n")}\n`);

@@ -10,9 +10,15 @@
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync } from "node:fs";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { buildPythonRootfs, PYTHON, PYTHON_ENV, type PythonRootfs, runNativeChroot } from "../helpers/python-image.js";
+import { fileURLToPath } from "node:url";
+import {
+  buildPythonRootfs,
+  PYTHON,
+  PYTHON_ENV,
+  type PythonRootfs,
+  runNativeChroot,
+} from "../helpers/python-image.js";
 import { runIn } from "./rootfs-run.js";
 
 /** Does issue11.py pass under the userkernel today? */
@@ -40,7 +46,7 @@ const EXPECTED = [
 function assertExpected(stdout: string, why: string): void {
   const lines = stdout.trimEnd().split("\n");
   assert.equal(lines.length, EXPECTED.length, `${why}\n${stdout}`);
-  EXPECTED.forEach((re, i) => assert.match(lines[i]!, re, why));
+  for (const [i, re] of EXPECTED.entries()) assert.match(lines[i]!, re, why);
 }
 
 describe("python3 from the host, in a rootfs of its own", () => {
@@ -58,12 +64,18 @@ describe("python3 from the host, in a rootfs of its own", () => {
     assert.equal(native.code, 0, native.stderr);
     assertExpected(native.stdout, native.stderr);
     // Nothing from the host leaks in: the interpreter finds its library in the rootfs only.
-    const where = await runNativeChroot(py.rootfs, [PYTHON, "-c", "import os, sys; print(sys.prefix, os.path.exists('/work'))"]);
+    const where = await runNativeChroot(py.rootfs, [
+      PYTHON,
+      "-c",
+      "import os, sys; print(sys.prefix, os.path.exists('/work'))",
+    ]);
     assert.equal(where.stdout, "/usr False\n", where.stderr);
   });
 
   if (USERKERNEL || process.env.MOAT_PYTHON === "1")
-    test("issue11.py under the userkernel prints what it prints natively", { timeout: TIMEOUT_MS + 30_000 }, async () => {
+    test("issue11.py under the userkernel prints what it prints natively", {
+      timeout: TIMEOUT_MS + 30_000,
+    }, async () => {
       const user = await runIn(py.rootfs, [PYTHON, "/t/issue11.py"], {
         env: PYTHON_ENV,
         signal: AbortSignal.timeout(TIMEOUT_MS),

@@ -8,11 +8,14 @@
 //
 // ENABLED lists the scripts that pass under the userkernel today; enabling one as its feature
 // lands is a one-line change. MOAT_SHELL=all (or a comma list) runs the others to see where
-// they stand. Not yet enabled, and why each fails today (2026-12-04, main before issue 11's
-// kernel work): every script but `builtins` forks (a pipe, a subshell, $(...), `&`, or an
-// external command run by a shell that goes on afterwards) and clone is ENOSYS ("clone x1"
-// in the unimplemented report, the shell says "can't fork"); `trap` and `moat-kill-trap` also
-// need a signal delivered to sh's handler (today a signal from outside is SIGKILL).
+// they stand. Not yet enabled, and why each fails today (MOAT_SHELL=all on 2026-12-04, main
+// before issue 11's kernel work):
+// - pipes, subshells, redirections, substitution, background, kill-job, trap-exit, find-xargs,
+//   tar: "sh: can't fork: Function not implemented" (clone is ENOSYS), exit 2.
+// - trap: "sh: can't kill pid 1: Function not implemented" (a signal to a process with a
+//   handler for it is ENOSYS), so neither handler runs and "not reached" is printed.
+// - moat-kill-trap: the loop's `sleep 1` cannot fork, so the container has exited before
+//   `moat kill` ("container ... is not running").
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
