@@ -48,17 +48,22 @@ if (ENABLED || process.env.MOAT_STUBS === "1")
       const fresh = () => [...descendantsOf(process.pid)].filter(([p]) => !before.has(p));
       const ac = new AbortController();
       const stdout = new Collector();
+      const stderr = new Collector();
       const running = runStatic({
         rootfs: b.rootfs,
         binary: TREE[0]!,
         argv: TREE,
         env: BUSYBOX_ENV,
         stdout,
-        stderr: new Collector(),
+        stderr,
         log: () => {},
         signal: ac.signal,
       });
-      await until("the tree's ready line", () => stdout.text().includes("ready\n"));
+      const ended = running.then((r) => {
+        throw new Error(`the tree ended before it was ready: ${JSON.stringify(r)}\n${stderr.text()}`);
+      });
+      ended.catch(() => {});
+      await Promise.race([until("the tree's ready line", () => stdout.text().includes("ready\n")), ended]);
       // Every process is traced by a stub of its own, which lives below this process.
       await until(`${PROCESSES} stubs`, () => fresh().length >= PROCESSES);
       ac.abort();
@@ -73,10 +78,14 @@ if (ENABLED || process.env.MOAT_STUBS === "1")
       });
       try {
         // The stub of sh, sh's children and the gofer, all below the child.
-        await until(
-          `${PROCESSES} stubs and the gofer`,
-          () => descendantsOf(child.pid!).size >= PROCESSES + 1,
-        );
+        let exitedEarly = false;
+        child.on("exit", () => {
+          exitedEarly = true;
+        });
+        await until(`${PROCESSES} stubs and the gofer`, () => {
+          if (exitedEarly) throw new Error("the kernel's process ended before the tree was up");
+          return descendantsOf(child.pid!).size >= PROCESSES + 1;
+        });
         const below = descendantsOf(child.pid!);
         const exited = once(child, "exit");
         child.kill("SIGKILL");
