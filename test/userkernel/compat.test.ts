@@ -9,9 +9,10 @@
 //
 // Not yet enabled, and why each fails today (MOAT_COMPAT=all on 2026-12-04, main before issue
 // 11's kernel work; the static build's first failure, "x1" the unimplemented-syscall report):
-// - wait_status, wait_stop, waitid, fork200, pipes, sigsuspend, killpg, killall: fork() fails,
-//   clone is ENOSYS.
-// - pthreads: pthread_create fails, clone3 and clone are ENOSYS. futex: the same, after its
+// - wait_status, wait_stop, waitid, fork200, pipes, exec_threads, sigsuspend, killpg, killall:
+//   fork() fails, clone is ENOSYS. clone_raw: its first clone (a thread) is ENOSYS.
+// - reparent: prctl(PR_SET_CHILD_SUBREAPER) is EINVAL (then fork would be ENOSYS).
+// - pthreads, threads_signals: pthread_create fails, clone3 and clone are ENOSYS. futex: the same, after its
 //   single-thread FUTEX_WAIT with a timeout already fails ("waiting with no other task").
 // - sig_info: kill() of itself with a handler installed is ENOSYS ("delivery to a signal
 //   handler"). sig_flags: raise() is ENOSYS for the same reason, so no handler runs.

@@ -59,7 +59,7 @@ static const char *ename(int e) {
  * fork() that ends the program if it fails: a -1 taken for a child's pid would make a later
  * kill(pid, sig) a kill(-1, sig), every process the caller may signal.
  */
-static pid_t xfork_at(int line) {
+__attribute__((unused)) static pid_t xfork_at(int line) {
   pid_t p = fork();
   if (p < 0) {
     say("FAILED line %d: fork() (errno %s)", line, ename(errno));

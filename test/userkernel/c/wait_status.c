@@ -22,7 +22,8 @@ static int reap(pid_t pid) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 2 && strcmp(argv[1], "exit") == 0) _exit(atoi(argv[2]));
+  // Run again by exec: never fall through to the forking part below.
+  if (argc > 1) _exit(argc > 2 && strcmp(argv[1], "exit") == 0 ? atoi(argv[2]) : 2);
   // No core files from the deaths below, whatever the host's core_pattern says of files.
   struct rlimit no = {0, 0};
   setrlimit(RLIMIT_CORE, &no);
