@@ -32,6 +32,7 @@ const EXPECTED = [
   /^python 3\.\d+$/,
   /^json \{"a": null, "b": \[1, 2\]\}$/,
   /^sha256 edf1eb932299d2c1e3c973f57e454fbdf5aceeed86bae113708c69d9adc737f4$/,
+  /^user root \/$/,
   /^subprocess.run 0 from busybox$/,
   /^subprocess exit code 3$/,
   /^shell pipeline 3$/,

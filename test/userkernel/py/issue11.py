@@ -1,10 +1,11 @@
 # What issue 11 asks of python3 under the userkernel, printing only deterministic results:
-# imports, a subprocess of a busybox command, 8 threads summing, os.fork with os.waitpid,
+# imports, /etc/passwd through glibc's NSS, a subprocess of a busybox command, 8 threads summing, os.fork with os.waitpid,
 # signal.setitimer with a handler, a multiprocessing.Pool(4).map. Exits 0 only if all ran.
 import hashlib
 import json
 import multiprocessing
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ def main():
     print("python", "%d.%d" % sys.version_info[:2])
     print("json", json.dumps({"b": [1, 2], "a": None}, sort_keys=True))
     print("sha256", hashlib.sha256(b"moat").hexdigest())
+    print("user", pwd.getpwuid(os.getuid()).pw_name, os.getcwd())
 
     r = subprocess.run(["echo", "from", "busybox"], capture_output=True, text=True)
     print("subprocess.run", r.returncode, r.stdout.strip())
