@@ -1,7 +1,7 @@
 // The compatibility programs of test/userkernel/c (issue 11): each compiled twice from one
 // source, `gcc -static -pthread` and dynamically linked, into a rootfs of their own that holds
-// the dynamic loader and the libraries `ldd` names, so both run under the userkernel as they
-// run natively. compat.test.ts compares the runs.
+// the dynamic loader, the libraries `ldd` names and libgcc_s (which glibc dlopens), so both
+// run under the userkernel as they run natively. compat.test.ts compares the runs.
 import { execFile, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -100,6 +100,9 @@ export async function compatRootfs(programs: CompatProgram[]): Promise<CompatRoo
       for (let p = queue.shift(); p; p = queue.shift()) await compile(p);
     };
     await Promise.all([worker(), worker()]);
+    // glibc dlopens libgcc_s for pthread_exit and pthread_cancel (the unwinder): ldd cannot see it.
+    const libc = [...libs].find((l) => path.basename(l) === "libc.so.6");
+    if (libc) libs.add(path.join(path.dirname(libc), "libgcc_s.so.1"));
     for (const lib of libs) {
       const dest = path.join(rootfs, lib);
       await mkdir(path.dirname(dest), { recursive: true });
