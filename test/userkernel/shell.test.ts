@@ -11,7 +11,7 @@
 // they stand. Not yet enabled, and why each fails today (MOAT_SHELL=all on 2026-12-04, main
 // before issue 11's kernel work):
 // - pipes, subshells, redirections, substitution, background, kill-job, trap-exit, find-xargs,
-//   tar: "sh: can't fork: Function not implemented" (clone is ENOSYS), exit 2.
+//   read-loop, statuses, tar: "sh: can't fork: Function not implemented" (clone is ENOSYS), exit 2.
 // - trap: "sh: can't kill pid 1: Function not implemented" (a signal to a process with a
 //   handler for it is ENOSYS), so neither handler runs and "not reached" is printed.
 // - moat-kill-trap: the loop's `sleep 1` cannot fork, so the container has exited before
@@ -51,6 +51,8 @@ END
   trap: `trap 'echo "got USR1"' USR1; kill -USR1 $$; echo after; trap 'echo "got TERM"; exit 7' TERM; kill -TERM $$; echo "not reached"`,
   "trap-exit": `trap 'echo "exit trap, status $?"' EXIT; echo body; (exit 5)`,
   "find-xargs": `mkdir -p d/a d/b/c; for i in 1 2 3; do echo x > d/a/f$i; echo y > d/b/f$i; done; echo z > d/b/c/f1; find d -type f | sort; find d -type f | xargs cat | sort | uniq -c; find d -name 'f1' | xargs -n 1 basename | uniq; find d -type d | wc -l`,
+  "read-loop": `printf 'a 1\\nb 2\\nc 3\\n' | while read k v; do echo "$v$k"; done; echo "x y" | { read a b; echo "$b $a"; }; n=0; while read line; do n=$((n+1)); done < /etc/passwd; [ $n -gt 0 ] && echo "read /etc/passwd"; seq 1 5 | (sum=0; while read i; do sum=$((sum+i)); done; echo "sum $sum")`,
+  statuses: `sh -c 'exit 7'; echo "exit 7: $?"; sh -c 'exit 300'; echo "exit 300: $?"; sh -c 'kill -TERM $$'; echo "TERM: $?"; sh -c 'kill -9 $$'; echo "KILL: $?"; /no/such 2>/dev/null; echo "missing: $?"; echo 'echo from a script with no interpreter line' > s; ./s 2>/dev/null; echo "not executable: $?"; chmod +x s; ./s; echo "script: $?"; printf '#!/bin/sh\\necho "args $#: $1"\\nexit 4\\n' > t; chmod +x t; ./t one; echo "#! script: $?"`,
   tar: `mkdir -p src/sub; echo hello > src/sub/file; printf 'x%.0s' $(seq 1 5000) > src/big; ln -s file src/sub/link; chmod 640 src/sub/file; tar cf - src | (mkdir dst && cd dst && tar xf -); find dst | sort; cat dst/src/sub/file; readlink dst/src/sub/link; stat -c '%a %s' dst/src/sub/file dst/src/big; (cd src && find . -type f | sort | xargs md5sum) > a; (cd dst/src && find . -type f | sort | xargs md5sum) > b; cmp a b && echo "same contents"; tar czf t.tgz src && mkdir z && tar xzf t.tgz -C z && diff -r src z/src && echo "gzip round trip"`,
 };
 
