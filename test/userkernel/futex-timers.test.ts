@@ -84,7 +84,7 @@ describe("futex, timers and CPU time under the userkernel", () => {
   after(() => w.remove());
 
   it("futex(2) in one thread: word checks, timeouts, wakes, requeues, wake_op, robust lists", async () => {
-    const bin = await w.compile("futex");
+    const bin = await w.compile("futex_ops");
     const user = await assertSameAsNative(bin, [
       "wait mismatch private: EAGAIN",
       "wait mismatch shared: EAGAIN",
@@ -109,7 +109,7 @@ describe("futex, timers and CPU time under the userkernel", () => {
   });
 
   it("interval timers, alarm, POSIX timers, CPU clocks and rusage behave as on Linux", async () => {
-    const bin = await w.compile("timers");
+    const bin = await w.compile("timer_calls");
     const user = await assertSameAsNative(bin, [
       "getitimer real: value 4 (4.x) interval 1.250000",
       "alarm(3) after 10: 10",
@@ -140,7 +140,7 @@ describe("futex, timers and CPU time under the userkernel", () => {
   });
 
   it("a timer's SIGALRM with the default action ends the process by signal 14", async () => {
-    const bin = await w.compile("timers");
+    const bin = await w.compile("timer_calls");
     const native = await runNative(bin, ["alarm"]);
     const user = await runUser(bin, ["alarm"]);
     assert.equal(native.signal, "SIGALRM");

@@ -1,151 +1,96 @@
-// futex(2) through the raw system call, in one thread: the word checks (EAGAIN), timeouts
-// (relative for FUTEX_WAIT, absolute for WAIT_BITSET, on either clock), wakes and requeues
-// that find no waiter, every FUTEX_WAKE_OP operation and comparison, argument errors, and
-// the robust-list calls. Prints results and errno names only, never times.
-#define _GNU_SOURCE
-#include <errno.h>
+// futex(2) through the raw system call between two threads: FUTEX_WAIT blocks until a
+// FUTEX_WAKE from the other thread (which says it woke one), EAGAIN when the word is not the
+// expected value, ETIMEDOUT after a relative timeout, FUTEX_WAIT_BITSET with an absolute
+// CLOCK_MONOTONIC deadline, FUTEX_WAKE_BITSET that misses a waiter of another bitset, and
+// FUTEX_CMP_REQUEUE moving two waiters to a second word (nothing woken) before one wake takes
+// both. A waiter is known to be waiting when a requeue with nr_wake 0 finds it: no sleeps.
+#include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
+#include "compat.h"
 
-#define NSEC 1000000000LL
-
-static const char *E(long r) {
-  if (r == 0) return "0";
-  if (r > 0) return "positive";
-  return strerrorname_np(errno);
+static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts, uint32_t *w2, uint32_t val3) {
+  return syscall(SYS_futex, w, op, val, ts, w2, val3);
 }
 
-static long futex(uint32_t *uaddr, int op, uint32_t val, const void *timeout, uint32_t *uaddr2, uint32_t val3) {
-  return syscall(SYS_futex, uaddr, op, val, timeout, uaddr2, val3);
+static uint32_t word, other, parking;
+static long results[4];
+
+static void *waiter(void *arg) {
+  long i = (long)arg;
+  errno = 0;
+  long r = futex(&word, FUTEX_WAIT_PRIVATE, 0, 0, 0, 0);
+  results[i] = r == 0 ? 0 : -errno;
+  return 0;
 }
 
-static long long now(clockid_t c) {
-  struct timespec t;
-  syscall(SYS_clock_gettime, c, &t);
-  return t.tv_sec * NSEC + t.tv_nsec;
+static void *bitset_waiter(void *arg) {
+  (void)arg;
+  long r = futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 0, 0, 0, 0x2);
+  results[0] = r == 0 ? 0 : -errno;
+  return 0;
 }
 
-static struct timespec ts(long long ns) {
-  struct timespec t = {ns / NSEC, ns % NSEC};
-  return t;
-}
-
-static uint32_t word = 7, word2 = 0;
-
-static void waits(void) {
-  printf("wait mismatch private: %s\n", E(futex(&word, FUTEX_WAIT_PRIVATE, 8, NULL, NULL, 0)));
-  printf("wait mismatch shared: %s\n", E(futex(&word, FUTEX_WAIT, 8, NULL, NULL, 0)));
-  printf("wait_bitset mismatch: %s\n", E(futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 8, NULL, NULL, 1)));
-
-  struct timespec rel = ts(30000000);
-  long long a = now(CLOCK_MONOTONIC);
-  long r = futex(&word, FUTEX_WAIT_PRIVATE, 7, &rel, NULL, 0);
-  long long b = now(CLOCK_MONOTONIC);
-  printf("wait 30ms relative: %s long enough %d\n", E(r), b - a >= 30000000);
-
-  struct timespec abs = ts(now(CLOCK_MONOTONIC) + 30000000);
-  r = futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 7, &abs, NULL, FUTEX_BITSET_MATCH_ANY);
-  printf("wait_bitset absolute monotonic: %s reached %d\n", E(r), now(CLOCK_MONOTONIC) >= abs.tv_sec * NSEC + abs.tv_nsec);
-
-  struct timespec absr = ts(now(CLOCK_REALTIME) + 30000000);
-  r = futex(&word, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME, 7, &absr, NULL, FUTEX_BITSET_MATCH_ANY);
-  printf("wait_bitset absolute realtime: %s reached %d\n", E(r), now(CLOCK_REALTIME) >= absr.tv_sec * NSEC + absr.tv_nsec);
-
-  a = now(CLOCK_MONOTONIC);
-  r = futex(&word, FUTEX_WAIT_PRIVATE | FUTEX_CLOCK_REALTIME, 7, &rel, NULL, 0);
-  b = now(CLOCK_MONOTONIC);
-  printf("wait realtime flag relative: %s long enough %d\n", E(r), b - a >= 30000000);
-
-  struct timespec past = ts(1);
-  printf("wait_bitset in the past: %s\n", E(futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 7, &past, NULL, ~0u)));
-
-  struct timespec bad = {0, NSEC};
-  printf("wait bad timespec: %s\n", E(futex(&word, FUTEX_WAIT_PRIVATE, 7, &bad, NULL, 0)));
-  printf("wait bad timeout pointer: %s\n", E(futex(&word, FUTEX_WAIT_PRIVATE, 7, (void *)8, NULL, 0)));
-  printf("wait_bitset zero bitset: %s\n", E(futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 7, NULL, NULL, 0)));
-  printf("wait unmapped: %s\n", E(futex((uint32_t *)8, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0)));
-  printf("wait unaligned: %s\n", E(futex((uint32_t *)((char *)&word + 1), FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0)));
-}
-
-static void wakes(void) {
-  printf("wake none waiting: %ld\n", futex(&word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0));
-  printf("wake shared none waiting: %ld\n", futex(&word, FUTEX_WAKE, 100, NULL, NULL, 0));
-  printf("wake_bitset zero bitset: %s\n", E(futex(&word, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 0)));
-  printf("wake_bitset: %ld\n", futex(&word, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 3));
-  printf("wake private unmapped: %ld\n", futex((uint32_t *)0x1000, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0));
-  printf("wake shared unmapped: %s\n", E(futex((uint32_t *)0x1000, FUTEX_WAKE, 1, NULL, NULL, 0)));
-  printf("wake unaligned: %s\n", E(futex((uint32_t *)((char *)&word + 2), FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0)));
-  printf("wake with realtime flag: %s\n", E(futex(&word, FUTEX_WAKE_PRIVATE | FUTEX_CLOCK_REALTIME, 1, NULL, NULL, 0)));
-  printf("unknown op: %s\n", E(futex(&word, 99, 1, NULL, NULL, 0)));
-}
-
-static void requeues(void) {
-  printf("requeue none waiting: %ld\n", futex(&word, FUTEX_REQUEUE_PRIVATE, 1, (void *)1, &word2, 0));
-  printf("requeue negative count: %s\n", E(futex(&word, FUTEX_REQUEUE_PRIVATE, 1, (void *)-1L, &word2, 0)));
-  printf("cmp_requeue mismatch: %s\n", E(futex(&word, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)1, &word2, 8)));
-  printf("cmp_requeue match: %ld\n", futex(&word, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)1, &word2, 7));
-  printf("cmp_requeue unmapped: %s\n", E(futex((uint32_t *)8, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)1, &word2, 7)));
-}
-
-static void wake_ops(void) {
-  static const char *ops[] = {"SET", "ADD", "OR", "ANDN", "XOR"};
-  static const char *cmps[] = {"EQ", "NE", "LT", "LE", "GT", "GE"};
-  for (int op = 0; op <= 4; op++) {
-    for (int cmp = 0; cmp <= 5; cmp++) {
-      word2 = 0x0f0f;
-      long r = futex(&word, FUTEX_WAKE_OP_PRIVATE, 1, (void *)1, &word2, FUTEX_OP(op, 0x3c, cmp, 0x0f0f));
-      printf("wake_op %s %s: %ld word2 %#x\n", ops[op], cmps[cmp], r, word2);
-    }
+/** Wait until `n` threads wait on `word`, by moving them to `parking` and back. */
+static void until_waiting(uint32_t *w, int n) {
+  int moved = 0;
+  while (moved < n) {
+    long r = futex(w, FUTEX_CMP_REQUEUE_PRIVATE, 0, (const struct timespec *)(uintptr_t)INT_MAX, &parking, *w);
+    check(r >= 0);
+    moved += (int)r;
+    if (moved < n) sched_yield();
   }
-  word2 = 5;
-  long r = futex(&word, FUTEX_WAKE_OP_PRIVATE, 1, (void *)1, &word2, FUTEX_OP(FUTEX_OP_OR | (FUTEX_OP_OPARG_SHIFT), 4, 0, 0));
-  printf("wake_op OR shift: %ld word2 %#x\n", r, word2);
-  word2 = 5;
-  r = futex(&word, FUTEX_WAKE_OP_PRIVATE, 1, (void *)1, &word2, FUTEX_OP(FUTEX_OP_ADD, -3 & 0xfff, FUTEX_OP_CMP_LT, -1 & 0xfff));
-  printf("wake_op ADD negative: %ld word2 %#x\n", r, word2);
-  word2 = 5;
-  printf("wake_op bad op: %s word2 %#x\n", E(futex(&word, FUTEX_WAKE_OP_PRIVATE, 1, (void *)1, &word2, 6u << 28)), word2);
-  word2 = 5;
-  printf("wake_op bad cmp: %s word2 %#x\n", E(futex(&word, FUTEX_WAKE_OP_PRIVATE, 1, (void *)1, &word2, FUTEX_OP(FUTEX_OP_ADD, 1, 7, 0))), word2);
-  printf("wake_op read-only word: %s\n", E(futex(&word, FUTEX_WAKE_OP_PRIVATE, 1, (void *)1, (uint32_t *)"ro", 0)));
-}
-
-static void shared_words(void) {
-  uint32_t *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  *s = 3;
-  printf("shared mapping wait mismatch: %s\n", E(futex(s, FUTEX_WAIT, 4, NULL, NULL, 0)));
-  struct timespec rel = ts(10000000);
-  printf("shared mapping wait timeout: %s\n", E(futex(s, FUTEX_WAIT, 3, &rel, NULL, 0)));
-  printf("shared mapping wake: %ld\n", futex(s, FUTEX_WAKE, 1, NULL, NULL, 0));
-}
-
-static void robust(void) {
-  struct robust_list_head head = {{&head.list}, 0, NULL};
-  printf("set_robust_list bad size: %s\n", E(syscall(SYS_set_robust_list, &head, sizeof head + 1)));
-  printf("set_robust_list: %s\n", E(syscall(SYS_set_robust_list, &head, sizeof head)));
-  struct robust_list_head *got = NULL;
-  size_t len = 0;
-  long r = syscall(SYS_get_robust_list, 0, &got, &len);
-  printf("get_robust_list self: %s same %d len %zu\n", E(r), got == &head, len);
-  r = syscall(SYS_get_robust_list, getpid(), &got, &len);
-  printf("get_robust_list own tid: %s same %d\n", E(r), got == &head);
-  printf("get_robust_list no such task: %s\n", E(syscall(SYS_get_robust_list, 999999, &got, &len)));
-  printf("get_robust_list bad pointer: %s\n", E(syscall(SYS_get_robust_list, 0, (void *)8, &len)));
+  // Back where they were: requeue everything from parking to w.
+  long back = futex(&parking, FUTEX_CMP_REQUEUE_PRIVATE, 0, (const struct timespec *)(uintptr_t)INT_MAX, w, parking);
+  check(back == n);
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IONBF, 0);
-  waits();
-  wakes();
-  requeues();
-  wake_ops();
-  shared_words();
-  robust();
+  errno = 0;
+  long r = futex(&word, FUTEX_WAIT_PRIVATE, 1, 0, 0, 0);
+  say("WAIT with the wrong value: %ld %s", r, ename(errno));
+  struct timespec t20 = {0, 20 * 1000 * 1000};
+  errno = 0;
+  r = futex(&word, FUTEX_WAIT_PRIVATE, 0, &t20, 0, 0);
+  say("WAIT with a 20 ms timeout: %ld %s", r, ename(errno));
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  now.tv_nsec += 20 * 1000 * 1000;
+  if (now.tv_nsec >= 1000000000) now.tv_sec++, now.tv_nsec -= 1000000000;
+  errno = 0;
+  r = futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 0, &now, 0, FUTEX_BITSET_MATCH_ANY);
+  say("WAIT_BITSET with an absolute deadline: %ld %s", r, ename(errno));
+  say("WAKE with nobody waiting: %ld", futex(&word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0));
+
+  pthread_t t;
+  check(pthread_create(&t, 0, waiter, (void *)0) == 0);
+  until_waiting(&word, 1);
+  say("WAKE of the waiting thread: %ld", futex(&word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0));
+  pthread_join(t, 0);
+  say("its WAIT returned %ld", results[0]);
+
+  check(pthread_create(&t, 0, bitset_waiter, 0) == 0);
+  until_waiting(&word, 1);
+  say("WAKE_BITSET 0x1 of a waiter on 0x2: %ld", futex(&word, FUTEX_WAKE_BITSET_PRIVATE, 1, 0, 0, 0x1));
+  say("WAKE_BITSET 0x2: %ld", futex(&word, FUTEX_WAKE_BITSET_PRIVATE, 1, 0, 0, 0x2));
+  pthread_join(t, 0);
+  say("its WAIT_BITSET returned %ld", results[0]);
+
+  pthread_t a, b;
+  check(pthread_create(&a, 0, waiter, (void *)1) == 0);
+  check(pthread_create(&b, 0, waiter, (void *)2) == 0);
+  until_waiting(&word, 2);
+  errno = 0;
+  r = futex(&word, FUTEX_CMP_REQUEUE_PRIVATE, 0, (const struct timespec *)(uintptr_t)1, &other, 5);
+  say("CMP_REQUEUE with a stale value: %ld %s", r, ename(errno));
+  r = futex(&word, FUTEX_CMP_REQUEUE_PRIVATE, 0, (const struct timespec *)(uintptr_t)2, &other, 0);
+  say("CMP_REQUEUE of both to another word, waking none: %ld", r);
+  say("WAKE on the first word now: %ld", futex(&word, FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0));
+  say("WAKE on the other word: %ld", futex(&other, FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0));
+  pthread_join(a, 0);
+  pthread_join(b, 0);
+  say("their WAITs returned %ld %ld", results[1], results[2]);
   return 0;
 }
