@@ -151,49 +151,67 @@ describe("futex, timers and CPU time under the userkernel", () => {
   });
 });
 
-describe("POSIX shared memory and semaphores under the userkernel", () => {
+/**
+ * Compile test/userkernel/c/<name>.c (static, -pthread) and run it with `args` natively and
+ * under the userkernel in a rootfs of its own (with /dev/shm); both must exit 0 and print
+ * the same, which is returned.
+ */
+async function sameInRootfs(name: string, args: string[]): Promise<string> {
+  const base = mkdtempSync(join(tmpdir(), "userkernel-futex-"));
+  try {
+    const root = join(base, "rootfs");
+    mkdirSync(join(root, "dev/shm"), { recursive: true });
+    const bin = join(base, name);
+    await promisify(execFile)("gcc", ["-static", "-O1", "-pthread", "-o", bin, join(C_DIR, `${name}.c`)]);
+    copyFileSync(bin, join(root, name));
+    chmodSync(join(root, name), 0o755);
+    const native = await runNative(bin, args);
+    assert.equal(native.code, 0, native.stdout + native.stderr);
+    const stdout = new Collector();
+    const stderr = new Collector();
+    const r = await runStatic({
+      rootfs: root,
+      binary: `/${name}`,
+      argv: [`/${name}`, ...args],
+      env: [],
+      stdout,
+      stderr,
+      log: () => {},
+    });
+    assert.equal(r.code, 0, stdout.text() + stderr.text());
+    assert.equal(stdout.text(), native.stdout);
+    assert.deepEqual([...r.unimplemented.keys()], []);
+    return stdout.text();
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+function includesLines(out: string, lines: string[]): void {
+  for (const line of lines) assert.ok(out.includes(`${line}\n`), `missing "${line}" in:\n${out}`);
+}
+
+describe("POSIX shared memory, semaphores and timers across execve, in a rootfs", () => {
   it("shm_open, shared mappings of one file, sem_open, process-shared sem/mutex/cond as natively", async () => {
-    const base = mkdtempSync(join(tmpdir(), "userkernel-shm-"));
-    try {
-      const root = join(base, "rootfs");
-      mkdirSync(join(root, "dev/shm"), { recursive: true });
-      const bin = join(base, "shm");
-      await promisify(execFile)("gcc", ["-static", "-O1", "-pthread", "-o", bin, join(C_DIR, "shm.c")]);
-      copyFileSync(bin, join(root, "shm"));
-      chmodSync(join(root, "shm"), 0o755);
-      const native = await runNative(bin);
-      assert.equal(native.code, 0, native.stderr);
-      const stdout = new Collector();
-      const stderr = new Collector();
-      const r = await runStatic({
-        rootfs: root,
-        binary: "/shm",
-        argv: ["/shm"],
-        env: [],
-        stdout,
-        stderr,
-        log: () => {},
-      });
-      assert.equal(r.code, 0, stderr.text());
-      assert.equal(stdout.text(), native.stdout);
-      for (const line of [
-        "b sees a: written through a",
-        "a sees b: written through b",
-        "offset mapping sees b: written through b",
-        "a new mapping sees it: written through a",
-        "a private mapping starts from it: written through a",
-        "private writes stay private: written through a",
-        "c sees d: through d",
-        "shm_open gone: ENOENT",
-        "sem_timedwait at 0: ETIMEDOUT",
-        "value through the other handle: 1",
-        "sem_trywait empty: EAGAIN",
-        "cond timedwait: ETIMEDOUT",
-      ])
-        assert.ok(stdout.text().includes(`${line}\n`), `missing "${line}" in:\n${stdout.text()}`);
-      assert.deepEqual([...r.unimplemented.keys()], []);
-    } finally {
-      rmSync(base, { recursive: true, force: true });
-    }
+    const out = await sameInRootfs("shm", []);
+    includesLines(out, [
+      "b sees a: written through a",
+      "a sees b: written through b",
+      "offset mapping sees b: written through b",
+      "a new mapping sees it: written through a",
+      "a private mapping starts from it: written through a",
+      "private writes stay private: written through a",
+      "c sees d: through d",
+      "shm_open gone: ENOENT",
+      "sem_timedwait at 0: ETIMEDOUT",
+      "value through the other handle: 1",
+      "sem_trywait empty: EAGAIN",
+      "cond timedwait: ETIMEDOUT",
+    ]);
+  });
+
+  it("execve deletes the POSIX timers and keeps the interval timers", async () => {
+    const out = await sameInRootfs("timer_calls", ["exec"]);
+    includesLines(out, ["posix timer gone after exec: EINVAL", "interval timer kept after exec: 1"]);
   });
 });

@@ -4,6 +4,7 @@
 // Prints results, errno names and comparisons, never the times themselves.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -288,6 +289,30 @@ int main(int argc, char **argv) {
     setitimer(ITIMER_REAL, &shot, NULL);
     for (int i = 0; i < 50; i++) sleep_ms(100);
     printf("still alive\n");
+    return 0;
+  }
+  if (argc > 1 && strcmp(argv[1], "exec") == 0) {
+    // A POSIX timer and an interval timer, then execve of this program.
+    timer_t t;
+    struct sigevent ev = {0};
+    ev.sigev_notify = SIGEV_NONE;
+    timer_create(CLOCK_MONOTONIC, &ev, &t);
+    struct itimerspec its = {{0, 0}, {100, 0}};
+    timer_settime(t, 0, &its, NULL);
+    struct itimerval real = {{0, 0}, {100, 0}};
+    setitimer(ITIMER_REAL, &real, NULL);
+    printf("timer id before exec: %ld\n", (long)(intptr_t)t);
+    char *args[] = {argv[0], "after-exec", NULL};
+    execv("/proc/self/exe", args);
+    printf("execv: %s\n", strerrorname_np(errno));
+    return 1;
+  }
+  if (argc > 1 && strcmp(argv[1], "after-exec") == 0) {
+    struct itimerspec got;
+    printf("posix timer gone after exec: %s\n", E(timer_gettime((timer_t)0, &got)));
+    struct itimerval v;
+    getitimer(ITIMER_REAL, &v);
+    printf("interval timer kept after exec: %d\n", v.it_value.tv_sec >= 90);
     return 0;
   }
   sigset_t s;
