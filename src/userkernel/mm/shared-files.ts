@@ -6,8 +6,8 @@
 // The space covers the file from offset 0 to the end of the largest range mapped so far. A
 // mapping that reaches further gets a bigger copy; mappings made before keep the old one
 // (they no longer see the new ones' writes): programs size a shared file (ftruncate) before
-// they map it, so this does not happen in practice. read(2) and write(2) on the file do not
-// go through these pages: the file keeps the bytes it had when first mapped.
+// they map it, so this does not happen in practice. read(2), write(2) and truncate on the
+// file stay coherent with the pages (readShared, writeShared, truncateShared: the VFS calls them).
 import { type MemoryFile, pageUp } from "./memfile.js";
 
 interface Segment {
@@ -19,6 +19,9 @@ interface Segment {
 
 /** One table per memory file (that is, per kernel); files are keyed by their inode object. */
 const tables = new WeakMap<MemoryFile, WeakMap<object, Segment>>();
+
+/** The shared pages of each file, for the file's own reads and writes. */
+const byFile = new WeakMap<object, { mem: MemoryFile; seg: Segment }>();
 
 /** A file that is gone (no name, no descriptor, no mapping) gives its pages back. */
 const gone = new FinalizationRegistry<{ mem: MemoryFile; seg: Segment }>(({ mem, seg }) => {
@@ -74,6 +77,7 @@ export function sharedFilePages(
   } else {
     const made = { off, len: need };
     table.set(file, made);
+    byFile.set(file, { mem, seg: made });
     gone.register(file, { mem, seg: made });
   }
   return off + offset;
@@ -96,4 +100,31 @@ export function copySharedFilePages(
   const n = Math.min(length, seg.len - offset);
   mem.copy(seg.off + offset, dst, n);
   return n;
+}
+
+/** Run `fn` over the memory-file bytes of `file`'s shared pages for [offset, offset+length), where it has them. */
+function covered(
+  file: object,
+  offset: number,
+  length: number,
+  fn: (bytes: Uint8Array, pos: number) => void,
+): void {
+  const s = byFile.get(file);
+  if (!s || offset >= s.seg.len || length <= 0) return;
+  s.mem.spans(s.seg.off + offset, Math.min(length, s.seg.len - offset), fn);
+}
+
+/** read(2) got `dst` from `file` at `offset`: what its shared mappings wrote there is the content. */
+export function readShared(file: object, offset: number, dst: Uint8Array): void {
+  covered(file, offset, dst.length, (b, pos) => dst.set(b, pos));
+}
+
+/** write(2) put `src` into `file` at `offset`: its shared mappings see it too. */
+export function writeShared(file: object, offset: number, src: Uint8Array): void {
+  covered(file, offset, src.length, (b, pos) => b.set(src.subarray(pos, pos + b.length)));
+}
+
+/** `file` was truncated to `length`: its shared pages read as zeros past it, as a grown file does. */
+export function truncateShared(file: object, length: number): void {
+  covered(file, length, Number.MAX_SAFE_INTEGER - length, (b) => b.fill(0));
 }

@@ -1,6 +1,6 @@
 // POSIX shared memory and semaphores in one process: shm_open over /dev/shm, two MAP_SHARED
-// mappings of one file see each other's writes (and a later mapping and a private one see
-// them too), named and unnamed semaphores (futex words in shared memory), a process-shared
+// mappings of one file see each other's writes (and a later mapping, a private one, read and
+// write see them too), named and unnamed semaphores (futex words in shared memory), a process-shared
 // mutex and a timed condition wait. Prints results and errno names.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,6 +55,16 @@ static void shm(void) {
   printf("reopened sees it: %s\n", d);
   strcpy(d, "through d");
   printf("c sees d: %s\n", c);
+  char buf[32] = {0};
+  pread(again, buf, 9, 0);
+  printf("read sees the mapping's write: %s\n", buf);
+  pwrite(again, "WRITE", 5, 4096);
+  printf("the mapping sees write: %.17s\n", c + 4096);
+  ftruncate(again, 4096);
+  ftruncate(again, 8192);
+  memset(buf, 'x', sizeof buf);
+  pread(again, buf, 4, 4096);
+  printf("truncated away reads as zeros: %d %d %d %d\n", buf[0], buf[1], buf[2], buf[3]);
   close(again);
   printf("shm_unlink: %s\n", E(shm_unlink("/moat-shm-test")));
   printf("shm_open gone: %s\n", shm_open("/moat-shm-test", O_RDWR, 0) >= 0 ? "ok" : strerrorname_np(errno));
