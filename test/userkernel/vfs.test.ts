@@ -477,6 +477,15 @@ describe("vfs", () => {
               usage: () => ({ utimeTicks: 0, stimeTicks: 0, vsize: 0, rssPages: 0 }),
               signals: () => ({ pending: 0n, blocked: 0n, ignored: 0n, caught: 0n }),
               fds: () => fds,
+              environ: () => Buffer.from("A=1\0"),
+              root: () => "/",
+              setComm: () => {},
+              cloexec: () => false,
+              maps: () => [],
+              rlimits: () => new Map(),
+              oomScoreAdj: 0,
+              threads: () => [{ tid: 42, comm: "tool", state: () => "R" as const }],
+              hostname: () => "box",
             }
           : undefined,
     };

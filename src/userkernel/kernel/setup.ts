@@ -4,6 +4,8 @@ import { readFileSync } from "node:fs";
 import { MoatError } from "../../spec/errors.js";
 import type { Rlimit } from "../../spec/runtime.js";
 import type { ProcessView, Vfs } from "../vfs/index.js";
+import { processMaps } from "./proc-maps.js";
+import { noteInitialStack, procState } from "./proc-state.js";
 import type { Task } from "./task.js";
 
 const RLIMITS: Record<string, number> = {
@@ -65,19 +67,30 @@ const SIG_IGN = 1n;
 
 /** What /proc shows of one process; `hostPid` is its stub's (whose CPU time is the process's). */
 export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView {
+  // Made right after the load, while the registers hold the entry stack pointer.
+  noteInitialStack(task);
+  const state = procState(task);
   return {
     pid: task.pid,
     ppid: task.ppid,
     get cmdline() {
       return task.cmdline;
     },
+    environ: () =>
+      state.envEnd > state.envStart
+        ? task.mm.read(state.envStart, state.envEnd - state.envStart, "force")
+        : Buffer.alloc(0),
     get exe() {
       return task.exe;
     },
     get comm() {
       return task.comm;
     },
+    setComm: (name) => {
+      task.comm = name;
+    },
     cwd: () => vfs.pathOf(task.cwd ?? vfs.root),
+    root: () => vfs.pathOf(task.root ?? vfs.root),
     get uid() {
       return task.creds.uid;
     },
@@ -108,5 +121,17 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
       return { pending: task.pendingSignals, blocked: task.sigmask, ignored, caught };
     },
     fds: () => task.fds.entries(),
+    cloexec: (fd) => task.fds.getCloexec(fd),
+    maps: () => processMaps(task),
+    rlimits: () => task.rlimits,
+    get oomScoreAdj() {
+      return state.oomScoreAdj;
+    },
+    set oomScoreAdj(v: number) {
+      state.oomScoreAdj = v;
+    },
+    // One thread per process: the task is the process's only thread.
+    threads: () => [{ tid: task.tid, comm: task.comm, state: () => (task.sleeping ? "S" : "R") }],
+    hostname: () => task.kernel.hostname,
   };
 }

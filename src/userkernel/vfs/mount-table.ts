@@ -32,6 +32,9 @@ export interface TmpfsOptions {
   readOnly?: boolean;
 }
 
+/** The first mount id of /proc/<pid>/mountinfo. */
+const FIRST_MOUNT_ID = 20;
+
 export class MountTable extends VfsNames {
   readonly mounts: MountInfo[] = [];
   private nextMinor = 40;
@@ -235,9 +238,15 @@ export class MountTable extends VfsNames {
     return this.mounts.map((m) => `${m.fs.source} ${m.path} ${m.fs.type} ${m.options} 0 0\n`).join("");
   }
 
+  /** The mountinfo id of the mount of device `dev` (0 for none: a pipe, a host stream). */
+  mountId(dev: number): number {
+    const i = this.mounts.findIndex((m) => m.fs.dev === dev);
+    return i < 0 ? 0 : FIRST_MOUNT_ID + i;
+  }
+
   /** /proc/<pid>/mountinfo (proc(5)): ids, parent ids, device, root, point, options, type, source. */
   mountinfoText(): string {
-    const FIRST_ID = 20;
+    const FIRST_ID = FIRST_MOUNT_ID;
     const within = (path: string, parent: string): boolean =>
       parent === "/" ? path !== "/" : path.startsWith(`${parent}/`);
     return this.mounts

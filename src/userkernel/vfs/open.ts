@@ -173,8 +173,8 @@ export class VfsOpen extends PathWalk {
       return f;
     }
     if (inode instanceof GeneratedInode) {
-      if (write) fail("EACCES");
-      return new SnapshotFile(inode, flags, inode.generate(ctx));
+      if (write && !inode.store) fail("EACCES");
+      return new SnapshotFile(inode, flags, inode.generate(ctx), ctx);
     }
     if (inode instanceof DeviceInode) {
       if (!inode.driver) fail("ENXIO");

@@ -1,6 +1,6 @@
 // /proc/<pid>/stat and /proc/<pid>/status of one process of the sandbox, in the formats of
 // proc(5), which ps and top parse by position (stat) or by field name (status).
-import type { ProcessView } from "./proc-types.js";
+import type { ProcessView, ThreadView } from "./proc-types.js";
 
 /** USER_HZ: the unit of the times in /proc (sysconf(_SC_CLK_TCK)). */
 export const CLK_TCK = 100;
@@ -10,15 +10,16 @@ const ticks = (ns: bigint): number => Number(ns / (1_000_000_000n / BigInt(CLK_T
 
 /**
  * /proc/<pid>/stat: the 52 fields of proc(5), one line. `bootNs`: the kernel's boot (hrtime);
- * `reader`: the process reads its own stat, so it runs.
+ * `reader`: the process reads its own stat, so it runs; `thread`: the line of one of its
+ * threads (/proc/<pid>/task/<tid>/stat).
  */
-export function statLine(v: ProcessView, bootNs: bigint, reader = false): string {
+export function statLine(v: ProcessView, bootNs: bigint, reader = false, thread?: ThreadView): string {
   const t = v.usage();
   const sig = v.signals();
   const fields: Array<number | string | bigint> = [
-    v.pid,
-    `(${v.comm})`,
-    reader ? "R" : v.state(),
+    thread?.tid ?? v.pid,
+    `(${thread?.comm ?? v.comm})`,
+    reader ? "R" : (thread ?? v).state(),
     v.ppid,
     v.pid, // pgrp: each process leads its own group (no setpgid across processes yet)
     v.pid, // session
@@ -35,7 +36,7 @@ export function statLine(v: ProcessView, bootNs: bigint, reader = false): string
     0, // cstime
     20, // priority
     0, // nice
-    1, // num_threads
+    v.threads().length, // num_threads
     0, // itrealvalue
     ticks(v.startNs - bootNs),
     t.vsize,
@@ -78,17 +79,17 @@ const hex = (n: bigint): string => n.toString(16).padStart(16, "0");
 const kB = (bytes: number): string => `${String(Math.floor(bytes / 1024)).padStart(8)} kB`;
 
 /** /proc/<pid>/status: the fields ps, top and people look for, with tabs as in proc(5). */
-export function statusText(v: ProcessView, reader = false): string {
+export function statusText(v: ProcessView, reader = false, thread?: ThreadView): string {
   const t = v.usage();
   const sig = v.signals();
   const ids = (n: number): string => `${n}\t${n}\t${n}\t${n}`;
   return [
-    `Name:\t${v.comm}`,
+    `Name:\t${thread?.comm ?? v.comm}`,
     `Umask:\t${v.umask.toString(8).padStart(4, "0")}`,
-    `State:\t${STATE_NAMES[reader ? "R" : v.state()]}`,
+    `State:\t${STATE_NAMES[reader ? "R" : (thread ?? v).state()]}`,
     `Tgid:\t${v.pid}`,
     `Ngid:\t0`,
-    `Pid:\t${v.pid}`,
+    `Pid:\t${thread?.tid ?? v.pid}`,
     `PPid:\t${v.ppid}`,
     `TracerPid:\t0`,
     `Uid:\t${ids(v.uid)}`,
@@ -97,7 +98,7 @@ export function statusText(v: ProcessView, reader = false): string {
     `Groups:\t${v.groups.join(" ")}`,
     `VmSize:\t${kB(t.vsize)}`,
     `VmRSS:\t${kB(t.rssPages * PAGE)}`,
-    `Threads:\t1`,
+    `Threads:\t${v.threads().length}`,
     `SigQ:\t0/0`,
     `SigPnd:\t${hex(sig.pending)}`,
     `ShdPnd:\t${hex(0n)}`,

@@ -80,6 +80,7 @@ export class Vfs extends MountTable {
           bootRealtimeS: opts.bootRealtimeS ?? Date.now() / 1000,
           version: opts.version ?? "Linux version 6.1.0-moat (moat@userkernel) #1 SMP moat userkernel",
           bootNs: process.hrtime.bigint(),
+          mountId: (dev) => vfs.mountId(dev),
         }),
       "proc",
       "proc",

@@ -1,0 +1,56 @@
+// Per-process facts that /proc and prctl keep and the Task has no field for yet: where the
+// initial environment lies in memory (Linux's mm->env_start/env_end, which
+// /proc/<pid>/environ reads), oom_score_adj, the child-subreaper flag and the timer slack.
+// Kept beside the task, keyed by it; the process model that replaces Task (thread group and
+// address space) is where they belong.
+import { Reg } from "../../sys/ptrace.js";
+import type { Task } from "./task.js";
+
+export interface ProcState {
+  /** [start, end) of the environment strings the loader wrote (0, 0: unknown). */
+  envStart: number;
+  envEnd: number;
+  oomScoreAdj: number;
+  childSubreaper: boolean;
+  /** PR_SET_TIMERSLACK, in ns (Linux's default: 50 us). */
+  timerslackNs: number;
+}
+
+const states = new WeakMap<Task, ProcState>();
+
+export function procState(t: Task): ProcState {
+  let s = states.get(t);
+  if (!s) {
+    s = { envStart: 0, envEnd: 0, oomScoreAdj: 0, childSubreaper: false, timerslackNs: 50_000 };
+    states.set(t, s);
+  }
+  return s;
+}
+
+/**
+ * Note where the environment is while the registers still hold the entry stack pointer
+ * (right after a load): argc, argv[], NULL, envp[], NULL, as create_elf_tables lays them out.
+ */
+export function noteInitialStack(t: Task): void {
+  const s = procState(t);
+  s.envStart = 0;
+  s.envEnd = 0;
+  try {
+    const sp = Number(t.platform.regs.u64[Reg.rsp]!);
+    const argc = Number(t.mm.readU64(sp));
+    let p = sp + 8 * (argc + 2);
+    let first = 0;
+    let last = 0;
+    for (let i = 0; i < 1 << 20; i++, p += 8) {
+      const e = Number(t.mm.readU64(p));
+      if (e === 0) break;
+      if (first === 0) first = e;
+      last = e;
+    }
+    if (first === 0) return;
+    s.envStart = first;
+    s.envEnd = last + Buffer.byteLength(t.mm.readCString(last, 32 * 4096, "latin1"), "latin1") + 1;
+  } catch {
+    // A stack that is not the loader's: environ reads empty.
+  }
+}
