@@ -164,7 +164,8 @@ export class VfsOpen extends PathWalk {
       const need = (acc === 0 || acc === 2 ? MAY_READ : 0) | (write || trunc ? MAY_WRITE : 0);
       checkPermission(ctx.cred, inode, need);
     }
-    if (write && inode.fs.readOnly) fail("EROFS");
+    // A writable proc file (comm, oom_score_adj) is a setting, not content of the read-only fs.
+    if (write && inode.fs.readOnly && !(inode instanceof GeneratedInode && inode.store)) fail("EROFS");
     if (inode instanceof FileInode) {
       if (write || trunc) await inode.copyUp();
       await inode.acquire();
