@@ -1,8 +1,9 @@
-// Per-process facts that /proc and prctl keep and the Task has no field for yet: where the
-// initial environment lies in memory (Linux's mm->env_start/env_end, which
-// /proc/<pid>/environ reads), oom_score_adj, the child-subreaper flag and the timer slack.
-// Kept beside the task, keyed by it; the process model that replaces Task (thread group and
-// address space) is where they belong.
+// Per-process facts that /proc, prctl and the scheduling calls keep and the Task has no field
+// for yet: where the initial environment lies in memory (Linux's mm->env_start/env_end, which
+// /proc/<pid>/environ reads), oom_score_adj, the child-subreaper flag, the timer slack, the
+// scheduling policy, nice value, CPU affinity, I/O priority and membarrier registrations.
+// Kept beside the task, keyed by it; the process model that replaces Task (thread group,
+// thread and address space) is where they belong.
 import { Reg } from "../../sys/ptrace.js";
 import type { Task } from "./task.js";
 
@@ -14,6 +15,16 @@ export interface ProcState {
   childSubreaper: boolean;
   /** PR_SET_TIMERSLACK, in ns (Linux's default: 50 us). */
   timerslackNs: number;
+  /** sched_setscheduler's policy (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE). */
+  policy: number;
+  /** The nice value, -20..19. */
+  nice: number;
+  /** sched_setaffinity's mask (bit n: CPU n); undefined: every CPU of the sandbox. */
+  affinity: bigint | undefined;
+  /** ioprio_set's value (class << 13 | data); 0: none set. */
+  ioprio: number;
+  /** MEMBARRIER_CMD_REGISTER_* commands registered (their bits). */
+  membarrier: number;
 }
 
 const states = new WeakMap<Task, ProcState>();
@@ -21,7 +32,18 @@ const states = new WeakMap<Task, ProcState>();
 export function procState(t: Task): ProcState {
   let s = states.get(t);
   if (!s) {
-    s = { envStart: 0, envEnd: 0, oomScoreAdj: 0, childSubreaper: false, timerslackNs: 50_000 };
+    s = {
+      envStart: 0,
+      envEnd: 0,
+      oomScoreAdj: 0,
+      childSubreaper: false,
+      timerslackNs: 50_000,
+      policy: 0,
+      nice: 0,
+      affinity: undefined,
+      ioprio: 0,
+      membarrier: 0,
+    };
     states.set(t, s);
   }
   return s;

@@ -12,8 +12,10 @@ import * as identity from "./identity.js";
 import * as mm from "./mm.js";
 import { SYSCALL_NAMES } from "./names.js";
 import * as poll from "./poll.js";
+import * as prctl from "./prctl.js";
 import * as proc from "./process.js";
 import * as sched from "./sched.js";
+import * as policy from "./sched-policy.js";
 import * as signal from "./signal.js";
 import * as time from "./time.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
@@ -22,6 +24,7 @@ import type { Handler, Support, SyscallEntry } from "./types.js";
 const enosys: Handler = () => fail("ENOSYS");
 
 // [number, handler, support, note?]; the name comes from the number.
+// biome-ignore format: one row per line, so that rows added on other branches merge line by line
 const entries: Array<[number, Handler, Support, string?]> = [
   [0, fs.read, "full"],
   [1, fs.write, "full"],
@@ -163,14 +166,14 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [137, path.statfs, "full"],
   [138, path.fstatfs, "full"],
   [139, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
-  [140, enosys, "none"],
-  [141, enosys, "none"],
-  [142, enosys, "none"],
-  [143, enosys, "none"],
-  [144, enosys, "none"],
-  [145, enosys, "none"],
-  [146, enosys, "none"],
-  [147, enosys, "none"],
+  [140, policy.getpriority, "full"],
+  [141, policy.setpriority, "partial", "a nice value >= 0 is applied to the stub on the host; a lower one is recorded only"],
+  [142, policy.schedSetparam, "partial", "normal policies only: real-time ones are EPERM, as without CAP_SYS_NICE"],
+  [143, policy.schedGetparam, "full"],
+  [144, policy.schedSetscheduler, "partial", "SCHED_OTHER, SCHED_BATCH, SCHED_IDLE (recorded); FIFO and RR are EPERM, as without CAP_SYS_NICE"],
+  [145, policy.schedGetscheduler, "full"],
+  [146, policy.schedGetPriorityMax, "full"],
+  [147, policy.schedGetPriorityMin, "full"],
   [148, enosys, "none"],
   [149, mm.noop, "full", "mlock: memory is never swapped out"],
   [150, mm.noop, "full", "munlock"],
@@ -180,7 +183,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [154, enosys, "none"],
   [155, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [156, enosys, "none", "obsolete: Linux x86-64 answers ENOSYS too"],
-  [157, proc.prctl, "partial", "name, pdeathsig, dumpable, no_new_privs; no caps or seccomp"],
+  [157, prctl.prctl, "partial", "name, pdeathsig, dumpable, child subreaper, no_new_privs, timer slack; no caps or seccomp filters"],
   [158, proc.archPrctl, "partial", "ARCH_SET/GET_FS/GS only"],
   [159, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [160, proc.setrlimit, "full"],
@@ -226,8 +229,8 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [201, time.time, "full"],
   [202, sched.futex, "partial", "one task: wakes find no one, matching waits are ENOSYS"],
-  [203, enosys, "none"],
-  [204, sched.schedGetaffinity, "full", "one CPU"],
+  [203, policy.schedSetaffinity, "partial", "recorded and read back; the stub keeps every CPU of the sandbox"],
+  [204, policy.schedGetaffinity, "full", "the host CPUs moat may run on"],
   [205, enosys, "none", "obsolete: Linux x86-64 answers ENOSYS too"],
   [206, enosys, "none", "no AIO or io_uring"],
   [207, enosys, "none", "no AIO or io_uring"],
@@ -274,8 +277,8 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [248, enosys, "none", "no keyrings"],
   [249, enosys, "none", "no keyrings"],
   [250, enosys, "none", "no keyrings"],
-  [251, enosys, "none"],
-  [252, enosys, "none"],
+  [251, policy.ioprioSet, "partial", "recorded; file I/O is the host's, in moat's own I/O class"],
+  [252, policy.ioprioGet, "full"],
   [253, enosys, "none", "no inotify/fanotify"],
   [254, enosys, "none", "no inotify/fanotify"],
   [255, enosys, "none", "no inotify/fanotify"],
@@ -332,7 +335,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [306, fs.syncfs, "full", "nothing to write back"],
   [307, enosys, "none", "no sockets yet"],
   [308, enosys, "none", "no namespaces inside the sandbox"],
-  [309, sched.getcpu, "full"],
+  [309, policy.getcpu, "full", "the CPU the stub last ran on; one NUMA node"],
   [310, enosys, "none", "no tracing of the sandbox's own processes"],
   [311, enosys, "none", "no tracing of the sandbox's own processes"],
   [312, enosys, "none", "no tracing of the sandbox's own processes"],
@@ -347,7 +350,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [321, enosys, "none", "no tracing of the sandbox's own processes"],
   [322, exec.execveat, "partial", "no flags; static ELF and #! scripts"],
   [323, enosys, "none", "no tracing of the sandbox's own processes"],
-  [324, enosys, "none"],
+  [324, policy.membarrier, "partial", "QUERY, GLOBAL, (REGISTER_)PRIVATE_EXPEDITED; one thread per process, so there is no other thread to order yet"],
   [325, enosys, "none"],
   [326, enosys, "none"],
   [327, enosys, "none"],

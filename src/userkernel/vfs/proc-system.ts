@@ -16,9 +16,14 @@ export function meminfoText(m: MemoryFigures): string {
     ["Buffers", m.buffers],
     ["Cached", m.cached],
     ["SwapCached", 0],
+    // free, top and psutil read these by name; the sandbox has no swap, slab or dirty pages.
     ["SwapTotal", 0],
     ["SwapFree", 0],
+    ["Dirty", 0],
     ["Shmem", 0],
+    ["Slab", 0],
+    ["SReclaimable", 0],
+    ["SUnreclaim", 0],
   ];
   return rows.map(([k, v]) => `${`${k}:`.padEnd(16)}${kB(v)}\n`).join("");
 }

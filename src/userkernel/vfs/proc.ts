@@ -6,6 +6,7 @@
 // and status in proc-pid.ts, maps, limits and fdinfo in proc-text.ts, the sandbox-wide
 // files in proc-system.ts).
 // Missing (ENOENT): /proc/<pid>/{smaps,auxv,io,ns,...}, the rest of /proc/sys, /proc/net.
+import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { fail } from "../errno.js";
 import type { FileDescription } from "../kernel/fdtable.js";
@@ -111,15 +112,25 @@ const PID_MAX = 32768;
 const NGROUPS_MAX = 65536;
 const TASK_COMM_LEN = 16;
 
+/**
+ * /proc/cpuinfo: the host's, as it is. The application runs on the host's CPUs and cpuid
+ * tells it the same vendor, model and flags; readers that look for "flags" (JITs choosing
+ * SIMD code) or count "processor" lines get what is true. A host without the file gets the
+ * few fields Node knows.
+ */
 function cpuinfo(): string {
-  return os
-    .cpus()
-    .map(
-      (c, i) =>
-        `processor\t: ${i}\nvendor_id\t: moat\nmodel name\t: ${c.model}\ncpu MHz\t\t: ${c.speed.toFixed(3)}\n` +
-        `physical id\t: 0\ncore id\t\t: ${i}\ncpu cores\t: ${os.cpus().length}\n\n`,
-    )
-    .join("");
+  try {
+    return readFileSync("/proc/cpuinfo", "latin1");
+  } catch {
+    return os
+      .cpus()
+      .map(
+        (c, i) =>
+          `processor\t: ${i}\nmodel name\t: ${c.model}\ncpu MHz\t\t: ${c.speed.toFixed(3)}\n` +
+          `physical id\t: 0\ncore id\t\t: ${i}\ncpu cores\t: ${os.cpus().length}\n\n`,
+      )
+      .join("");
+  }
 }
 
 /** A writable file's store: the text written, as an integer in [lo, hi] (kstrtoint's rules). */
