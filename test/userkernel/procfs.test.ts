@@ -85,6 +85,19 @@ describe("userkernel /proc for real programs", () => {
     assert.deepEqual(shape(user.stdout), want, `userkernel:\n${user.stdout}\nnative:\n${native.stdout}`);
   });
 
+  it("nproc, /proc/stat's cpu lines and /proc/cpuinfo count the same CPUs as natively", async () => {
+    // nproc asks sched_getaffinity; glibc's get_nprocs counts /proc/stat's cpuN lines when
+    // /sys is absent (as in the sandbox); programs count cpuinfo's "processor" lines.
+    const native = await runNative("/usr/bin/busybox", ["nproc"]);
+    const nproc = await runIn(b.rootfs, ["nproc"]);
+    assert.equal(nproc.stdout, native.stdout);
+    const stat = await runIn(b.rootfs, ["cat", "/proc/stat"]);
+    assert.equal(String(stat.stdout.match(/^cpu\d+ /gm)?.length ?? 0), native.stdout.trim());
+    const cpuinfo = await runIn(b.rootfs, ["cat", "/proc/cpuinfo"]);
+    assert.equal(String(cpuinfo.stdout.match(/^processor\t: \d+$/gm)?.length ?? 0), native.stdout.trim());
+    assert.match(cpuinfo.stdout, /^flags\t\t: .*\bsse2\b/m);
+  });
+
   it("busybox ls -l shows /proc/self's files, links and modes", async () => {
     const user = await runIn(b.rootfs, ["ls", "-l", "/proc/self/"]);
     assert.equal(user.code, 0, user.stderr);
