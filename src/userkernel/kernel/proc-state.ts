@@ -17,6 +17,8 @@ export interface ProcState {
   timerslackNs: number;
   /** sched_setscheduler's policy (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE). */
   policy: number;
+  /** SCHED_RESET_ON_FORK / SCHED_FLAG_RESET_ON_FORK: children start with the default policy. */
+  resetOnFork: boolean;
   /** The nice value, -20..19. */
   nice: number;
   /** sched_setaffinity's mask (bit n: CPU n); undefined: every CPU of the sandbox. */
@@ -39,6 +41,7 @@ export function procState(t: Task): ProcState {
       childSubreaper: false,
       timerslackNs: 50_000,
       policy: 0,
+      resetOnFork: false,
       nice: 0,
       affinity: undefined,
       ioprio: 0,

@@ -94,7 +94,8 @@ const SCHED_RESET_ON_FORK = 0x40000000;
 
 export const schedGetscheduler: Handler = (t, a) => {
   self(t, int(a[0]));
-  return procState(t).policy;
+  const s = procState(t);
+  return s.policy | (s.resetOnFork ? SCHED_RESET_ON_FORK : 0);
 };
 
 export const schedGetparam: Handler = (t, a) => {
@@ -121,6 +122,7 @@ export const schedSetscheduler: Handler = (t, a) => {
   const policy = int(a[1]) & ~SCHED_RESET_ON_FORK;
   checkPolicy(policy, t.mm.readU32(addr(a[2])) | 0);
   procState(t).policy = policy;
+  procState(t).resetOnFork = (int(a[1]) & SCHED_RESET_ON_FORK) !== 0;
   return 0;
 };
 
@@ -140,6 +142,75 @@ function priorityRange(policy: number): [number, number] {
     return [0, 0];
   return fail("EINVAL");
 }
+
+/** struct sched_attr as this kernel knows it (SCHED_ATTR_SIZE_VER1) and its oldest size. */
+const SCHED_ATTR_SIZE = 56;
+const SCHED_ATTR_SIZE_VER0 = 48;
+const SCHED_FLAG_RESET_ON_FORK = 0x01;
+const SCHED_FLAG_KEEP_POLICY = 0x08;
+const SCHED_FLAG_KEEP_PARAMS = 0x10;
+const SCHED_FLAG_ALL = 0x7f;
+const PAGE_SIZE = 4096;
+
+/** sched_getattr(pid, attr, size, flags): the policy, nice value and priority, in as much of the struct as the caller has. */
+export const schedGetattr: Handler = (t, a) => {
+  const pid = int(a[0]);
+  const usize = uint(a[2]);
+  if (a[1] === 0n || pid < 0 || usize < SCHED_ATTR_SIZE_VER0 || usize > PAGE_SIZE || uint(a[3]) !== 0)
+    fail("EINVAL");
+  self(t, pid);
+  const s = procState(t);
+  const b = Buffer.alloc(SCHED_ATTR_SIZE);
+  const size = Math.min(usize, SCHED_ATTR_SIZE);
+  b.writeUInt32LE(size, 0);
+  b.writeUInt32LE(s.policy, 4);
+  b.writeBigUInt64LE(s.resetOnFork ? BigInt(SCHED_FLAG_RESET_ON_FORK) : 0n, 8);
+  b.writeInt32LE(s.nice, 16);
+  // sched_priority 0 (normal policies); runtime, deadline, period 0; util_min 0, util_max 1024.
+  b.writeUInt32LE(1024, 52);
+  t.mm.write(addr(a[1]), b.subarray(0, size));
+  return 0;
+};
+
+/** sched_setattr(pid, attr, flags): normal policies and the nice value; sizes checked as Linux's sched_copy_attr. */
+export const schedSetattr: Handler = (t, a) => {
+  const pid = int(a[0]);
+  const at = addr(a[1]);
+  if (a[1] === 0n || pid < 0 || uint(a[2]) !== 0) fail("EINVAL");
+  let size = t.mm.readU32(at);
+  if (size === 0) size = SCHED_ATTR_SIZE_VER0;
+  const tooBig = (): never => {
+    t.mm.writeU32(at, SCHED_ATTR_SIZE);
+    return fail("E2BIG");
+  };
+  if (size < SCHED_ATTR_SIZE_VER0 || size > PAGE_SIZE) tooBig();
+  // A newer struct is fine as long as the fields this kernel does not know are zero.
+  if (size > SCHED_ATTR_SIZE && t.mm.read(at + SCHED_ATTR_SIZE, size - SCHED_ATTR_SIZE).some((x) => x !== 0))
+    tooBig();
+  const raw = Buffer.alloc(SCHED_ATTR_SIZE);
+  raw.set(t.mm.read(at, Math.min(size, SCHED_ATTR_SIZE)));
+  self(t, pid);
+  const policy = raw.readUInt32LE(4);
+  const flags64 = raw.readBigUInt64LE(8);
+  if (flags64 & ~BigInt(SCHED_FLAG_ALL)) fail("EINVAL");
+  const flags = Number(flags64);
+  const nice = Math.min(19, Math.max(-20, raw.readInt32LE(16)));
+  const priority = raw.readUInt32LE(20) | 0;
+  const s = procState(t);
+  if (!(flags & SCHED_FLAG_KEEP_POLICY)) {
+    // Deadline scheduling needs its runtime <= deadline <= period, then CAP_SYS_NICE.
+    if (policy === SCHED_DEADLINE) {
+      const [runtime, deadline] = [raw.readBigUInt64LE(24), raw.readBigUInt64LE(32)];
+      if (runtime === 0n || deadline === 0n || runtime > deadline) fail("EINVAL");
+      fail("EPERM", "deadline scheduling");
+    }
+    checkPolicy(policy, priority);
+  }
+  if (!(flags & SCHED_FLAG_KEEP_PARAMS)) setNice(t, nice);
+  if (!(flags & SCHED_FLAG_KEEP_POLICY)) s.policy = policy;
+  s.resetOnFork = (flags & SCHED_FLAG_RESET_ON_FORK) !== 0;
+  return 0;
+};
 
 const PRIO_PROCESS = 0;
 const PRIO_PGRP = 1;
@@ -163,7 +234,11 @@ export const getpriority: Handler = (t, a) => {
 
 export const setpriority: Handler = (t, a) => {
   prioTarget(t, int(a[0]), int(a[1]));
-  const nice = Math.min(19, Math.max(-20, int(a[2])));
+  setNice(t, Math.min(19, Math.max(-20, int(a[2]))));
+  return 0;
+};
+
+function setNice(t: Task, nice: number): void {
   const s = procState(t);
   // Lowering it takes CAP_SYS_NICE (root in the sandbox) or RLIMIT_NICE's allowance.
   const floor = 20 - Number(t.rlimits.get(13)?.[0] ?? 0n);
@@ -174,8 +249,7 @@ export const setpriority: Handler = (t, a) => {
   } catch {
     // The stub is gone (the process is exiting): nothing to apply.
   }
-  return 0;
-};
+}
 
 const MEMBARRIER_CMD_GLOBAL = 1;
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED = 8;

@@ -13,6 +13,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+struct attr {
+  unsigned size, policy;
+  unsigned long long flags;
+  int nice;
+  unsigned priority;
+  unsigned long long runtime, deadline, period;
+  unsigned util_min, util_max;
+};
+
 static void report(const char *what, long r) {
   if (r < 0) printf("%s: %s\n", what, strerrorname_np(errno));
   else printf("%s: %ld\n", what, r);
@@ -105,6 +114,46 @@ int main(void) {
   report("setparam prio 3", sched_setparam(0, &sp));
   sp.sched_priority = 0;
   report("setscheduler other", sched_setscheduler(0, SCHED_OTHER, &sp));
+  report("getscheduler", sched_getscheduler(0));
+
+  // sched_setattr/getattr: sizes, flags, policy and nice together.
+  struct attr at;
+  memset(&at, 0, sizeof at);
+  report("getattr", syscall(SYS_sched_getattr, 0, &at, sizeof at, 0));
+  printf("attr: size %u policy %u nice %d\n", at.size, at.policy, at.nice);
+  report("getattr small", syscall(SYS_sched_getattr, 0, &at, 20, 0));
+  report("getattr flags", syscall(SYS_sched_getattr, 0, &at, sizeof at, 1));
+  memset(&at, 0, sizeof at);
+  at.size = sizeof at;
+  at.policy = SCHED_BATCH;
+  at.nice = 4;
+  report("setattr batch nice 4", syscall(SYS_sched_setattr, 0, &at, 0));
+  memset(&at, 0, sizeof at);
+  syscall(SYS_sched_getattr, 0, &at, sizeof at, 0);
+  printf("attr: policy %u nice %d\n", at.policy, at.nice);
+  report("getpriority after setattr", getpriority(PRIO_PROCESS, 0));
+  at.size = 12;
+  report("setattr size 12", syscall(SYS_sched_setattr, 0, &at, 0));
+  printf("size told: %u\n", at.size);
+  at.size = sizeof at;
+  report("setattr bad flags arg", syscall(SYS_sched_setattr, 0, &at, 2));
+  at.flags = 1ULL << 40;
+  report("setattr unknown sched flag", syscall(SYS_sched_setattr, 0, &at, 0));
+  at.flags = 0;
+  at.policy = 6; /* SCHED_DEADLINE with no runtime */
+  report("setattr deadline", syscall(SYS_sched_setattr, 0, &at, 0));
+  report("setattr null", syscall(SYS_sched_setattr, 0, NULL, 0));
+  report("setattr pid -1", syscall(SYS_sched_setattr, -1, &at, 0));
+  report("setattr other pid", syscall(SYS_sched_setattr, 999999, &at, 0));
+  char big[sizeof at + 8];
+  memset(big, 0, sizeof big);
+  memcpy(big, &at, sizeof at);
+  ((struct attr *)big)->size = sizeof big;
+  ((struct attr *)big)->policy = SCHED_OTHER;
+  ((struct attr *)big)->nice = 0;
+  report("setattr newer struct, zero tail", syscall(SYS_sched_setattr, 0, big, 0));
+  big[sizeof at + 3] = 1;
+  report("setattr newer struct, set tail", syscall(SYS_sched_setattr, 0, big, 0));
   report("getscheduler", sched_getscheduler(0));
 
   // nice values: the raw syscall gives 20 - nice.
