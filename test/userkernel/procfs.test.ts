@@ -52,6 +52,18 @@ describe("userkernel /proc for real programs", () => {
       "status threads: 1\n",
       "ngroups_max: 65536\n",
       "environ: 400 mine: yes\n",
+      "fstatat(-1, absolute): 0 same: yes\n",
+      "fstatat(-1, relative): EBADF\n",
+      'fstatat(-1, "", AT_EMPTY_PATH): EBADF\n',
+      "auxv: pagesz yes, AT_RANDOM as getauxval yes, ends with AT_NULL yes\n",
+      "statm fields: 7\n",
+      "stat: softirq yes, procs_running >= 1 yes\n",
+      "status: VmData yes VmStk yes VmExe yes VmHWM yes\n",
+      "/proc/mounts -> self/mounts\n",
+      "thread-self/exe is exe: yes\n",
+      "domainname is uname's: yes\n",
+      "boot_id: 37 chars\n",
+      "shared anon: rw-s /dev/zero (deleted)\n",
     ])
       assert.ok(user.stdout.includes(line), `missing ${JSON.stringify(line)} in:\n${user.stdout}`);
   });

@@ -486,6 +486,8 @@ describe("vfs", () => {
               oomScoreAdj: 0,
               threads: () => [{ tid: 42, comm: "tool", state: () => "R" as const }],
               hostname: () => "box",
+              domainname: () => "(none)",
+              auxv: () => Buffer.alloc(16),
             }
           : undefined,
     };
@@ -495,7 +497,7 @@ describe("vfs", () => {
     assert.equal(await read("/proc/self/cmdline", me), "/bin/tool\0-x\0");
     assert.equal(await vfs.readlink(me, null, "/proc/42/exe"), "/bin/tool");
     assert.match(await read("/proc/version"), /^Linux version \S+moat/);
-    assert.match(await read("/proc/mounts"), /^overlay \/ overlay .*\ntmpfs \/tmp tmpfs /ms);
+    assert.match(await read("/proc/mounts", me), /^overlay \/ overlay .*\ntmpfs \/tmp tmpfs /ms);
     assert.match(await read("/proc/meminfo"), /^MemTotal: +\d+ kB/);
     assert.match(await read("/proc/cpuinfo"), /^processor\t: 0/);
     assert.deepEqual(await names("/proc/42/fd"), [".", "..", "0"]);

@@ -66,7 +66,9 @@ export function processMaps(t: Task): MapView[] {
     };
     if (m.name) return [m];
     if (segs.some((s) => s.start < v.end && v.start < s.fileEnd)) return bySegment(m, segs, t.exe);
-    if (brkEnd > brkStart && v.start >= brkStart && v.end <= pageUp(brkEnd)) m.name = "[heap]";
+    // Shared anonymous memory is a mapping of an unlinked /dev/zero on Linux.
+    if (v.shared) m.name = "/dev/zero (deleted)";
+    else if (brkEnd > brkStart && v.start >= brkStart && v.end <= pageUp(brkEnd)) m.name = "[heap]";
     else if (v.start < stackTop && stackTop <= v.end) m.name = "[stack]";
     return [m];
   });

@@ -11,6 +11,9 @@ export interface ProcState {
   /** [start, end) of the environment strings the loader wrote (0, 0: unknown). */
   envStart: number;
   envEnd: number;
+  /** [start, end) of the auxiliary vector, AT_NULL included (0, 0: unknown). */
+  auxvStart: number;
+  auxvEnd: number;
   oomScoreAdj: number;
   childSubreaper: boolean;
   /** PR_SET_TIMERSLACK, in ns (Linux's default: 50 us). */
@@ -37,6 +40,8 @@ export function procState(t: Task): ProcState {
     s = {
       envStart: 0,
       envEnd: 0,
+      auxvStart: 0,
+      auxvEnd: 0,
       oomScoreAdj: 0,
       childSubreaper: false,
       timerslackNs: 50_000,
@@ -60,6 +65,8 @@ export function noteInitialStack(t: Task): void {
   const s = procState(t);
   s.envStart = 0;
   s.envEnd = 0;
+  s.auxvStart = 0;
+  s.auxvEnd = 0;
   try {
     const sp = Number(t.platform.regs.u64[Reg.rsp]!);
     const argc = Number(t.mm.readU64(sp));
@@ -72,6 +79,11 @@ export function noteInitialStack(t: Task): void {
       if (first === 0) first = e;
       last = e;
     }
+    // The auxiliary vector follows envp's NULL: (type, value) pairs up to AT_NULL.
+    let q = p + 8;
+    while (t.mm.readU64(q) !== 0n && q - p < 4096) q += 16;
+    s.auxvStart = p + 8;
+    s.auxvEnd = q + 16;
     if (first === 0) return;
     s.envStart = first;
     s.envEnd = last + Buffer.byteLength(t.mm.readCString(last, 32 * 4096, "latin1"), "latin1") + 1;

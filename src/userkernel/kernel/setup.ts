@@ -76,6 +76,10 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
     get cmdline() {
       return task.cmdline;
     },
+    auxv: () =>
+      state.auxvEnd > state.auxvStart
+        ? task.mm.read(state.auxvStart, state.auxvEnd - state.auxvStart, "force")
+        : Buffer.alloc(0),
     environ: () =>
       state.envEnd > state.envStart
         ? task.mm.read(state.envStart, state.envEnd - state.envStart, "force")
@@ -133,5 +137,6 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
     // One thread per process: the task is the process's only thread.
     threads: () => [{ tid: task.tid, comm: task.comm, state: () => (task.sleeping ? "S" : "R") }],
     hostname: () => task.kernel.hostname,
+    domainname: () => task.kernel.domainname,
   };
 }

@@ -34,3 +34,13 @@ export class OpenDescriptionInode extends Inode {
     return d;
   }
 }
+
+/**
+ * The `at` of a *at call whose dirfd is not open. Linux looks the dirfd up only when the
+ * path needs it: an absolute path ignores it, a relative one (or AT_EMPTY_PATH) is EBADF.
+ */
+export class ClosedDirfd extends Inode {
+  constructor(fs: Fs) {
+    super(fs, 0, 0, 0);
+  }
+}

@@ -79,8 +79,23 @@ const hex = (n: bigint): string => n.toString(16).padStart(16, "0");
 const kB = (bytes: number): string => `${String(Math.floor(bytes / 1024)).padStart(8)} kB`;
 
 /** /proc/<pid>/status: the fields ps, top and people look for, with tabs as in proc(5). */
+/** VmData, VmStk and VmExe as Linux counts them: private writable memory, the stack, the program's code. */
+function vmFigures(v: ProcessView): { data: number; stack: number; exe: number } {
+  let data = 0;
+  let stack = 0;
+  let exe = 0;
+  for (const m of v.maps()) {
+    const size = m.end - m.start;
+    if (m.name === "[stack]") stack += size;
+    else if (m.prot & 2 && !m.shared) data += size;
+    else if (m.prot & 4 && m.name === v.exe) exe += size;
+  }
+  return { data, stack, exe };
+}
+
 export function statusText(v: ProcessView, reader = false, thread?: ThreadView): string {
   const t = v.usage();
+  const vm = vmFigures(v);
   const sig = v.signals();
   const ids = (n: number): string => `${n}\t${n}\t${n}\t${n}`;
   return [
@@ -96,8 +111,18 @@ export function statusText(v: ProcessView, reader = false, thread?: ThreadView):
     `Gid:\t${ids(v.gid)}`,
     `FDSize:\t64`,
     `Groups:\t${v.groups.join(" ")}`,
+    `VmPeak:\t${kB(t.vsize)}`,
     `VmSize:\t${kB(t.vsize)}`,
+    `VmLck:\t${kB(0)}`,
+    `VmPin:\t${kB(0)}`,
+    `VmHWM:\t${kB(t.rssPages * PAGE)}`,
     `VmRSS:\t${kB(t.rssPages * PAGE)}`,
+    `VmData:\t${kB(vm.data)}`,
+    `VmStk:\t${kB(vm.stack)}`,
+    `VmExe:\t${kB(vm.exe)}`,
+    `VmLib:\t${kB(0)}`,
+    `VmPTE:\t${kB(0)}`,
+    `VmSwap:\t${kB(0)}`,
     `Threads:\t${v.threads().length}`,
     `SigQ:\t0/0`,
     `SigPnd:\t${hex(sig.pending)}`,
@@ -107,4 +132,13 @@ export function statusText(v: ProcessView, reader = false, thread?: ThreadView):
     `SigCgt:\t${hex(sig.caught)}`,
     "",
   ].join("\n");
+}
+
+/** /proc/<pid>/statm: size, resident, shared, text, lib, data, dirty, in pages. */
+export function statmText(v: ProcessView | undefined): string {
+  if (!v) return "";
+  const t = v.usage();
+  const vm = vmFigures(v);
+  const pages = (b: number): number => Math.floor(b / PAGE);
+  return `${pages(t.vsize)} ${t.rssPages} 0 ${pages(vm.exe)} 0 ${pages(vm.data + vm.stack)} 0\n`;
 }

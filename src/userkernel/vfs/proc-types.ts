@@ -30,6 +30,8 @@ export interface ProcessView {
   cmdline: string[];
   /** The initial environment as the process's memory holds it (NUL-terminated strings). */
   environ: () => Buffer;
+  /** The auxiliary vector the loader gave it (/proc/<pid>/auxv: 16-byte pairs to AT_NULL). */
+  auxv: () => Buffer;
   /** The executable's path in the container. */
   exe: string;
   /** The working directory's path in the container. */
@@ -64,8 +66,9 @@ export interface ProcessView {
   oomScoreAdj: number;
   /** Its threads (one per process until clone comes). */
   threads: () => ThreadView[];
-  /** The host name of its UTS namespace (/proc/sys/kernel/hostname). */
+  /** The host and domain names of its UTS namespace (/proc/sys/kernel/hostname, domainname). */
   hostname: () => string;
+  domainname: () => string;
 }
 
 export interface ProcessSource {

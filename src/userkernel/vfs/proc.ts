@@ -1,18 +1,22 @@
 // The sandbox's /proc, for real programs. Present: /proc/self, /proc/thread-self,
-// /proc/<pid>/{cmdline,comm (writable),environ,exe,cwd,root,fd/,fdinfo/,maps,limits,mounts,
-// mountinfo,oom_score_adj (writable),stat,status,task/<tid>/{stat,status,comm,cmdline}},
-// /proc/cpuinfo, meminfo, stat, version, mounts, uptime, loadavg, filesystems and
-// /proc/sys/kernel/{pid_max,ngroups_max,hostname,osrelease} (the formats of proc(5); stat
-// and status in proc-pid.ts, maps, limits and fdinfo in proc-text.ts, the sandbox-wide
-// files in proc-system.ts).
-// Missing (ENOENT): /proc/<pid>/{smaps,auxv,io,ns,...}, the rest of /proc/sys, /proc/net.
+// /proc/<pid>/{auxv,cmdline,comm (writable),environ,exe,cwd,root,fd/,fdinfo/,maps,limits,
+// mounts,mountinfo,oom_score_adj (writable),stat,statm,status,task/<tid>/ (the same files,
+// stat, status and comm of the thread)}, /proc/cpuinfo (the host's), meminfo, stat, version,
+// mounts (-> self/mounts), cmdline, devices, uptime, loadavg, filesystems, and in /proc/sys
+// kernel/{pid_max,ngroups_max,hostname,domainname,osrelease,ostype,cap_last_cap,overflowuid,
+// overflowgid,randomize_va_space,random/{uuid,boot_id},keys/{maxkeys,maxbytes}} and
+// vm/{max_map_count,mmap_min_addr,overcommit_memory} (the formats of proc(5); stat, statm and
+// status in proc-pid.ts, maps, limits and fdinfo in proc-text.ts, the sandbox-wide files in
+// proc-system.ts).
+// Missing (ENOENT): /proc/<pid>/{mem,smaps,io,ns,...}, the rest of /proc/sys, /proc/net.
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { fail } from "../errno.js";
 import type { FileDescription } from "../kernel/fdtable.js";
 import type { MemoryFigures } from "../mm/usage.js";
 import { type Ctx, DirInode, type Fs, GeneratedInode, type Inode, SymlinkInode } from "./inode.js";
-import { statLine, statusText } from "./proc-pid.js";
+import { statLine, statmText, statusText } from "./proc-pid.js";
 import { loadavgText, meminfoText, statText, uptimeText } from "./proc-system.js";
 import { fdinfoText, limitsText, mapsText } from "./proc-text.js";
 import type { ProcessSource, ProcessView, ThreadView } from "./proc-types.js";
@@ -165,7 +169,8 @@ function taskDir(fs: Fs, pid: number, tid: number, o: ProcOptions): SynthDir {
     view()
       ?.threads()
       .find((t) => t.tid === tid);
-  const files: Record<string, () => Inode> = {
+  const files: Files = {
+    ...pidFiles(fs, pid, o),
     stat: () =>
       new GeneratedInode(fs, (ctx) => {
         const v = view();
@@ -185,7 +190,6 @@ function taskDir(fs: Fs, pid: number, tid: number, o: ProcOptions): SynthDir {
         () => thread()?.comm ?? "",
         (name) => view()?.setComm(name),
       ),
-    cmdline: () => new GeneratedInode(fs, () => text(cmdlineOf(view()))),
   };
   return ownedDir(fs, String(tid), files, view());
 }
@@ -219,10 +223,12 @@ function ownedDir(
   return dir;
 }
 
-function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
+type Files = Record<string, (dir: SynthDir) => Inode>;
+
+/** The files of /proc/<pid>/ but task/ (a task directory holds them too). */
+function pidFiles(fs: Fs, pid: number, o: ProcOptions): Files {
   const view = (): ProcessView | undefined => o.processes().get(pid);
-  const tasks = new Map<number, SynthDir>();
-  const files: Record<string, (dir: SynthDir) => Inode> = {
+  return {
     cmdline: () => new GeneratedInode(fs, () => text(cmdlineOf(view()))),
     comm: () =>
       commFile(
@@ -232,6 +238,7 @@ function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
         (name) => view()?.setComm(name),
       ),
     environ: () => new GeneratedInode(fs, () => view()?.environ() ?? Buffer.alloc(0), 0o400),
+    auxv: () => new GeneratedInode(fs, () => view()?.auxv() ?? Buffer.alloc(0), 0o400),
     exe: () => new SymlinkInode(fs, () => view()?.exe ?? "", 0, 0),
     cwd: () => new SymlinkInode(fs, () => view()?.cwd() ?? "/", 0, 0),
     root: () => new SymlinkInode(fs, () => view()?.root() ?? "/", 0, 0),
@@ -239,6 +246,7 @@ function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
     mountinfo: () => new GeneratedInode(fs, () => text(o.mountinfo())),
     maps: () => new GeneratedInode(fs, () => text(mapsText(view()?.maps() ?? []))),
     limits: () => new GeneratedInode(fs, () => text(limitsText(view()?.rlimits() ?? new Map()))),
+    statm: () => new GeneratedInode(fs, () => text(statmText(view()))),
     oom_score_adj: () =>
       new GeneratedInode(
         fs,
@@ -293,6 +301,14 @@ function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
           }),
         0o500,
       ),
+  };
+}
+
+function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
+  const view = (): ProcessView | undefined => o.processes().get(pid);
+  const tasks = new Map<number, SynthDir>();
+  const files: Files = {
+    ...pidFiles(fs, pid, o),
     task: (dir) =>
       new SynthDir(
         fs,
@@ -335,7 +351,14 @@ export function makeProcFs(fs: Fs, o: ProcOptions): DirInode {
     meminfo: () => new GeneratedInode(fs, () => text(meminfoText(o.memory()))),
     stat: () => new GeneratedInode(fs, () => text(statText(o.bootNs, o.bootRealtimeS, o.processes()))),
     version: () => new GeneratedInode(fs, () => text(`${o.version}\n`)),
-    mounts: () => new GeneratedInode(fs, () => text(o.mounts())),
+    mounts: () => new SymlinkInode(fs, "self/mounts", 0, 0),
+    cmdline: () => new GeneratedInode(fs, () => text("BOOT_IMAGE=moat ro\n")),
+    devices: () =>
+      new GeneratedInode(fs, () =>
+        text(
+          "Character devices:\n  1 mem\n  4 /dev/vc/0\n  5 /dev/tty\n  5 /dev/console\n  5 /dev/ptmx\n\nBlock devices:\n",
+        ),
+      ),
     uptime: () => new GeneratedInode(fs, () => text(uptimeText(o.bootNs, o.processes()))),
     loadavg: () => new GeneratedInode(fs, () => text(loadavgText(o.processes()))),
     filesystems: () =>
@@ -360,29 +383,47 @@ export function makeProcFs(fs: Fs, o: ProcOptions): DirInode {
   );
 }
 
-/** /proc/sys/kernel: the few settings programs read (python's and glibc's probes, hostname). */
+/** /proc/sys: the few settings programs read (python's and glibc's probes, hostname, limits). */
 function sysDir(fs: Fs, parent: SynthDir, o: ProcOptions): SynthDir {
   const value = (f: (ctx: Ctx) => string) => () => new GeneratedInode(fs, (ctx) => text(`${f(ctx)}\n`));
-  const kernel: Record<string, () => Inode> = {
-    pid_max: value(() => String(PID_MAX)),
-    ngroups_max: value(() => String(NGROUPS_MAX)),
-    hostname: value((ctx) => o.processes().get(ctx.pid)?.hostname() ?? ""),
-    // "Linux version 6.1.0-moat ..." -> "6.1.0-moat", as uname -r.
-    osrelease: value(() => o.version.split(" ")[2] ?? ""),
+  const view = (ctx: Ctx): ProcessView | undefined => o.processes().get(ctx.pid);
+  // One per kernel: each sandbox is a boot.
+  const bootId = randomUUID();
+  type Tree = { [name: string]: Tree | (() => Inode) };
+  const tree: Tree = {
+    kernel: {
+      pid_max: value(() => String(PID_MAX)),
+      ngroups_max: value(() => String(NGROUPS_MAX)),
+      hostname: value((ctx) => view(ctx)?.hostname() ?? ""),
+      domainname: value((ctx) => view(ctx)?.domainname() ?? "(none)"),
+      // "Linux version 6.1.0-moat ..." -> "6.1.0-moat", as uname -r.
+      osrelease: value(() => o.version.split(" ")[2] ?? ""),
+      ostype: value(() => "Linux"),
+      // The loader randomises the stack, mmap base and brk (as Linux's full randomisation).
+      randomize_va_space: value(() => "2"),
+      // CAP_CHECKPOINT_RESTORE, the last capability of Linux 6.1.
+      cap_last_cap: value(() => "40"),
+      overflowuid: value(() => "65534"),
+      overflowgid: value(() => "65534"),
+      random: { uuid: value(() => randomUUID()), boot_id: value(() => bootId) },
+      keys: { maxkeys: value(() => "200"), maxbytes: value(() => "20000") },
+    },
+    vm: {
+      max_map_count: value(() => "65530"),
+      mmap_min_addr: value(() => "65536"),
+      overcommit_memory: value(() => "0"),
+    },
   };
-  const sys = new SynthDir(
-    fs,
-    parent,
-    "sys",
-    () => ["kernel"],
-    (_n, d) =>
-      new SynthDir(
-        fs,
-        d,
-        "kernel",
-        () => Object.keys(kernel),
-        (n) => kernel[n]!(),
-      ),
-  );
-  return sys;
+  const dir = (name: string, parentDir: SynthDir, t: Tree): SynthDir =>
+    new SynthDir(
+      fs,
+      parentDir,
+      name,
+      () => Object.keys(t),
+      (n, d) => {
+        const e = t[n]!;
+        return typeof e === "function" ? e() : dir(n, d, e);
+      },
+    );
+  return dir("sys", parent, tree);
 }

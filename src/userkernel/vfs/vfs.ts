@@ -16,7 +16,7 @@ import { makedev } from "./stat.js";
 
 export * from "./flags.js";
 export type { MountInfo, TmpfsOptions } from "./mount-table.js";
-export { OpenDescriptionInode } from "./open-description.js";
+export { ClosedDirfd, OpenDescriptionInode } from "./open-description.js";
 
 export interface VfsOptions {
   /** The gofer serving the rootfs. */

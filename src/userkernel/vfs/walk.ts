@@ -5,7 +5,7 @@ import { fail } from "../errno.js";
 import { VfsFile } from "./file.js";
 import { MAXSYMLINKS, NAME_MAX, PATH_MAX } from "./flags.js";
 import { type Ctx, DirInode, type Inode, SymlinkInode } from "./inode.js";
-import { OpenDescriptionInode } from "./open-description.js";
+import { ClosedDirfd, OpenDescriptionInode } from "./open-description.js";
 import { checkPermission, MAY_EXEC } from "./perm.js";
 import { MagicLink } from "./proc.js";
 
@@ -35,6 +35,7 @@ export class PathWalk {
   protected startOf(ctx: Ctx, at: Inode | null, path: string): DirInode {
     if (path.startsWith("/")) return this.rootOf(ctx);
     if (at === null) return ctx.cwd;
+    if (at instanceof ClosedDirfd) fail("EBADF");
     if (!(at instanceof DirInode)) fail("ENOTDIR");
     return at;
   }
@@ -132,7 +133,10 @@ export class PathWalk {
     follow: boolean,
     emptyPath = false,
   ): Promise<Inode> {
-    if (path === "" && emptyPath) return at ?? ctx.cwd;
+    if (path === "" && emptyPath) {
+      if (at instanceof ClosedDirfd) fail("EBADF");
+      return at ?? ctx.cwd;
+    }
     const w = { links: 0 };
     const p = await this.walkParent(ctx, this.startOf(ctx, at, path), path, w);
     return this.finish(ctx, p, follow, w);

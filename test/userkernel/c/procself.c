@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -224,6 +226,65 @@ int main(int argc, char **argv) {
   printf("ngroups_max: %s", buf);
   slurp("/proc/sys/kernel/pid_max");
   printf("pid_max above 300: %s\n", yes(atoi(buf) > 300));
+
+  // A closed dirfd is ignored for an absolute path, EBADF for a relative one.
+  snprintf(want, sizeof want, "%s/procself-dirfd", argv[1]);
+  int f2 = open(want, O_CREAT | O_RDWR, 0600);
+  unlink(want);
+  struct stat a, b2;
+  fstat(f2, &a);
+  snprintf(link, sizeof link, "/proc/self/fd/%d", f2);
+  int rc = fstatat(-1, link, &b2, 0);
+  printf("fstatat(-1, absolute): %d same: %s\n", rc, yes(a.st_ino == b2.st_ino && a.st_dev == b2.st_dev));
+  errno = 0;
+  printf("fstatat(-1, relative): %s\n", fstatat(-1, "x", &b2, 0) < 0 ? strerrorname_np(errno) : "ok");
+  printf("fstatat(-1, \"\", AT_EMPTY_PATH): %s\n",
+         fstatat(-1, "", &b2, AT_EMPTY_PATH) < 0 ? strerrorname_np(errno) : "ok");
+  close(f2);
+
+  // auxv: the pairs the program started with.
+  n = slurp("/proc/self/auxv");
+  unsigned long *av = (unsigned long *)buf;
+  int pagesz = 0, random_same = 0, ends = 0;
+  for (ssize_t i = 0; i + 1 < n / 8; i += 2) {
+    if (av[i] == AT_PAGESZ && av[i + 1] == 4096) pagesz = 1;
+    if (av[i] == AT_RANDOM && av[i + 1] == getauxval(AT_RANDOM)) random_same = 1;
+    if (av[i] == AT_NULL) ends = i + 2 == n / 8;
+  }
+  printf("auxv: pagesz %s, AT_RANDOM as getauxval %s, ends with AT_NULL %s\n", yes(pagesz), yes(random_same),
+         yes(ends));
+
+  // statm, /proc/stat, status's Vm lines.
+  slurp("/proc/self/statm");
+  unsigned long sm[7];
+  printf("statm fields: %d\n", sscanf(buf, "%lu %lu %lu %lu %lu %lu %lu", &sm[0], &sm[1], &sm[2], &sm[3], &sm[4],
+                                       &sm[5], &sm[6]));
+  slurp("/proc/stat");
+  char *pr = strstr(buf, "\nprocs_running ");
+  printf("stat: softirq %s, procs_running >= 1 %s\n", yes(strstr(buf, "\nsoftirq ") != NULL),
+         yes(pr && atoi(pr + 15) >= 1));
+  slurp("/proc/self/status");
+  printf("status: VmData %s VmStk %s VmExe %s VmHWM %s\n", yes(strstr(buf, "\nVmData:") != NULL),
+         yes(strstr(buf, "\nVmStk:") != NULL), yes(strstr(buf, "\nVmExe:") != NULL),
+         yes(strstr(buf, "\nVmHWM:") != NULL));
+
+  // /proc/mounts is self/mounts; thread-self holds the same files as self.
+  n = readlink("/proc/mounts", link, sizeof link - 1);
+  link[n < 0 ? 0 : n] = 0;
+  printf("/proc/mounts -> %s\n", link);
+  n = readlink("/proc/thread-self/exe", link, sizeof link - 1);
+  link[n < 0 ? 0 : n] = 0;
+  printf("thread-self/exe is exe: %s\n", yes(strcmp(link, exe) == 0));
+  slurp("/proc/sys/kernel/domainname");
+  printf("domainname is uname's: %s\n", yes(strncmp(buf, u.domainname, strlen(u.domainname)) == 0));
+  slurp("/proc/sys/kernel/random/boot_id");
+  printf("boot_id: %zu chars\n", strlen(buf));
+
+  // Shared anonymous memory shows as a deleted /dev/zero.
+  char *shared = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  read_maps();
+  struct map *sm_map = map_of((unsigned long)shared);
+  printf("shared anon: %s %s\n", sm_map ? sm_map->perms : "-", sm_map ? sm_map->name : "-");
 
   // Owners and modes of the writable and private files.
   struct stat st;
