@@ -64,6 +64,11 @@ describe("userkernel /proc for real programs", () => {
       "domainname is uname's: yes\n",
       "boot_id: 37 chars\n",
       "shared anon: rw-s /dev/zero (deleted)\n",
+      "mem pread: 10 hello-mem\n",
+      "mem pwrite read-only page: 7 forced\n",
+      "mem read across the end: 6\n",
+      "mem unmapped: -1 EIO\n",
+      "mem read at lseek: hello, then 5\n",
     ])
       assert.ok(user.stdout.includes(line), `missing ${JSON.stringify(line)} in:\n${user.stdout}`);
   });

@@ -488,6 +488,8 @@ describe("vfs", () => {
               hostname: () => "box",
               domainname: () => "(none)",
               auxv: () => Buffer.alloc(16),
+              memRead: () => Buffer.alloc(0),
+              memWrite: () => 0,
             }
           : undefined,
     };

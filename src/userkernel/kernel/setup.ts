@@ -3,6 +3,8 @@
 import { readFileSync } from "node:fs";
 import { MoatError } from "../../spec/errors.js";
 import type { Rlimit } from "../../spec/runtime.js";
+import { KernelError } from "../errno.js";
+import { PAGE } from "../mm/memfile.js";
 import type { ProcessView, Vfs } from "../vfs/index.js";
 import { processMaps } from "./proc-maps.js";
 import { noteInitialStack, procState } from "./proc-state.js";
@@ -126,6 +128,12 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
     },
     fds: () => task.fds.entries(),
     cloexec: (fd) => task.fds.getCloexec(fd),
+    memRead: (at, length) => memAccess(task, at, length, (a, n) => task.mm.read(a, n, "force")),
+    memWrite: (at, data) =>
+      memAccess(task, at, data.length, (a, n, done) => {
+        task.mm.write(a, data.subarray(done, done + n), "force");
+        return Buffer.alloc(n);
+      }).length,
     maps: () => processMaps(task),
     rlimits: () => task.rlimits,
     get oomScoreAdj() {
@@ -139,4 +147,27 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
     hostname: () => task.kernel.hostname,
     domainname: () => task.kernel.domainname,
   };
+}
+
+/** Page by page from `at` until an unmapped page: what /proc/<pid>/mem reaches (EIO: nothing). */
+function memAccess(
+  task: Task,
+  at: number,
+  length: number,
+  op: (addr: number, n: number, done: number) => Buffer,
+): Buffer {
+  const parts: Buffer[] = [];
+  let done = 0;
+  while (done < length) {
+    const a = at + done;
+    const n = Math.min(length - done, PAGE - (a % PAGE));
+    try {
+      parts.push(op(a, n, done));
+    } catch {
+      break;
+    }
+    done += n;
+  }
+  if (done === 0) throw new KernelError("EIO");
+  return Buffer.concat(parts);
 }

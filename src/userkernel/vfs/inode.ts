@@ -374,6 +374,17 @@ export class GeneratedInode extends Inode {
   }
 }
 
+/** A file whose open makes a description of its own (/proc/<pid>/mem reads the process's memory). */
+export class OpenableInode extends Inode {
+  constructor(
+    fs: Fs,
+    mode: number,
+    readonly opener: (inode: OpenableInode, flags: number) => FileDescription,
+  ) {
+    super(fs, S_IFREG | mode, 0, 0);
+  }
+}
+
 export interface DirEntry {
   name: string;
   ino: number;

@@ -28,6 +28,7 @@ import {
   type Fs,
   GeneratedInode,
   type Inode,
+  OpenableInode,
   SymlinkInode,
 } from "./inode.js";
 import { OpenDescriptionInode } from "./open-description.js";
@@ -165,7 +166,14 @@ export class VfsOpen extends PathWalk {
       checkPermission(ctx.cred, inode, need);
     }
     // A writable proc file (comm, oom_score_adj) is a setting, not content of the read-only fs.
-    if (write && inode.fs.readOnly && !(inode instanceof GeneratedInode && inode.store)) fail("EROFS");
+    if (
+      write &&
+      inode.fs.readOnly &&
+      !(inode instanceof GeneratedInode && inode.store) &&
+      !(inode instanceof OpenableInode)
+    )
+      fail("EROFS");
+    if (inode instanceof OpenableInode) return inode.opener(inode, flags);
     if (inode instanceof FileInode) {
       if (write || trunc) await inode.copyUp();
       await inode.acquire();

@@ -58,6 +58,10 @@ export interface ProcessView {
   fds: () => Map<number, FileDescription>;
   /** FD_CLOEXEC of a descriptor (fdinfo's flags show it as O_CLOEXEC). */
   cloexec: (fd: number) => boolean;
+  /** /proc/<pid>/mem: bytes at `addr` up to the first unmapped page (EIO if that is the first). */
+  memRead: (addr: number, length: number) => Buffer;
+  /** Writes whatever the protections (as ptrace's FOLL_FORCE); bytes written, EIO as memRead. */
+  memWrite: (addr: number, data: Buffer) => number;
   /** Its mappings, lowest first. */
   maps: () => MapView[];
   /** RLIMIT_* number -> [soft, hard] (RLIM_INFINITY as 2^64-1). */

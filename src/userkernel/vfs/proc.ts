@@ -1,5 +1,5 @@
 // The sandbox's /proc, for real programs. Present: /proc/self, /proc/thread-self,
-// /proc/<pid>/{auxv,cmdline,comm (writable),environ,exe,cwd,root,fd/,fdinfo/,maps,limits,
+// /proc/<pid>/{auxv,cmdline,comm (writable),environ,exe,cwd,root,fd/,fdinfo/,maps,mem,limits,
 // mounts,mountinfo,oom_score_adj (writable),stat,statm,status,task/<tid>/ (the same files,
 // stat, status and comm of the thread)}, /proc/cpuinfo (the host's), meminfo, stat, version,
 // mounts (-> self/mounts), cmdline, devices, uptime, loadavg, filesystems, and in /proc/sys
@@ -8,14 +8,23 @@
 // vm/{max_map_count,mmap_min_addr,overcommit_memory} (the formats of proc(5); stat, statm and
 // status in proc-pid.ts, maps, limits and fdinfo in proc-text.ts, the sandbox-wide files in
 // proc-system.ts).
-// Missing (ENOENT): /proc/<pid>/{mem,smaps,io,ns,...}, the rest of /proc/sys, /proc/net.
+// Missing (ENOENT): /proc/<pid>/{smaps,io,ns,...}, the rest of /proc/sys, /proc/net.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import { fail } from "../errno.js";
 import type { FileDescription } from "../kernel/fdtable.js";
 import type { MemoryFigures } from "../mm/usage.js";
-import { type Ctx, DirInode, type Fs, GeneratedInode, type Inode, SymlinkInode } from "./inode.js";
+import {
+  type Ctx,
+  DirInode,
+  type Fs,
+  GeneratedInode,
+  type Inode,
+  OpenableInode,
+  SymlinkInode,
+} from "./inode.js";
+import { ProcMemFile } from "./proc-mem.js";
 import { statLine, statmText, statusText } from "./proc-pid.js";
 import { loadavgText, meminfoText, statText, uptimeText } from "./proc-system.js";
 import { fdinfoText, limitsText, mapsText } from "./proc-text.js";
@@ -247,6 +256,7 @@ function pidFiles(fs: Fs, pid: number, o: ProcOptions): Files {
     maps: () => new GeneratedInode(fs, () => text(mapsText(view()?.maps() ?? []))),
     limits: () => new GeneratedInode(fs, () => text(limitsText(view()?.rlimits() ?? new Map()))),
     statm: () => new GeneratedInode(fs, () => text(statmText(view()))),
+    mem: () => new OpenableInode(fs, 0o600, (inode, flags) => new ProcMemFile(inode, flags, view)),
     oom_score_adj: () =>
       new GeneratedInode(
         fs,

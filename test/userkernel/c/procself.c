@@ -286,6 +286,23 @@ int main(int argc, char **argv) {
   struct map *sm_map = map_of((unsigned long)shared);
   printf("shared anon: %s %s\n", sm_map ? sm_map->perms : "-", sm_map ? sm_map->name : "-");
 
+  // mem: the process's memory, written whatever the page protections; EIO where unmapped.
+  int mem = open("/proc/self/mem", O_RDWR);
+  char hello[] = "hello-mem", got[sizeof hello] = {0};
+  printf("mem pread: %zd %s\n", pread(mem, got, sizeof got, (off_t)hello), got);
+  char *ro = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  munmap(ro + 4096, 4096);
+  mprotect(ro, 4096, PROT_READ);
+  printf("mem pwrite read-only page: %zd %s\n", pwrite(mem, "forced", 7, (off_t)ro), ro);
+  printf("mem read across the end: %zd\n", pread(mem, got, sizeof got, (off_t)(ro + 4090)));
+  errno = 0;
+  ssize_t un = pread(mem, got, 4, (off_t)(ro + 4096));
+  printf("mem unmapped: %zd %s\n", un, strerrorname_np(errno));
+  lseek(mem, (off_t)hello, SEEK_SET);
+  read(mem, got, 5);
+  printf("mem read at lseek: %.5s, then %ld\n", got, (long)(lseek(mem, 0, SEEK_CUR) - (off_t)hello));
+  close(mem);
+
   // Owners and modes of the writable and private files.
   struct stat st;
   stat("/proc/self/environ", &st);
