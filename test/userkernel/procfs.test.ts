@@ -64,6 +64,7 @@ describe("userkernel /proc for real programs", () => {
       "domainname is uname's: yes\n",
       "boot_id: 37 chars\n",
       "shared anon: rw-s /dev/zero (deleted)\n",
+      "pipe reopened: open ok, write 6, read 6 via-fd\n",
       "mem pread: 10 hello-mem\n",
       "mem pwrite read-only page: 7 forced\n",
       "mem read across the end: 6\n",

@@ -128,9 +128,9 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
     },
     fds: () => task.fds.entries(),
     cloexec: (fd) => task.fds.getCloexec(fd),
-    memRead: (at, length) => memAccess(task, at, length, (a, n) => task.mm.read(a, n, "force")),
+    memRead: (at, length) => memAccess(at, length, (a, n) => task.mm.read(a, n, "force")),
     memWrite: (at, data) =>
-      memAccess(task, at, data.length, (a, n, done) => {
+      memAccess(at, data.length, (a, n, done) => {
         task.mm.write(a, data.subarray(done, done + n), "force");
         return Buffer.alloc(n);
       }).length,
@@ -151,7 +151,6 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
 
 /** Page by page from `at` until an unmapped page: what /proc/<pid>/mem reaches (EIO: nothing). */
 function memAccess(
-  task: Task,
   at: number,
   length: number,
   op: (addr: number, n: number, done: number) => Buffer,

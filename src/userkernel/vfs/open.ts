@@ -165,14 +165,13 @@ export class VfsOpen extends PathWalk {
       const need = (acc === 0 || acc === 2 ? MAY_READ : 0) | (write || trunc ? MAY_WRITE : 0);
       checkPermission(ctx.cred, inode, need);
     }
-    // A writable proc file (comm, oom_score_adj) is a setting, not content of the read-only fs.
-    if (
-      write &&
-      inode.fs.readOnly &&
-      !(inode instanceof GeneratedInode && inode.store) &&
-      !(inode instanceof OpenableInode)
-    )
-      fail("EROFS");
+    // Neither a proc setting (comm), a proc file that opens its own object (mem) nor a
+    // description reopened through /proc/<pid>/fd (a pipe) is content of the read-only proc fs.
+    const ownObject =
+      (inode instanceof GeneratedInode && inode.store !== undefined) ||
+      inode instanceof OpenableInode ||
+      inode instanceof OpenDescriptionInode;
+    if (write && inode.fs.readOnly && !ownObject) fail("EROFS");
     if (inode instanceof OpenableInode) return inode.opener(inode, flags);
     if (inode instanceof FileInode) {
       if (write || trunc) await inode.copyUp();

@@ -286,6 +286,19 @@ int main(int argc, char **argv) {
   struct map *sm_map = map_of((unsigned long)shared);
   printf("shared anon: %s %s\n", sm_map ? sm_map->perms : "-", sm_map ? sm_map->name : "-");
 
+  // A pipe's end reopened through /proc/self/fd is the same pipe.
+  int pp[2];
+  pipe2(pp, O_CLOEXEC);
+  snprintf(link, sizeof link, "/proc/self/fd/%d", pp[1]);
+  int again = open(link, O_WRONLY);
+  ssize_t wr = write(again, "via-fd", 6);
+  char pbuf[8] = {0};
+  ssize_t rd = read(pp[0], pbuf, sizeof pbuf - 1);
+  printf("pipe reopened: open %s, write %zd, read %zd %s\n", again >= 0 ? "ok" : strerrorname_np(errno), wr, rd, pbuf);
+  close(again);
+  close(pp[0]);
+  close(pp[1]);
+
   // mem: the process's memory, written whatever the page protections; EIO where unmapped.
   int mem = open("/proc/self/mem", O_RDWR);
   char hello[] = "hello-mem", got[sizeof hello] = {0};
