@@ -65,6 +65,8 @@ describe("userkernel /proc for real programs", () => {
       "boot_id: 37 chars\n",
       "shared anon: rw-s /dev/zero (deleted)\n",
       "pipe reopened: open ok, write 6, read 6 via-fd\n",
+      "stat: main in code yes, stack above us yes\n",
+      "stat: arg range is cmdline yes, env range is environ yes\n",
       "mem pread: 10 hello-mem\n",
       "mem pwrite read-only page: 7 forced\n",
       "mem read across the end: 6\n",

@@ -489,6 +489,7 @@ describe("vfs", () => {
               domainname: () => "(none)",
               auxv: () => Buffer.alloc(16),
               memRead: () => Buffer.alloc(0),
+              layout: () => ({ startStack: 0, argStart: 0, argEnd: 0, envStart: 0, envEnd: 0, brkStart: 0 }),
               memWrite: () => 0,
             }
           : undefined,

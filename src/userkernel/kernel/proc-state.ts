@@ -11,6 +11,10 @@ export interface ProcState {
   /** [start, end) of the environment strings the loader wrote (0, 0: unknown). */
   envStart: number;
   envEnd: number;
+  /** [start, end) of the argument strings, and the entry stack pointer (mm->start_stack). */
+  argStart: number;
+  argEnd: number;
+  startStack: number;
   /** [start, end) of the auxiliary vector, AT_NULL included (0, 0: unknown). */
   auxvStart: number;
   auxvEnd: number;
@@ -42,6 +46,9 @@ export function procState(t: Task): ProcState {
       envEnd: 0,
       auxvStart: 0,
       auxvEnd: 0,
+      argStart: 0,
+      argEnd: 0,
+      startStack: 0,
       oomScoreAdj: 0,
       childSubreaper: false,
       timerslackNs: 50_000,
@@ -67,9 +74,17 @@ export function noteInitialStack(t: Task): void {
   s.envEnd = 0;
   s.auxvStart = 0;
   s.auxvEnd = 0;
+  s.argStart = 0;
+  s.argEnd = 0;
   try {
     const sp = Number(t.platform.regs.u64[Reg.rsp]!);
     const argc = Number(t.mm.readU64(sp));
+    s.startStack = sp;
+    if (argc > 0) {
+      s.argStart = Number(t.mm.readU64(sp + 8));
+      const lastArg = Number(t.mm.readU64(sp + 8 * argc));
+      s.argEnd = lastArg + Buffer.byteLength(t.mm.readCString(lastArg, 32 * 4096, "latin1"), "latin1") + 1;
+    }
     let p = sp + 8 * (argc + 2);
     let first = 0;
     let last = 0;

@@ -78,6 +78,14 @@ export function processView(task: Task, vfs: Vfs, hostPid: number): ProcessView 
     get cmdline() {
       return task.cmdline;
     },
+    layout: () => ({
+      startStack: state.startStack,
+      argStart: state.argStart,
+      argEnd: state.argEnd,
+      envStart: state.envStart,
+      envEnd: state.envEnd,
+      brkStart: task.mm.brkStart,
+    }),
     auxv: () =>
       state.auxvEnd > state.auxvStart
         ? task.mm.read(state.auxvStart, state.auxvEnd - state.auxvStart, "force")

@@ -16,6 +16,11 @@ const ticks = (ns: bigint): number => Number(ns / (1_000_000_000n / BigInt(CLK_T
 export function statLine(v: ProcessView, bootNs: bigint, reader = false, thread?: ThreadView): string {
   const t = v.usage();
   const sig = v.signals();
+  const l = v.layout();
+  // The program's code and data: its executable and writable mappings of the file.
+  const exe = v.maps().filter((m) => m.name === v.exe);
+  const code = exe.filter((m) => m.prot & 4);
+  const data = exe.filter((m) => m.prot & 2);
   const fields: Array<number | string | bigint> = [
     thread?.tid ?? v.pid,
     `(${thread?.comm ?? v.comm})`,
@@ -42,9 +47,9 @@ export function statLine(v: ProcessView, bootNs: bigint, reader = false, thread?
     t.vsize,
     t.rssPages,
     "18446744073709551615", // rsslim: RLIM_INFINITY
-    0, // startcode
-    0, // endcode
-    0, // startstack
+    code[0]?.start ?? 0, // startcode
+    code[code.length - 1]?.end ?? 0, // endcode
+    l.startStack, // startstack
     0, // kstkesp
     0, // kstkeip
     sig.pending,
@@ -61,13 +66,13 @@ export function statLine(v: ProcessView, bootNs: bigint, reader = false, thread?
     0, // delayacct_blkio_ticks
     0, // guest_time
     0, // cguest_time
-    0, // start_data
-    0, // end_data
-    0, // start_brk
-    0, // arg_start
-    0, // arg_end
-    0, // env_start
-    0, // env_end
+    data[0]?.start ?? 0, // start_data
+    data[data.length - 1]?.end ?? 0, // end_data
+    l.brkStart, // start_brk
+    l.argStart, // arg_start
+    l.argEnd, // arg_end
+    l.envStart, // env_start
+    l.envEnd, // env_end
     0, // exit_code
   ];
   return `${fields.join(" ")}\n`;

@@ -30,6 +30,15 @@ export interface ProcessView {
   cmdline: string[];
   /** The initial environment as the process's memory holds it (NUL-terminated strings). */
   environ: () => Buffer;
+  /** Where the loader put its arguments, environment and entry stack pointer (stat's fields 28, 48-51). */
+  layout: () => {
+    startStack: number;
+    argStart: number;
+    argEnd: number;
+    envStart: number;
+    envEnd: number;
+    brkStart: number;
+  };
   /** The auxiliary vector the loader gave it (/proc/<pid>/auxv: 16-byte pairs to AT_NULL). */
   auxv: () => Buffer;
   /** The executable's path in the container. */

@@ -316,6 +316,30 @@ int main(int argc, char **argv) {
   printf("mem read at lseek: %.5s, then %ld\n", got, (long)(lseek(mem, 0, SEEK_CUR) - (off_t)hello));
   close(mem);
 
+  // stat's layout fields: code around main, the stack above us, the argument and environment
+  // ranges holding what cmdline and environ show.
+  slurp("/proc/self/stat");
+  char *f = strrchr(buf, ')') + 2;
+  unsigned long fv[60] = {0};
+  for (int i = 3; i < 53 && f; i++) {
+    fv[i] = strtoul(f, NULL, 10);
+    f = strchr(f, ' ');
+    if (f) f++;
+  }
+  printf("stat: main in code %s, stack above us %s\n",
+         yes(fv[26] <= (unsigned long)&main && (unsigned long)&main < fv[27]), yes(fv[28] > (unsigned long)&local));
+  char ranges[2][4096];
+  ssize_t rl[2];
+  int mfd = open("/proc/self/mem", O_RDONLY);
+  rl[0] = pread(mfd, ranges[0], fv[49] - fv[48], fv[48]);
+  rl[1] = pread(mfd, ranges[1], fv[51] - fv[50], fv[50]);
+  close(mfd);
+  n = slurp("/proc/self/cmdline");
+  int args_same = rl[0] == n && memcmp(ranges[0], buf, n) == 0;
+  n = slurp("/proc/self/environ");
+  printf("stat: arg range is cmdline %s, env range is environ %s\n", yes(args_same),
+         yes(rl[1] == n && memcmp(ranges[1], buf, n) == 0));
+
   // Owners and modes of the writable and private files.
   struct stat st;
   stat("/proc/self/environ", &st);
