@@ -233,8 +233,8 @@ export class SnapshotFile extends VfsFile {
   }
   write(src: Buffer): number {
     const store = this.inode instanceof GeneratedInode ? this.inode.store : undefined;
-    if (!store || !canWrite(this.flags) || !this.opener)
-      return fail(canWrite(this.flags) ? "EACCES" : "EBADF");
+    if (!canWrite(this.flags)) return fail("EBADF");
+    if (!store || !this.opener) return fail("EIO");
     return store(this.opener, src);
   }
   seek(offset: number, whence: number): number {

@@ -181,7 +181,8 @@ export class VfsOpen extends PathWalk {
       return f;
     }
     if (inode instanceof GeneratedInode) {
-      if (write && !inode.store) fail("EACCES");
+      // Opening for writing is a permission question (root may); a file without a store then
+      // fails each write with EIO, as Linux's proc files without a write operation do.
       return new SnapshotFile(inode, flags, inode.generate(ctx), ctx);
     }
     if (inode instanceof DeviceInode) {

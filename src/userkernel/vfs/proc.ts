@@ -92,6 +92,16 @@ class SynthDir extends DirInode {
     return this.cached(name);
   }
 
+  /** Its names are what exists: a new one cannot be made (ENOENT, as Linux's proc lookup answers). */
+  override attach(): void {
+    fail("ENOENT");
+  }
+
+  /** Nor removed (EPERM: proc directories have no unlink, rmdir or rename). */
+  override detach(): void {
+    fail("EPERM");
+  }
+
   override async list(): Promise<Array<{ name: string; ino: number; type: number }>> {
     return this.names().map((name) => {
       const n = this.cached(name)!;

@@ -84,8 +84,9 @@ export class Vfs extends MountTable {
         }),
       "proc",
       "proc",
-      true,
-      "ro,nosuid,nodev,noexec",
+      // rw, as Linux and runc mount it: its files refuse new names and removal themselves.
+      false,
+      "rw,nosuid,nodev,noexec,relatime",
     );
     await vfs.mountNew(
       admin,

@@ -340,6 +340,19 @@ int main(int argc, char **argv) {
   printf("stat: arg range is cmdline %s, env range is environ %s\n", yes(args_same),
          yes(rl[1] == n && memcmp(ranges[1], buf, n) == 0));
 
+  // /proc is mounted rw, as under runc; its directories refuse new names and removals.
+  slurp("/proc/self/mounts");
+  printf("/proc mounted rw: %s\n", yes(strstr(buf, " /proc proc rw,") != NULL));
+  errno = 0;
+  int pr1 = mkdir("/proc/xyz", 0755);
+  printf("mkdir in /proc: %d %s\n", pr1, strerrorname_np(errno));
+  errno = 0;
+  pr1 = open("/proc/newfile", O_CREAT | O_WRONLY, 0644);
+  printf("creat in /proc: %d %s\n", pr1, strerrorname_np(errno));
+  errno = 0;
+  pr1 = unlink("/proc/self/comm");
+  printf("unlink in /proc: %d %s\n", pr1, strerrorname_np(errno));
+
   // Owners and modes of the writable and private files.
   struct stat st;
   stat("/proc/self/environ", &st);
