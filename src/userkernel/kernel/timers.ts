@@ -18,6 +18,9 @@ import { SIG_DFL, SIG_IGN } from "./signals-state.js";
 import type { Task } from "./task.js";
 import type { ThreadGroup } from "./thread-group.js";
 
+/** The longest a sampled CPU-clock timer waits between looks while its clock stands still. */
+const MAX_IDLE_NS = 100_000_000n;
+
 /** Node's timers take at most a signed 32-bit count of milliseconds. */
 const MAX_TIMER_MS = 0x7fffffff;
 
@@ -102,6 +105,9 @@ export class KTimer {
   private expiry: bigint | undefined;
   private interval = 0n;
   private handle: NodeJS.Timeout | undefined;
+  /** CPU clocks: the last reading, and how long the clock has stood still (for backing off). */
+  private lastNow: bigint | undefined;
+  private idleNs = 0n;
   /** Expiries not signalled since the last one that was (timer_getoverrun's count comes from it). */
   overrun = 0;
   overrunLast = 0;
@@ -147,8 +153,18 @@ export class KTimer {
       this.fire();
       return;
     }
-    const threads = BigInt(Math.max(1, this.clock.cpuThreads?.() ?? 1));
-    const wait = this.clock.cpuThreads ? left / threads : left;
+    let wait = left;
+    if (this.clock.cpuThreads) {
+      const threads = BigInt(Math.max(1, this.clock.cpuThreads()));
+      // A CPU clock that did not move since the last look (the process sleeps) is looked at
+      // less and less often, up to every 100 ms, rather than every time left.
+      const now = expiry - left;
+      this.idleNs = now === this.lastNow ? (this.idleNs === 0n ? 1_000_000n : this.idleNs * 2n) : 0n;
+      if (this.idleNs > MAX_IDLE_NS) this.idleNs = MAX_IDLE_NS;
+      this.lastNow = now;
+      wait = left / threads;
+      if (wait < this.idleNs) wait = this.idleNs;
+    }
     const ms = Math.max(1, Number(wait / 1_000_000n) + (wait % 1_000_000n > 0n ? 1 : 0));
     this.handle = setTimeout(
       () => {
