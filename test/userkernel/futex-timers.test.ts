@@ -10,9 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { FutexTable } from "../../src/userkernel/kernel/futex.js";
+import { FutexTable, futexKey } from "../../src/userkernel/kernel/futex.js";
 import { runStatic } from "../../src/userkernel/kernel/run.js";
 import type { Blockable } from "../../src/userkernel/kernel/wait.js";
+import { AddressSpace, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../../src/userkernel/mm/addrspace.js";
+import { MemoryFile } from "../../src/userkernel/mm/memfile.js";
+import { sharedFilePages } from "../../src/userkernel/mm/shared-files.js";
 import { assertSameAsNative, C_DIR, Collector, runNative, runUser, workdir } from "./helpers.js";
 
 function task(): Blockable & { exitStatus: unknown } {
@@ -73,6 +76,52 @@ describe("futex table", () => {
     assert.equal(await p, "interrupted");
     assert.equal(f.waiters("t"), 0);
     assert.equal(f.wake("t", 1), 0, "an interrupted waiter was still woken");
+  });
+});
+
+describe("futex keys", () => {
+  const mem = new MemoryFile(2 ** 30);
+  after(() => mem.close());
+  const host = { map() {}, unmap() {}, protect() {}, reserved: [] };
+  const space = (): AddressSpace => new AddressSpace(mem, host, [], { mmapBase: 0x7f00_0000_0000 });
+
+  it("two address spaces mapping one file's shared page meet on it; private words never do", async () => {
+    const a = space();
+    const b = space();
+    const file = {};
+    const off = sharedFilePages(mem, file, 0, 8192, () => 0);
+    const atA = a.mapShared(0, 8192, 3, MAP_SHARED, off);
+    // The other space maps the file's second page somewhere else.
+    b.mapAnonymous(0, 3 * 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS);
+    const atB = b.mapShared(0, 4096, 3, MAP_SHARED, off + 4096) - 4096;
+    assert.notEqual(atA, atB, "the two mappings should be at different addresses");
+    assert.equal(futexKey(a, atA + 4096 + 8, true), futexKey(b, atB + 4096 + 8, true));
+    assert.notEqual(
+      futexKey(a, atA + 4096, false),
+      futexKey(b, atB + 4096, false),
+      "private keys are per space",
+    );
+    // Private anonymous memory: a shared futex there is still (space, address).
+    const pa = a.mapAnonymous(0, 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS);
+    const pb = b.mapAnonymous(pa, 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS);
+    assert.equal(pa, pb);
+    assert.notEqual(futexKey(a, pa, true), futexKey(b, pb, true));
+    // A waiter in one space is woken through the other.
+    const f = new FutexTable();
+    const w = f.wait(task(), futexKey(a, atA + 4096, true), () => 0, 0, ~0, undefined);
+    assert.equal(f.wake(futexKey(b, atB + 4096, true), 1), 1);
+    assert.equal(await w, "woken");
+    assert.throws(() => futexKey(a, 8, true), /EFAULT/);
+    assert.throws(() => futexKey(a, atA + 2, false), /EINVAL/);
+  });
+
+  it("after fork, a MAP_SHARED|MAP_ANONYMOUS word is one futex for both; a private one is two", () => {
+    const parent = space();
+    const sh = parent.mapAnonymous(0, 4096, 3, MAP_SHARED | MAP_ANONYMOUS);
+    const pr = parent.mapAnonymous(0, 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS);
+    const child = parent.fork(host);
+    assert.equal(futexKey(parent, sh, true), futexKey(child, sh, true));
+    assert.notEqual(futexKey(parent, pr, true), futexKey(child, pr, true));
   });
 });
 
