@@ -13,7 +13,13 @@ import { promisify } from "node:util";
 import { FutexTable, futexKey } from "../../src/userkernel/kernel/futex.js";
 import { runStatic } from "../../src/userkernel/kernel/run.js";
 import type { Blockable } from "../../src/userkernel/kernel/wait.js";
-import { AddressSpace, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../../src/userkernel/mm/addrspace.js";
+import {
+  AddressSpace,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+} from "../../src/userkernel/mm/addrspace.js";
 import { MemoryFile } from "../../src/userkernel/mm/memfile.js";
 import { sharedFilePages } from "../../src/userkernel/mm/shared-files.js";
 import { assertSameAsNative, C_DIR, Collector, runNative, runUser, workdir } from "./helpers.js";
@@ -103,7 +109,7 @@ describe("futex keys", () => {
     );
     // Private anonymous memory: a shared futex there is still (space, address).
     const pa = a.mapAnonymous(0, 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS);
-    const pb = b.mapAnonymous(pa, 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS);
+    const pb = b.mapAnonymous(pa, 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
     assert.equal(pa, pb);
     assert.notEqual(futexKey(a, pa, true), futexKey(b, pb, true));
     // A waiter in one space is woken through the other.

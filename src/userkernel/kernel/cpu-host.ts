@@ -36,7 +36,16 @@ function statTicks(stat: string): [bigint, bigint] {
   return [BigInt(f[11] ?? "0"), BigInt(f[12] ?? "0")];
 }
 
-/** The CPU time of the host thread at /proc/<pid>/task/<tid>; zero once it is gone. */
+/** The last reading of each live host thread ("pid/tid"), to split each new stretch of time. */
+const last = new Map<string, { ut: bigint; st: bigint; total: bigint; user: bigint }>();
+
+/**
+ * The CPU time of the host thread at /proc/<pid>/task/<tid>; zero once it is gone. The
+ * precise total is split into user and system time by the ticks of the stretch since the
+ * last reading (a stretch without ticks by the thread's overall ratio), so a computing loop
+ * reads as user time even after a stretch of many system calls, whose ptrace stops count as
+ * system time; the split never goes backwards.
+ */
 export function hostThreadTimes(pid: number, tid: number): CpuTimes {
   const dir = `/proc/${pid}/task/${tid}`;
   const stat = readOr(`${dir}/stat`);
@@ -44,9 +53,19 @@ export function hostThreadTimes(pid: number, tid: number): CpuTimes {
   const [ut, st] = statTicks(stat);
   const sched = readOr(`${dir}/schedstat`);
   const total = sched !== undefined ? BigInt(sched.split(" ")[0] ?? "0") : ((ut + st) * NS) / USER_HZ;
-  // Split the precise total in the ratio of the ticks (all user time before the first tick).
-  const user = ut + st === 0n ? total : (total * ut) / (ut + st);
-  return { total, user, sys: total - user };
+  const key = `${pid}/${tid}`;
+  let prev = last.get(key) ?? { ut: 0n, st: 0n, total: 0n, user: 0n };
+  // Ticks that went backwards: the tid is another thread's now; start afresh.
+  if (ut < prev.ut || st < prev.st) prev = { ut: 0n, st: 0n, total: 0n, user: 0n };
+  const dt = total > prev.total ? total - prev.total : 0n;
+  const [du, ds] = [ut - prev.ut, st - prev.st];
+  let user = prev.user;
+  if (du + ds > 0n) user += (dt * du) / (du + ds);
+  else user += ut + st === 0n ? dt : (dt * ut) / (ut + st);
+  const now = total > prev.total ? total : prev.total;
+  if (user > now) user = now;
+  last.set(key, { ut, st, total: now, user });
+  return { total: now, user, sys: now - user };
 }
 
 /** Time of a process's threads that already ended, by the object that names the process. */
@@ -62,4 +81,5 @@ export function endedTimes(process: object): CpuTimes {
  */
 export function accountThreadExit(process: object, pid: number, tid: number): void {
   ended.set(process, add(endedTimes(process), hostThreadTimes(pid, tid)));
+  last.delete(`${pid}/${tid}`);
 }
