@@ -1,8 +1,7 @@
 // CPU time of tasks and processes, as the host measured it: each application thread runs on
 // a host thread of a stub, which is stopped whenever the kernel serves it, so the host's
-// figure is the application's own time (never the kernel's time serving it). schedstat
-// gives the precise total in ns; stat's utime and stime (in ticks) split it into user and
-// system time as Linux's own cputime_adjust does.
+// figure is the application's own time (never the kernel's time serving it): cpu-host.ts
+// reads it (schedstat's precise total, split into user and system time by stat's ticks).
 //
 // Threads that ended and processes that were reaped keep counting: their time is added to
 // their group (a thread's, when it leaves) and to their parent (a reaped child's, with its
