@@ -6,8 +6,9 @@
 // application's stack, or the default action: terminate, core, ignore, stop, continue) and
 // the faults the platform reports, which are forced on the task as Linux's force_sig does.
 import { KernelError } from "../errno.js";
-import { type Delivery, type FrameCpu, setupFrame } from "./sigframe.js";
-import { SIG_DFL, SIG_IGN, type SigAction } from "./signals-state.js";
+import { type Delivery, setupFrame } from "./sigframe.js";
+import { SIG_DFL, SIG_IGN } from "./signals-state.js";
+import { settleRestart } from "./syscall-restart.js";
 import type { Task } from "./task.js";
 import type { ExitStatus, ThreadGroup } from "./thread-group.js";
 
@@ -246,12 +247,6 @@ function notifyParent(g: ThreadGroup<Task>, code: number, sig: number): void {
   );
 }
 
-/** The CPU state a signal frame is built from (the task's own, whichever shape the platform gives). */
-export function frameCpu(t: Task): FrameCpu {
-  const c = t.cpu as unknown as { cpu?: FrameCpu } & Partial<FrameCpu>;
-  return c.cpu ?? (c as FrameCpu);
-}
-
 /**
  * A fault the platform reported (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP with the host's
  * siginfo) becomes the task's signal, forced as Linux's force_sig_info does: if the task
@@ -292,16 +287,17 @@ export type DeliveryOutcome = "run" | "exit" | "stopped";
  * The run loop's delivery stage, before the task returns to application code: the pending
  * signals it does not block take their action, one after another: an ignored one is
  * discarded; a caught one gets a frame (several stack, the last one's handler runs first,
- * as on Linux); a fatal one ends the group; a stopping one stops it. `restart` tells how the
- * system call the task comes from ends if a handler interrupts it (syscall-restart.ts).
+ * as on Linux); a fatal one ends the group; a stopping one stops it. The system call the task
+ * comes from, if a signal interrupted it, restarts or fails with EINTR (syscall-restart.ts).
  */
-export function deliverSignals(t: Task, restart?: (handled: SigAction | undefined) => void): DeliveryOutcome {
+export function deliverSignals(t: Task): DeliveryOutcome {
   const group = t.group;
   // The common case, checked without bigint arithmetic: it runs before every return to the program.
-  if (t.pending === 0n && group.pending === 0n) {
-    if (restart) restart(undefined);
+  if (t.pending === 0n && group.pending === 0n && t.savedSigmask === undefined) {
     if (t.exitStatus !== undefined) return "exit";
-    return group.stopped !== undefined ? "stopped" : "run";
+    if (group.stopped !== undefined) return "stopped";
+    if (t.restartKind !== undefined) settleRestart(t, undefined);
+    return "run";
   }
   let first = true;
   for (;;) {
@@ -327,11 +323,13 @@ export function deliverSignals(t: Task, restart?: (handled: SigAction | undefine
     }
     // A handler: the interrupted syscall restarts or fails first, so the frame saves the
     // registers it resumes with.
-    if (first && restart) restart(act);
+    if (first) settleRestart(t, act);
     first = false;
-    const delivery: Delivery = { sig, action: act!, info, oldmask: t.sigmask };
+    // sigsuspend, ppoll and pselect6 ran with a temporary mask: the frame restores the caller's.
+    const delivery: Delivery = { sig, action: act!, info, oldmask: t.savedSigmask ?? t.sigmask };
+    t.savedSigmask = undefined;
     try {
-      setupFrame(t, frameCpu(t), delivery);
+      setupFrame(t, t.cpu, delivery);
     } catch (e) {
       if (!(e instanceof KernelError)) throw e;
       // The frame could not be written: SIGSEGV, forced (Linux's signal_setup_done failure).
@@ -347,7 +345,12 @@ export function deliverSignals(t: Task, restart?: (handled: SigAction | undefine
     if (!(act!.flags & SA_NODEFER)) t.sigmask |= bit(sig);
     t.sigmask &= ~UNBLOCKABLE;
   }
-  if (first && restart) restart(undefined);
+  if (first) settleRestart(t, undefined);
+  // No handler ran: a temporary mask ends here.
+  if (t.savedSigmask !== undefined) {
+    t.sigmask = t.savedSigmask;
+    t.savedSigmask = undefined;
+  }
   return "run";
 }
 

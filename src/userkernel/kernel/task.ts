@@ -12,6 +12,7 @@ import type { FdTable } from "./fdtable.js";
 import type { FsContext } from "./fs-context.js";
 import type { PidNamespace } from "./pidns.js";
 import type { SignalHandlers } from "./signals-state.js";
+import type { RestartKind } from "./syscall-restart.js";
 import { type ExitStatus, ThreadGroup, type ThreadGroupConfig } from "./thread-group.js";
 
 export type { SigAction } from "./signals-state.js";
@@ -107,6 +108,12 @@ export class Task {
   sigmask: bigint;
   /** Thread-directed signals (tgkill, the kernel's own SIGPIPE) waiting for delivery. */
   pending = 0n;
+  /** The siginfo of each queued instance of a pending signal (signals.ts). */
+  readonly pendingInfo = new Map<number, Buffer[]>();
+  /** How the system call the task returns from ends if a signal handler interrupts it. */
+  restartKind: RestartKind | undefined;
+  /** The mask to restore after a temporary one (sigsuspend, ppoll, pselect6) served its wait. */
+  savedSigmask: bigint | undefined;
   altstack: AltStack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
   clearChildTid = 0;
   robustList = { head: 0n, len: 0n };
@@ -167,6 +174,14 @@ export class Task {
     this.interruptedFlag = true;
     this.ctx.interrupt();
     this.wake?.();
+  }
+
+  /**
+   * A signal waits for this task: running application code stops (the run loop's delivery
+   * stage then takes the signal), and a blocking system call returns "interrupted".
+   */
+  signalWake(): void {
+    this.ctx.interrupt();
   }
 
   /**
