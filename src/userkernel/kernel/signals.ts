@@ -28,7 +28,7 @@ export const STOPPING = new Set([SIGSTOP, 20 /* SIGTSTP */, 21 /* SIGTTIN */, 22
 /** Default action "core": terminate with the core bit in the wait status (no core file is written). */
 export const CORE = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
 /** Synchronous signals (faults): dequeued before any other, as Linux's SYNCHRONOUS_MASK. */
-const SYNCHRONOUS = [11, 7, 4, 5, 8, 31];
+export const SYNCHRONOUS = [11, 7, 4, 5, 8, 31];
 
 export const bit = (sig: number): bigint => 1n << BigInt(sig - 1);
 /** SIGKILL and SIGSTOP can never be blocked, caught or ignored. */
@@ -193,9 +193,16 @@ export function sendSignal(
   if (ignoredBy(any, sig)) return;
   if ("task" in target) enqueue(target.task, g, sig, info, limited);
   else enqueue(g, g, sig, info, limited);
-  // Who takes it: the target thread, or a thread of the group that does not block it.
+  // Who takes it: the target thread, or a thread of the group that does not block it (or
+  // waits for it in rt_sigtimedwait, which takes it out of the queue instead).
   const takers = "task" in target ? [target.task] : [...g.tasks];
-  const taker = takers.find((t) => !(t.sigmask & bit(sig)));
+  const b = bit(sig);
+  const waiter = takers.find((t) => t.sigwaiting & b);
+  if (waiter) {
+    signalWake(waiter);
+    return;
+  }
+  const taker = takers.find((t) => !(t.sigmask & b));
   if (!taker) return;
   const h = taker.sighand.handler(sig);
   if (h === SIG_DFL && fatalByDefault(sig)) {
@@ -267,6 +274,16 @@ export function forceFault(t: Task, sig: number, info: Buffer): void {
   q.unshift(b);
   t.pendingInfo.set(sig, q);
   t.pending |= bit(sig);
+}
+
+/** Does `t` have a pending signal it does not block (one the delivery stage acts on)? */
+export function hasDeliverable(t: Task): boolean {
+  return ((t.pending | t.group.pending) & ~t.sigmask) !== 0n;
+}
+
+/** Take one instance of `sig` out of the task's pending set, or else its group's: its info. */
+export function dequeuePending(t: Task, sig: number): Buffer {
+  return dequeue(t.pending & bit(sig) ? t : t.group, sig);
 }
 
 /** The next signal `t` can take, lowest first after the synchronous ones; its set. */

@@ -114,6 +114,8 @@ export class Task {
   restartKind: RestartKind | undefined;
   /** The mask to restore after a temporary one (sigsuspend, ppoll, pselect6) served its wait. */
   savedSigmask: bigint | undefined;
+  /** The signals rt_sigtimedwait waits for (they wake the task instead of being delivered). */
+  sigwaiting = 0n;
   altstack: AltStack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
   clearChildTid = 0;
   robustList = { head: 0n, len: 0n };
