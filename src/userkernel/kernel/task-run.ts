@@ -47,7 +47,8 @@ export async function runTask(task: Task): Promise<void> {
       if (ev.kind === "syscall") {
         // [syscall]: most handlers are synchronous and return no promise at all.
         const serving = dispatch(task);
-        if (serving) await waitIn(task, serving);
+        // A handler that sleeps does so in block() (wait.ts), which a kill interrupts.
+        if (serving) await serving;
         if (task.exitStatus) break;
         continue;
       }
@@ -63,15 +64,5 @@ export async function runTask(task: Task): Promise<void> {
   } finally {
     // [exit]: leave the group; the last task makes it a zombie and wakes its waiters.
     task.release();
-  }
-}
-
-/** A handler that waits races the task's interruption (a kill must not wait for it). */
-async function waitIn(task: Task, serving: Promise<void>): Promise<void> {
-  task.sleeping = true;
-  try {
-    if ((await Promise.race([serving, task.interrupted()])) === "interrupted") serving.catch(() => {});
-  } finally {
-    task.sleeping = false;
   }
 }

@@ -12,6 +12,7 @@ import * as poll from "./poll.js";
 import * as proc from "./process.js";
 import * as sched from "./sched.js";
 import * as signal from "./signal.js";
+import * as sigwait from "./sigwait.js";
 import * as time from "./time.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
 import * as xattr from "./xattr.js";
@@ -43,14 +44,20 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [20, fs.writev, "full"],
   [21, path.access, "full"],
   [22, fs.pipe, "full"],
-  [23, poll.select, "partial", "as poll; the timeout is not updated on return"],
+  [23, poll.select, "partial", "as poll; the time left is written back to the timeout"],
   [24, sched.schedYield, "full"],
   [25, mm.mremap, "partial", "no MREMAP_DONTUNMAP, no duplication of shared mappings"],
   [26, mm.noop, "full", "msync: the memory file is the backing store"],
   [28, mm.madvise, "full"],
   [32, fs.dup, "full"],
   [33, fs.dup2, "full"],
-  [35, time.nanosleep, "partial", "not interruptible by signals yet"],
+  [34, sigwait.pause, "full"],
+  [
+    35,
+    time.nanosleep,
+    "partial",
+    "a block with one timer; EINTR with rem is there for when signals interrupt it (not yet)",
+  ],
   [39, proc.getpid, "full"],
   [40, fs.sendfile, "full", "short counts of up to 1 MiB per call"],
   [59, exec.execve, "partial", "static and dynamic ELF, #! scripts; one process, so no fork first"],
@@ -102,7 +109,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [121, identity.getpgid, "full"],
   [124, identity.getsid, "full"],
   [127, signal.rtSigpending, "full"],
+  [128, sigwait.rtSigtimedwait, "full"],
   [129, signal.rtSigqueueinfo, "full"],
+  [130, sigwait.rtSigsuspend, "full"],
   [131, signal.sigaltstack, "full"],
   [133, path.mknod, "partial", "regular files, FIFOs, sockets; device nodes are EPERM"],
   [137, path.statfs, "full"],
@@ -136,7 +145,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [221, fs.fadvise64, "full", "advice is accepted and ignored"],
   [228, time.clockGettime, "partial", "no CPU clocks of clock_getcpuclockid (negative ids are EINVAL)"],
   [229, time.clockGetres, "full"],
-  [230, time.clockNanosleep, "partial", "not interruptible by signals; process CPU clock: wall time"],
+  [230, time.clockNanosleep, "partial", "as nanosleep (rem only if relative); process CPU clock: wall time"],
   [231, proc.exitGroup, "full"],
   [234, signal.tgkill, "full"],
   [257, path.openat, "partial", "no O_TMPFILE"],
@@ -169,7 +178,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [436, fs.closeRange, "full"],
   [439, path.faccessat2, "full"],
   [270, poll.pselect6, "partial", "as select; the signal mask waits for signal delivery"],
-  [271, poll.ppoll, "partial", "as poll; the signal mask waits for signal delivery"],
+  [
+    271,
+    poll.ppoll,
+    "partial",
+    "as poll, and the time left is written back; the signal mask waits for signal delivery",
+  ],
 ];
 
 function build(): ReadonlyMap<number, SyscallEntry> {
