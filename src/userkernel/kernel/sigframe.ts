@@ -158,7 +158,8 @@ export interface Delivery {
  */
 export function setupFrame(t: Task, cpu: FrameCpu, d: Delivery): void {
   const r = cpu.regs;
-  if (!(d.action.flags & SA_RESTORER)) throw new KernelError("EFAULT", "no sa_restorer (SA_RESTORER is required on x86-64)");
+  if (!(d.action.flags & SA_RESTORER))
+    throw new KernelError("EFAULT", "no sa_restorer (SA_RESTORER is required on x86-64)");
   const origSp = r.get("rsp");
   let sp = origSp - RED_ZONE;
   const alt = t.altstack;
@@ -262,9 +263,10 @@ export function restoreFrame(t: Task, cpu: FrameCpu): { mask: bigint; stack: Alt
     // or dirty header. Linux fails the sigreturn for most of these; sanitizing keeps the task.
     next.writeUInt32LE(next.readUInt32LE(MXCSR) & (cur.readUInt32LE(28) || 0xffbf), MXCSR);
     if (cur.length > FXSAVE_SIZE) {
-      const xfeatures = cur.readUInt32LE(SW_RESERVED) === FP_XSTATE_MAGIC1
-        ? cur.readBigUInt64LE(SW_RESERVED + 8)
-        : cur.readBigUInt64LE(SW_RESERVED);
+      const xfeatures =
+        cur.readUInt32LE(SW_RESERVED) === FP_XSTATE_MAGIC1
+          ? cur.readBigUInt64LE(SW_RESERVED + 8)
+          : cur.readBigUInt64LE(SW_RESERVED);
       const bv = full ? next.readBigUInt64LE(XSTATE_BV) & xfeatures : cur.readBigUInt64LE(XSTATE_BV) | 3n;
       next.writeBigUInt64LE(bv & xfeatures, XSTATE_BV);
       next.fill(0, XSTATE_BV + 8, XSTATE_BV + 64);

@@ -183,7 +183,10 @@ export function sendSignal(
   if (!any) return;
   if (STOPPING.has(sig)) flushGroup(g, bit(SIGCONT));
   if (sig === SIGCONT) {
-    flushGroup(g, [...STOPPING].reduce((m, s) => m | bit(s), 0n));
+    flushGroup(
+      g,
+      [...STOPPING].reduce((m, s) => m | bit(s), 0n),
+    );
     continueGroup(g);
   }
   if (sig === SIGKILL) {
@@ -372,18 +375,29 @@ export function deliverSignals(t: Task): DeliveryOutcome {
 }
 
 export type OutsideSignal =
-  /** Queued to the process (it acts as its disposition says, handlers included). */
-  | { action: "queued" }
-  /** The process had ended already. */
-  | { action: "ignore" };
+  /** It ended the process (its default action, or KILL), with this signal as the cause. */
+  | { action: "terminate"; signal: number }
+  /** Discarded: ignored (SIG_IGN or by default), or the process had ended already. */
+  | { action: "ignore" }
+  /** Blocked by every thread: it waits in the process's pending set, as on Linux. */
+  | { action: "pending" }
+  /** Taken by a thread: its handler runs, or it stops or continues the process. */
+  | { action: "delivered" };
 
 /**
  * A signal from outside the container (moat kill, the OCI kill, the shim's Kill) to `group`:
  * sent as by a process outside its pid namespace (SI_USER, si_pid 0), so it runs the
  * program's handler, takes its default action, waits while blocked or stops the process.
  */
-export function signalFromOutside(group: ThreadGroup<Task>, sig: number, _name?: string): OutsideSignal {
+export function signalFromOutside(group: ThreadGroup<Task>, sig: number): OutsideSignal {
   if (group.exitStatus || group.tasks.size === 0) return { action: "ignore" };
+  const stoppedBefore = group.stopped;
   sendSignal({ group }, sig, makeInfo(sig, SI_USER, { pid: 0, uid: 0 }));
-  return { action: "queued" };
+  if (group.exitStatus) return { action: "terminate", signal: sig };
+  if (group.pending & bit(sig)) {
+    const waits = [...group.tasks].every((t) => t.sigmask & bit(sig) && !(t.sigwaiting & bit(sig)));
+    return waits ? { action: "pending" } : { action: "delivered" };
+  }
+  if (sig === SIGCONT && stoppedBefore !== undefined) return { action: "delivered" };
+  return { action: "ignore" };
 }

@@ -44,7 +44,8 @@ export function settleRestart(t: Task, handled: SigAction | undefined): void {
   const kind = t.restartKind;
   if (kind === undefined) return;
   t.restartKind = undefined;
-  const restart = handled === undefined ? kind !== "intr" : kind === "sys" && (handled.flags & SA_RESTART) !== 0n;
+  const restart =
+    handled === undefined ? kind !== "intr" : kind === "sys" && (handled.flags & SA_RESTART) !== 0n;
   if (!restart) return;
   const r = t.cpu.regs;
   r.set("rip", r.get("rip") - SYSCALL_INSN_LEN);

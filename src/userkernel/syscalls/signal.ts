@@ -17,11 +17,11 @@ import {
   IGNORED_BY_DEFAULT,
   makeInfo,
   NSIG,
-  SIGCONT,
-  SIGSEGV,
   SI_KERNEL,
   SI_TKILL,
   SI_USER,
+  SIGCONT,
+  SIGSEGV,
   senderInfo,
   sendSignal,
   UNBLOCKABLE,
@@ -71,7 +71,8 @@ export const rtSigaction: Handler = (t, a) => {
       mask: next.readBigUInt64LE(24) & ~UNBLOCKABLE,
     });
     // A signal that is now ignored is discarded even if it waits blocked, by every thread.
-    if (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) flushGroup(t.group, bit(sig));
+    if (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig)))
+      flushGroup(t.group, bit(sig));
   }
   // The old action goes out last: the new one stays installed even if this faults.
   if (oact !== 0) {
