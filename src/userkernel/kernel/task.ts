@@ -179,6 +179,12 @@ export class Task {
     this.blockedOn?.interrupt();
   }
 
+  /** A pending signal this task does not block (or waits for in rt_sigtimedwait): a block ends at once. */
+  signalPending(): boolean {
+    if (this.pending === 0n && this.group.pending === 0n) return false;
+    return ((this.pending | this.group.pending) & (~this.sigmask | this.sigwaiting)) !== 0n;
+  }
+
   /**
    * A signal waits for this task: the block a system call sleeps in ends with "interrupted",
    * or running application code stops (the run loop's delivery stage then takes the signal).

@@ -2,7 +2,7 @@
 // always EINTR) and rt_sigtimedwait (takes a pending signal of a set out of the queues
 // without running its handler, with an optional timeout). Each sleeps in the kernel's one
 // blocking primitive; sending a signal the task can take interrupts the block.
-import { fail } from "../errno.js";
+import { fail, KernelError } from "../errno.js";
 import { bit, dequeuePending, hasDeliverable, SYNCHRONOUS, UNBLOCKABLE } from "../kernel/signals.js";
 import type { Task } from "../kernel/task.js";
 import { block } from "../kernel/wait.js";
@@ -82,3 +82,38 @@ export const rtSigtimedwait: Handler = async (t, a) => {
     }
   }
 };
+
+/**
+ * ppoll and pselect6: the mask at `maskp` (when given) replaces the task's while `run` waits.
+ * Interrupted (EINTR), the caller's mask comes back only after the handler's frame saved it
+ * (Linux's restore_saved_sigmask_unless), so the signal the temporary mask let in runs.
+ */
+export function withSigmask(
+  t: Task,
+  maskp: number,
+  size: bigint,
+  run: () => Promise<number>,
+): Promise<number> {
+  if (maskp === 0) return run();
+  if (size !== SIGSET_SIZE) fail("EINVAL");
+  const old = t.sigmask;
+  t.sigmask = t.mm.readU64(maskp) & ~UNBLOCKABLE;
+  let waiting: Promise<number>;
+  try {
+    waiting = run();
+  } catch (e) {
+    t.sigmask = old;
+    throw e;
+  }
+  return waiting.then(
+    (v) => {
+      t.sigmask = old;
+      return v;
+    },
+    (e: unknown) => {
+      if (e instanceof KernelError && e.code === "EINTR") t.savedSigmask = old;
+      else t.sigmask = old;
+      throw e;
+    },
+  );
+}

@@ -56,7 +56,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
     35,
     time.nanosleep,
     "partial",
-    "a block with one timer; EINTR with rem is there for when signals interrupt it (not yet)",
+    "a block with one timer; a handler interrupts it (EINTR, rem written); after a stop it sleeps the whole request again",
   ],
   [39, proc.getpid, "full"],
   [40, fs.sendfile, "full", "short counts of up to 1 MiB per call"],
@@ -177,12 +177,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [334, enosys, "error", "rseq: glibc falls back to plain sched_getcpu"],
   [436, fs.closeRange, "full"],
   [439, path.faccessat2, "full"],
-  [270, poll.pselect6, "partial", "as select; the signal mask waits for signal delivery"],
+  [270, poll.pselect6, "partial", "as select, with its signal mask while it waits"],
   [
     271,
     poll.ppoll,
     "partial",
-    "as poll, and the time left is written back; the signal mask waits for signal delivery",
+    "as poll, and the time left is written back; its signal mask applies while it waits",
   ],
 ];
 
