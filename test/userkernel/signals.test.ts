@@ -3,16 +3,19 @@
 // siginfo's place, the xsave FP area with Linux's magics (64-byte aligned, above the frame),
 // the red zone skipped, rsp = 8 (mod 16) at entry, the return address being sa_restorer, the
 // handler's clean FP state; and what rt_sigreturn restores (a register, an xmm register and
-// the resume address the handler edited; the mask).
+// the resume address the handler edited; the mask). Then waiting for signals (sigwait.c):
+// rt_sigtimedwait with siginfo and queued values, sigsuspend and ppoll with a mask, and the
+// errors of kill, tgkill and tkill.
 import { after, before, describe, it } from "node:test";
 import { assertSameAsNative, workdir } from "./helpers.js";
 
-describe("signal frames", () => {
+describe("signal frames and waits", () => {
   let w: Awaited<ReturnType<typeof workdir>>;
   let bin = "";
+  let wait = "";
   before(async () => {
     w = await workdir();
-    bin = await w.compile("sigframe");
+    [bin, wait] = await Promise.all([w.compile("sigframe"), w.compile("sigwait")]);
   });
   after(() => w.remove());
 
@@ -20,6 +23,16 @@ describe("signal frames", () => {
     await assertSameAsNative(bin, [
       "handler ran 1; after rt_sigreturn: rbx 5151, xmm1 7777777777777777, mxcsr 7f80",
       "mask after: usr2 1 ill 0 usr1 0",
+    ]);
+  });
+
+  it("rt_sigtimedwait, sigsuspend and ppoll with a mask, kill's errors: as natively", async () => {
+    await assertSameAsNative(wait, [
+      "queued 2: signal RTMIN 1, SI_QUEUE 1, value 30",
+      "50 ms timeout: -1 Resource temporarily unavailable, waited it 1",
+      "sigsuspend with a pending signal: -1 Interrupted system call, handler ran 1, usr1 blocked again 1",
+      "ppoll letting it in: -1 Interrupted system call, at once 1, handler ran 1, usr1 blocked again 1",
+      "pending at the end: usr1 0 rtmin 0",
     ]);
   });
 });
