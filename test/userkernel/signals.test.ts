@@ -6,16 +6,18 @@
 // the resume address the handler edited; the mask). Then waiting for signals (sigwait.c):
 // rt_sigtimedwait with siginfo and queued values, sigsuspend and ppoll with a mask, and the
 // errors of kill, tgkill and tkill.
+import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { assertSameAsNative, workdir } from "./helpers.js";
+import { assertSameAsNative, runUser, workdir } from "./helpers.js";
 
 describe("signal frames and waits", () => {
   let w: Awaited<ReturnType<typeof workdir>>;
   let bin = "";
   let wait = "";
+  let abort = "";
   before(async () => {
     w = await workdir();
-    [bin, wait] = await Promise.all([w.compile("sigframe"), w.compile("sigwait")]);
+    [bin, wait, abort] = await Promise.all([w.compile("sigframe"), w.compile("sigwait"), w.compile("abort")]);
   });
   after(() => w.remove());
 
@@ -34,5 +36,14 @@ describe("signal frames and waits", () => {
       "ppoll letting it in: -1 Interrupted system call, at once 1, handler ran 1, usr1 blocked again 1",
       "pending at the end: usr1 0 rtmin 0",
     ]);
+  });
+
+  it("a core signal's death has the core bit only where RLIMIT_CORE lets Linux dump one", async () => {
+    const plain = await runUser(abort);
+    assert.equal(plain.signal, "SIGABRT");
+    assert.equal(plain.result.waitStatus, 6, "RLIMIT_CORE 0 (the default): no core bit");
+    const core = await runUser(abort, ["core"]);
+    assert.equal(core.signal, "SIGABRT");
+    assert.equal(core.result.waitStatus, 6 | 0x80, "RLIMIT_CORE raised: WCOREDUMP");
   });
 });

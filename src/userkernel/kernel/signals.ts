@@ -25,8 +25,20 @@ const RLIMIT_SIGPENDING = 11;
 export const IGNORED_BY_DEFAULT = new Set([SIGCHLD, SIGCONT, 23 /* SIGURG */, 28 /* SIGWINCH */]);
 /** Default action "stop". */
 export const STOPPING = new Set([SIGSTOP, 20 /* SIGTSTP */, 21 /* SIGTTIN */, 22 /* SIGTTOU */]);
-/** Default action "core": terminate with the core bit in the wait status (no core file is written). */
+/** Default action "core": terminate, with a core dump where RLIMIT_CORE allows one. */
 export const CORE = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
+const RLIMIT_CORE = 4;
+
+/**
+ * How a signal's default action ends `g`. A core signal sets the wait status's core bit
+ * (WCOREDUMP) where Linux would dump one, with a core_pattern of a file: RLIMIT_CORE above 0
+ * (0 by default, so no bit). The userkernel never writes the core file itself.
+ */
+function deathBy(g: ThreadGroup<Task>, sig: number): ExitStatus {
+  if (!CORE.has(sig)) return { signal: sig };
+  const limit = g.rlimits.get(RLIMIT_CORE)?.[0] ?? 0n;
+  return limit > 0n ? { signal: sig, core: true } : { signal: sig };
+}
 /** Synchronous signals (faults): dequeued before any other, as Linux's SYNCHRONOUS_MASK. */
 export const SYNCHRONOUS = [11, 7, 4, 5, 8, 31];
 
@@ -210,7 +222,7 @@ export function sendSignal(
   const h = taker.sighand.handler(sig);
   if (h === SIG_DFL && fatalByDefault(sig)) {
     // A fatal signal ends the group at once, from whichever thread (Linux's complete_signal).
-    killGroup(g, CORE.has(sig) ? { signal: sig, core: true } : { signal: sig });
+    killGroup(g, deathBy(g, sig));
     return;
   }
   signalWake(taker);
@@ -222,8 +234,6 @@ export function sendSignal(
 function continueGroup(g: ThreadGroup<Task>): void {
   if (g.stopped === undefined) return;
   g.stopped = undefined;
-  g.continuedReport = true;
-  g.stopReport = undefined;
   g.resumeStopped();
   notifyParent(g, CLD_CONTINUED, SIGCONT);
 }
@@ -232,8 +242,6 @@ function continueGroup(g: ThreadGroup<Task>): void {
 function stopGroup(g: ThreadGroup<Task>, sig: number): void {
   if (g.stopped !== undefined) return;
   g.stopped = sig;
-  g.stopReport = sig;
-  g.continuedReport = false;
   for (const t of g.tasks) signalWake(t);
   notifyParent(g, CLD_STOPPED, sig);
 }
@@ -243,7 +251,6 @@ function stopGroup(g: ThreadGroup<Task>, sig: number): void {
  * SIGCHLD action has SA_NOCLDSTOP, and its waiters (wait4 with WUNTRACED/WCONTINUED) wake.
  */
 function notifyParent(g: ThreadGroup<Task>, code: number, sig: number): void {
-  g.notifyWaiters?.();
   const parent = g.parent;
   const pl = parent?.leader;
   if (!parent || !pl || parent.exitStatus) return;
@@ -338,7 +345,7 @@ export function deliverSignals(t: Task): DeliveryOutcome {
         stopGroup(group, sig);
         return "stopped";
       }
-      killGroup(group, CORE.has(sig) ? { signal: sig, core: true } : { signal: sig });
+      killGroup(group, deathBy(group, sig));
       return "exit";
     }
     // A handler: the interrupted syscall restarts or fails first, so the frame saves the
@@ -354,7 +361,7 @@ export function deliverSignals(t: Task): DeliveryOutcome {
       if (!(e instanceof KernelError)) throw e;
       // The frame could not be written: SIGSEGV, forced (Linux's signal_setup_done failure).
       if (sig === SIGSEGV) {
-        killGroup(group, { signal: SIGSEGV, core: true });
+        killGroup(group, deathBy(group, SIGSEGV));
         return "exit";
       }
       forceFault(t, SIGSEGV, makeInfo(SIGSEGV, SI_KERNEL));

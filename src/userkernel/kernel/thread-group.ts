@@ -75,12 +75,6 @@ export class ThreadGroup<T extends Member = Member> {
   readonly pendingInfo = new Map<number, Buffer[]>();
   /** The stop signal while the group is stopped (job control); undefined while it runs. */
   stopped: number | undefined;
-  /** A stop not yet reported to a wait with WUNTRACED (the stop signal). */
-  stopReport: number | undefined;
-  /** A continue not yet reported to a wait with WCONTINUED. */
-  continuedReport = false;
-  /** Wakes the parent's waiters (wait4, waitid) on a stop or continue; set by the wait code. */
-  notifyWaiters: (() => void) | undefined;
   private resumed: Promise<void> | undefined;
   private resume: (() => void) | undefined;
   readonly rlimits: Rlimits;
