@@ -12,7 +12,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Signal } from "../../src/sandbox/signals.js";
-import { isMoatError } from "../../src/spec/errors.js";
 import type { Spec } from "../../src/spec/runtime.js";
 import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
 import { Collector } from "../helpers/streams.js";

@@ -14,7 +14,7 @@ import { Errno } from "../../sys/errno.js";
 import type { SigAction } from "./signals-state.js";
 import type { Task } from "./task.js";
 
-export type RestartKind = "sys" | "nohand" | "intr";
+export type { RestartKind } from "./task.js";
 
 const NOHAND = new Set([
   7 /* poll */, 23 /* select */, 34 /* pause */, 35 /* nanosleep */, 130 /* rt_sigsuspend */,

@@ -12,7 +12,6 @@ import type { FdTable } from "./fdtable.js";
 import type { FsContext } from "./fs-context.js";
 import type { PidNamespace } from "./pidns.js";
 import type { SignalHandlers } from "./signals-state.js";
-import type { RestartKind } from "./syscall-restart.js";
 import { type ExitStatus, ThreadGroup, type ThreadGroupConfig } from "./thread-group.js";
 
 export type { SigAction } from "./signals-state.js";
@@ -29,6 +28,9 @@ export interface Credentials {
   egid: number;
   sgid: number;
 }
+
+/** How an interrupted system call ends if a handler runs (syscall-restart.ts decides). */
+export type RestartKind = "sys" | "nohand" | "intr";
 
 export interface AltStack {
   sp: bigint;
