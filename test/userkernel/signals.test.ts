@@ -35,6 +35,7 @@ describe("signal frames and waits", () => {
       "sigsuspend with a pending signal: -1 Interrupted system call, handler ran 1, usr1 blocked again 1",
       "ppoll letting it in: -1 Interrupted system call, at once 1, handler ran 1, usr1 blocked again 1",
       "pending at the end: usr1 0 rtmin 0",
+      "RLIMIT_SIGPENDING 5: sigqueue stopped with EAGAIN 1, at most 5 queued 1, a kill over the limit added none 1",
     ]);
   });
 

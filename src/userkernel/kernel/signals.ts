@@ -119,8 +119,10 @@ function queuedRt(g: ThreadGroup<Task>): number {
 
 /**
  * Add `sig` with `info` to `set`. A standard signal already pending is dropped (they do not
- * queue); a real-time one queues unless RLIMIT_SIGPENDING is reached, where a sigqueue fails
- * with EAGAIN and a kill still marks the signal pending, without its info, as Linux does.
+ * queue); a real-time one queues each instance up to RLIMIT_SIGPENDING (counted over the
+ * group's sets). Beyond it, as Linux does, a sigqueue (`limited`) fails with EAGAIN, and a
+ * kill or the kernel's own signal marks the signal pending without its info if it is not
+ * pending already (one instance gets through; none is added).
  */
 function enqueue(set: PendingSet, g: ThreadGroup<Task>, sig: number, info: Buffer, limited: boolean): void {
   const b = bit(sig);
@@ -135,10 +137,13 @@ function enqueue(set: PendingSet, g: ThreadGroup<Task>, sig: number, info: Buffe
   set.pending |= b;
 }
 
-/** Take one instance of `sig` out of `set`: its info (a made-up SI_KERNEL one if none was kept). */
+/**
+ * Take one instance of `sig` out of `set`: its info, or, for one that came without (set by
+ * a bit alone, or beyond RLIMIT_SIGPENDING), Linux's zeroed SI_USER info.
+ */
 function dequeue(set: PendingSet, sig: number): Buffer {
   const q = set.pendingInfo.get(sig);
-  const info = q?.shift() ?? makeInfo(sig, SI_KERNEL);
+  const info = q?.shift() ?? makeInfo(sig, SI_USER);
   if (!q || q.length === 0) {
     set.pendingInfo.delete(sig);
     set.pending &= ~bit(sig);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,5 +92,22 @@ int main(void) {
   printf("tkill bad tid: %s\n", err(syscall(SYS_tkill, 0, SIGUSR1)));
   sigpending(&now);
   printf("pending at the end: usr1 %d rtmin %d\n", sigismember(&now, SIGUSR1), sigismember(&now, SIGRTMIN));
+
+  // RLIMIT_SIGPENDING bounds what sigqueue queues (EAGAIN beyond it); a kill beyond it adds no
+  // instance of a real-time signal already pending.
+  struct rlimit rl = {5, 5};
+  setrlimit(RLIMIT_SIGPENDING, &rl);
+  int ok = 0, again = 0;
+  for (int i = 0; i < 8; i++) {
+    if (sigqueue(getpid(), SIGRTMIN, (union sigval){.sival_int = i}) == 0) ok++;
+    else if (errno == EAGAIN) again++;
+  }
+  kill(getpid(), SIGRTMIN);
+  int taken = 0;
+  while (sigtimedwait(&set, &si, &zero) == SIGRTMIN) taken++;
+  // (Natively the limit counts every pending signal of the user on the machine: only the
+  // relations are printed.)
+  printf("RLIMIT_SIGPENDING 5: sigqueue stopped with EAGAIN %d, at most 5 queued %d, a kill over the limit added none %d\n",
+         again > 0 && ok + again == 8, ok <= 5, taken == ok);
   return 0;
 }
