@@ -161,7 +161,7 @@ describe("userkernel exit statuses", () => {
     assert.equal(st.status, 137);
   });
 
-  test("SIGSTOP and SIGTSTP stop the process, SIGCONT resumes it, KILL ends it even stopped", async () => {
+  test("SIGSTOP stops the process, SIGCONT resumes it, SIGTSTP (an orphaned group) does nothing, KILL ends it even stopped", async () => {
     const r = await start(["sleep", "100"]);
     for (const s of ["SIGSTOP", "SIGCONT", "SIGTSTP", "SIGCONT", "SIGSTOP"] as Signal[]) {
       await sandbox.signal(r.id, s);

@@ -1,6 +1,7 @@
 // Signals from outside the container (what moat kill, the OCI kill and the shim's Kill send
 // through the process handle) to a real traced program waiting in read(2): handlers run, with
-// SA_RESTART the read goes on and without it fails with EINTR; SIGSTOP stops the process
+// SA_RESTART the read goes on and without it fails with EINTR; SIGTSTP does not stop an
+// orphaned process group (the init's, as under runc); SIGSTOP stops the process
 // (nothing is read while stopped) and SIGCONT resumes it (the read restarts); a handler's
 // exit code is the process's.
 import assert from "node:assert/strict";
@@ -42,6 +43,12 @@ describe("signals from outside", { timeout: 180_000 }, () => {
       assert.deepEqual(h.signal(12, "SIGUSR2"), { action: "delivered" });
       await printed(out, "read: Interrupted system call\n");
 
+      // The container's init leads a group whose parent (the runtime) is outside its session:
+      // an orphaned process group, which SIGTSTP does not stop (Linux discards it).
+      h.signal(20, "SIGTSTP");
+      stdin.write("zero\n");
+      await printed(out, "got zero\n");
+
       assert.deepEqual(h.signal(19, "SIGSTOP"), { action: "delivered" });
       await sleep(200);
       stdin.write("two\n");
@@ -55,7 +62,7 @@ describe("signals from outside", { timeout: 180_000 }, () => {
       assert.equal(r.code, 42);
       assert.equal(
         out.text(),
-        "ready\nusr1 handler\ngot one\nusr2 handler\nread: Interrupted system call\ngot two\nterm handler\n",
+        "ready\nusr1 handler\ngot one\nusr2 handler\nread: Interrupted system call\ngot zero\ngot two\nterm handler\n",
       );
     } finally {
       await kernel.close();

@@ -312,6 +312,22 @@ function nextSignal(t: Task): { sig: number; set: PendingSet } | undefined {
   return undefined;
 }
 
+/**
+ * Is the caller's process group orphaned (POSIX): no member has a parent in another group of
+ * the same session? A parent outside the container (the runtime, for its init and execs)
+ * counts as outside the session, as runc's setsid makes it.
+ */
+function orphanedPgrp(t: Task): boolean {
+  const pgid = t.group.pgid;
+  for (const tgid of t.pidns.tgids()) {
+    const g = t.pidns.group(tgid);
+    if (!g || g.pgid !== pgid || g.exitStatus) continue;
+    const p = g.parent;
+    if (p && p.pgid !== pgid && p.sid === g.sid) return false;
+  }
+  return true;
+}
+
 /** What the run loop does next after the delivery stage. */
 export type DeliveryOutcome = "run" | "exit" | "stopped";
 
@@ -345,8 +361,9 @@ export function deliverSignals(t: Task): DeliveryOutcome {
     if (handler === SIG_DFL) {
       if (IGNORED_BY_DEFAULT.has(sig)) continue;
       if (STOPPING.has(sig)) {
-        // Linux discards SIGTSTP/SIGTTIN/SIGTTOU for an orphaned process group; the container's
-        // processes have a parent inside or the runtime outside, so they stop.
+        // SIGTSTP, SIGTTIN and SIGTTOU do not stop an orphaned process group (Linux discards
+        // them there); SIGSTOP always stops.
+        if (sig !== SIGSTOP && orphanedPgrp(t)) continue;
         stopGroup(group, sig);
         return "stopped";
       }
