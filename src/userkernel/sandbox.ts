@@ -223,15 +223,12 @@ class UserkernelSandbox implements Sandbox {
           : `container ${containerId} is not running`,
       );
     }
-    // Linux's default action of the signal, from the program's dispositions (kernel/signals.ts):
-    // most end it (128+n), some are ignored; handlers cannot run yet, so a caught terminating
-    // signal ends it too (logged); stopping is refused (ENOTSUP): no process can be stopped yet.
+    // Queued to the process as Linux queues a kill(2) (kernel/signals.ts): its handler runs,
+    // or its default action (terminate, core, ignore, stop, continue) is taken.
     if (!p.handle) {
       // Its start is under way (kernel boot, program load): the signal acts once the program
       // is loaded, with every disposition still the default; KILL acts at once.
       if (signal === "SIGKILL") p.abort.abort();
-      else if (["SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU"].includes(signal))
-        throw new MoatError("ENOTSUP", `the userkernel cannot stop a process yet, so ${signal} was not sent`);
       else p.queued.push(signal);
       return;
     }

@@ -12,8 +12,6 @@
 // before issue 11's kernel work):
 // - pipes, subshells, redirections, substitution, background, kill-job, trap-exit, find-xargs,
 //   read-loop, statuses, tar: "sh: can't fork: Function not implemented" (clone is ENOSYS), exit 2.
-// - trap: "sh: can't kill pid 1: Function not implemented" (a signal to a process with a
-//   handler for it is ENOSYS), so neither handler runs and "not reached" is printed.
 // - moat-kill-trap: the loop's `sleep 1` cannot fork, so the container has exited before
 //   `moat kill` ("container ... is not running").
 import assert from "node:assert/strict";
@@ -31,7 +29,7 @@ import { type BusyboxBundle, busyboxBundle, runIn } from "./rootfs-run.js";
 after(cleanupTempDirs);
 
 /** The scripts that pass under the userkernel today. */
-export const ENABLED: string[] = ["builtins"];
+export const ENABLED: string[] = ["builtins", "trap", "moat-kill-trap-builtin"];
 
 const SCRIPTS: Record<string, string> = {
   // No process is made: the shell's own builtins, variables, functions and arithmetic.
@@ -56,14 +54,19 @@ END
   tar: `mkdir -p src/sub; echo hello > src/sub/file; printf 'x%.0s' $(seq 1 5000) > src/big; ln -s file src/sub/link; chmod 640 src/sub/file; tar cf - src | (mkdir dst && cd dst && tar xf -); find dst | sort; cat dst/src/sub/file; readlink dst/src/sub/link; stat -c '%a %s' dst/src/sub/file dst/src/big; (cd src && find . -type f | sort | xargs md5sum) > a; (cd dst/src && find . -type f | sort | xargs md5sum) > b; cmp a b && echo "same contents"; tar czf t.tgz src && mkdir z && tar xzf t.tgz -C z && diff -r src z/src && echo "gzip round trip"`,
 };
 
-/** Waits in a loop of `sleep 1` children: the trap runs when the current one ends. */
-const TERM_TRAP = `trap 'echo trapped; exit 42' TERM; echo ready; while :; do sleep 1; done`;
+/** TERM-trap scripts for `moat kill`, by test name. */
+const TERM_TRAPS: Record<string, string> = {
+  // Waits in a loop of `sleep 1` children: the trap runs when the current one ends.
+  "moat-kill-trap": `trap 'echo trapped; exit 42' TERM; echo ready; while :; do sleep 1; done`,
+  // Spins in the shell itself, forking nothing: the TERM stops it in application code.
+  "moat-kill-trap-builtin": `trap 'echo trapped; exit 42' TERM; echo ready; while :; do :; done`,
+};
 
 const TIMEOUT_MS = 120_000;
 
 function selected(): string[] {
   const want = process.env.MOAT_SHELL;
-  const all = [...Object.keys(SCRIPTS), "moat-kill-trap"];
+  const all = [...Object.keys(SCRIPTS), ...Object.keys(TERM_TRAPS)];
   const names = want === "all" ? all : want ? want.split(",").map((s) => s.trim()) : ENABLED;
   for (const n of names) if (!all.includes(n)) throw new Error(`no shell script ${n} in shell.test.ts`);
   return names;
@@ -163,8 +166,8 @@ describe("busybox sh scripts: native vs userkernel", () => {
     });
   }
 
-  if (selected().includes("moat-kill-trap"))
-    test("moat-kill-trap: TERM from moat kill runs sh's trap, moat wait reports its exit code", {
+  for (const [name, TERM_TRAP] of Object.entries(TERM_TRAPS).filter(([n]) => selected().includes(n)))
+    test(`${name}: TERM from moat kill runs sh's trap, moat wait reports its exit code`, {
       timeout: 4 * TIMEOUT_MS,
     }, async () => {
       const native = await runNativeSh(TERM_TRAP, bin, base, async (pid, out) => {

@@ -10,6 +10,7 @@ import { syscallName } from "../syscalls/names.js";
 import { SYSCALLS } from "../syscalls/table.js";
 import type { Args, Control, Result, SyscallEntry } from "../syscalls/types.js";
 import { killGroup } from "./signals.js";
+import { noteSyscallEnd } from "./syscall-restart.js";
 import type { Task } from "./task.js";
 
 const ARG_REGS = [Reg.rdi, Reg.rsi, Reg.rdx, Reg.r10, Reg.r8, Reg.r9];
@@ -22,6 +23,7 @@ function noteUnimplemented(t: Task, name: string): void {
     t.kernel.log(`moat userkernel: unimplemented syscall ${name} (returns ENOSYS)`);
 }
 
+const EINTR = BigInt(-Errno.EINTR);
 const SYSCALL_INSN = 0x050f; // 0f 05, read little-endian
 
 /** Did the stop come from a `syscall` instruction (as opposed to int 0x80 or sysenter)? */
@@ -118,8 +120,11 @@ function finish(
   if (t.exitStatus) return;
   if (typeof ret !== "object") {
     t.cpu.setReturn(ret);
+    // An EINTR may restart once the delivery stage knows whether a handler runs.
+    if (ret === EINTR || t.restartKind !== undefined) noteSyscallEnd(t, nr, ret);
     return;
   }
+  t.restartKind = undefined;
   apply(t, ret);
 }
 

@@ -7,10 +7,10 @@
 // (task-run.ts); the loops of several processes interleave on Node's one thread at their
 // awaits.
 //
-// Not shared yet, because the kernel has no fork, no delivery to signal handlers and no
-// cross-process kill: a process cannot signal another (kill(2) reaches only itself; a signal
-// from outside takes its default action, signals.ts), and nothing is inherited (each is
-// started from the outside with its own stdio, as runc's exec is).
+// Processes signal each other with kill(2) across the pid namespace, and a signal from
+// outside is sent as a kill(2) is (signals.ts). Not shared yet, because the kernel has no
+// fork: nothing is inherited (each is started from the outside with its own stdio, as runc's
+// exec is).
 
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -106,8 +106,8 @@ export interface ProcessOptions {
   signal?: AbortSignal;
   /**
    * Called once the program is loaded and about to run: its stub's host pid (tests,
-   * diagnostics, stats), and how to send it a signal from outside the container (Linux's
-   * default actions; see signals.ts for what is refused). spawn's handle offers the same.
+   * diagnostics, stats), and how to send it a signal from outside the container (as a
+   * kill(2) from outside its pid namespace, signals.ts). spawn's handle offers the same.
    */
   onStart?: (info: { hostPid: number; signal: (sig: number, name: string) => OutsideSignal }) => void;
   /** Its pid in the kernel, from allocPid() (default: the next free one). */

@@ -34,8 +34,9 @@ export interface ProcessHandle {
   /** The host pids of the stubs that run its tasks (none once it ended). */
   hostPids(): number[];
   /**
-   * A signal from outside the container, queued to the thread group and acted on as Linux's
-   * default action (signals.ts); ENOTSUP for stopping, which the kernel cannot do yet.
+   * A signal from outside the container, sent to the thread group as a kill(2) is
+   * (signals.ts): a handler runs, or its default action (terminate, core, ignore, stop,
+   * continue) is taken; blocked, it waits pending.
    */
   signal(sig: number, name?: string): OutsideSignal;
   /** Resolves once the process ended (every task left) with how it ended. */
@@ -47,7 +48,7 @@ export function processHandle(group: ThreadGroup<Task>, wait: () => Promise<RunR
   return {
     tgid: group.tgid,
     hostPids: () => [...new Set([...group.tasks].map((t) => t.mm.hostPid))],
-    signal: (sig, name = `signal ${sig}`) => signalFromOutside(group, sig, name),
+    signal: (sig) => signalFromOutside(group, sig),
     wait,
     usage: () => {
       const u = groupUsage(group);

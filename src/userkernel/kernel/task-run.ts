@@ -1,15 +1,16 @@
 // The run loop of one task, as explicit states (drawn in docs/userkernel-kernel.md):
 //
 //   deliver signals -> run app -> syscall -> (value | restart | noreturn) -> deliver signals
-//                               -> fault   -> the fault's signal ends the group (no handlers yet)
-//                               -> interrupted -> deliver signals (a kill: exit)
-//                               -> host death -> exit
+//        |                     -> fault   -> the fault's signal, forced -> deliver signals
+//        |                     -> interrupted -> deliver signals (a signal, a stop, a kill)
+//        |                     -> host death -> exit
+//        '-> stopped (SIGSTOP, SIGTSTP...) -> wait for SIGCONT or SIGKILL -> deliver signals
 //   exit -> leave the group (the last task makes it a zombie) -> its waiters are woken
 //
 // The loops of several tasks interleave on Node's one thread at their awaits.
 import type { StopEvent } from "../platform/platform.js";
 import { dispatch } from "./dispatch.js";
-import { deliverSignals, killGroup } from "./signals.js";
+import { deliverSignals, forceFault, killGroup } from "./signals.js";
 import type { Task } from "./task.js";
 
 const SIGKILL = 9;
@@ -23,7 +24,13 @@ export async function runTask(task: Task): Promise<void> {
   try {
     for (;;) {
       // [deliver signals]
-      if (deliverSignals(task)) break;
+      const next = deliverSignals(task);
+      if (next === "exit") break;
+      if (next === "stopped") {
+        // [stopped]: until SIGCONT (or a kill) resumes the group.
+        await task.group.whenResumed();
+        continue;
+      }
       // [run app]
       let ev: StopEvent;
       try {
@@ -45,29 +52,17 @@ export async function runTask(task: Task): Promise<void> {
         if (task.exitStatus) break;
         continue;
       }
-      // [fault] / [host death] -> [exit]
-      ended(task, ev);
+      if (ev.kind === "signal") {
+        // [fault]: the application's own signal, with the host's siginfo (si_addr, si_code).
+        forceFault(task, ev.signal, ev.info.raw);
+        continue;
+      }
+      // [host death] -> [exit]
+      killGroup(task.group, { signal: ev.kind === "killed" ? ev.signal : SIGKILL });
       break;
     }
   } finally {
     // [exit]: leave the group; the last task makes it a zombie and wakes its waiters.
     task.release();
-  }
-}
-
-function ended(task: Task, ev: Exclude<StopEvent, { kind: "syscall" | "interrupted" }>): void {
-  switch (ev.kind) {
-    case "signal":
-      // No signal delivery yet: a fault or trap the program incurs ends it, as the default
-      // action of SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP would.
-      killGroup(task.group, { signal: ev.signal });
-      return;
-    case "killed":
-      killGroup(task.group, { signal: ev.signal });
-      return;
-    case "exited":
-      // The stub never exits by itself; if it did, report it as killed by the host.
-      killGroup(task.group, { signal: SIGKILL });
-      return;
   }
 }

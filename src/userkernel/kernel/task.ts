@@ -30,6 +30,9 @@ export interface Credentials {
   sgid: number;
 }
 
+/** How an interrupted system call ends if a handler runs (syscall-restart.ts decides). */
+export type RestartKind = "sys" | "nohand" | "intr";
+
 export interface AltStack {
   sp: bigint;
   flags: number;
@@ -111,6 +114,14 @@ export class Task {
   sigmask: bigint;
   /** Thread-directed signals (tgkill, the kernel's own SIGPIPE) waiting for delivery. */
   pending = 0n;
+  /** The siginfo of each queued instance of a pending signal (signals.ts). */
+  readonly pendingInfo = new Map<number, Buffer[]>();
+  /** How the system call the task returns from ends if a signal handler interrupts it. */
+  restartKind: RestartKind | undefined;
+  /** The mask to restore after a temporary one (sigsuspend, ppoll, pselect6) served its wait. */
+  savedSigmask: bigint | undefined;
+  /** The signals rt_sigtimedwait waits for (they wake the task instead of being delivered). */
+  sigwaiting = 0n;
   altstack: AltStack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
   clearChildTid = 0;
   robustList = { head: 0n, len: 0n };
@@ -169,6 +180,21 @@ export class Task {
   interrupt(): void {
     this.ctx.interrupt();
     this.blockedOn?.interrupt();
+  }
+
+  /** A pending signal this task does not block (or waits for in rt_sigtimedwait): a block ends at once. */
+  signalPending(): boolean {
+    if (this.pending === 0n && this.group.pending === 0n) return false;
+    return ((this.pending | this.group.pending) & (~this.sigmask | this.sigwaiting)) !== 0n;
+  }
+
+  /**
+   * A signal waits for this task: the block a system call sleeps in ends with "interrupted",
+   * or running application code stops (the run loop's delivery stage then takes the signal).
+   */
+  signalWake(): void {
+    if (this.blockedOn) this.blockedOn.interrupt();
+    else this.ctx.interrupt();
   }
 
   /**

@@ -71,6 +71,12 @@ export class ThreadGroup<T extends Member = Member> {
   readonly tasks = new Set<T>();
   /** Process-directed signals (kill(2), from outside) waiting for a task to take them. */
   pending = 0n;
+  /** The siginfo of each queued instance of a pending signal (signals.ts). */
+  readonly pendingInfo = new Map<number, Buffer[]>();
+  /** The stop signal while the group is stopped (job control); undefined while it runs. */
+  stopped: number | undefined;
+  private resumed: Promise<void> | undefined;
+  private resume: (() => void) | undefined;
   readonly rlimits: Rlimits;
   /** Set once: the first exit_group, fatal signal or last thread's exit decides it. */
   private status: ExitStatus | undefined;
@@ -125,6 +131,21 @@ export class ThreadGroup<T extends Member = Member> {
   /** The group is ending with `status` (the first cause wins); its tasks leave one by one. */
   exit(status: ExitStatus): void {
     this.status ??= status;
+  }
+
+  /** Resolves when the stopped group continues (SIGCONT) or is killed. */
+  whenResumed(): Promise<void> {
+    this.resumed ??= new Promise<void>((resolve) => {
+      this.resume = resolve;
+    });
+    return this.resumed;
+  }
+
+  /** The group runs again: every task waiting in whenResumed() goes on. */
+  resumeStopped(): void {
+    this.resume?.();
+    this.resumed = undefined;
+    this.resume = undefined;
   }
 
   /** Resolves with the exit status once the last task left (the group is a zombie). */

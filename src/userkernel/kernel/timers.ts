@@ -13,8 +13,7 @@
 // overrun instead of queueing a second signal (Linux's preallocated timer sigqueue entry);
 // timer_getoverrun reports the overruns counted before the last signal was queued, which on
 // Linux is set when that signal is dequeued.
-import { bit, IGNORED_BY_DEFAULT, killGroup, STOPPING } from "./signals.js";
-import { SIG_DFL, SIG_IGN } from "./signals-state.js";
+import { bit, sendSignal } from "./signals.js";
 import type { Task } from "./task.js";
 import type { ThreadGroup } from "./thread-group.js";
 
@@ -31,30 +30,16 @@ export interface SignalTarget {
 }
 
 /**
- * Queue `sig` for `target` as the kernel's own signals are queued: pending on the thread or
- * the process, taking its default action there. A default action that terminates ends the
- * process at once; an ignored one is discarded; a caught or blocked one waits in the pending
- * set for the signal stage. Returns false when the signal was discarded.
- *
- * `info` is the siginfo the signal carries (SI_TIMER with the timer id and overrun, or
- * SI_KERNEL for the interval timers): it goes with the signal once the signal stage queues
- * siginfo (its sendSignal takes the same target, signal and info).
+ * Send a timer's signal to `target` with its siginfo (SI_TIMER with the timer id and overrun,
+ * or SI_KERNEL for the interval timers), as every signal is sent (signals.ts sendSignal).
+ * Returns whether it waits pending now (false: discarded, as an ignored signal is).
  */
-export function queueSignal(target: SignalTarget, sig: number, _info: Buffer): boolean {
+export function queueSignal(target: SignalTarget, sig: number, info: Buffer): boolean {
   const { group, task } = target;
   if (group.exitStatus) return false;
-  const any = task ?? group.leader;
-  if (!any) return false;
-  const handler = any.sighand.handler(sig);
-  const blocked = task
-    ? (task.sigmask & bit(sig)) !== 0n
-    : [...group.tasks].every((t) => t.sigmask & bit(sig));
-  // As Linux's sig_ignored: a blocked signal is queued even if ignored (it may be unignored first).
-  if (!blocked && (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig)))) return false;
-  if (task) task.pending |= bit(sig);
-  else group.pending |= bit(sig);
-  if (!blocked && handler === SIG_DFL && !STOPPING.has(sig)) killGroup(group, { signal: sig });
-  return true;
+  // The one way a signal is sent (signals.ts): it wakes a blocked task and runs handlers.
+  sendSignal(task ? { task } : { group }, sig, info);
+  return stillPending(target, sig);
 }
 
 const SI_KERNEL = 0x80;

@@ -61,6 +61,11 @@ export interface Blockable {
   blockedOn: Blocked | undefined;
   /** Set once the task is dying: it must not go to sleep again. */
   readonly exitStatus: unknown;
+  /**
+   * A signal waits that the task does not block: it must not go to sleep, as Linux's
+   * interruptible sleeps check signal_pending() first (the signal was sent before the block).
+   */
+  signalPending?(): boolean;
 }
 
 /** One wait: a queue and the events on it that end the block. */
@@ -80,7 +85,7 @@ export function block(
   deadlineNs?: bigint,
   reason = "wait",
 ): Promise<BlockResult> {
-  if (task.exitStatus !== undefined) return Promise.resolve("interrupted");
+  if (task.exitStatus !== undefined || task.signalPending?.()) return Promise.resolve("interrupted");
   if (task.blockedOn !== undefined)
     throw new Error(`moat bug: a task blocks (${reason}) while already blocked (${task.blockedOn.reason})`);
   if (deadlineNs !== undefined && deadlineNs <= process.hrtime.bigint()) return Promise.resolve("timeout");

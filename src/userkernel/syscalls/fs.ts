@@ -3,6 +3,7 @@
 import { fail, KernelError } from "../errno.js";
 import { readWaiting, writeWaiting } from "../kernel/blocking-io.js";
 import type { FileDescription } from "../kernel/fdtable.js";
+import { SI_USER, senderInfo, sendSignal } from "../kernel/signals.js";
 import type { Task } from "../kernel/task.js";
 import { encodeStat, PipeReader, RegularFile, statOf } from "../vfs/index.js";
 import { makePipe } from "../vfs/pipe.js";
@@ -40,14 +41,12 @@ export const read: Handler = (t, a) =>
 const SIGPIPE = 13;
 
 /**
- * A write to a pipe nobody reads raises SIGPIPE, whose default action ends the program; with
- * the signal ignored, blocked or caught (no delivery yet) the write just fails with EPIPE.
+ * A write to a pipe nobody reads raises SIGPIPE (thread-directed, as Linux sends it), whose
+ * default action ends the program; a handler runs on the way back; the write fails with EPIPE.
  */
 function brokenPipe(t: Task, e: unknown): unknown {
   if (!(e instanceof KernelError) || e.code !== "EPIPE") return e;
-  const bit = 1n << BigInt(SIGPIPE - 1);
-  // Thread-directed, as Linux sends it; the run loop's delivery stage then acts on it.
-  if (t.sigmask & bit || t.sighand.handler(SIGPIPE) === 0n) t.pending |= bit;
+  sendSignal({ task: t }, SIGPIPE, senderInfo(t, SIGPIPE, SI_USER));
   return e;
 }
 

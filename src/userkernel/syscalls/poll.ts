@@ -14,6 +14,7 @@ import {
 } from "../kernel/fdtable.js";
 import type { Task } from "../kernel/task.js";
 import { block, type Wait } from "../kernel/wait.js";
+import { withSigmask } from "./sigwait.js";
 import { addr, type Handler, int, long, uint } from "./types.js";
 
 const NS = 1_000_000_000n;
@@ -150,10 +151,12 @@ async function doPoll(t: Task, at: number, nfds: number, deadline: bigint | unde
 export const poll: Handler = (t, a) => doPoll(t, addr(a[0]), uint(a[1]), deadlineFromMs(int(a[2])));
 
 export const ppoll: Handler = (t, a) => {
-  // The signal mask argument matters only once signals are delivered to handlers.
   if (a[3] !== 0n && long(a[4]) !== 8) fail("EINVAL");
   const deadline = deadlineFromTimespec(t, addr(a[2]));
-  return reportTimeLeft(t, addr(a[2]), deadline, false, doPoll(t, addr(a[0]), uint(a[1]), deadline));
+  // The signal mask applies while it waits (sigwait.ts).
+  return withSigmask(t, addr(a[3]), a[4] ?? 0n, () =>
+    reportTimeLeft(t, addr(a[2]), deadline, false, doPoll(t, addr(a[0]), uint(a[1]), deadline)),
+  );
 };
 
 /** select's three fd_sets: bitmaps of ceil(nfds/64) longs; null sets are skipped. */
@@ -224,6 +227,16 @@ export const select: Handler = (t, a) => {
 
 export const pselect6: Handler = (t, a) => {
   const deadline = deadlineFromTimespec(t, addr(a[4]));
-  const waiting = doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadline);
-  return reportTimeLeft(t, addr(a[4]), deadline, false, waiting);
+  // The sixth argument points to { const sigset_t *ss; size_t ss_len }: a mask for the wait.
+  const sm = addr(a[5]) !== 0 ? t.mm.read(addr(a[5]), 16) : undefined;
+  const maskp = sm ? addr(sm.readBigUInt64LE(0)) : 0;
+  return withSigmask(t, maskp, sm?.readBigUInt64LE(8) ?? 0n, () =>
+    reportTimeLeft(
+      t,
+      addr(a[4]),
+      deadline,
+      false,
+      doSelect(t, int(a[0]), [addr(a[1]), addr(a[2]), addr(a[3])], deadline),
+    ),
+  );
 };

@@ -1,18 +1,39 @@
-// Signal state the application sets up. Handlers and masks are recorded exactly; delivering
-// signals to handlers comes with the signal stage. A signal a program sends itself is queued
-// and takes its default action in the run loop's delivery stage (kernel/signals.ts).
-import { fail } from "../errno.js";
-import { bit, IGNORED_BY_DEFAULT } from "../kernel/signals.js";
+// The signal system calls: dispositions, masks, the alternate stack, sending (kill, tgkill,
+// tkill, rt_sigqueueinfo, rt_tgsigqueueinfo) and rt_sigreturn. Sending, the pending sets and
+// delivery to handlers are the kernel's (kernel/signals.ts, kernel/sigframe.ts).
+import { fail, KernelError } from "../errno.js";
+import {
+  altStackFlags,
+  onAltStack,
+  restoreFrame,
+  SS_AUTODISARM,
+  SS_DISABLE,
+  SS_ONSTACK,
+} from "../kernel/sigframe.js";
+import {
+  bit,
+  flushGroup,
+  forceFault,
+  IGNORED_BY_DEFAULT,
+  makeInfo,
+  NSIG,
+  SI_KERNEL,
+  SI_TKILL,
+  SI_USER,
+  SIGCONT,
+  SIGSEGV,
+  senderInfo,
+  sendSignal,
+  UNBLOCKABLE,
+} from "../kernel/signals.js";
 import { SIG_DFL, SIG_IGN } from "../kernel/signals-state.js";
 import type { Task } from "../kernel/task.js";
+import type { ThreadGroup } from "../kernel/thread-group.js";
 import { addr, type Handler, int } from "./types.js";
 
 const SIGKILL = 9;
 const SIGSTOP = 19;
-const NSIG = 64;
 const SIGSET_SIZE = 8n;
-/** SIGKILL and SIGSTOP can never be blocked. */
-const UNBLOCKABLE = (1n << BigInt(SIGKILL - 1)) | (1n << BigInt(SIGSTOP - 1));
 
 const SIG_BLOCK = 0;
 const SIG_UNBLOCK = 1;
@@ -50,10 +71,8 @@ export const rtSigaction: Handler = (t, a) => {
       mask: next.readBigUInt64LE(24) & ~UNBLOCKABLE,
     });
     // A signal that is now ignored is discarded even if it waits blocked, by every thread.
-    if (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) {
-      for (const u of t.group.tasks) u.pending &= ~bit(sig);
-      t.group.pending &= ~bit(sig);
-    }
+    if (handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig)))
+      flushGroup(t.group, bit(sig));
   }
   // The old action goes out last: the new one stays installed even if this faults.
   if (oact !== 0) {
@@ -81,23 +100,8 @@ export const rtSigprocmask: Handler = (t, a) => {
     else fail("EINVAL");
   }
   const old = t.sigmask;
-  if (next !== undefined) {
-    t.sigmask = next & ~UNBLOCKABLE;
-    // raise() blocks everything around its tgkill: what it sent acts once unblocked, in the
-    // delivery stage on the way back to the program. A caught one cannot be delivered yet:
-    // it is dropped and refused rather than left to wait for ever.
-    const ready = (t.pending | t.group.pending) & ~t.sigmask;
-    let caught = 0n;
-    for (let sig = 1; sig <= NSIG && ready !== 0n; sig++) {
-      const h = t.sighand.handler(sig);
-      if (ready & bit(sig) && h !== SIG_DFL && h !== SIG_IGN) caught |= bit(sig);
-    }
-    if (caught !== 0n) {
-      t.pending &= ~caught;
-      t.group.pending &= ~caught;
-      fail("ENOSYS", "delivery to a signal handler");
-    }
-  }
+  // What the new mask unblocks is delivered on the way back to the program.
+  if (next !== undefined) t.sigmask = next & ~UNBLOCKABLE;
   // The old mask goes out last: the new one applies even if this faults.
   if (oset !== 0) t.mm.writeU64(oset, old);
   return 0;
@@ -113,28 +117,17 @@ export const rtSigpending: Handler = (t, a) => {
   return 0;
 };
 
-const SS_ONSTACK = 1;
-const SS_DISABLE = 2;
-const SS_AUTODISARM = 1 << 31;
 const MINSIGSTKSZ = 2048n;
-
-/** Is `sp` inside the alternate stack? Never while it auto-disarms (Linux's on_sig_stack). */
-function onAltStack(t: Task, sp: bigint): boolean {
-  const s = t.altstack;
-  if (s.flags & SS_AUTODISARM) return false;
-  return sp > s.sp && sp - s.sp <= s.size;
-}
 
 export const sigaltstack: Handler = (t, a) => {
   const [ss, oss] = [addr(a[0]), addr(a[1])];
   const sp = t.cpu.regs.get("rsp");
   const old = t.altstack;
   // Linux reports whether the caller runs on the stack, not the mode it was set with.
-  const oldFlags =
-    (old.size === 0n ? SS_DISABLE : onAltStack(t, sp) ? SS_ONSTACK : 0) | (old.flags & SS_AUTODISARM);
+  const oldFlags = altStackFlags(old, sp) | (old.flags & SS_AUTODISARM);
   if (ss !== 0) {
     const next = t.mm.read(ss, 24);
-    if (onAltStack(t, sp)) fail("EPERM");
+    if (onAltStack(old, sp)) fail("EPERM");
     const flags = next.readInt32LE(8);
     const mode = flags & ~SS_AUTODISARM;
     if (mode !== 0 && mode !== SS_DISABLE && mode !== SS_ONSTACK) fail("EINVAL");
@@ -156,50 +149,150 @@ export const sigaltstack: Handler = (t, a) => {
   return 0;
 };
 
-/**
- * A signal sent by the program to itself (raise, abort): to its thread (tgkill, tkill) or its
- * process (kill). Without delivery to handlers yet, the default and ignore dispositions are
- * honoured exactly (queued, then acted on in the delivery stage); a caught signal is refused
- * with ENOSYS (and reported) rather than silently dropped.
- */
-function sendToSelf(t: Task, sig: number, toThread: boolean): number {
+/** May `t` send a signal to `g` (Linux's check_kill_permission)? */
+function mayKill(t: Task, g: ThreadGroup<Task>, sig: number): boolean {
+  const target = g.leader;
+  if (!target) return false;
+  const c = t.creds;
+  if (c.euid === 0) return true;
+  const tc = target.creds;
+  if (c.euid === tc.uid || c.euid === tc.suid || c.uid === tc.uid || c.uid === tc.suid) return true;
+  // SIGCONT may always be sent within one session (job control).
+  return sig === SIGCONT && g.sid === t.group.sid;
+}
+
+function checkSig(sig: number): void {
   if (sig < 0 || sig > NSIG) fail("EINVAL");
-  if (sig === 0) return 0; // existence check
-  if (sig === 19 || sig === 20 || sig === 21 || sig === 22) fail("ENOSYS", "stopping a task");
-  const handler = t.sighand.handler(sig);
-  const blocked = (t.sigmask & bit(sig)) !== 0n && sig !== SIGKILL;
-  const queue = (): number => {
-    if (toThread) t.pending |= bit(sig);
-    else t.group.pending |= bit(sig);
-    return 0;
-  };
-  if (blocked) return queue();
-  if (sig === SIGKILL || handler === SIG_DFL) return IGNORED_BY_DEFAULT.has(sig) ? 0 : queue();
-  if (handler === SIG_IGN) return 0;
-  return fail("ENOSYS", "delivery to a signal handler");
 }
 
-function targetsSelf(t: Task, pid: number): boolean {
-  // pid 0 and -1 reach the caller's process group / everyone: with one process, that is us.
-  return pid === t.pid || pid === 0 || pid === -1 || pid === -t.pid;
+/** Send to each group: ESRCH if none, EPERM if none allowed, else 0 (Linux's kill_pgrp/-1). */
+function sendToGroups(t: Task, groups: ThreadGroup<Task>[], sig: number, info: () => Buffer): number {
+  if (groups.length === 0) fail("ESRCH");
+  let sent = 0;
+  for (const g of groups) {
+    if (!mayKill(t, g, sig)) continue;
+    sent++;
+    sendSignal({ group: g }, sig, info());
+  }
+  if (sent === 0) fail("EPERM");
+  return 0;
 }
 
+function liveGroups(t: Task): ThreadGroup<Task>[] {
+  const out: ThreadGroup<Task>[] = [];
+  for (const tgid of t.pidns.tgids()) {
+    const g = t.pidns.group(tgid);
+    if (g && !g.exitStatus) out.push(g);
+  }
+  return out;
+}
+
+/** kill(2): a process (pid > 0), the caller's process group (0), every process (-1), a group (< -1). */
 export const kill: Handler = (t, a) => {
-  const pid = int(a[0]);
-  if (!targetsSelf(t, pid)) fail("ESRCH");
-  return sendToSelf(t, int(a[1]), false);
+  const [pid, sig] = [int(a[0]), int(a[1])];
+  checkSig(sig);
+  const info = (): Buffer => senderInfo(t, sig, SI_USER);
+  if (pid > 0) {
+    const g = t.pidns.group(pid);
+    if (!g || g.exitStatus) return fail("ESRCH");
+    return sendToGroups(t, [g], sig, info);
+  }
+  if (pid === -1) {
+    // Everyone but init and the caller's own process; ESRCH if that is nobody.
+    const all = liveGroups(t).filter((g) => g.tgid !== 1 && g !== t.group);
+    return sendToGroups(t, all, sig, info);
+  }
+  if (pid === -2147483648) fail("ESRCH");
+  const pgid = pid === 0 ? t.group.pgid : -pid;
+  return sendToGroups(
+    t,
+    liveGroups(t).filter((g) => g.pgid === pgid),
+    sig,
+    info,
+  );
 };
+
+function threadOf(t: Task, tgid: number, tid: number): Task {
+  const u = t.pidns.task(tid);
+  if (!u || u.exitStatus || (tgid !== -1 && u.group.tgid !== tgid)) fail("ESRCH");
+  return u;
+}
+
+function sendToThread(t: Task, u: Task, sig: number, info: Buffer, limited = false): number {
+  if (!mayKill(t, u.group, sig)) fail("EPERM");
+  if (sig === 0) return 0;
+  sendSignal({ task: u }, sig, info, limited);
+  return 0;
+}
 
 export const tgkill: Handler = (t, a) => {
   const [tgid, tid, sig] = [int(a[0]), int(a[1]), int(a[2])];
   if (tgid <= 0 || tid <= 0) fail("EINVAL");
-  if (tgid !== t.pid || tid !== t.tid) fail("ESRCH");
-  return sendToSelf(t, sig, true);
+  checkSig(sig);
+  return sendToThread(t, threadOf(t, tgid, tid), sig, senderInfo(t, sig, SI_TKILL));
 };
 
 export const tkill: Handler = (t, a) => {
   const [tid, sig] = [int(a[0]), int(a[1])];
   if (tid <= 0) fail("EINVAL");
-  if (tid !== t.tid) fail("ESRCH");
-  return sendToSelf(t, sig, true);
+  checkSig(sig);
+  return sendToThread(t, threadOf(t, -1, tid), sig, senderInfo(t, sig, SI_TKILL));
+};
+
+/**
+ * The siginfo a program queues (sigqueue, pthread_sigqueue): its own, except that only the
+ * kernel and the process itself may claim SI_USER, a kernel code or SI_TKILL (EPERM).
+ */
+function queuedInfo(t: Task, targetTgid: number, sig: number, uinfo: number): Buffer {
+  const info = t.mm.read(uinfo, 128);
+  const code = info.readInt32LE(8);
+  if ((code >= 0 || code === SI_TKILL) && targetTgid !== t.pid) fail("EPERM");
+  info.writeInt32LE(sig, 0);
+  return info;
+}
+
+export const rtSigqueueinfo: Handler = (t, a) => {
+  const [tgid, sig, uinfo] = [int(a[0]), int(a[1]), addr(a[2])];
+  checkSig(sig);
+  const info = queuedInfo(t, tgid, sig, uinfo);
+  const g = t.pidns.group(tgid);
+  if (tgid <= 0 || !g || g.exitStatus) fail("ESRCH");
+  if (!mayKill(t, g, sig)) fail("EPERM");
+  if (sig !== 0) sendSignal({ group: g }, sig, info, true);
+  return 0;
+};
+
+export const rtTgsigqueueinfo: Handler = (t, a) => {
+  const [tgid, tid, sig, uinfo] = [int(a[0]), int(a[1]), int(a[2]), addr(a[3])];
+  if (tgid <= 0 || tid <= 0) fail("EINVAL");
+  checkSig(sig);
+  const info = queuedInfo(t, tgid, sig, uinfo);
+  return sendToThread(t, threadOf(t, tgid, tid), sig, info, true);
+};
+
+/**
+ * rt_sigreturn: back to where the signal interrupted the program, with the registers, FP
+ * state, mask and alternate stack the frame holds (as the handler may have changed them). A
+ * frame that cannot be read is a SIGSEGV, forced.
+ */
+export const rtSigreturn: Handler = (t) => {
+  let restored: ReturnType<typeof restoreFrame>;
+  try {
+    restored = restoreFrame(t, t.cpu);
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    forceFault(t, SIGSEGV, makeInfo(SIGSEGV, SI_KERNEL));
+    return { kind: "noreturn" };
+  }
+  t.sigmask = restored.mask & ~UNBLOCKABLE;
+  // The alternate stack as sigaltstack would set it from the restored stack pointer; a
+  // change it refuses (EPERM while on the stack, a bad size) leaves the current one.
+  const s = restored.stack;
+  const mode = s.flags & ~SS_AUTODISARM;
+  if (!onAltStack(t.altstack, t.cpu.regs.get("rsp"))) {
+    if (mode === SS_DISABLE) t.altstack = { sp: 0n, flags: SS_DISABLE, size: 0n };
+    else if ((mode === 0 || mode === SS_ONSTACK) && s.size >= MINSIGSTKSZ)
+      t.altstack = { sp: s.sp, flags: s.flags & SS_AUTODISARM, size: s.size };
+  }
+  return { kind: "noreturn" };
 };

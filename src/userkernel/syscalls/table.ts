@@ -18,6 +18,7 @@ import * as proc from "./process.js";
 import * as sched from "./sched.js";
 import * as policy from "./sched-policy.js";
 import * as signal from "./signal.js";
+import * as sigwait from "./sigwait.js";
 import * as time from "./time.js";
 import * as timer from "./timer.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
@@ -42,9 +43,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [10, mm.mprotect, "full"],
   [11, mm.munmap, "full"],
   [12, mm.brk, "full"],
-  [13, signal.rtSigaction, "partial", "recorded; signal delivery is not implemented yet"],
+  [13, signal.rtSigaction, "full"],
   [14, signal.rtSigprocmask, "full"],
-  [15, enosys, "none", "signal delivery is not implemented yet (issue 11)"],
+  [15, signal.rtSigreturn, "full"],
   [16, fs.ioctl, "partial", "no terminals yet: TCGETS/TIOCGWINSZ give ENOTTY; FIONREAD on pipes and files"],
   [17, fs.pread64, "full"],
   [18, fs.pwrite64, "full"],
@@ -63,12 +64,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [31, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [32, fs.dup, "full"],
   [33, fs.dup2, "full"],
-  [34, enosys, "none", "signal delivery is not implemented yet (issue 11)"],
+  [34, sigwait.pause, "full"],
   [
     35,
     time.nanosleep,
     "partial",
-    "a block with one timer; EINTR with rem is there for when signals interrupt it (not yet)",
+    "a block with one timer; a handler interrupts it (EINTR, rem written); after a stop it sleeps the whole request again",
   ],
   [36, timer.getitimer, "full"],
   [37, timer.alarm, "full"],
@@ -96,7 +97,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [59, exec.execve, "partial", "static and dynamic ELF, #! scripts; one process, so no fork first"],
   [60, proc.exit, "partial", "single-threaded: ends the process"],
   [61, enosys, "none", "one process per sandbox today: no children to wait for (issue 11)"],
-  [62, signal.kill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
+  [62, signal.kill, "full", "pid, 0, -pgid, -1, with permission checks"],
   [63, identity.uname, "full"],
   [64, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [65, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
@@ -162,9 +163,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [125, enosys, "none", "no capabilities inside the sandbox"],
   [126, enosys, "none", "no capabilities inside the sandbox"],
   [127, signal.rtSigpending, "full"],
-  [128, enosys, "none", "signal delivery is not implemented yet (issue 11)"],
-  [129, enosys, "none", "signal delivery is not implemented yet (issue 11)"],
-  [130, enosys, "none", "signal delivery is not implemented yet (issue 11)"],
+  [128, sigwait.rtSigtimedwait, "full"],
+  [129, signal.rtSigqueueinfo, "full"],
+  [130, sigwait.rtSigsuspend, "full"],
   [131, signal.sigaltstack, "full"],
   [132, enosys, "none"],
   [133, path.mknod, "partial", "regular files, FIFOs, sockets; device nodes are EPERM"],
@@ -234,7 +235,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [197, xattr.pathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
   [198, xattr.lpathXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
   [199, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
-  [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
+  [200, signal.tkill, "full"],
   [201, time.time, "full"],
   [
     202,
@@ -278,7 +279,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [231, proc.exitGroup, "full"],
   [232, enosys, "none", "no epoll yet"],
   [233, enosys, "none", "no epoll yet"],
-  [234, signal.tgkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
+  [234, signal.tgkill, "full"],
   [235, enosys, "none"],
   [236, enosys, "none", "obsolete: Linux x86-64 answers ENOSYS too"],
   [237, enosys, "none", "no NUMA: one memory node"],
@@ -314,12 +315,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [267, path.readlinkat, "full"],
   [268, path.fchmodat, "full"],
   [269, path.faccessat, "full"],
-  [270, poll.pselect6, "partial", "as select; the signal mask waits for signal delivery"],
+  [270, poll.pselect6, "partial", "as select, with its signal mask while it waits"],
   [
     271,
     poll.ppoll,
     "partial",
-    "as poll, and the time left is written back; the signal mask waits for signal delivery",
+    "as poll, and the time left is written back; its signal mask applies while it waits",
   ],
   [272, enosys, "none", "no namespaces inside the sandbox"],
   [273, proc.setRobustList, "full"],
@@ -346,7 +347,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [294, enosys, "none", "no inotify/fanotify"],
   [295, fs.preadv, "full"],
   [296, fs.pwritev, "full"],
-  [297, enosys, "none", "signal delivery is not implemented yet (issue 11)"],
+  [297, signal.rtTgsigqueueinfo, "full"],
   [298, enosys, "none", "no tracing of the sandbox's own processes"],
   [299, enosys, "none", "no sockets yet"],
   [300, enosys, "none", "no inotify/fanotify"],
