@@ -126,6 +126,8 @@ export class Kernel {
   /** Every task and thread group by id; /proc lists it. */
   readonly pidns = new PidNamespace<Task>();
   private readonly running = new Set<Running>();
+  /** The run loops of tasks made inside the kernel (fork, clone), until they end. */
+  private readonly cloned = new Set<Promise<void>>();
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -136,6 +138,7 @@ export class Kernel {
     readonly mem: MemoryFile,
   ) {
     info.processCount = () => this.pidns.size;
+    info.startTask = (task) => this.startCloned(task);
     if (vfs) {
       vfs.processes = {
         get: (pid) => {
@@ -205,6 +208,22 @@ export class Kernel {
   /** Kill every process (each then ends as killed by SIGKILL). */
   killAll(): void {
     for (const r of this.running) r.kill();
+    for (const tgid of this.pidns.tgids()) {
+      const g = this.pidns.group(tgid);
+      if (g) killGroup(g, { signal: SIGKILL });
+    }
+  }
+
+  /** Run a task that clone or fork made; a shut-down kernel kills it before it runs. */
+  private startCloned(task: Task): void {
+    if (this.closed) killGroup(task.group, { signal: SIGKILL });
+    const done: Promise<void> = runTask(task)
+      .catch((e: Error) => {
+        this.info.log(`moat userkernel: pid ${task.group.tgid} failed: ${e.message}`);
+        killGroup(task.group, { signal: SIGKILL });
+      })
+      .finally(() => this.cloned.delete(done));
+    this.cloned.add(done);
   }
 
   /**
@@ -215,6 +234,8 @@ export class Kernel {
     this.closed ??= (async () => {
       this.killAll();
       await Promise.allSettled([...this.running].map((r) => r.done));
+      // Killed with the rest; a fork racing the kill is killed as it starts (startCloned).
+      while (this.cloned.size > 0) await Promise.allSettled([...this.cloned]);
       this.mem.close();
       // The gofer goes last: open descriptions held host descriptors it handed out.
       await this.gofer

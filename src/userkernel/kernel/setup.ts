@@ -55,7 +55,7 @@ export function rlimitsOf(limits: readonly Rlimit[], fds: FdTable): Rlimits {
 }
 
 /** The CPU time and resident pages of a stub, as the host counts them (zeros once it is gone). */
-function hostUsage(hostPid: number): { utime: number; stime: number; rss: number } {
+export function hostUsage(hostPid: number): { utime: number; stime: number; rss: number } {
   try {
     const stat = readFileSync(`/proc/${hostPid}/stat`, "latin1");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

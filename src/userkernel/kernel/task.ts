@@ -48,6 +48,11 @@ export interface KernelInfo {
   budget?: MemoryBudget;
   /** How many processes the kernel runs (sysinfo's procs). */
   processCount?: () => number;
+  /**
+   * Start the run loop of a task made inside the kernel (clone, fork), tracked by the kernel
+   * as the tasks it spawned are (killed and awaited at close). Set by the Kernel.
+   */
+  startTask?: (task: Task) => void;
 }
 
 /**
@@ -68,7 +73,7 @@ export interface TaskConfig {
   /** The platform context that runs this thread's application code. */
   cpu: Platform;
   mm: { fresh: AddressSpace } | { share: AddressSpace };
-  fds: { fresh: FdTable } | { share: FdTable };
+  fds: Part<FdTable>;
   fs: Part<FsContext>;
   sighand: Part<SignalHandlers>;
   creds: Credentials;
@@ -113,6 +118,8 @@ export class Task {
   noNewPrivs = false;
   /** Waiting in a system call (read, sleep): /proc shows it as S, not R. */
   sleeping = false;
+  /** A vfork child: releases its parent, once, at its execve or its exit. */
+  vforkDone: (() => void) | undefined;
   /** This thread's own end (exit(2)); the group's end ends it too. */
   private exited: ExitStatus | undefined;
   private interruptedFlag = false;
@@ -126,7 +133,7 @@ export class Task {
     this.group = group;
     this.cpu = c.cpu;
     this.mm = "share" in c.mm ? c.mm.share.ref() : c.mm.fresh;
-    this.fds = "share" in c.fds ? c.fds.share.ref() : c.fds.fresh;
+    this.fds = "share" in c.fds ? c.fds.share.ref() : part(c.fds);
     this.fs = part(c.fs);
     this.sighand = part(c.sighand);
     this.creds = { ...c.creds };

@@ -55,6 +55,8 @@ export interface ThreadGroupConfig<T extends Member = Member> {
   tgid: number;
   /** undefined: the parent lives outside the sandbox (the runtime), as for runc's init and exec. */
   parent?: ThreadGroup<T>;
+  /** The signal the parent gets when this group ends (clone's low byte; SIGCHLD for fork; 0: none). */
+  exitSignal?: number;
   /** Default: a group and session of its own (the runtime starts each process with setsid). */
   pgid?: number;
   sid?: number;
@@ -74,7 +76,10 @@ export class ThreadGroup<T extends Member = Member> {
   readonly rlimits: Rlimits;
   /** Set once: the first exit_group, fatal signal or last thread's exit decides it. */
   private status: ExitStatus | undefined;
-  readonly parent: ThreadGroup<T> | undefined;
+  /** Changes when the parent ends first: the orphan goes to the nearest subreaper or init. */
+  parent: ThreadGroup<T> | undefined;
+  /** What the parent is sent when this group ends (0: nothing, the wait still reports it). */
+  readonly exitSignal: number;
   readonly children = new Set<ThreadGroup<T>>();
   /** Children that ended and were not reaped yet (wait4 takes them). */
   readonly zombies = new Set<ThreadGroup<T>>();
@@ -89,6 +94,18 @@ export class ThreadGroup<T extends Member = Member> {
   layout: Layout | undefined;
   /** When it started, on the hrtime clock (/proc/<pid>/stat's starttime). */
   readonly startNs = process.hrtime.bigint();
+  /** A stop (the signal that stopped it) its parent's wait has not reported yet (WUNTRACED). */
+  stopReport: number | undefined;
+  /** A continue its parent's wait has not reported yet (WCONTINUED). */
+  continueReport = false;
+  /** The group called execve at least once (setpgid on it from its parent is EACCES). */
+  execed = false;
+  /** CPU time of its tasks' host contexts, in clock ticks, as they left (wait4's rusage). */
+  readonly cpuTicks = { utime: 0, stime: 0 };
+  /** CPU time of its reaped children and theirs (getrusage's RUSAGE_CHILDREN). */
+  readonly childTicks = { utime: 0, stime: 0 };
+  /** Called when a child changes state (ends, stops, continues): wait4/waitid look again. */
+  private readonly childWatchers = new Set<() => void>();
   private readonly ended: Promise<ExitStatus>;
   private resolveEnded: (s: ExitStatus) => void = () => {};
 
@@ -101,6 +118,7 @@ export class ThreadGroup<T extends Member = Member> {
     this.exe = c.exe;
     this.cmdline = c.cmdline;
     this.layout = c.layout;
+    this.exitSignal = c.exitSignal ?? 0;
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -132,12 +150,28 @@ export class ThreadGroup<T extends Member = Member> {
     return this.ended;
   }
 
-  /** A task left: the last one makes the group a zombie for its parent to reap. */
-  taskLeft(task: T, status: ExitStatus): void {
+  /**
+   * A task left: the last one makes the group a zombie (a parent inside the kernel reaps it
+   * with wait4; exit.ts decides the rest: reparenting, the exit signal, auto-reaping).
+   * Returns whether it was the last.
+   */
+  taskLeft(task: T, status: ExitStatus): boolean {
     this.tasks.delete(task);
-    if (this.tasks.size > 0) return;
+    if (this.tasks.size > 0) return false;
     this.exit(status);
     if (this.parent) this.parent.zombies.add(this);
     this.resolveEnded(this.status!);
+    return true;
+  }
+
+  /** Run `fn` once a child changes state; returns how to stop watching. */
+  watchChildren(fn: () => void): () => void {
+    this.childWatchers.add(fn);
+    return () => this.childWatchers.delete(fn);
+  }
+
+  /** A child ended, stopped or continued: every wait of this group looks again. */
+  childChanged(): void {
+    for (const fn of [...this.childWatchers]) fn();
   }
 }

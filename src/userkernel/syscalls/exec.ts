@@ -1,4 +1,4 @@
-// execve: replace the program of the (one-threaded) process with another from the container's rootfs.
+// execve: replace the program of the process with another from the container's rootfs.
 // Everything that can fail with an errno is checked first; past the point of no return the
 // old address space is gone, and a failure there ends the process with SIGSEGV, as on Linux.
 import { fail, KernelError } from "../errno.js";
@@ -72,6 +72,10 @@ async function execAt(
   t.comm = (name.split("/").pop() ?? "").slice(0, 15);
   t.group.exe = program.exe;
   t.group.cmdline = program.argv;
+  t.group.execed = true;
+  // A vfork parent runs again once its child has a program of its own.
+  t.vforkDone?.();
+  t.vforkDone = undefined;
   const layout = t.group.layout ?? randomLayout();
   try {
     const c = t.creds;

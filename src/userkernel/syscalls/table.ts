@@ -2,6 +2,7 @@
 // and how completely it follows Linux. A number missing here returns -ENOSYS and is
 // reported by name at the end of the run.
 import { fail } from "../errno.js";
+import * as clone from "./clone.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
 import * as path from "./fs-path.js";
@@ -14,6 +15,7 @@ import * as sched from "./sched.js";
 import * as signal from "./signal.js";
 import * as time from "./time.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
+import * as wait4 from "./wait4.js";
 import * as xattr from "./xattr.js";
 
 const enosys: Handler = () => fail("ENOSYS");
@@ -52,8 +54,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [35, time.nanosleep, "partial", "not interruptible by signals yet"],
   [39, proc.getpid, "full"],
   [40, fs.sendfile, "full", "short counts of up to 1 MiB per call"],
-  [59, exec.execve, "partial", "static and dynamic ELF, #! scripts; one process, so no fork first"],
-  [60, proc.exit, "partial", "single-threaded: ends the process"],
+  [56, clone.clone, "partial", "processes; no threads (CLONE_THREAD) yet, CLONE_VM copies; no pidfd"],
+  [57, clone.fork, "full"],
+  [58, clone.vfork, "partial", "the parent waits for the child's execve or exit; the memory is a copy"],
+  [59, exec.execve, "partial", "static and dynamic ELF, #! scripts"],
+  [60, proc.exit, "full", "ends the thread; the last ends the process"],
+  [61, wait4.wait4, "full"],
   [62, signal.kill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [63, identity.uname, "full"],
   [72, fs.fcntl, "partial", "no locks, no F_SETOWN/F_NOTIFY"],
@@ -90,8 +96,10 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [106, identity.setgid, "full"],
   [107, identity.geteuid, "full"],
   [108, identity.getegid, "full"],
+  [109, identity.setpgid, "full"],
   [110, proc.getppid, "full"],
   [111, identity.getpgrp, "full"],
+  [112, identity.setsid, "full"],
   [115, identity.getgroups, "full"],
   [116, identity.setgroups, "full", "privilege is euid 0 in the sandbox, as for setuid"],
   [117, identity.setresuid, "full"],
@@ -137,6 +145,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [230, time.clockNanosleep, "partial", "not interruptible by signals; process CPU clock: wall time"],
   [231, proc.exitGroup, "full"],
   [234, signal.tgkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
+  [247, wait4.waitid, "partial", "no pidfds (P_PIDFD: EBADF)"],
   [257, path.openat, "partial", "no O_TMPFILE"],
   [258, path.mkdirat, "full"],
   [259, path.mknodat, "partial", "regular files, FIFOs, sockets; device nodes are EPERM"],
@@ -163,6 +172,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [322, exec.execveat, "partial", "no flags; static and dynamic ELF, #! scripts"],
   [332, path.statx, "partial", "basic stats only (no btime, no mount id)"],
   [334, enosys, "error", "rseq: glibc falls back to plain sched_getcpu"],
+  [435, clone.clone3, "partial", "as clone; set_tid EPERM, cgroup EBADF (unprivileged)"],
   [436, fs.closeRange, "full"],
   [439, path.faccessat2, "full"],
   [270, poll.pselect6, "partial", "as select; the signal mask waits for signal delivery"],

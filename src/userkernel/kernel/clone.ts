@@ -1,0 +1,156 @@
+// clone(2) in all its shapes (fork, vfork, clone, clone3): Linux's flag rules, then a new
+// task built by newTask() with each part shared or copied as the flags say. A new process
+// gets a new host address space holding a copy of the parent's memory (AddressSpace.fork:
+// private mappings copied, shared ones shared), a copy of the descriptor table, the signal
+// dispositions and the file-system context; the child returns 0 from the call with the
+// parent's registers otherwise (the new stack and TLS when given).
+import { fail, KernelError } from "../errno.js";
+import { PtracePlatform } from "../platform/ptrace.js";
+import { newTask, type Task } from "./task.js";
+
+export const CSIGNAL = 0xff;
+export const CLONE_VM = 0x100;
+export const CLONE_FS = 0x200;
+export const CLONE_FILES = 0x400;
+export const CLONE_SIGHAND = 0x800;
+export const CLONE_PIDFD = 0x1000;
+export const CLONE_PTRACE = 0x2000;
+export const CLONE_VFORK = 0x4000;
+export const CLONE_PARENT = 0x8000;
+export const CLONE_THREAD = 0x10000;
+export const CLONE_NEWNS = 0x20000;
+export const CLONE_SYSVSEM = 0x40000;
+export const CLONE_SETTLS = 0x80000;
+export const CLONE_PARENT_SETTID = 0x100000;
+export const CLONE_CHILD_CLEARTID = 0x200000;
+export const CLONE_DETACHED = 0x400000;
+export const CLONE_UNTRACED = 0x800000;
+export const CLONE_CHILD_SETTID = 0x1000000;
+export const CLONE_NEWCGROUP = 0x2000000;
+export const CLONE_NEWUTS = 0x4000000;
+export const CLONE_NEWIPC = 0x8000000;
+export const CLONE_NEWUSER = 0x10000000;
+export const CLONE_NEWPID = 0x20000000;
+export const CLONE_NEWNET = 0x40000000;
+export const CLONE_IO = 0x80000000;
+/** clone3 only. */
+export const CLONE_CLEAR_SIGHAND = 0x100000000n;
+export const CLONE_INTO_CGROUP = 0x200000000n;
+
+const NAMESPACES =
+  CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+const NO_SYSCALL = 0xffffffffffffffffn;
+
+/** One clone request, as clone(2) or clone3(2) gave it. */
+export interface CloneRequest {
+  /** The flags without the exit signal (clone3's 64-bit flags, clone's with CSIGNAL masked). */
+  flags: bigint;
+  exitSignal: number;
+  /** The child's stack pointer (0: the parent's). */
+  stack: bigint;
+  tls: bigint;
+  parentTid: number;
+  childTid: number;
+}
+
+function quietly(write: () => void): void {
+  try {
+    write();
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+  }
+}
+
+/** Linux's copy_process checks, in its order, with its errnos. */
+function check(t: Task, r: CloneRequest): void {
+  const f = Number(r.flags & 0xffffffffn);
+  if ((f & (CLONE_NEWNS | CLONE_FS)) === (CLONE_NEWNS | CLONE_FS)) fail("EINVAL");
+  if ((f & (CLONE_NEWUSER | CLONE_FS)) === (CLONE_NEWUSER | CLONE_FS)) fail("EINVAL");
+  // Threads share handlers, handlers need a shared address space.
+  if (f & CLONE_THREAD && !(f & CLONE_SIGHAND)) fail("EINVAL");
+  if (f & CLONE_SIGHAND && !(f & CLONE_VM)) fail("EINVAL");
+  // The init of a namespace can have no sibling.
+  if (f & CLONE_PARENT && t.group.tgid === 1) fail("EINVAL");
+  if (f & CLONE_THREAD && f & (CLONE_NEWUSER | CLONE_NEWPID)) fail("EINVAL");
+  if (r.flags & CLONE_CLEAR_SIGHAND && f & CLONE_SIGHAND) fail("EINVAL");
+  // New namespaces need CAP_SYS_ADMIN, which no process of a sandbox has.
+  if (f & NAMESPACES) fail("EPERM");
+  if (f & CLONE_PIDFD) fail("ENOSYS", "pidfd");
+}
+
+/**
+ * The clone itself: returns the new task's tid (its pid for a new process) once it runs;
+ * a vfork parent gets the promise of it, resolved once the child execs or ends.
+ */
+export function cloneTask(t: Task, r: CloneRequest): number | Promise<number> {
+  check(t, r);
+  const f = Number(r.flags & 0xffffffffn);
+  if (f & CLONE_THREAD) return fail("ENOSYS", "threads (CLONE_THREAD) need the platform's per-thread contexts");
+  // A new process. With CLONE_VM it would share the parent's memory until its execve
+  // (posix_spawn, vfork): served as a copy for now, which every program that only execs or
+  // exits in the child cannot tell apart (a child that writes its parent's memory can).
+  const platform = PtracePlatform.start(t.mm.mem.fd);
+  let mm: ReturnType<Task["mm"]["fork"]>;
+  try {
+    mm = t.mm.fork(platform);
+  } catch (e) {
+    platform.kill();
+    throw e;
+  }
+  const regs = platform.regs;
+  regs.copyFrom(t.cpu.regs);
+  regs.set("rax", 0n);
+  regs.set("orig_rax", NO_SYSCALL);
+  if (r.stack !== 0n) regs.set("rsp", r.stack);
+  if (f & CLONE_SETTLS) regs.set("fs_base", r.tls);
+  platform.regsChanged();
+  const parent = f & CLONE_PARENT ? t.group.parent : t.group;
+  const g = t.group;
+  const child = newTask({
+    kernel: t.kernel,
+    pidns: t.pidns,
+    group: {
+      fresh: {
+        ...(parent ? { parent } : {}),
+        exitSignal: r.exitSignal,
+        pgid: g.pgid,
+        sid: g.sid,
+        rlimits: g.rlimits,
+        exe: g.exe,
+        cmdline: g.cmdline,
+        ...(g.layout ? { layout: g.layout } : {}),
+      },
+    },
+    cpu: platform,
+    mm: { fresh: mm },
+    fds: f & CLONE_FILES ? { share: t.fds } : { copy: t.fds },
+    fs: f & CLONE_FS ? { share: t.fs } : { copy: t.fs },
+    sighand: f & CLONE_SIGHAND ? { share: t.sighand } : { copy: t.sighand },
+    creds: t.creds,
+    groups: t.groups,
+    comm: t.comm,
+    sigmask: t.sigmask,
+  });
+  if (r.flags & CLONE_CLEAR_SIGHAND) child.sighand.resetForExec();
+  child.altstack = { ...t.altstack };
+  child.noNewPrivs = t.noNewPrivs;
+  child.dumpable = t.dumpable;
+  // Linux ignores a fault in these writes: the child runs, the word stays as it was.
+  if (f & CLONE_CHILD_SETTID) quietly(() => child.mm.writeU32(r.childTid, child.tid));
+  if (f & CLONE_CHILD_CLEARTID) child.clearChildTid = r.childTid;
+  if (f & CLONE_PARENT_SETTID) quietly(() => t.mm.writeU32(r.parentTid, child.tid));
+  const start = t.kernel.startTask;
+  if (!start) {
+    child.group.exit({ signal: 9 });
+    throw new Error("the kernel did not set startTask");
+  }
+  if (!(f & CLONE_VFORK)) {
+    start(child);
+    return child.tid;
+  }
+  const released = new Promise<number>((resolve) => {
+    child.vforkDone = () => resolve(child.tid);
+  });
+  start(child);
+  return released;
+}
