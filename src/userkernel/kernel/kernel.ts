@@ -24,7 +24,8 @@ import { AddressSpace } from "../mm/addrspace.js";
 import { fixedLayout, randomLayout } from "../mm/layout.js";
 import { MemoryBudget, MemoryFile } from "../mm/memfile.js";
 import { memoryFigures } from "../mm/usage.js";
-import { PtracePlatform } from "../platform/ptrace.js";
+import { CpuState, type Platform } from "../platform/platform.js";
+import { PtracePlatformFactory } from "../platform/ptrace.js";
 import { Vfs } from "../vfs/index.js";
 import { containerProgram, ExecError, hostProgram, type Program } from "./exec.js";
 import { FdTable } from "./fdtable.js";
@@ -129,6 +130,8 @@ export class Kernel {
   /** The run loops of tasks made inside the kernel (fork, clone), until they end. */
   private readonly cloned = new Set<Promise<void>>();
   private closed: Promise<void> | undefined;
+  /** Makes the host address spaces (stubs) and threads that run application code. */
+  readonly platform: Platform = new PtracePlatformFactory();
 
   private constructor(
     readonly info: KernelInfo,
@@ -293,7 +296,7 @@ export class Kernel {
     // The handle exists (and onStart has run) before the program runs its first instruction.
     let done: Promise<ExitStatus> | undefined;
     const handle = processHandle(group, () => done!.then((st) => this.result(st)));
-    opts.onStart?.({ hostPid: task.cpu.hostPid, signal: (sig, name) => handle.signal(sig, name) });
+    opts.onStart?.({ hostPid: task.mm.hostPid, signal: (sig, name) => handle.signal(sig, name) });
     done = runTask(task)
       .then(() => group.whenZombie())
       .finally(() => {
@@ -325,9 +328,11 @@ export class Kernel {
     if (vfs) program = await containerProgram(vfs, opts, { uid, gid, groups }, pid);
     else program = await hostProgram(opts);
     const { image, execfn } = program;
-    const platform = PtracePlatform.start(this.mem.fd);
+    const host = this.platform.newAddressSpace(this.mem.fd);
+    const ctx = host.newContext();
+    const cpu = new CpuState();
     const layout = opts.aslr === false ? fixedLayout() : randomLayout();
-    const mm = new AddressSpace(this.mem, platform, platform.reserved, layout);
+    const mm = new AddressSpace(this.mem, host, host.reserved, layout);
     try {
       let loaded: ReturnType<typeof loadStatic>;
       try {
@@ -359,10 +364,9 @@ export class Kernel {
           { cause: e },
         );
       }
-      platform.setEntry(loaded.entry, loaded.sp);
+      cpu.setEntry(loaded.entry, loaded.sp);
     } catch (e) {
-      platform.kill();
-      mm.unref();
+      mm.unref(); // releases the host address space too
       throw e;
     }
     fds.installAt(0, new StreamInput(opts.stdin));
@@ -373,7 +377,8 @@ export class Kernel {
       pidns: this.pidns,
       tid: pid,
       group: { fresh: { exe: program.exe, cmdline: program.argv, layout, rlimits } },
-      cpu: platform,
+      cpu,
+      ctx,
       mm: { fresh: mm },
       fds: { fresh: fds },
       fs: {

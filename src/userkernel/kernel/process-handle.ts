@@ -46,7 +46,7 @@ export interface ProcessHandle {
 export function processHandle(group: ThreadGroup<Task>, wait: () => Promise<RunResult>): ProcessHandle {
   return {
     tgid: group.tgid,
-    hostPids: () => [...new Set([...group.tasks].map((t) => t.cpu.hostPid))],
+    hostPids: () => [...new Set([...group.tasks].map((t) => t.mm.hostPid))],
     signal: (sig, name = `signal ${sig}`) => signalFromOutside(group, sig, name),
     wait,
     usage: () => {

@@ -74,9 +74,9 @@ export function groupUsage(group: ThreadGroup<Task>): { utime: number; stime: nu
   const sum = { utime: 0, stime: 0, rss: 0 };
   const seen = new Set<number>();
   for (const t of group.tasks) {
-    if (seen.has(t.cpu.hostPid)) continue;
-    seen.add(t.cpu.hostPid);
-    const h = hostUsage(t.cpu.hostPid);
+    if (seen.has(t.mm.hostPid)) continue;
+    seen.add(t.mm.hostPid);
+    const h = hostUsage(t.mm.hostPid);
     sum.utime += h.utime;
     sum.stime += h.stime;
     sum.rss += h.rss;

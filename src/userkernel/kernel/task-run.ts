@@ -2,7 +2,8 @@
 //
 //   deliver signals -> run app -> syscall -> (value | restart | noreturn) -> deliver signals
 //                               -> fault   -> the fault's signal ends the group (no handlers yet)
-//                               -> host death / interrupted -> exit
+//                               -> interrupted -> deliver signals (a kill: exit)
+//                               -> host death -> exit
 //   exit -> leave the group (the last task makes it a zombie) -> its waiters are woken
 //
 // The loops of several tasks interleave on Node's one thread at their awaits.
@@ -27,7 +28,7 @@ export async function runTask(task: Task): Promise<void> {
       // [run app]
       let ev: StopEvent;
       try {
-        ev = await task.cpu.run();
+        ev = await task.ctx.switchTo(task.cpu);
       } catch (e) {
         // A kill ends the stub while a wait is in flight: a stop reported just before the
         // kill then finds no process to read registers from. The task is over anyway.
@@ -35,6 +36,8 @@ export async function runTask(task: Task): Promise<void> {
         throw e;
       }
       if (task.exitStatus) break;
+      // [interrupted]: something for this task to look at (a signal, its group's exit).
+      if (ev.kind === "interrupted") continue;
       if (ev.kind === "syscall") {
         // [syscall]: most handlers are synchronous and return no promise at all.
         const serving = dispatch(task);
@@ -52,7 +55,7 @@ export async function runTask(task: Task): Promise<void> {
   }
 }
 
-function ended(task: Task, ev: Exclude<StopEvent, { kind: "syscall" }>): void {
+function ended(task: Task, ev: Exclude<StopEvent, { kind: "syscall" | "interrupted" }>): void {
   switch (ev.kind) {
     case "signal":
       // No signal delivery yet: a fault or trap the program incurs ends it, as the default

@@ -6,7 +6,7 @@
 // sets its fields afterwards.
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { MemoryBudget } from "../mm/memfile.js";
-import type { ProcessPlatform as Platform } from "../platform/platform.js";
+import type { Context, CpuState } from "../platform/platform.js";
 import type { Ctx, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
 import type { FsContext } from "./fs-context.js";
@@ -70,8 +70,10 @@ export interface TaskConfig {
   tid?: number;
   /** A new thread group led by this task, or an existing one to join (CLONE_THREAD). */
   group: { fresh: Omit<ThreadGroupConfig<Task>, "tgid"> } | { join: ThreadGroup<Task> };
-  /** The platform context that runs this thread's application code. */
-  cpu: Platform;
+  /** The thread's registers and FP state (the task owns them; the platform loads and saves them). */
+  cpu: CpuState;
+  /** The platform context (a host thread in mm's host address space) that runs its code. */
+  ctx: Context;
   mm: { fresh: AddressSpace } | { share: AddressSpace };
   fds: Part<FdTable>;
   fs: Part<FsContext>;
@@ -96,8 +98,10 @@ export class Task {
   readonly kernel: KernelInfo;
   readonly pidns: PidNamespace<Task>;
   readonly group: ThreadGroup<Task>;
-  /** The platform context (registers as of the last stop; the host thread that runs it). */
-  readonly cpu: Platform;
+  /** Registers as of the last stop (and FP state on demand): the task's own. */
+  readonly cpu: CpuState;
+  /** The host thread that runs this task's application code. */
+  readonly ctx: Context;
   readonly mm: AddressSpace;
   readonly fds: FdTable;
   readonly fs: FsContext;
@@ -132,6 +136,7 @@ export class Task {
     this.pidns = c.pidns;
     this.group = group;
     this.cpu = c.cpu;
+    this.ctx = c.ctx;
     this.mm = "share" in c.mm ? c.mm.share.ref() : c.mm.fresh;
     this.fds = "share" in c.fds ? c.fds.share.ref() : part(c.fds);
     this.fs = part(c.fs);
@@ -167,7 +172,7 @@ export class Task {
    */
   interrupt(): void {
     this.interruptedFlag = true;
-    this.cpu.kill();
+    this.ctx.interrupt();
     this.wake?.();
   }
 
@@ -200,13 +205,14 @@ export class Task {
   }
 
   /**
-   * The task is gone: its host context is killed, its references to the shared parts
-   * dropped (the last closes the descriptors and frees the memory), and it leaves its group
-   * and the pid namespace; the group's last task makes it a zombie.
+   * The task is gone: its host thread is released, its references to the shared parts
+   * dropped (the last closes the descriptors; the address space's last releases its host
+   * address space, ending every host thread in it, and frees the memory), and it leaves its
+   * group and the pid namespace; the group's last task makes it a zombie.
    */
   release(): void {
     const status = this.exitStatus ?? { signal: 9 };
-    this.cpu.kill();
+    this.ctx.release();
     this.fds.unref();
     this.mm.unref();
     this.group.taskLeft(this, status);

@@ -52,7 +52,11 @@ export class AddressSpace {
 
   constructor(
     readonly mem: MemoryFile,
-    private readonly host: MappingInstaller,
+    /**
+     * The host address space it mirrors (a platform HostAddressSpace; tests may pass a bare
+     * MappingInstaller). Released with the last user, when it has a release().
+     */
+    readonly host: MappingInstaller & { readonly hostPid?: number; release?(): void },
     private readonly reserved: ReadonlyArray<{ start: number; end: number }>,
     /** Only mmapBase matters here; the rest of the Layout (layout.ts) is the loader's. */
     readonly layout: { mmapBase: number },
@@ -429,7 +433,10 @@ export class AddressSpace {
    * but only where pages were ever written, so a large reserved-but-untouched mapping
    * costs nothing. On failure nothing of the copy is kept.
    */
-  fork(into: Pick<HostAddressSpace, "map" | "unmap" | "protect" | "reserved">): AddressSpace {
+  fork(
+    into: Pick<HostAddressSpace, "map" | "unmap" | "protect" | "reserved"> &
+      Partial<Pick<HostAddressSpace, "hostPid" | "release">>,
+  ): AddressSpace {
     const child = new AddressSpace(this.mem, into, into.reserved, this.layout);
     child.brkStart = this.brkStart;
     child.brkEnd = this.brkEnd;
@@ -463,9 +470,19 @@ export class AddressSpace {
     return this;
   }
 
-  /** A task stopped using it; after the last, its file space goes back to the memory file. */
+  /**
+   * A task stopped using it; after the last, its host address space is released (every host
+   * thread in it ends) and its file space goes back to the memory file.
+   */
   unref(): void {
-    if (--this.users === 0) this.releaseAll();
+    if (--this.users !== 0) return;
+    this.host.release?.();
+    this.releaseAll();
+  }
+
+  /** The host process that backs it (its CPU time is the process's): 0 without one. */
+  get hostPid(): number {
+    return this.host.hostPid ?? 0;
   }
 
   /** Everything is torn down with the address-space process; this only frees file space. */

@@ -32,7 +32,7 @@ const USER_HZ = 100n;
  * stat's utime+stime (in ticks) is the fallback for kernels built without it.
  */
 function cpuNs(t: Task): bigint {
-  const pid = t.cpu.hostPid;
+  const pid = t.mm.hostPid;
   try {
     return BigInt(readFileSync(`/proc/${pid}/schedstat`, "latin1").split(" ")[0] ?? "0");
   } catch {
