@@ -5,7 +5,8 @@
 // dispositions and the file-system context; the child returns 0 from the call with the
 // parent's registers otherwise (the new stack and TLS when given).
 import { fail, KernelError } from "../errno.js";
-import { PtracePlatform } from "../platform/ptrace.js";
+import type { AddressSpace } from "../mm/addrspace.js";
+import type { Context, CpuState, HostAddressSpace } from "../platform/platform.js";
 import { newTask, type Task } from "./task.js";
 
 export const CSIGNAL = 0xff;
@@ -78,35 +79,57 @@ function check(t: Task, r: CloneRequest): void {
   if (f & CLONE_PIDFD) fail("ENOSYS", "pidfd");
 }
 
-/**
- * The clone itself: returns the new task's tid (its pid for a new process) once it runs;
- * a vfork parent gets the promise of it, resolved once the child execs or ends.
- */
-export function cloneTask(t: Task, r: CloneRequest): number | Promise<number> {
-  check(t, r);
-  const f = Number(r.flags & 0xffffffffn);
-  if (f & CLONE_THREAD) return fail("ENOSYS", "threads (CLONE_THREAD) need the platform's per-thread contexts");
-  // A new process. With CLONE_VM it would share the parent's memory until its execve
-  // (posix_spawn, vfork): served as a copy for now, which every program that only execs or
-  // exits in the child cannot tell apart (a child that writes its parent's memory can).
-  const platform = PtracePlatform.start(t.mm.mem.fd);
-  let mm: ReturnType<Task["mm"]["fork"]>;
+/** CLONE_VM: a new host thread in the caller's host address space, the memory shared. */
+function threadIn(t: Task): { mm: AddressSpace; ctx: Context } {
+  const host = t.mm.host;
+  if (!("newContext" in host)) return fail("ENOSYS", "this address space has no host threads");
+  return { mm: t.mm, ctx: (host as HostAddressSpace).newContext(t.ctx) };
+}
+
+/** A new process: a new host address space holding a copy of the caller's memory. */
+function processCopy(t: Task): { mm: AddressSpace; ctx: Context } {
+  const platform = t.kernel.platform;
+  if (!platform) return fail("ENOSYS", "the kernel has no platform to make address spaces with");
+  const host = platform.newAddressSpace(t.mm.mem.fd);
+  let mm: AddressSpace;
   try {
-    mm = t.mm.fork(platform);
+    mm = t.mm.fork(host);
   } catch (e) {
-    platform.kill();
+    host.release();
     throw e;
   }
-  const regs = platform.regs;
-  regs.copyFrom(t.cpu.regs);
-  regs.set("rax", 0n);
-  regs.set("orig_rax", NO_SYSCALL);
-  if (r.stack !== 0n) regs.set("rsp", r.stack);
-  if (f & CLONE_SETTLS) regs.set("fs_base", r.tls);
-  platform.regsChanged();
+  try {
+    return { mm, ctx: host.newContext() };
+  } catch (e) {
+    mm.unref();
+    throw e;
+  }
+}
+
+/** CLONE_THREAD: a task joining the caller's group, sharing its address space. */
+function newThread(t: Task, f: number, cpu: CpuState, ctx: Context): Task {
+  return newTask({
+    kernel: t.kernel,
+    pidns: t.pidns,
+    group: { join: t.group },
+    cpu,
+    ctx,
+    mm: { share: t.mm },
+    fds: f & CLONE_FILES ? { share: t.fds } : { copy: t.fds },
+    fs: f & CLONE_FS ? { share: t.fs } : { copy: t.fs },
+    sighand: { share: t.sighand },
+    creds: t.creds,
+    groups: t.groups,
+    comm: t.comm,
+    sigmask: t.sigmask,
+  });
+}
+
+/** A new thread group, led by the new task. */
+function newProcess(t: Task, f: number, r: CloneRequest, cpu: CpuState, ctx: Context, mm: AddressSpace): Task {
   const parent = f & CLONE_PARENT ? t.group.parent : t.group;
   const g = t.group;
-  const child = newTask({
+  return newTask({
     kernel: t.kernel,
     pidns: t.pidns,
     group: {
@@ -121,8 +144,9 @@ export function cloneTask(t: Task, r: CloneRequest): number | Promise<number> {
         ...(g.layout ? { layout: g.layout } : {}),
       },
     },
-    cpu: platform,
-    mm: { fresh: mm },
+    cpu,
+    ctx,
+    mm: mm === t.mm ? { share: mm } : { fresh: mm },
     fds: f & CLONE_FILES ? { share: t.fds } : { copy: t.fds },
     fs: f & CLONE_FS ? { share: t.fs } : { copy: t.fs },
     sighand: f & CLONE_SIGHAND ? { share: t.sighand } : { copy: t.sighand },
@@ -131,8 +155,27 @@ export function cloneTask(t: Task, r: CloneRequest): number | Promise<number> {
     comm: t.comm,
     sigmask: t.sigmask,
   });
+}
+
+/**
+ * The clone itself: returns the new task's tid (its pid for a new process) once it runs;
+ * a vfork parent gets the promise of it, resolved once the child execs or ends.
+ */
+export function cloneTask(t: Task, r: CloneRequest): number | Promise<number> {
+  check(t, r);
+  const f = Number(r.flags & 0xffffffffn);
+  const { mm, ctx } = f & CLONE_VM ? threadIn(t) : processCopy(t);
+  // The child's registers: the parent's, returning 0, on its own stack and TLS if given.
+  const cpu = t.cpu.clone();
+  cpu.regs.set("rax", 0n);
+  cpu.regs.set("orig_rax", NO_SYSCALL);
+  if (r.stack !== 0n) cpu.regs.set("rsp", r.stack);
+  if (f & CLONE_SETTLS) cpu.regs.set("fs_base", r.tls);
+  cpu.regsChanged();
+  const child = f & CLONE_THREAD ? newThread(t, f, cpu, ctx) : newProcess(t, f, r, cpu, ctx, mm);
   if (r.flags & CLONE_CLEAR_SIGHAND) child.sighand.resetForExec();
-  child.altstack = { ...t.altstack };
+  // A thread (shared memory, no vfork) starts without the creator's alternate stack.
+  if (!(f & CLONE_VM) || f & CLONE_VFORK) child.altstack = { ...t.altstack };
   child.noNewPrivs = t.noNewPrivs;
   child.dumpable = t.dumpable;
   // Linux ignores a fault in these writes: the child runs, the word stays as it was.

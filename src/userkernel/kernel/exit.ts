@@ -50,7 +50,7 @@ export function releaseTask(task: Task): void {
   const last = group.tasks.size === 1 && group.tasks.has(task);
   if (last) {
     // The stub's CPU time, read before it is killed: wait4's rusage and RUSAGE_CHILDREN.
-    const u = hostUsage(task.cpu.hostPid);
+    const u = hostUsage(task.mm.hostPid);
     group.cpuTicks.utime += u.utime;
     group.cpuTicks.stime += u.stime;
   }

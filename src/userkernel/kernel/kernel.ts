@@ -142,6 +142,7 @@ export class Kernel {
   ) {
     info.processCount = () => this.pidns.size;
     info.startTask = (task) => this.startCloned(task);
+    info.platform = this.platform;
     if (vfs) {
       vfs.processes = {
         get: (pid) => {

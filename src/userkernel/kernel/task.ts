@@ -6,7 +6,7 @@
 // sets its fields afterwards.
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { MemoryBudget } from "../mm/memfile.js";
-import type { Context, CpuState } from "../platform/platform.js";
+import type { Context, CpuState, Platform } from "../platform/platform.js";
 import type { Ctx, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
 import type { FsContext } from "./fs-context.js";
@@ -53,6 +53,8 @@ export interface KernelInfo {
    * as the tasks it spawned are (killed and awaited at close). Set by the Kernel.
    */
   startTask?: (task: Task) => void;
+  /** Makes the host address spaces of new processes (fork, execve). Set by the Kernel. */
+  platform?: Platform;
 }
 
 /**
