@@ -101,10 +101,11 @@ export class Task {
   readonly pidns: PidNamespace<Task>;
   readonly group: ThreadGroup<Task>;
   /** Registers as of the last stop (and FP state on demand): the task's own. */
-  readonly cpu: CpuState;
+  cpu: CpuState;
   /** The host thread that runs this task's application code. */
-  readonly ctx: Context;
-  readonly mm: AddressSpace;
+  ctx: Context;
+  /** cpu, ctx and mm change only at execve (execInto), which gives the task new ones. */
+  mm: AddressSpace;
   readonly fds: FdTable;
   readonly fs: FsContext;
   readonly sighand: SignalHandlers;
@@ -204,6 +205,20 @@ export class Task {
     };
     if (this.fs.root) ctx.root = this.fs.root;
     return ctx;
+  }
+
+  /**
+   * execve past its point of no return: the new program's address space, the host thread in
+   * it and fresh CPU state replace the old ones, which are released (the old address space
+   * goes with its last user: a vfork parent keeps it).
+   */
+  execInto(mm: AddressSpace, ctx: Context, cpu: CpuState): void {
+    const [oldMm, oldCtx] = [this.mm, this.ctx];
+    this.mm = mm;
+    this.ctx = ctx;
+    this.cpu = cpu;
+    oldCtx.release();
+    oldMm.unref();
   }
 
   /**
