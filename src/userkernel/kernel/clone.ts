@@ -126,7 +126,14 @@ function newThread(t: Task, f: number, cpu: CpuState, ctx: Context): Task {
 }
 
 /** A new thread group, led by the new task. */
-function newProcess(t: Task, f: number, r: CloneRequest, cpu: CpuState, ctx: Context, mm: AddressSpace): Task {
+function newProcess(
+  t: Task,
+  f: number,
+  r: CloneRequest,
+  cpu: CpuState,
+  ctx: Context,
+  mm: AddressSpace,
+): Task {
   const parent = f & CLONE_PARENT ? t.group.parent : t.group;
   const g = t.group;
   return newTask({

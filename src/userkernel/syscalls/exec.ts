@@ -66,7 +66,8 @@ async function execAt(
   if (elf.interp !== undefined && program.interp) parseElf(program.interp.image);
 
   // The new program's address space, made while a failure can still be reported.
-  const platform = t.kernel.platform ?? fail("ENOSYS", "the kernel has no platform to make address spaces with");
+  const platform =
+    t.kernel.platform ?? fail("ENOSYS", "the kernel has no platform to make address spaces with");
   const layout = t.group.layout ?? randomLayout();
   const host = platform.newAddressSpace(t.mm.mem.fd);
   const mm = new AddressSpace(t.mm.mem, host, host.reserved, layout);
