@@ -13,6 +13,7 @@ import { type BenchContext, isSkipped, type Scenario } from "./lib/types.js";
 import { density } from "./scenarios/density.js";
 import { fileRead } from "./scenarios/fileread.js";
 import { forkExec } from "./scenarios/forkexec.js";
+import { futexWake, pipePingPong } from "./scenarios/ipc.js";
 import { memory } from "./scenarios/memory.js";
 import { python } from "./scenarios/python.js";
 import { shim } from "./scenarios/shim.js";
@@ -26,6 +27,8 @@ export const SCENARIOS: Scenario[] = [
   fileRead,
   forkExec,
   python,
+  pipePingPong,
+  futexWake,
   memory,
   density,
   vmboot,

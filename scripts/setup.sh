@@ -20,6 +20,7 @@ APT_PACKAGES=(
   containerd          # containerd 1.6 (ctr, the CRI): the shim v2 tests start private ones
   erofs-utils         # mkfs.erofs: the vm guest image (Node and the agent)
   file
+  libpython3.11-testsuite # python's regression tests, run natively and under the userkernel (scripts/python-tests.sh)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -14,6 +14,9 @@ import type { BenchContext, Scenario } from "../lib/types.js";
 
 const exec = promisify(execFile);
 
+/** moat userkernel / ptrace floor in the README's run of 2026-11-29: the one-process kernel's figure. */
+const BEFORE_ISSUE_11 = 1.79;
+
 async function repeat(ctx: BenchContext, once: () => Promise<string>): Promise<number[]> {
   await once(); // warm-up: page cache, JIT
   const samples: number[] = [];
@@ -74,7 +77,7 @@ export const syscall: Scenario = {
       );
       measurements.push(user);
       notes.push(
-        `moat userkernel / ptrace floor = ${(user.median / cfloor.median).toFixed(2)}× (goal: 1.2×).`,
+        `moat userkernel / ptrace floor = ${(user.median / cfloor.median).toFixed(2)}× (goal: 1.2×; ${BEFORE_ISSUE_11}× on 2026-11-29, before issue 11's multi-process kernel, which must not make it worse).`,
       );
     }
     const vmAvail = await availability("vm");

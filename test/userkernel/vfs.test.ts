@@ -7,8 +7,10 @@ import { after, before, describe, it } from "node:test";
 import { decodeStat } from "../../src/sys/file.js";
 import { KernelError } from "../../src/userkernel/errno.js";
 import { GoferClient } from "../../src/userkernel/gofer/client.js";
+import { openWaiting, readWaiting, writeWaiting } from "../../src/userkernel/kernel/blocking-io.js";
 import { FdTable, type FileDescription } from "../../src/userkernel/kernel/fdtable.js";
 import { StreamOutput } from "../../src/userkernel/kernel/hoststream.js";
+import type { Blockable } from "../../src/userkernel/kernel/wait.js";
 import {
   AT_EMPTY_PATH,
   AT_REMOVEDIR,
@@ -29,6 +31,8 @@ import {
   O_NONBLOCK,
   O_PATH,
   O_TRUNC,
+  type PipeReader,
+  PipeWriter,
   type ProcessSource,
   RENAME_EXCHANGE,
   RENAME_NOREPLACE,
@@ -40,6 +44,9 @@ import { buildRootfs, HOSTILE_PATHS, type Planted, removeRootfs } from "./vfs-ro
 const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_RDWR = 2;
+
+/** What a kill does to a task sleeping in a block (Task.interrupt()). */
+const interrupt = (t: Blockable): void => t.blockedOn?.interrupt();
 
 async function errno(p: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
@@ -399,31 +406,46 @@ describe("vfs", () => {
     assert.ok((await names("/dev")).includes("urandom"));
   });
 
-  it("pipes: blocking reads, EOF when writers close, EPIPE when readers close", async () => {
+  it("pipes: blocking reads and writes sleep on the pipe's queue, EOF when writers close, EPIPE when readers close", async () => {
+    const reader: Blockable = { blockedOn: undefined, exitStatus: undefined };
+    const writer: Blockable = { blockedOn: undefined, exitStatus: undefined };
     const [r, w] = vfs.pipe();
-    const pending = r.read(Buffer.alloc(100));
-    assert.ok(pending instanceof Promise, "an empty pipe's read waits");
+    // The description never waits: the syscall layer blocks the task on its queue.
+    assert.equal(await errno(() => r.read(Buffer.alloc(1))), "EAGAIN");
+    const pending = readWaiting(reader, r, Buffer.alloc(100));
+    assert.equal(reader.blockedOn?.reason, "read", "an empty pipe's read blocks the task");
+    assert.equal(r.queue.size, 1);
     w.write(Buffer.from("ping"));
     assert.equal(await pending, 4);
+    assert.equal(reader.blockedOn, undefined);
+    assert.equal(r.queue.size, 0, "the woken block left the queue");
     const big = Buffer.alloc(200_000, 7);
-    const writing = w.write(big);
-    assert.ok(writing instanceof Promise, "a full pipe's write waits");
+    const writing = writeWaiting(writer, w, big);
+    assert.equal(writer.blockedOn?.reason, "write", "a full pipe's write blocks the task");
     let got = 0;
     const buf = Buffer.alloc(65536);
-    while (got < big.length) got += await r.read(buf);
-    assert.equal(await writing, big.length);
+    while (got < big.length) got += await readWaiting(reader, r, buf);
+    assert.equal(await writing, big.length, "a blocking write goes in whole");
     w.release();
-    assert.equal(await r.read(buf), 0);
+    assert.equal(await readWaiting(reader, r, buf), 0);
     const [r2, w2] = vfs.pipe(O_NONBLOCK);
-    assert.equal(await errno(() => r2.read(Buffer.alloc(1))), "EAGAIN");
+    assert.equal(await errno(() => readWaiting(reader, r2, Buffer.alloc(1))), "EAGAIN");
     r2.release();
-    assert.equal(await errno(() => w2.write(Buffer.from("x"))), "EPIPE");
+    assert.equal(await errno(() => writeWaiting(writer, w2, Buffer.from("x"))), "EPIPE");
     w2.release();
     // A reader waiting when the last writer goes away sees EOF.
     const [r3, w3] = vfs.pipe();
-    const waiting = r3.read(Buffer.alloc(1));
+    const waiting = readWaiting(reader, r3, Buffer.alloc(1));
     w3.release();
     assert.equal(await waiting, 0);
+    // An interrupted reader (a kill, later a signal) fails with EINTR and leaves the queue.
+    const [r4, w4] = vfs.pipe();
+    const stuck = readWaiting(reader, r4, Buffer.alloc(1));
+    interrupt(reader);
+    assert.equal(await errno(() => stuck), "EINTR");
+    assert.equal(r4.queue.size, 0);
+    r4.release();
+    w4.release();
   });
 
   it("FIFOs (mkfifo's and the image's) are the kernel's own pipes", async () => {
@@ -431,19 +453,32 @@ describe("vfs", () => {
     assert.equal((await vfs.stat(ctx, null, "/tmp/fifo")).mode, 0o010644);
     assert.equal(await errno(vfs.open(ctx, null, "/tmp/fifo", O_WRONLY | O_NONBLOCK)), "ENXIO");
     // A reader's open waits for a writer.
+    const opener: Blockable = { blockedOn: undefined, exitStatus: undefined };
+    const r = await vfs.open(ctx, null, "/tmp/fifo", O_RDONLY);
     let opened = false;
-    const reading = vfs.open(ctx, null, "/tmp/fifo", O_RDONLY).then((d) => {
+    const reading = openWaiting(opener, r).then(() => {
       opened = true;
-      return d;
     });
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(opened, false);
+    assert.equal(opener.blockedOn?.reason, "open");
     const w = await vfs.open(ctx, null, "/tmp/fifo", O_WRONLY);
-    const r = await reading;
+    await reading;
+    await openWaiting(opener, w);
     await w.write!(Buffer.from("through the fifo"));
     w.release!();
     assert.equal((await readAll(r)).toString(), "through the fifo");
     r.release!();
+    // A writer that opens, writes and leaves before the waiting reader runs still ends its wait.
+    // (The writer is made on the FIFO's pipe directly, so nothing yields between its steps.)
+    const late = (await vfs.open(ctx, null, "/tmp/fifo", O_RDONLY)) as PipeReader;
+    const lateOpen = openWaiting(opener, late);
+    const w2 = new PipeWriter(late.pipe, O_WRONLY);
+    w2.write(Buffer.from("left already"));
+    w2.release();
+    await lateOpen;
+    assert.equal((await readAll(late)).toString(), "left already");
+    late.release!();
     // The image's FIFO: the host FIFO is never opened (that would block the gofer).
     const ir = await vfs.open(ctx, null, "/evil/fifo", O_RDONLY | O_NONBLOCK);
     const iw = await vfs.open(ctx, null, "/evil/fifo", O_WRONLY);

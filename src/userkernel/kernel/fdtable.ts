@@ -3,6 +3,7 @@
 // to the sandbox as stdio and the VFS's files, directories and pipes, all behind the same
 // interface, so the syscalls need not know which is which.
 import { fail } from "../errno.js";
+import type { Wait, WaitQueue } from "./wait.js";
 
 export const S_IFIFO = 0o010000;
 
@@ -29,8 +30,9 @@ export interface FileStat {
 }
 
 /**
- * An open file description. Every method may return a Promise (a pipe or a host stream that
- * has to wait); every failure is a thrown KernelError. An absent optional method means the
+ * An open file description. Every method may return a Promise (work that takes a while, such
+ * as the gofer's), but none waits for another party: what would have to (a pipe, a host
+ * stream) fails with EAGAIN and has a `queue`. Every failure is a thrown KernelError. An absent optional method means the
  * operation does not apply, and the syscall returns what Linux returns for such a file:
  * read/write -> EBADF; pread/pwrite -> ESPIPE (a stream); seek -> ESPIPE; ioctl -> ENOTTY;
  * getdents64 -> ENOTDIR; truncate -> EINVAL; sync -> EINVAL.
@@ -53,12 +55,19 @@ export interface FileDescription {
   sync?(): void | Promise<void>;
   ioctl?(request: number, arg: bigint): number | Promise<number>;
   /**
-   * poll(2) readiness now: POLLIN, POLLOUT, POLLHUP, POLLERR bits. Absent: always ready for
-   * what the access mode allows, as regular files are.
+   * poll(2) readiness now: POLLIN, POLLOUT, POLLHUP, POLLERR bits. Absent: always readable
+   * and writable (Linux's DEFAULT_POLLMASK, as for regular files, whatever the access mode).
    */
   poll?(): number;
-  /** Resolves once poll() may answer differently (data came, space freed, an end closed). */
-  whenChanged?(): Promise<void>;
+  /**
+   * Notified with poll bits whenever poll() may answer differently (data came, space freed,
+   * an end closed). A description that can make a caller wait has one; its read or write
+   * then fails with EAGAIN instead of waiting, and the syscall blocks the task on this queue
+   * unless the description is O_NONBLOCK (kernel/blocking-io.ts).
+   */
+  readonly queue?: WaitQueue;
+  /** What a blocking open must wait for before it returns (a FIFO end waiting for its peer). */
+  openWait?(): Wait | undefined;
   stat(): FileStat;
   /** Called when the last descriptor referring to the description is closed. */
   release?(): void;

@@ -1,6 +1,5 @@
 // The sandbox's stdio: host Node streams wrapped as open file descriptions. They look like
 // pipes to the application (S_IFIFO, not a terminal).
-import { once } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import { fail } from "../errno.js";
 import {
@@ -12,6 +11,7 @@ import {
   POLLOUT,
   S_IFIFO,
 } from "./fdtable.js";
+import { WaitQueue } from "./wait.js";
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -21,15 +21,19 @@ function pipeStat(ino: number): FileStat {
   return { mode: S_IFIFO | 0o600, size: 0, ino, dev: 0, rdev: 0, nlink: 1, uid: 0, gid: 0, blksize: 4096 };
 }
 
-/** Reads from a host Readable; waits (without blocking the kernel) until data or end. */
+/**
+ * Reads from a host Readable. It never waits itself: with nothing buffered, read fails with
+ * EAGAIN and the syscall blocks on `queue`, which the stream's readable, end and error events
+ * notify (listened to from the first read or poll on).
+ */
 export class StreamInput implements FileDescription {
   flags = O_RDONLY;
+  readonly queue = new WaitQueue();
   private readonly ino = nextIno++;
   private pending: Buffer | undefined;
   private ended = false;
   private failed: Error | undefined;
   private listening = false;
-  private changed: Promise<void> | undefined;
 
   constructor(private readonly stream: Readable | undefined) {
     if (!stream) this.ended = true;
@@ -38,17 +42,23 @@ export class StreamInput implements FileDescription {
   private listen(): void {
     if (this.listening || !this.stream) return;
     this.listening = true;
+    this.stream.on("readable", this.onReadable);
     this.stream.on("end", this.onEnd);
     this.stream.on("error", this.onError);
   }
+  private readonly onReadable = (): void => {
+    this.queue.notify(POLLIN);
+  };
   private readonly onEnd = (): void => {
     this.ended = true;
+    this.queue.notify(POLLIN | POLLHUP);
   };
   private readonly onError = (e: Error): void => {
     this.failed = e;
+    this.queue.notify(POLLIN | POLLERR);
   };
 
-  async read(dst: Uint8Array): Promise<number> {
+  read(dst: Uint8Array): number {
     if (dst.length === 0) return 0;
     this.listen();
     for (;;) {
@@ -60,12 +70,10 @@ export class StreamInput implements FileDescription {
       }
       if (this.failed) fail("EIO", this.failed.message);
       if (this.ended || !this.stream || this.stream.readableEnded) return 0;
+      // null: nothing buffered; the stream emits 'readable' once more comes (or it ends).
       const c = this.stream.read() as Buffer | string | null;
-      if (c !== null) {
-        this.pending = typeof c === "string" ? Buffer.from(c) : c;
-        continue;
-      }
-      await this.whenChanged();
+      if (c === null) return fail("EAGAIN");
+      this.pending = typeof c === "string" ? Buffer.from(c) : c;
     }
   }
 
@@ -78,26 +86,6 @@ export class StreamInput implements FileDescription {
     return 0;
   }
 
-  whenChanged(): Promise<void> {
-    const s = this.stream;
-    if (!s || this.poll() !== 0) return Promise.resolve();
-    // One wait at a time, shared: poll() re-asks every slice while nothing changes, and a
-    // promise (with its listeners) per ask would pile up on the stream until the next byte.
-    this.changed ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        s.off("readable", done);
-        s.off("end", done);
-        s.off("error", done);
-        this.changed = undefined;
-        resolve();
-      };
-      s.on("readable", done);
-      s.on("end", done);
-      s.on("error", done);
-    });
-    return this.changed;
-  }
-
   ioctl(): number {
     return fail("ENOTTY");
   }
@@ -108,15 +96,21 @@ export class StreamInput implements FileDescription {
 
   release(): void {
     if (this.listening && this.stream) {
+      this.stream.off("readable", this.onReadable);
       this.stream.off("end", this.onEnd);
       this.stream.off("error", this.onError);
     }
   }
 }
 
-/** Writes to a host Writable, waiting for 'drain' when the stream pushes back. */
+/**
+ * Writes to a host Writable. The stream takes each write whole; while it pushes back (over
+ * its high-water mark) the next write fails with EAGAIN and the syscall blocks on `queue`
+ * until 'drain' (or the stream's end) notifies it.
+ */
 export class StreamOutput implements FileDescription {
   flags = O_WRONLY;
+  readonly queue = new WaitQueue();
   private readonly ino = nextIno++;
 
   private broken = false;
@@ -124,31 +118,42 @@ export class StreamOutput implements FileDescription {
   constructor(private readonly stream: Writable) {
     // A reader that went away must show up as EPIPE in the application, not crash the kernel.
     stream.on("error", this.onError);
+    stream.on("drain", this.onDrain);
+    stream.on("close", this.onClose);
   }
   private readonly onError = (): void => {
     this.broken = true;
+    this.queue.notify(POLLOUT | POLLERR);
+  };
+  private readonly onDrain = (): void => {
+    this.queue.notify(POLLOUT);
+  };
+  private readonly onClose = (): void => {
+    this.queue.notify(POLLOUT | POLLERR);
   };
 
-  async write(src: Buffer): Promise<number> {
+  private gone(): boolean {
     const s = this.stream;
-    if (this.broken || s.destroyed || s.writableEnded) fail("EPIPE");
-    if (!s.write(src)) {
-      try {
-        await Promise.race([once(s, "drain"), once(s, "close")]);
-      } catch {
-        fail("EPIPE");
-      }
-    }
+    return this.broken || s.destroyed || s.writableEnded;
+  }
+
+  write(src: Buffer): number {
+    if (this.gone()) fail("EPIPE");
+    if (this.stream.writableNeedDrain) fail("EAGAIN");
+    this.stream.write(src);
     return src.length;
   }
 
   release(): void {
     this.stream.off("error", this.onError);
+    this.stream.off("drain", this.onDrain);
+    this.stream.off("close", this.onClose);
   }
 
-  /** Writable until the reader went away; back-pressure is absorbed by write() waiting. */
+  /** Writable unless the stream pushes back; an error once the reader went away. */
   poll(): number {
-    return this.broken || this.stream.destroyed ? POLLERR : POLLOUT;
+    if (this.gone()) return POLLERR;
+    return this.stream.writableNeedDrain ? 0 : POLLOUT;
   }
 
   ioctl(): number {

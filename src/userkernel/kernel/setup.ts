@@ -119,7 +119,7 @@ export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | u
     get umask() {
       return task().fs.umask;
     },
-    state: () => ([...group.tasks].some((t) => !t.sleeping) ? "R" : "S"),
+    state: () => ([...group.tasks].some((t) => !t.blockedOn) ? "R" : "S"),
     startNs: group.startNs,
     usage: () => {
       const h = groupUsage(group);

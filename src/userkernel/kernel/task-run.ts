@@ -41,7 +41,8 @@ export async function runTask(task: Task): Promise<void> {
       if (ev.kind === "syscall") {
         // [syscall]: most handlers are synchronous and return no promise at all.
         const serving = dispatch(task);
-        if (serving) await waitIn(task, serving);
+        // A handler that sleeps does so in block() (wait.ts), which a kill interrupts.
+        if (serving) await serving;
         if (task.exitStatus) break;
         continue;
       }
@@ -69,15 +70,5 @@ function ended(task: Task, ev: Exclude<StopEvent, { kind: "syscall" | "interrupt
       // The stub never exits by itself; if it did, report it as killed by the host.
       killGroup(task.group, { signal: SIGKILL });
       return;
-  }
-}
-
-/** A handler that waits races the task's interruption (a kill must not wait for it). */
-async function waitIn(task: Task, serving: Promise<void>): Promise<void> {
-  task.sleeping = true;
-  try {
-    if ((await Promise.race([serving, task.interrupted()])) === "interrupted") serving.catch(() => {});
-  } finally {
-    task.sleeping = false;
   }
 }

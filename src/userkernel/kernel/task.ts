@@ -15,6 +15,9 @@ import type { SignalHandlers } from "./signals-state.js";
 import { type ExitStatus, ThreadGroup, type ThreadGroupConfig } from "./thread-group.js";
 
 export type { SigAction } from "./signals-state.js";
+
+import type { Blocked } from "./wait.js";
+
 export { type ExitStatus, RLIM_INFINITY, RLIMIT_NOFILE, RLIMIT_STACK } from "./thread-group.js";
 
 export interface Credentials {
@@ -123,14 +126,12 @@ export class Task {
   pdeathsig = 0;
   dumpable = 1;
   noNewPrivs = false;
-  /** Waiting in a system call (read, sleep): /proc shows it as S, not R. */
-  sleeping = false;
+  /** The block (kernel/wait.ts) the task sleeps in, if any: /proc shows it as state S. */
+  blockedOn: Blocked | undefined;
   /** A vfork child: releases its parent, once, at its execve or its exit. */
   vforkDone: (() => void) | undefined;
   /** This thread's own end (exit(2)); the group's end ends it too. */
   private exited: ExitStatus | undefined;
-  private interruptedFlag = false;
-  private wake: (() => void) | undefined;
 
   /** Use newTask(), which also enters the task into its group and the pid namespace. */
   constructor(c: TaskConfig, tid: number, group: ThreadGroup<Task>) {
@@ -170,26 +171,13 @@ export class Task {
   }
 
   /**
-   * Stop the task wherever it is, because it must end (its group is killed): its host
-   * context dies and a wait inside a system call returns at once.
+   * Make the task look at itself soon, wherever it is (its group is killed; later, a signal
+   * it does not block): application code running on its host thread is interrupted, and the
+   * block (kernel/wait.ts) a system call sleeps in ends with "interrupted".
    */
   interrupt(): void {
-    this.interruptedFlag = true;
     this.ctx.interrupt();
-    this.wake?.();
-  }
-
-  /**
-   * What a waiting system call races against. Each wait gets a promise of its own: racing
-   * every waiting syscall against one promise that lives as long as the task adds a
-   * reaction to it per race, all kept until the task ends (a read loop would hold tens of
-   * MB, walked by every GC).
-   */
-  interrupted(): Promise<"interrupted"> | "interrupted" {
-    if (this.interruptedFlag) return "interrupted";
-    return new Promise<"interrupted">((resolve) => {
-      this.wake = () => resolve("interrupted");
-    });
+    this.blockedOn?.interrupt();
   }
 
   /**

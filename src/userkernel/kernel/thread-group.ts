@@ -2,6 +2,7 @@
 // signals, resource limits, exit status, place in the process tree (parent, children,
 // zombies) and job control (process group, session). The tgid is the leader's tid.
 import type { Layout } from "../mm/layout.js";
+import { WaitQueue } from "./wait.js";
 
 /**
  * What the group needs of its tasks (task.ts's Task; generic so that this module does not
@@ -104,8 +105,8 @@ export class ThreadGroup<T extends Member = Member> {
   readonly cpuTicks = { utime: 0, stime: 0 };
   /** CPU time of its reaped children and theirs (getrusage's RUSAGE_CHILDREN). */
   readonly childTicks = { utime: 0, stime: 0 };
-  /** Called when a child changes state (ends, stops, continues): wait4/waitid look again. */
-  private readonly childWatchers = new Set<() => void>();
+  /** Notified when a child changes state (ends, stops, continues): wait4/waitid block on it. */
+  readonly childEvents = new WaitQueue();
   private readonly ended: Promise<ExitStatus>;
   private resolveEnded: (s: ExitStatus) => void = () => {};
 
@@ -164,14 +165,8 @@ export class ThreadGroup<T extends Member = Member> {
     return true;
   }
 
-  /** Run `fn` once a child changes state; returns how to stop watching. */
-  watchChildren(fn: () => void): () => void {
-    this.childWatchers.add(fn);
-    return () => this.childWatchers.delete(fn);
-  }
-
   /** A child ended, stopped or continued: every wait of this group looks again. */
   childChanged(): void {
-    for (const fn of [...this.childWatchers]) fn();
+    this.childEvents.notify();
   }
 }

@@ -5,6 +5,7 @@ import { fail } from "../errno.js";
 import { reap } from "./exit.js";
 import type { Task } from "./task.js";
 import { type ExitStatus, type ThreadGroup, waitStatus } from "./thread-group.js";
+import { ALL_EVENTS, block } from "./wait.js";
 
 export const WNOHANG = 1;
 export const WUNTRACED = 2;
@@ -81,22 +82,25 @@ export function takeReport(parent: ThreadGroup<Task>, req: WaitRequest): WaitRep
 
 /**
  * Wait for a report: at once with WNOHANG (undefined when there is none yet), otherwise
- * until a child changes state. The run loop races the wait against the task's
- * interruption, so a kill does not wait for it.
+ * blocked on the group's child events until a child changes state; EINTR if interrupted.
+ * Synchronous when there is something to report (or WNOHANG), as most waits find.
  */
-export async function waitForChild(t: Task, req: WaitRequest): Promise<WaitReport | undefined> {
-  for (;;) {
-    const r = takeReport(t.group, req);
-    if (r !== "none") return r;
-    if (req.options & WNOHANG) return undefined;
-    await new Promise<void>((resolve) => {
-      const stop = t.group.watchChildren(() => {
-        stop();
-        resolve();
-      });
-    });
-    if (t.exitStatus) return undefined;
-  }
+export function waitForChild(
+  t: Task,
+  req: WaitRequest,
+): WaitReport | undefined | Promise<WaitReport | undefined> {
+  const r = takeReport(t.group, req);
+  if (r !== "none") return r;
+  if (req.options & WNOHANG) return undefined;
+  return (async () => {
+    for (;;) {
+      // Checked and blocked in one synchronous stretch: no child event can fall in between.
+      const found = takeReport(t.group, req);
+      if (found !== "none") return found;
+      if ((await block(t, [[t.group.childEvents, ALL_EVENTS]], undefined, "wait4")) === "interrupted")
+        fail("EINTR");
+    }
+  })();
 }
 
 /**

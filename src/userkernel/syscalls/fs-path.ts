@@ -2,6 +2,7 @@
 // Each reads its arguments, asks the VFS (see vfs/index.ts for the contract) and copies the
 // answer out; failures are the VFS's KernelErrors.
 import { fail } from "../errno.js";
+import { openWaiting } from "../kernel/blocking-io.js";
 import type { Task } from "../kernel/task.js";
 import {
   AT_EMPTY_PATH,
@@ -50,6 +51,8 @@ async function openAt(
   const all = flags & O_PATH ? flags : flags | O_LARGEFILE;
   const d = await vfs.open(ctx, atArg(t, dirfd), name, all, creating ? createMode(t, mode) : 0);
   try {
+    // A FIFO's end waits here for its peer (unless O_NONBLOCK), interruptibly.
+    if (d.openWait) await openWaiting(t, d);
     return t.fds.install(d, (flags & O_CLOEXEC) !== 0);
   } catch (e) {
     d.release?.();

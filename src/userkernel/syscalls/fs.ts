@@ -1,6 +1,7 @@
 // Descriptor I/O: read/write and friends on whatever descriptions the fd table holds (host
 // stdio streams, VFS files, pipes), close, dup, fcntl, ioctl, fstat, pipe, sendfile.
 import { fail, KernelError } from "../errno.js";
+import { readWaiting, writeWaiting } from "../kernel/blocking-io.js";
 import type { FileDescription } from "../kernel/fdtable.js";
 import type { Task } from "../kernel/task.js";
 import { encodeStat, PipeReader, RegularFile, statOf } from "../vfs/index.js";
@@ -11,14 +12,24 @@ import { addr, type Handler, int, size, uint } from "./types.js";
 const MAX_RW = 0x7ffff000;
 const IOV_MAX = 1024;
 
-async function readInto(t: Task, fd: number, buf: number, len: number): Promise<number> {
+/** `wait` false: a later piece of readv, which takes what is there and never waits. */
+async function readInto(t: Task, fd: number, buf: number, len: number, wait = true): Promise<number> {
   const d = t.fds.get(fd);
   if (!d.read) fail("EBADF");
   if (len === 0) return 0;
   // Check the destination before consuming input, as the host does for a bad buffer.
   t.mm.spans(buf, len, "write", () => {});
   const tmp = Buffer.allocUnsafe(Math.min(len, 65536));
-  const n = await d.read(tmp);
+  let n: number;
+  if (wait) n = await readWaiting(t, d, tmp);
+  else {
+    try {
+      n = await d.read(tmp);
+    } catch (e) {
+      if (e instanceof KernelError && e.code === "EAGAIN") return 0;
+      throw e;
+    }
+  }
   if (n > 0) t.mm.write(buf, tmp.subarray(0, n));
   return n;
 }
@@ -51,7 +62,7 @@ async function writeFrom(t: Task, d: FileDescription, pieces: Array<[number, num
       const n = Math.min(len - done, WRITE_SLICE);
       let wrote: number;
       try {
-        wrote = await d.write(t.mm.read(base + done, n));
+        wrote = await writeWaiting(t, d, t.mm.read(base + done, n));
       } catch (e) {
         // Bytes already written count; the error shows on the next call, as on Linux.
         if (total > 0) return total;
@@ -104,7 +115,7 @@ export const readv: Handler = async (t, a) => {
   let total = 0;
   for (const [b, n] of iovecs(t, addr(a[1]), int(a[2]))) {
     if (n === 0) continue;
-    const got = await readInto(t, fd, b, n);
+    const got = await readInto(t, fd, b, n, total === 0);
     total += got;
     if (got < n) break;
   }
@@ -280,11 +291,11 @@ export const sendfile: Handler = async (t, a) => {
     off = Number(BigInt.asIntN(64, t.mm.readU64(offPtr)));
     if (off < 0) fail("EINVAL");
     n = await src.pread(tmp, off);
-  } else n = await src.read(tmp);
+  } else n = await readWaiting(t, src, tmp);
   if (n === 0) return 0;
   let wrote: number;
   try {
-    wrote = await out.write(tmp.subarray(0, n));
+    wrote = await writeWaiting(t, out, tmp.subarray(0, n));
   } catch (e) {
     throw brokenPipe(t, e);
   }

@@ -2,9 +2,9 @@
 // host's monotonic clock; CPU-time clocks are the CPU time the host spent running the
 // application's process (never the kernel's own time serving it).
 import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
+import { block } from "../kernel/wait.js";
 import { addr, type Handler, int } from "./types.js";
 
 const CLOCK_REALTIME = 0;
@@ -113,25 +113,22 @@ export const time: Handler = (t, a) => {
   return sec;
 };
 
-/** The longest single timer: an abort (which ends the task) is noticed within it. */
-const SLEEP_SLICE_MS = 1000;
-
 /**
- * Sleep at least `ns`. Node's timers count whole milliseconds from a cached loop time and
- * may fire up to a millisecond early, so wait again until the monotonic clock agrees.
+ * Sleep until the monotonic clock reaches `deadline` (a block with no queue: only its one
+ * timer or an interruption ends it). Interrupted: EINTR, after writing the time left to `rem`
+ * when the caller asked for it (nanosleep, relative clock_nanosleep).
  */
-async function sleepNs(t: Task, ns: bigint): Promise<void> {
-  const deadline = process.hrtime.bigint() + ns;
-  for (let left = ns; left > 0n && !t.exitStatus; left = deadline - process.hrtime.bigint()) {
-    const ms = Number(left / 1_000_000n) + (left % 1_000_000n > 0n ? 1 : 0);
-    await sleep(Math.min(ms, SLEEP_SLICE_MS));
+async function sleepUntil(t: Task, deadline: bigint, rem: number): Promise<number> {
+  if ((await block(t, [], deadline, "nanosleep")) !== "interrupted") return 0;
+  if (rem !== 0) {
+    const left = deadline - process.hrtime.bigint();
+    t.mm.write(rem, timespec(left > 0n ? left : 0n));
   }
+  return fail("EINTR");
 }
 
-export const nanosleep: Handler = async (t, a) => {
-  await sleepNs(t, readTimespec(t, addr(a[0])));
-  return 0;
-};
+export const nanosleep: Handler = (t, a) =>
+  sleepUntil(t, process.hrtime.bigint() + readTimespec(t, addr(a[0])), addr(a[1]));
 
 /** Clocks Linux cannot sleep on (no nsleep in their k_clock). */
 const NO_SLEEP = new Set([
@@ -141,12 +138,18 @@ const NO_SLEEP = new Set([
   CLOCK_MONOTONIC_COARSE,
 ]);
 
-export const clockNanosleep: Handler = async (t, a) => {
+/**
+ * clock_nanosleep: the request becomes a deadline on the monotonic clock (an absolute time on
+ * another clock is converted once: a later step of the real-time clock does not move it). An
+ * absolute sleep writes nothing to rem, as on Linux.
+ */
+export const clockNanosleep: Handler = (t, a) => {
   const [clock, flags] = [int(a[0]), int(a[1])];
   // Linux checks the clock, then copies the request in, then validates it.
   const now = nowNs(t, clock);
   if (NO_SLEEP.has(clock)) fail("ENOTSUP");
   const req = readTimespec(t, addr(a[2]));
-  await sleepNs(t, flags & TIMER_ABSTIME ? req - now : req);
-  return 0;
+  const abs = (flags & TIMER_ABSTIME) !== 0;
+  const mono = process.hrtime.bigint();
+  return sleepUntil(t, mono + (abs ? req - now : req), abs ? 0 : addr(a[3]));
 };

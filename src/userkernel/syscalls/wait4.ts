@@ -53,7 +53,7 @@ function writeRusage(t: Task, at: number, r: WaitReport): void {
   t.mm.write(at, b);
 }
 
-export const wait4: Handler = async (t, a) => {
+export const wait4: Handler = (t, a) => {
   const pid = int(a[0]);
   const statusAt = addr(a[1]);
   const options = int(a[2]);
@@ -62,12 +62,18 @@ export const wait4: Handler = async (t, a) => {
   if (pid === INT_MIN) fail("ESRCH");
   const who: WaitWho =
     pid === -1 ? { all: true } : pid < -1 ? { pgid: -pid } : pid === 0 ? { pgid: t.group.pgid } : { pid };
-  const r = await waitForChild(t, { who, options: options | WEXITED });
-  if (!r) return 0;
-  if (statusAt !== 0) t.mm.writeU32(statusAt, wstatusOf(r));
-  if (rusageAt !== 0) writeRusage(t, rusageAt, r);
-  return r.child.tgid;
+  return then(waitForChild(t, { who, options: options | WEXITED }), (r) => {
+    if (!r) return 0;
+    if (statusAt !== 0) t.mm.writeU32(statusAt, wstatusOf(r));
+    if (rusageAt !== 0) writeRusage(t, rusageAt, r);
+    return r.child.tgid;
+  });
 };
+
+/** `f` of a value now, or once a promise of it resolves (most waits need no promise). */
+function then<T>(v: T | Promise<T>, f: (x: T) => number): number | Promise<number> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
 
 function siginfoOf(r: WaitReport): { code: number; status: number } {
   if (r.kind === "stopped") return { code: CLD_STOPPED, status: r.signal! };
@@ -77,7 +83,7 @@ function siginfoOf(r: WaitReport): { code: number; status: number } {
   return { code: s.core ? CLD_DUMPED : CLD_KILLED, status: s.signal };
 }
 
-export const waitid: Handler = async (t, a) => {
+export const waitid: Handler = (t, a) => {
   const idtype = int(a[0]);
   const id = int(a[1]);
   const infoAt = addr(a[2]);
@@ -104,20 +110,21 @@ export const waitid: Handler = async (t, a) => {
     default:
       return fail("EINVAL");
   }
-  const r = await waitForChild(t, { who, options });
-  if (infoAt !== 0) {
-    // Nothing to report under WNOHANG: the fields are zeroed, as Linux does.
-    const b = Buffer.alloc(128);
-    if (r) {
-      const { code, status } = siginfoOf(r);
-      b.writeInt32LE(SIGCHLD, 0);
-      b.writeInt32LE(code, 8);
-      b.writeInt32LE(r.child.tgid, 16);
-      b.writeUInt32LE(r.child.leader?.creds.uid ?? t.creds.uid, 20);
-      b.writeInt32LE(status, 24);
+  return then(waitForChild(t, { who, options }), (r) => {
+    if (infoAt !== 0) {
+      // Nothing to report under WNOHANG: the fields are zeroed, as Linux does.
+      const b = Buffer.alloc(128);
+      if (r) {
+        const { code, status } = siginfoOf(r);
+        b.writeInt32LE(SIGCHLD, 0);
+        b.writeInt32LE(code, 8);
+        b.writeInt32LE(r.child.tgid, 16);
+        b.writeUInt32LE(r.child.leader?.creds.uid ?? t.creds.uid, 20);
+        b.writeInt32LE(status, 24);
+      }
+      t.mm.write(infoAt, b.subarray(0, 32));
     }
-    t.mm.write(infoAt, b.subarray(0, 32));
-  }
-  if (r && rusageAt !== 0) writeRusage(t, rusageAt, r);
-  return 0;
+    if (r && rusageAt !== 0) writeRusage(t, rusageAt, r);
+    return 0;
+  });
 };

@@ -1,9 +1,13 @@
-// pipe2(2): a bounded in-kernel buffer between a read end and a write end. Reads wait for
-// data (a promise, so the kernel keeps running other work), return 0 once every writer is
-// gone; writes wait for room and fail with EPIPE once every reader is gone (the caller
-// raises SIGPIPE). Writes of at most PIPE_BUF bytes are never interleaved with others.
+// pipe2(2): a bounded in-kernel buffer between a read end and a write end. The ends never
+// wait themselves: a read with no data while a writer lives, or a write with no room, fails
+// with EAGAIN, and the syscall layer (kernel/blocking-io.ts) blocks the task on the pipe's
+// wait queue unless the description is O_NONBLOCK. Reads return 0 once every writer is gone;
+// writes fail with EPIPE once every reader is gone (the caller raises SIGPIPE). Writes of at
+// most PIPE_BUF bytes are never interleaved with others.
 import { fail } from "../errno.js";
 import { type FileDescription, type FileStat, POLLERR, POLLHUP, POLLIN, POLLOUT } from "../kernel/fdtable.js";
+import type { Wait } from "../kernel/wait.js";
+import { WaitQueue } from "../kernel/wait.js";
 import { makedev, nowNs, S_IFIFO } from "./stat.js";
 
 export const PIPE_BUF = 4096;
@@ -15,6 +19,8 @@ const O_NONBLOCK = 0o4000;
 /** pipefs: the device every pipe's inode lives on. */
 const PIPEFS_DEV = makedev(0, 12);
 let nextPipeIno = 1;
+/** A queue event beyond poll's bits: an end was opened (a FIFO's opener waits for its peer). */
+export const PIPE_OPENED = 1 << 30;
 
 export class Pipe {
   readonly ino = nextPipeIno++;
@@ -22,7 +28,11 @@ export class Pipe {
   private bytes = 0;
   readers = 0;
   writers = 0;
-  private waiters: Array<() => void> = [];
+  /** Ends ever opened: a FIFO opener waits for a peer to open, even one that already left. */
+  readerOpens = 0;
+  writerOpens = 0;
+  /** Notified with POLLIN (data, or a writer's close with POLLHUP), POLLOUT (room) and so on. */
+  readonly queue = new WaitQueue();
   readonly ctimeNs = nowNs();
   mtimeNs = this.ctimeNs;
   atimeNs = this.ctimeNs;
@@ -31,17 +41,6 @@ export class Pipe {
 
   get size(): number {
     return this.bytes;
-  }
-
-  /** Wake everyone waiting; each re-checks its condition. */
-  wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   take(dst: Uint8Array): number {
@@ -57,7 +56,7 @@ export class Pipe {
     this.bytes -= n;
     if (n > 0) {
       this.atimeNs = nowNs();
-      this.wake();
+      this.queue.notify(POLLOUT);
     }
     return n;
   }
@@ -67,7 +66,7 @@ export class Pipe {
     this.chunks.push(Buffer.from(src));
     this.bytes += src.length;
     this.mtimeNs = nowNs();
-    this.wake();
+    this.queue.notify(POLLIN);
   }
 
   stat(): FileStat {
@@ -87,37 +86,49 @@ export class Pipe {
 
 export class PipeReader implements FileDescription {
   private closed = false;
+  /** Opened through a FIFO's name: a blocking open waits for a writer. */
+  fifo = false;
+  /** The pipe's writer opens when this end opened. */
+  private readonly writerOpensSeen: number;
 
   /** Readable with data; hung up once every writer is gone (read then returns 0). */
   poll(): number {
     return (this.pipe.size > 0 ? POLLIN : 0) | (this.pipe.writers === 0 ? POLLHUP : 0);
   }
 
-  whenChanged(): Promise<void> {
-    return this.pipe.wait();
+  get queue(): WaitQueue {
+    return this.pipe.queue;
   }
   constructor(
     readonly pipe: Pipe,
     public flags: number = O_RDONLY,
   ) {
+    this.writerOpensSeen = pipe.writerOpens;
     pipe.readers++;
-    pipe.wake();
+    pipe.readerOpens++;
+    pipe.queue.notify(PIPE_OPENED);
   }
 
-  read(dst: Uint8Array): number | Promise<number> {
+  /** Data, or 0 once every writer is gone; EAGAIN while a writer lives but wrote nothing. */
+  read(dst: Uint8Array): number {
     if (dst.length === 0) return 0;
     const n = this.pipe.take(dst);
     if (n > 0 || this.pipe.writers === 0) return n;
-    if (this.flags & O_NONBLOCK) fail("EAGAIN");
-    return this.readSlow(dst);
+    return fail("EAGAIN");
   }
 
-  private async readSlow(dst: Uint8Array): Promise<number> {
-    for (;;) {
-      await this.pipe.wait();
-      const n = this.pipe.take(dst);
-      if (n > 0 || this.pipe.writers === 0) return n;
-    }
+  /**
+   * A FIFO's reader opened without O_NONBLOCK waits until a writer comes (Linux's
+   * wait_for_partner: a writer that opened, wrote and left meanwhile counts).
+   */
+  openWait(): Wait | undefined {
+    const p = this.pipe;
+    return this.fifo &&
+      !(this.flags & O_NONBLOCK) &&
+      p.writers === 0 &&
+      p.writerOpens === this.writerOpensSeen
+      ? [p.queue, PIPE_OPENED]
+      : undefined;
   }
 
   write(): number {
@@ -132,12 +143,17 @@ export class PipeReader implements FileDescription {
     if (this.closed) return;
     this.closed = true;
     this.pipe.readers--;
-    this.pipe.wake();
+    // Writers waiting for room now fail with EPIPE; poll shows POLLERR.
+    this.pipe.queue.notify(POLLERR | POLLOUT);
   }
 }
 
 export class PipeWriter implements FileDescription {
   private closed = false;
+  /** Opened through a FIFO's name: a blocking open waits for a reader. */
+  fifo = false;
+  /** The pipe's reader opens when this end opened. */
+  private readonly readerOpensSeen: number;
 
   /** Writable while there is room; an error once every reader is gone (write gives EPIPE). */
   poll(): number {
@@ -145,56 +161,47 @@ export class PipeWriter implements FileDescription {
     return this.pipe.size < this.pipe.capacity ? POLLOUT : 0;
   }
 
-  whenChanged(): Promise<void> {
-    return this.pipe.wait();
+  get queue(): WaitQueue {
+    return this.pipe.queue;
   }
   constructor(
     readonly pipe: Pipe,
     public flags: number = O_WRONLY,
   ) {
+    this.readerOpensSeen = pipe.readerOpens;
     pipe.writers++;
-    pipe.wake();
+    pipe.writerOpens++;
+    pipe.queue.notify(PIPE_OPENED);
+  }
+
+  /** A FIFO's writer opened without O_NONBLOCK waits until a reader comes (or came and left). */
+  openWait(): Wait | undefined {
+    const p = this.pipe;
+    return this.fifo && p.readers === 0 && p.readerOpens === this.readerOpensSeen
+      ? [p.queue, PIPE_OPENED]
+      : undefined;
   }
 
   read(): number {
     return fail("EBADF");
   }
 
-  write(src: Buffer): number | Promise<number> {
+  /**
+   * What fits now: small writes (at most PIPE_BUF) go in whole or not at all, large ones may
+   * be split; EAGAIN when nothing can go in. A blocking writer's syscall waits and goes on
+   * with the rest, so its large write ends up whole (or short only if interrupted).
+   */
+  write(src: Buffer): number {
     if (this.pipe.readers === 0) fail("EPIPE");
     if (src.length === 0) return 0;
     const room = this.pipe.capacity - this.pipe.size;
-    // Small writes go in whole or not at all; large ones may be split.
     if (src.length <= room) {
       this.pipe.put(src);
       return src.length;
     }
-    if (this.flags & O_NONBLOCK) {
-      if (src.length <= PIPE_BUF || room === 0) fail("EAGAIN");
-      this.pipe.put(src.subarray(0, room));
-      return room;
-    }
-    return this.writeSlow(src);
-  }
-
-  private async writeSlow(src: Buffer): Promise<number> {
-    let done = 0;
-    while (done < src.length) {
-      if (this.pipe.readers === 0) {
-        if (done > 0) return done;
-        fail("EPIPE");
-      }
-      const room = this.pipe.capacity - this.pipe.size;
-      const left = src.length - done;
-      if (room > 0 && (left > PIPE_BUF || left <= room)) {
-        const k = Math.min(room, left);
-        this.pipe.put(src.subarray(done, done + k));
-        done += k;
-        continue;
-      }
-      await this.pipe.wait();
-    }
-    return done;
+    if (src.length <= PIPE_BUF || room === 0) fail("EAGAIN");
+    this.pipe.put(src.subarray(0, room));
+    return room;
   }
 
   stat(): FileStat {
@@ -205,7 +212,8 @@ export class PipeWriter implements FileDescription {
     if (this.closed) return;
     this.closed = true;
     this.pipe.writers--;
-    this.pipe.wake();
+    // Readers waiting for data now read 0; poll shows POLLHUP.
+    this.pipe.queue.notify(POLLHUP | POLLIN);
   }
 }
 
@@ -229,19 +237,17 @@ export class PipeDuplex implements FileDescription {
     this.r = new PipeReader(pipe, flags);
     this.w = new PipeWriter(pipe, flags);
   }
-  read(dst: Uint8Array): number | Promise<number> {
-    this.r.flags = this.flags;
+  read(dst: Uint8Array): number {
     return this.r.read(dst);
   }
-  write(src: Buffer): number | Promise<number> {
-    this.w.flags = this.flags;
+  write(src: Buffer): number {
     return this.w.write(src);
   }
   poll(): number {
     return this.r.poll() | this.w.poll();
   }
-  whenChanged(): Promise<void> {
-    return this.pipe.wait();
+  get queue(): WaitQueue {
+    return this.pipe.queue;
   }
   stat(): FileStat {
     return this.pipe.stat();
@@ -254,10 +260,11 @@ export class PipeDuplex implements FileDescription {
 
 /**
  * Open a named FIFO (Linux's fifo_open): a reader waits for a writer and a writer for a
- * reader, unless O_NONBLOCK (then a lone writer gets ENXIO); O_RDWR never waits. The pipe
- * lives while any end is open, so data left by writers who all closed is dropped.
+ * reader, unless O_NONBLOCK (then a lone writer gets ENXIO); O_RDWR never waits. The waiting
+ * is the opener's (openWait(), which the open syscall blocks on). The pipe lives while any
+ * end is open, so data left by writers who all closed is dropped.
  */
-export async function openFifo(fifo: { pipe: Pipe | null }, flags: number): Promise<FileDescription> {
+export function openFifo(fifo: { pipe: Pipe | null }, flags: number): FileDescription {
   let pipe = fifo.pipe;
   if (!pipe || (pipe.readers === 0 && pipe.writers === 0)) {
     pipe = new Pipe();
@@ -268,10 +275,10 @@ export async function openFifo(fifo: { pipe: Pipe | null }, flags: number): Prom
   if (acc === O_WRONLY) {
     if (pipe.readers === 0 && flags & O_NONBLOCK) fail("ENXIO");
     const w = new PipeWriter(pipe, flags);
-    while (pipe.readers === 0) await pipe.wait();
+    w.fifo = true;
     return w;
   }
   const r = new PipeReader(pipe, flags);
-  if (!(flags & O_NONBLOCK)) while (pipe.writers === 0) await pipe.wait();
+  r.fifo = true;
   return r;
 }
