@@ -7,20 +7,18 @@
 // lands is a one-line change here. MOAT_COMPAT=all (or a comma list of names) runs others,
 // to see where they stand: `MOAT_COMPAT=all node --test dist/test/userkernel/compat.test.js`.
 //
-// Not yet enabled, and why each fails today (MOAT_COMPAT=all on 2026-12-04, main before issue
-// 11's kernel work; the static build's first failure, "x1" the unimplemented-syscall report):
-// - wait_status, wait_stop, waitid, fork200, pipes, exec_threads, sigsuspend, killpg, killall:
-//   fork() fails, clone is ENOSYS. clone_raw: its first clone (a thread) is ENOSYS.
-// - reparent: prctl(PR_SET_CHILD_SUBREAPER) is EINVAL (then fork would be ENOSYS).
-// - pthreads, threads_signals: pthread_create fails, clone3 and clone are ENOSYS. futex: the
-//   same, after its single-thread FUTEX_WAIT with a timeout already fails ("waiting with no
-//   other task to wake us").
+// Not yet enabled, and why each fails today (MOAT_COMPAT=all on 2026-12-04, with processes
+// and threads but before signal delivery and futex; the static build's first failure):
+// - wait_status, waitid, killpg, killall: kill(2) of another process (or a group, or -1) is
+//   ESRCH: signals reach only the sender yet. wait_stop: SIGSTOP cannot stop a process yet.
+// - sigsuspend: rt_sigsuspend is ENOSYS.
+// - pthreads, threads_signals, futex: threads run, but FUTEX_WAIT is ENOSYS (no futex yet),
+//   so pthread_join and the mutexes fail ("The futex facility returned an unexpected error").
 // - sig_info: kill() of itself with a handler installed is ENOSYS ("delivery to a signal
 //   handler"). sig_flags: raise() is ENOSYS for the same reason, so no handler runs.
 // - altstack, segv, fpe: the fault kills the program (SIGSEGV, SIGFPE) instead of running its
 //   handler.
 // - sig_restart, itimer, nanosleep: setitimer is ENOSYS. timers: timer_create is ENOSYS.
-// - every dynamic build: PT_INTERP is refused (ENOEXEC: only static binaries are supported yet).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
@@ -35,7 +33,7 @@ import {
 import { type Outcome, runUser } from "./helpers.js";
 
 /** The programs (and linkings) that pass under the userkernel today. */
-export const ENABLED: string[] = [];
+export const ENABLED: string[] = ["fork200", "pipes", "clone_raw", "reparent", "exec_threads"];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
 const TIMEOUT_MS = 120_000;

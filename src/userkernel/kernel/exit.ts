@@ -8,8 +8,8 @@
 //                SA_NOCLDWAIT) has it reaped at once.
 import { KernelError } from "../errno.js";
 import { hostUsage } from "./setup.js";
-import { bit } from "./signals.js";
-import { SIG_IGN } from "./signals-state.js";
+import { bit, IGNORED_BY_DEFAULT } from "./signals.js";
+import { SIG_DFL, SIG_IGN } from "./signals-state.js";
 import type { Task } from "./task.js";
 import type { ThreadGroup } from "./thread-group.js";
 
@@ -32,6 +32,17 @@ function futexWakeAll(_task: Task, _addr: number): void {}
 export function queueGroupSignal(group: ThreadGroup<Task>, sig: number): void {
   if (group.exitStatus || sig <= 0 || sig > 64) return;
   group.pending |= bit(sig);
+  // A signal that will act (not ignored) wakes a task that does not block it, so that a
+  // sleeping one (pause, a blocking read) reaches the delivery stage; SIGCHLD's default,
+  // ignore, wakes no one, as on Linux.
+  const leader = group.leader;
+  const handler = leader?.sighand.handler(sig);
+  if (handler === undefined || handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) return;
+  for (const t of group.tasks)
+    if (!(t.sigmask & bit(sig))) {
+      t.interrupt();
+      return;
+    }
 }
 
 /** The task is done: Linux's exit order, then the group's end if it was its last task. */
@@ -86,7 +97,8 @@ export function reap(parent: ThreadGroup<Task>, child: ThreadGroup<Task>): void 
 function groupEnded(task: Task, group: ThreadGroup<Task>): void {
   // The children of the dead: to the subreaper or init, zombies included (they may reap).
   const reaper = group.children.size > 0 ? reaperFor(task, group) : undefined;
-  for (const child of [...group.children]) {
+  const orphans = [...group.children];
+  for (const child of orphans) {
     group.children.delete(child);
     group.zombies.delete(child);
     child.parent = reaper;
@@ -101,6 +113,9 @@ function groupEnded(task: Task, group: ThreadGroup<Task>): void {
       reaper.childChanged();
     }
   }
+  // PR_SET_PDEATHSIG: children that asked are told their parent is gone.
+  for (const child of orphans)
+    for (const t of child.tasks) if (t.pdeathsig) queueGroupSignal(child, t.pdeathsig);
   const parent = group.parent;
   if (!parent) return;
   if (group.exitSignal === SIGCHLD && autoReaps(parent)) reap(parent, group);

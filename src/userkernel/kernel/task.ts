@@ -99,7 +99,8 @@ function part<T extends { copy(): T }>(p: Part<T>): T {
 }
 
 export class Task {
-  readonly tid: number;
+  /** Changes once at most: a thread that execs takes its leader's tid (takeLeaderTid). */
+  tid: number;
   readonly kernel: KernelInfo;
   readonly pidns: PidNamespace<Task>;
   readonly group: ThreadGroup<Task>;
@@ -193,6 +194,14 @@ export class Task {
     };
     if (this.fs.root) ctx.root = this.fs.root;
     return ctx;
+  }
+
+  /** execve from a thread that is not the leader: it becomes the leader, with tid = tgid. */
+  takeLeaderTid(): void {
+    if (this.tid === this.group.tgid) return;
+    const old = this.tid;
+    this.tid = this.group.tgid;
+    this.pidns.retid(this, old);
   }
 
   /**

@@ -137,7 +137,10 @@ export class ThreadGroup<T extends Member = Member> {
 
   /** The thread with tid = tgid, while it lives (the first task otherwise). */
   get leader(): T | undefined {
-    for (const t of this.tasks) if (t.tid === this.tgid) return t;
+    // The last with it: after an exec from another thread, the old leader may still be leaving.
+    let found: T | undefined;
+    for (const t of this.tasks) if (t.tid === this.tgid) found = t;
+    if (found) return found;
     return this.tasks.values().next().value;
   }
 

@@ -86,6 +86,7 @@ async function execAt(
     other.exit({ signal: SIGKILL });
     other.interrupt();
   }
+  t.takeLeaderTid();
   const cpu = new CpuState();
   t.execInto(mm, thread, cpu);
   t.fds.closeOnExec();

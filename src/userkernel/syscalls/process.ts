@@ -96,6 +96,8 @@ const PR_GET_DUMPABLE = 3;
 const PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15;
 const PR_GET_NAME = 16;
+const PR_SET_CHILD_SUBREAPER = 36;
+const PR_GET_CHILD_SUBREAPER = 37;
 const PR_SET_NO_NEW_PRIVS = 38;
 const PR_GET_NO_NEW_PRIVS = 39;
 const TASK_COMM_LEN = 16;
@@ -132,6 +134,13 @@ export const prctl: Handler = (t, a) => {
       t.dumpable = v;
       return 0;
     }
+    case PR_SET_CHILD_SUBREAPER:
+      // Orphans below this process come to it rather than to init (exit.ts).
+      t.group.subreaper = a[1] !== 0n;
+      return 0;
+    case PR_GET_CHILD_SUBREAPER:
+      t.mm.writeU32(addr(a[1]), t.group.subreaper ? 1 : 0);
+      return 0;
     case PR_SET_NO_NEW_PRIVS:
       if (a[1] !== 1n || a[2] !== 0n || a[3] !== 0n || a[4] !== 0n) fail("EINVAL");
       t.noNewPrivs = true;
