@@ -34,6 +34,8 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "reparent" },
   { name: "clone_raw" },
   { name: "exec_threads" },
+  { name: "forkwait" },
+  { name: "clonethread" },
   { name: "sig_info" },
   { name: "sig_flags" },
   { name: "sig_restart" },

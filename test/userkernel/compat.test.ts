@@ -33,7 +33,7 @@ import {
 import { type Outcome, runUser } from "./helpers.js";
 
 /** The programs (and linkings) that pass under the userkernel today. */
-export const ENABLED: string[] = ["fork200", "pipes", "clone_raw", "reparent", "exec_threads"];
+export const ENABLED: string[] = ["fork200", "pipes", "clone_raw", "reparent", "exec_threads", "forkwait", "clonethread"];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
 const TIMEOUT_MS = 120_000;
