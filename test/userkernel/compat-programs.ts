@@ -36,6 +36,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "exec_threads" },
   { name: "forkwait" },
   { name: "clonethread" },
+  { name: "proc_tasks" },
   { name: "sig_info" },
   { name: "sig_flags" },
   { name: "sig_restart" },

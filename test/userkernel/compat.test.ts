@@ -33,7 +33,16 @@ import {
 import { type Outcome, runUser } from "./helpers.js";
 
 /** The programs (and linkings) that pass under the userkernel today. */
-export const ENABLED: string[] = ["fork200", "pipes", "clone_raw", "reparent", "exec_threads", "forkwait", "clonethread"];
+export const ENABLED: string[] = [
+  "fork200",
+  "pipes",
+  "clone_raw",
+  "reparent",
+  "exec_threads",
+  "forkwait",
+  "clonethread",
+  "proc_tasks",
+];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
 const TIMEOUT_MS = 120_000;

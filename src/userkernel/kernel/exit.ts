@@ -37,7 +37,8 @@ export function queueGroupSignal(group: ThreadGroup<Task>, sig: number): void {
   // ignore, wakes no one, as on Linux.
   const leader = group.leader;
   const handler = leader?.sighand.handler(sig);
-  if (handler === undefined || handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) return;
+  if (handler === undefined || handler === SIG_IGN || (handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig)))
+    return;
   for (const t of group.tasks)
     if (!(t.sigmask & bit(sig))) {
       t.interrupt();

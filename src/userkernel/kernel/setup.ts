@@ -121,6 +121,13 @@ export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | u
     },
     state: () => ([...group.tasks].some((t) => !t.blockedOn) ? "R" : "S"),
     startNs: group.startNs,
+    get pgid() {
+      return group.pgid;
+    },
+    get sid() {
+      return group.sid;
+    },
+    tids: () => [...group.tasks].map((t) => t.tid).sort((a, b) => a - b),
     usage: () => {
       const h = groupUsage(group);
       const vsize = task()

@@ -120,7 +120,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [138, path.fstatfs, "full"],
   [149, mm.noop, "full", "mlock: memory is never swapped out"],
   [150, mm.noop, "full", "munlock"],
-  [157, proc.prctl, "partial", "name, pdeathsig, dumpable, child_subreaper, no_new_privs; no caps or seccomp"],
+  [
+    157,
+    proc.prctl,
+    "partial",
+    "name, pdeathsig, dumpable, child_subreaper, no_new_privs; no caps or seccomp",
+  ],
   [158, proc.archPrctl, "partial", "ARCH_SET/GET_FS/GS only"],
   [160, proc.setrlimit, "full"],
   [161, path.chroot, "full"],

@@ -20,8 +20,8 @@ export function statLine(v: ProcessView, bootNs: bigint, reader = false): string
     `(${v.comm})`,
     reader ? "R" : v.state(),
     v.ppid,
-    v.pid, // pgrp: each process leads its own group (no setpgid across processes yet)
-    v.pid, // session
+    v.pgid ?? v.pid, // pgrp
+    v.sid ?? v.pid, // session
     0, // tty_nr: no terminals
     -1, // tpgid
     0x400000, // flags: PF_RANDOMIZE (the layout is randomised)
@@ -97,7 +97,7 @@ export function statusText(v: ProcessView, reader = false): string {
     `Groups:\t${v.groups.join(" ")}`,
     `VmSize:\t${kB(t.vsize)}`,
     `VmRSS:\t${kB(t.rssPages * PAGE)}`,
-    `Threads:\t1`,
+    `Threads:\t${v.tids?.().length ?? 1}`,
     `SigQ:\t0/0`,
     `SigPnd:\t${hex(sig.pending)}`,
     `ShdPnd:\t${hex(0n)}`,

@@ -25,6 +25,11 @@ export interface ProcessView {
   usage: () => { utimeTicks: number; stimeTicks: number; vsize: number; rssPages: number };
   /** Signal sets as bit masks (bit n-1 for signal n). */
   signals: () => { pending: bigint; blocked: bigint; ignored: bigint; caught: bigint };
+  /** Process group and session (the pid when not given). */
+  pgid?: number;
+  sid?: number;
+  /** Its threads' tids, ascending (/proc/<pid>/task, Threads:); one thread when not given. */
+  tids?: () => number[];
   /** The process's descriptors, for /proc/<pid>/fd. */
   fds: () => Map<number, FileDescription>;
 }

@@ -3,7 +3,7 @@
 // mounts,mountinfo,stat,status}, /proc/cpuinfo, meminfo, stat, version, mounts, self/mounts,
 // uptime, loadavg, filesystems (the formats of proc(5); stat and status in proc-pid.ts, the
 // sandbox-wide files in proc-system.ts).
-// Missing (ENOENT): /proc/<pid>/{maps,environ,task}, /proc/sys and the rest.
+// Missing (ENOENT): /proc/<pid>/{maps,environ}, /proc/sys and the rest.
 import * as os from "node:os";
 import type { FileDescription } from "../kernel/fdtable.js";
 import type { MemoryFigures } from "../mm/usage.js";
@@ -101,7 +101,7 @@ function cpuinfo(): string {
     .join("");
 }
 
-function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
+function pidDir(fs: Fs, pid: number, o: ProcOptions, name = String(pid)): SynthDir {
   const view = (): ProcessView | undefined => o.processes().get(pid);
   const files: Record<string, (dir: SynthDir) => Inode> = {
     cmdline: () =>
@@ -144,10 +144,20 @@ function pidDir(fs: Fs, pid: number, o: ProcOptions): SynthDir {
         0o500,
       ),
   };
+  // One entry per thread; each shows its process's files (threads have no views of their own yet).
+  files.task = (dir) =>
+    new SynthDir(
+      fs,
+      dir,
+      "task",
+      () => (view()?.tids?.() ?? [pid]).map(String),
+      (name) => pidDir(fs, pid, o, name),
+      0o555,
+    );
   const dir = new SynthDir(
     fs,
     null,
-    String(pid),
+    name,
     () => Object.keys(files),
     (name, dir) => files[name]!(dir),
   );
