@@ -8,14 +8,13 @@
 //
 // ENABLED lists the scripts that pass under the userkernel today; enabling one as its feature
 // lands is a one-line change. MOAT_SHELL=all (or a comma list) runs the others to see where
-// they stand. Not yet enabled, and why each fails today (MOAT_SHELL=all on 2026-12-04, main
-// before issue 11's kernel work):
-// - pipes, subshells, redirections, substitution, background, kill-job, trap-exit, find-xargs,
-//   read-loop, statuses, tar: "sh: can't fork: Function not implemented" (clone is ENOSYS), exit 2.
+// they stand. Not yet enabled, and why each fails today (MOAT_SHELL=all on 2026-12-04, with
+// fork, exec and wait but before signal delivery):
+// - background, kill-job: busybox's wait builtin waits for SIGCHLD in rt_sigsuspend (ENOSYS),
+//   so it spins until the test's timeout.
 // - trap: "sh: can't kill pid 1: Function not implemented" (a signal to a process with a
 //   handler for it is ENOSYS), so neither handler runs and "not reached" is printed.
-// - moat-kill-trap: the loop's `sleep 1` cannot fork, so the container has exited before
-//   `moat kill` ("container ... is not running").
+// - moat-kill-trap: the TERM from `moat kill` ends the shell (143) instead of running its trap.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
@@ -31,7 +30,18 @@ import { type BusyboxBundle, busyboxBundle, runIn } from "./rootfs-run.js";
 after(cleanupTempDirs);
 
 /** The scripts that pass under the userkernel today. */
-export const ENABLED: string[] = ["builtins"];
+export const ENABLED: string[] = [
+  "builtins",
+  "pipes",
+  "subshells",
+  "redirections",
+  "substitution",
+  "trap-exit",
+  "find-xargs",
+  "read-loop",
+  "statuses",
+  "tar",
+];
 
 const SCRIPTS: Record<string, string> = {
   // No process is made: the shell's own builtins, variables, functions and arithmetic.
