@@ -8,6 +8,7 @@ import { fail, KernelError } from "../errno.js";
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { Context, CpuState, HostAddressSpace } from "../platform/platform.js";
 import { newTask, type Task } from "./task.js";
+import { ALL_EVENTS, block, WaitQueue } from "./wait.js";
 
 export const CSIGNAL = 0xff;
 export const CLONE_VM = 0x100;
@@ -198,9 +199,17 @@ export function cloneTask(t: Task, r: CloneRequest): number | Promise<number> {
     start(child);
     return child.tid;
   }
-  const released = new Promise<number>((resolve) => {
-    child.vforkDone = () => resolve(child.tid);
-  });
+  // The parent sleeps until the child execs or ends; only its own death ends the wait
+  // early (Linux's vfork wait is killable, not interruptible).
+  const released = new WaitQueue();
+  let done = false;
+  child.vforkDone = () => {
+    done = true;
+    released.notify();
+  };
   start(child);
-  return released;
+  return (async () => {
+    while (!done && !t.exitStatus) await block(t, [[released, ALL_EVENTS]], undefined, "vfork");
+    return child.tid;
+  })();
 }
