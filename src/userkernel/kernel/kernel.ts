@@ -1,17 +1,14 @@
 // One kernel instance: what the processes of a container share. That is the gofer and the
 // VFS (so a file one process writes into the in-memory overlay is there for the others),
 // the pid namespace (pidns.ts: one pid counter, the tasks and thread groups /proc lists),
-// the one memory file every address space allocates from, the hostname, the syscall
-// accounting and the memory budget. Each process is a thread group of one task for now,
-// with its own stub, address space and descriptors, run by its task's run loop
-// (task-run.ts); the loops of several processes interleave on Node's one thread at their
-// awaits.
+// the one memory file every address space allocates from, the platform that makes host
+// address spaces, the hostname, the syscall accounting and the memory budget. Processes
+// started from outside (spawn: the container's init and each exec) and those they fork or
+// clone (clone.ts, started through KernelInfo.startTask) each run their tasks' run loops
+// (task-run.ts), which interleave on Node's one thread at their awaits; the kernel tracks
+// both kinds, kills them all when init ends or at close, and waits for them.
 //
-// Not shared yet, because the kernel has no fork, no delivery to signal handlers and no
-// cross-process kill: a process cannot signal another (kill(2) reaches only itself; a signal
-// from outside takes its default action, signals.ts), and nothing is inherited (each is
-// started from the outside with its own stdio, as runc's exec is).
-
+// Not yet: delivery to signal handlers and kill(2) of another process (signals.ts).
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { signalName } from "../../sandbox/signals.js";
