@@ -68,6 +68,8 @@ function treeUsage(top: ThreadGroup<Task>): ProcessUsage {
     if (seen.has(g)) return;
     seen.add(g);
     ticks += g.childTicks.utime + g.childTicks.stime;
+    // An ended one's own time was taken as its last task left.
+    if (g.tasks.size === 0) ticks += g.cpuTicks.utime + g.cpuTicks.stime;
     tasks += g.tasks.size;
     const stub = g.leader?.mm.hostPid;
     if (stub !== undefined && !stubs.has(stub)) {
