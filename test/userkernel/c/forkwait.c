@@ -1,7 +1,7 @@
 // fork and wait with every kind of status: exit codes, a signal death, WNOHANG,
 // waitpid of a given child, wait of any, ECHILD, waitid with its siginfo, getppid in the
 // child, pipes between parent and child, a copy of memory (not shared), vfork, process
-// groups and sessions.
+// groups and sessions, and children that never become zombies when SIGCHLD is ignored.
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,5 +132,13 @@ int main(void) {
   show("setsid in a child, then setpgid as session leader", st);
   r = setpgid(99999, 0);
   printf("setpgid of a stranger: %d %s\n", r, strerror(errno));
+
+  // 10. SIGCHLD ignored: children are reaped as they end, and a wait for them finds none.
+  signal(SIGCHLD, SIG_IGN);
+  c = fork();
+  if (c == 0) _exit(4);
+  r = waitpid(c, &st, 0);
+  printf("SIGCHLD ignored, then waitpid: %d %s\n", r, strerror(errno));
+  signal(SIGCHLD, SIG_DFL);
   return 0;
 }
