@@ -321,8 +321,14 @@ describe("vfs", () => {
     assert.equal(await errno(vfs.mkdir(ctx, null, "/", 0o755)), "EEXIST");
     assert.equal(await errno(vfs.lookupDir(ctx, null, "/etc/passwd")), "ENOTDIR");
     assert.equal(await errno(vfs.open(ctx, null, "/evil/zero", O_RDONLY)), "ENXIO");
-    assert.equal(await errno(vfs.open(ctx, null, "/proc/version", O_WRONLY)), "EROFS");
-    assert.equal(await errno(vfs.mkdir(ctx, null, "/proc/x", 0o755)), "EROFS");
+    // proc is rw, as on Linux: root may open a file for writing (each write is EIO), no name
+    // can be made (ENOENT) or removed (EPERM); another user may not open it for writing.
+    const ver = await vfs.open(ctx, null, "/proc/version", O_WRONLY);
+    assert.throws(() => ver.write!(Buffer.from("x")), { code: "EIO" });
+    const user: Ctx = { ...ctx, cred: { uid: 1000, gid: 1000 } };
+    assert.equal(await errno(vfs.open(user, null, "/proc/version", O_WRONLY)), "EACCES");
+    assert.equal(await errno(vfs.mkdir(ctx, null, "/proc/x", 0o755)), "ENOENT");
+    assert.equal(await errno(vfs.unlink(ctx, null, "/proc/version")), "EPERM");
     const file = await vfs.open(ctx, null, "/etc/passwd", O_RDONLY);
     assert.equal(await errno(vfs.stat(ctx, inodeOf(file)!, "x")), "ENOTDIR");
     assert.equal(await errno(() => file.write!(Buffer.from("x"))), "EBADF");
@@ -378,7 +384,7 @@ describe("vfs", () => {
     assert.equal(Number(sf.readBigInt64LE(0)), 0x01021994);
     assert.equal((await vfs.statfsPath(ctx, null, "/etc")).type, 0x794c7630);
     assert.equal((await vfs.statfsPath(ctx, null, "/proc/version")).type, 0x9fa0);
-    assert.equal((await vfs.statfsPath(ctx, null, "/proc")).flags & 1, 1);
+    assert.equal((await vfs.statfsPath(ctx, null, "/proc")).flags & 1, 0);
     await vfs.utimens(ctx, null, "/tmp/t1", 1_000_000_000_123n, "omit");
     assert.equal((await vfs.stat(ctx, null, "/tmp/t1")).atimeNs, 1_000_000_000_123n);
   });
@@ -512,6 +518,20 @@ describe("vfs", () => {
               usage: () => ({ utimeTicks: 0, stimeTicks: 0, vsize: 0, rssPages: 0 }),
               signals: () => ({ pending: 0n, blocked: 0n, ignored: 0n, caught: 0n }),
               fds: () => fds,
+              environ: () => Buffer.from("A=1\0"),
+              root: () => "/",
+              setComm: () => {},
+              cloexec: () => false,
+              maps: () => [],
+              rlimits: () => new Map(),
+              oomScoreAdj: 0,
+              threads: () => [{ tid: 42, comm: "tool", state: () => "R" as const }],
+              hostname: () => "box",
+              domainname: () => "(none)",
+              auxv: () => Buffer.alloc(16),
+              memRead: () => Buffer.alloc(0),
+              layout: () => ({ startStack: 0, argStart: 0, argEnd: 0, envStart: 0, envEnd: 0, brkStart: 0 }),
+              memWrite: () => 0,
             }
           : undefined,
     };
@@ -521,7 +541,7 @@ describe("vfs", () => {
     assert.equal(await read("/proc/self/cmdline", me), "/bin/tool\0-x\0");
     assert.equal(await vfs.readlink(me, null, "/proc/42/exe"), "/bin/tool");
     assert.match(await read("/proc/version"), /^Linux version \S+moat/);
-    assert.match(await read("/proc/mounts"), /^overlay \/ overlay .*\ntmpfs \/tmp tmpfs /ms);
+    assert.match(await read("/proc/mounts", me), /^overlay \/ overlay .*\ntmpfs \/tmp tmpfs /ms);
     assert.match(await read("/proc/meminfo"), /^MemTotal: +\d+ kB/);
     assert.match(await read("/proc/cpuinfo"), /^processor\t: 0/);
     assert.deepEqual(await names("/proc/42/fd"), [".", "..", "0"]);

@@ -30,6 +30,7 @@ import { FsContext } from "./fs-context.js";
 import { StreamInput, StreamOutput } from "./hoststream.js";
 import { applyMounts, planMounts, volumeRoots } from "./mounts.js";
 import { PidNamespace } from "./pidns.js";
+import { noteInitialStack } from "./proc-state.js";
 import { type ProcessHandle, processHandle, type RunResult } from "./process-handle.js";
 import { processView, rlimitsOf } from "./setup.js";
 import { killGroup, type OutsideSignal } from "./signals.js";
@@ -370,7 +371,7 @@ export class Kernel {
     fds.installAt(0, new StreamInput(opts.stdin));
     fds.installAt(1, new StreamOutput(opts.stdout ?? process.stdout));
     fds.installAt(2, new StreamOutput(opts.stderr ?? process.stderr));
-    return newTask({
+    const task = newTask({
       kernel: this.info,
       pidns: this.pidns,
       tid: pid,
@@ -387,5 +388,8 @@ export class Kernel {
       groups,
       comm: execfn.split("/").pop() ?? "",
     });
+    // While the registers still hold the entry stack pointer: where /proc finds environ.
+    noteInitialStack(task);
+    return task;
   }
 }

@@ -3,8 +3,12 @@
 import { readFileSync } from "node:fs";
 import { MoatError } from "../../spec/errors.js";
 import type { Rlimit } from "../../spec/runtime.js";
+import { KernelError } from "../errno.js";
+import { PAGE } from "../mm/memfile.js";
 import type { ProcessView, Vfs } from "../vfs/index.js";
 import type { FdTable } from "./fdtable.js";
+import { processMaps } from "./proc-maps.js";
+import { procState } from "./proc-state.js";
 import { SIG_DFL, SIG_IGN } from "./signals-state.js";
 import type { Task } from "./task.js";
 import { defaultRlimits, type Rlimits, type ThreadGroup } from "./thread-group.js";
@@ -92,6 +96,7 @@ export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | u
   const first = group.leader;
   if (!first) return undefined;
   const task = () => group.leader ?? first;
+  const state = procState(first);
   return {
     pid: group.tgid,
     get ppid() {
@@ -100,13 +105,33 @@ export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | u
     get cmdline() {
       return group.cmdline;
     },
+    layout: () => ({
+      startStack: state.startStack,
+      argStart: state.argStart,
+      argEnd: state.argEnd,
+      envStart: state.envStart,
+      envEnd: state.envEnd,
+      brkStart: task().mm.brkStart,
+    }),
+    auxv: () =>
+      state.auxvEnd > state.auxvStart
+        ? task().mm.read(state.auxvStart, state.auxvEnd - state.auxvStart, "force")
+        : Buffer.alloc(0),
+    environ: () =>
+      state.envEnd > state.envStart
+        ? task().mm.read(state.envStart, state.envEnd - state.envStart, "force")
+        : Buffer.alloc(0),
     get exe() {
       return group.exe;
     },
     get comm() {
       return task().comm;
     },
+    setComm: (name) => {
+      task().comm = name;
+    },
     cwd: () => vfs.pathOf(task().fs.cwd ?? vfs.root),
+    root: () => vfs.pathOf(task().fs.root ?? vfs.root),
     get uid() {
       return task().creds.uid;
     },
@@ -127,7 +152,6 @@ export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | u
     get sid() {
       return group.sid;
     },
-    tids: () => [...group.tasks].map((t) => t.tid).sort((a, b) => a - b),
     usage: () => {
       const h = groupUsage(group);
       const vsize = task()
@@ -147,5 +171,46 @@ export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | u
       return { pending: t.pending | group.pending, blocked: t.sigmask, ignored, caught };
     },
     fds: () => task().fds.entries(),
+    cloexec: (fd) => task().fds.getCloexec(fd),
+    memRead: (at, length) => memAccess(at, length, (a, n) => task().mm.read(a, n, "force")),
+    memWrite: (at, data) =>
+      memAccess(at, data.length, (a, n, done) => {
+        task().mm.write(a, data.subarray(done, done + n), "force");
+        return Buffer.alloc(n);
+      }).length,
+    maps: () => processMaps(task()),
+    rlimits: () => group.rlimits,
+    get oomScoreAdj() {
+      return state.oomScoreAdj;
+    },
+    set oomScoreAdj(v: number) {
+      state.oomScoreAdj = v;
+    },
+    threads: () =>
+      [...group.tasks].map((t) => ({ tid: t.tid, comm: t.comm, state: () => (t.blockedOn ? "S" : "R") })),
+    hostname: () => first.kernel.hostname,
+    domainname: () => first.kernel.domainname,
   };
+}
+
+/** Page by page from `at` until an unmapped page: what /proc/<pid>/mem reaches (EIO: nothing). */
+function memAccess(
+  at: number,
+  length: number,
+  op: (addr: number, n: number, done: number) => Buffer,
+): Buffer {
+  const parts: Buffer[] = [];
+  let done = 0;
+  while (done < length) {
+    const a = at + done;
+    const n = Math.min(length - done, PAGE - (a % PAGE));
+    try {
+      parts.push(op(a, n, done));
+    } catch {
+      break;
+    }
+    done += n;
+  }
+  if (done === 0) throw new KernelError("EIO");
+  return Buffer.concat(parts);
 }

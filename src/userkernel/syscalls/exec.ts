@@ -3,6 +3,7 @@
 // old address space is gone, and a failure there ends the process with SIGSEGV, as on Linux.
 import { fail, KernelError } from "../errno.js";
 import { readProgram } from "../kernel/exec.js";
+import { noteInitialStack } from "../kernel/proc-state.js";
 import type { Task } from "../kernel/task.js";
 import { parseElf } from "../loader/elf.js";
 import { loadElf } from "../loader/load.js";
@@ -117,6 +118,7 @@ async function execAt(
       egid: c.egid,
     });
     t.cpu.setEntry(loaded.entry, loaded.sp);
+    noteInitialStack(t);
   } catch (e) {
     if (!(e instanceof KernelError)) throw e;
     return { kind: "exit", status: { signal: SIGSEGV }, group: true };

@@ -2,7 +2,7 @@
 // read from the program as byte strings, dirfds turned into the VFS's `at` argument.
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
-import { type Ctx, dirfdInode, type Inode, PATH_MAX, type Vfs } from "../vfs/index.js";
+import { atInode, type Ctx, dirfdInode, type Inode, PATH_MAX, type Vfs } from "../vfs/index.js";
 import { addr, int } from "./types.js";
 
 /** The VFS, or ENOSYS when the program runs without a rootfs (a host binary in tests). */
@@ -25,9 +25,9 @@ export function pathArg(t: Task, v: bigint | undefined): string {
   return t.mm.readCString(addr(v), PATH_MAX, "latin1");
 }
 
-/** The `at` of a *at call from its dirfd argument (null for AT_FDCWD). */
+/** The `at` of a *at call from its dirfd argument (null for AT_FDCWD; a closed one fails only if used). */
 export function atArg(t: Task, v: bigint | undefined): Inode | null {
-  return dirfdInode(t.fds, int(v));
+  return atInode(t.fds, int(v));
 }
 
 /** A descriptor used as the object of an f* call (fchmod, fchown, fstatfs): never AT_FDCWD. */

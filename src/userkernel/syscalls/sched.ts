@@ -5,24 +5,6 @@ import { addr, type Handler, int, uint } from "./types.js";
 
 export const schedYield: Handler = () => 0;
 
-/** The sandbox offers one CPU for now: affinity masks and getcpu say so consistently. */
-export const schedGetaffinity: Handler = (t, a) => {
-  const len = uint(a[1]);
-  if (len < 8 || len % 8 !== 0) fail("EINVAL");
-  const pid = int(a[0]);
-  if (pid !== 0 && pid !== t.pid) fail("ESRCH");
-  const mask = Buffer.alloc(8);
-  mask[0] = 1;
-  t.mm.write(addr(a[2]), mask);
-  return 8;
-};
-
-export const getcpu: Handler = (t, a) => {
-  if (a[0] !== 0n) t.mm.writeU32(addr(a[0]), 0);
-  if (a[1] !== 0n) t.mm.writeU32(addr(a[1]), 0);
-  return 0;
-};
-
 const RUSAGE_SELF = 0;
 const RUSAGE_CHILDREN = -1;
 const RUSAGE_THREAD = 1;

@@ -22,12 +22,15 @@ export type Result = number | bigint | Control;
 
 export type Handler = (t: Task, a: Args) => Result | Promise<Result>;
 
-export type Support = "full" | "partial" | "error";
+export type Support = "full" | "partial" | "error" | "none";
 
 export interface SyscallEntry {
   name: string;
   handler: Handler;
-  /** full: Linux semantics; partial: the common cases (see note); error: always fails by design. */
+  /**
+   * full: Linux semantics; partial: the common cases (see note); error: always fails by
+   * design; none: not served (ENOSYS).
+   */
   support: Support;
   note?: string;
 }

@@ -4,7 +4,14 @@
 import { fail } from "../errno.js";
 import type { FileDescription, FileStat } from "../kernel/fdtable.js";
 import { encodeDirents } from "./dirent.js";
-import type { DirEntry, DirInode, FileInode, Inode } from "./inode.js";
+import {
+  type Ctx,
+  type DirEntry,
+  type DirInode,
+  type FileInode,
+  GeneratedInode,
+  type Inode,
+} from "./inode.js";
 import { dtype } from "./stat.js";
 
 export const O_ACCMODE = 3;
@@ -207,6 +214,8 @@ export class SnapshotFile extends VfsFile {
     inode: Inode,
     flags: number,
     private readonly content: Buffer,
+    /** The opener, for a writable file's store (proc files check who writes). */
+    private readonly opener?: Ctx,
   ) {
     super(inode, flags);
   }
@@ -222,8 +231,11 @@ export class SnapshotFile extends VfsFile {
     dst.set(this.content.subarray(offset, offset + n));
     return n;
   }
-  write(): number {
-    return fail("EACCES");
+  write(src: Buffer): number {
+    const store = this.inode instanceof GeneratedInode ? this.inode.store : undefined;
+    if (!canWrite(this.flags)) return fail("EBADF");
+    if (!store || !this.opener) return fail("EIO");
+    return store(this.opener, src);
   }
   seek(offset: number, whence: number): number {
     this.pos = seekTo(this.pos, this.content.length, offset, whence);

@@ -56,7 +56,7 @@ import type { FdTable, FileDescription } from "../kernel/fdtable.js";
 import { VfsFile } from "./file.js";
 import { Fs, type Inode } from "./inode.js";
 import { makedev, nowNs, type Stat } from "./stat.js";
-import { OpenDescriptionInode } from "./vfs.js";
+import { ClosedDirfd, OpenDescriptionInode } from "./vfs.js";
 
 /** The inode behind a description, for *at calls with a dirfd and f* calls; undefined if not the VFS's. */
 export function inodeOf(desc: FileDescription): Inode | undefined {
@@ -75,6 +75,15 @@ export function dirfdInode(fds: FdTable, dirfd: number): Inode | null {
   if (dirfd === AT_FDCWD) return null;
   const desc = fds.get(dirfd);
   return inodeOf(desc) ?? new OpenDescriptionInode(anonFs, desc);
+}
+
+/**
+ * dirfdInode for a *at call's dirfd: a closed one is not an error yet, since an absolute
+ * path ignores it (the walk fails EBADF if the path needs it).
+ */
+export function atInode(fds: FdTable, dirfd: number): Inode | null {
+  if (dirfd !== AT_FDCWD && (dirfd < 0 || !fds.has(dirfd))) return new ClosedDirfd(anonFs);
+  return dirfdInode(fds, dirfd);
 }
 
 /** fstat of any description: the VFS's full attributes, or what a host stream reports. */

@@ -34,6 +34,8 @@ export interface Ctx {
   root?: DirInode;
   /** The caller's pid, for /proc/self. */
   pid: number;
+  /** The caller's thread id, for /proc/thread-self (the pid when absent). */
+  tid?: number;
 }
 
 /** One mounted file system instance: st_dev, its inode numbers, and its /proc/mounts line. */
@@ -365,6 +367,19 @@ export class GeneratedInode extends Inode {
     fs: Fs,
     readonly generate: (ctx: Ctx) => Buffer,
     mode = 0o444,
+    /** A writable file (/proc/<pid>/comm): takes each write(2) whole; returns bytes taken. */
+    readonly store?: (ctx: Ctx, data: Buffer) => number,
+  ) {
+    super(fs, S_IFREG | mode, 0, 0);
+  }
+}
+
+/** A file whose open makes a description of its own (/proc/<pid>/mem reads the process's memory). */
+export class OpenableInode extends Inode {
+  constructor(
+    fs: Fs,
+    mode: number,
+    readonly opener: (inode: OpenableInode, flags: number) => FileDescription,
   ) {
     super(fs, S_IFREG | mode, 0, 0);
   }

@@ -16,9 +16,14 @@ export function meminfoText(m: MemoryFigures): string {
     ["Buffers", m.buffers],
     ["Cached", m.cached],
     ["SwapCached", 0],
+    // free, top and psutil read these by name; the sandbox has no swap, slab or dirty pages.
     ["SwapTotal", 0],
     ["SwapFree", 0],
+    ["Dirty", 0],
     ["Shmem", 0],
+    ["Slab", 0],
+    ["SReclaimable", 0],
+    ["SUnreclaim", 0],
   ];
   return rows.map(([k, v]) => `${`${k}:`.padEnd(16)}${kB(v)}\n`).join("");
 }
@@ -65,13 +70,15 @@ export function statText(bootNs: bigint, bootRealtimeS: number, procs: ProcessSo
   let out = line("cpu ", user, system, idle0 + (ncpu - 1) * perCpu);
   for (let c = 0; c < ncpu; c++)
     out += c === 0 ? line("cpu0", user, system, idle0) : line(`cpu${c}`, 0, 0, perCpu);
-  const running = pids.filter((p) => procs.get(p)?.state() === "R").length;
+  // The reader runs (it reads this file), whatever wait its read went through.
+  const running = Math.max(1, pids.filter((p) => procs.get(p)?.state() === "R").length);
   return (
     out +
     "intr 0\nctxt 0\n" +
     `btime ${Math.floor(bootRealtimeS)}\n` +
     `processes ${pids.length === 0 ? 0 : Math.max(...pids)}\n` +
-    `procs_running ${running}\nprocs_blocked 0\n`
+    `procs_running ${running}\nprocs_blocked 0\n` +
+    "softirq 0 0 0 0 0 0 0 0 0 0 0\n"
   );
 }
 

@@ -1,0 +1,319 @@
+// How a process asks to be scheduled: CPU affinity, the scheduling policy and its
+// parameters, nice values, I/O priority, and getcpu and membarrier. The sandbox's CPUs are
+// the host CPUs moat may run on (its stubs inherit that set); the values a process sets are
+// recorded and read back, and a nice value at or above 0 is applied to its stub on the host
+// (a lower one would take CPU from the host: the stub stays at 0).
+import { readFileSync } from "node:fs";
+import * as os from "node:os";
+import { fail } from "../errno.js";
+import { procState } from "../kernel/proc-state.js";
+import type { Task } from "../kernel/task.js";
+import { addr, type Handler, int, uint } from "./types.js";
+
+let sandboxCpus: bigint | undefined;
+
+/** The CPUs this host lets moat run on (Cpus_allowed of its /proc/self/status), bit n for CPU n. */
+function allowedCpus(): bigint {
+  if (sandboxCpus === undefined) {
+    try {
+      const m = /^Cpus_allowed:\s*([0-9a-f,]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+      sandboxCpus = m ? BigInt(`0x${m[1]!.replaceAll(",", "")}`) : 0n;
+    } catch {
+      sandboxCpus = 0n;
+    }
+    if (sandboxCpus === 0n) sandboxCpus = (1n << BigInt(Math.max(1, os.cpus().length))) - 1n;
+  }
+  return sandboxCpus;
+}
+
+/** cpumask_size(): the mask's bytes, whole longs covering every CPU number. */
+function maskBytes(): number {
+  return Math.max(1, Math.ceil(allowedCpus().toString(2).length / 64)) * 8;
+}
+
+/** The calls that name a process take 0 or the caller's own pid: the only process they can see. */
+function self(t: Task, pid: number): void {
+  if (pid < 0) fail("EINVAL");
+  if (pid !== 0 && pid !== t.pid) fail("ESRCH");
+}
+
+const affinityOf = (t: Task): bigint => procState(t).affinity ?? allowedCpus();
+
+export const schedGetaffinity: Handler = (t, a) => {
+  self(t, int(a[0]));
+  const len = uint(a[1]);
+  const size = maskBytes();
+  if (len * 8 < allowedCpus().toString(2).length || len % 8 !== 0) fail("EINVAL");
+  const out = Buffer.alloc(Math.min(len, size));
+  let m = affinityOf(t);
+  for (let i = 0; i < out.length; i++, m >>= 8n) out[i] = Number(m & 0xffn);
+  t.mm.write(addr(a[2]), out);
+  return out.length;
+};
+
+export const schedSetaffinity: Handler = (t, a) => {
+  self(t, int(a[0]));
+  const raw = t.mm.read(addr(a[2]), Math.min(uint(a[1]), maskBytes()));
+  let m = 0n;
+  for (let i = raw.length - 1; i >= 0; i--) m = (m << 8n) | BigInt(raw[i]!);
+  const kept = m & allowedCpus();
+  if (kept === 0n) fail("EINVAL");
+  procState(t).affinity = kept;
+  return 0;
+};
+
+/** The CPU the stub last ran on (proc(5) stat field 39), if the process allows it. */
+function hostCpu(t: Task): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${t.mm.hostPid}/stat`, "latin1");
+    const cpu = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[36]);
+    return Number.isInteger(cpu) ? cpu : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const getcpu: Handler = (t, a) => {
+  const mask = affinityOf(t);
+  let cpu = hostCpu(t);
+  if (cpu === undefined || !((mask >> BigInt(cpu)) & 1n))
+    cpu = mask.toString(2).split("").reverse().indexOf("1");
+  if (a[0] !== 0n) t.mm.writeU32(addr(a[0]), cpu);
+  // One NUMA node.
+  if (a[1] !== 0n) t.mm.writeU32(addr(a[1]), 0);
+  return 0;
+};
+
+const SCHED_OTHER = 0;
+const SCHED_FIFO = 1;
+const SCHED_RR = 2;
+const SCHED_BATCH = 3;
+const SCHED_IDLE = 5;
+const SCHED_DEADLINE = 6;
+const SCHED_RESET_ON_FORK = 0x40000000;
+
+export const schedGetscheduler: Handler = (t, a) => {
+  self(t, int(a[0]));
+  const s = procState(t);
+  return s.policy | (s.resetOnFork ? SCHED_RESET_ON_FORK : 0);
+};
+
+export const schedGetparam: Handler = (t, a) => {
+  self(t, int(a[0]));
+  if (a[1] === 0n) fail("EINVAL");
+  // Normal policies have priority 0.
+  t.mm.writeU32(addr(a[1]), 0);
+  return 0;
+};
+
+/** Real-time policies would take host CPUs from everything else: refused as for a container without CAP_SYS_NICE. */
+function checkPolicy(policy: number, priority: number): void {
+  if (policy === SCHED_FIFO || policy === SCHED_RR) {
+    if (priority < 1 || priority > 99) fail("EINVAL");
+    fail("EPERM", "real-time scheduling");
+  }
+  if (policy !== SCHED_OTHER && policy !== SCHED_BATCH && policy !== SCHED_IDLE) fail("EINVAL");
+  if (priority !== 0) fail("EINVAL");
+}
+
+export const schedSetscheduler: Handler = (t, a) => {
+  self(t, int(a[0]));
+  if (a[2] === 0n) fail("EINVAL");
+  const policy = int(a[1]) & ~SCHED_RESET_ON_FORK;
+  checkPolicy(policy, t.mm.readU32(addr(a[2])) | 0);
+  procState(t).policy = policy;
+  procState(t).resetOnFork = (int(a[1]) & SCHED_RESET_ON_FORK) !== 0;
+  return 0;
+};
+
+export const schedSetparam: Handler = (t, a) => {
+  self(t, int(a[0]));
+  if (a[1] === 0n) fail("EINVAL");
+  checkPolicy(procState(t).policy, t.mm.readU32(addr(a[1])) | 0);
+  return 0;
+};
+
+export const schedGetPriorityMax: Handler = (_t, a) => priorityRange(int(a[0]))[1];
+export const schedGetPriorityMin: Handler = (_t, a) => priorityRange(int(a[0]))[0];
+
+function priorityRange(policy: number): [number, number] {
+  if (policy === SCHED_FIFO || policy === SCHED_RR) return [1, 99];
+  if (policy === SCHED_OTHER || policy === SCHED_BATCH || policy === SCHED_IDLE || policy === SCHED_DEADLINE)
+    return [0, 0];
+  return fail("EINVAL");
+}
+
+/** struct sched_attr as this kernel knows it (SCHED_ATTR_SIZE_VER1) and its oldest size. */
+const SCHED_ATTR_SIZE = 56;
+const SCHED_ATTR_SIZE_VER0 = 48;
+const SCHED_FLAG_RESET_ON_FORK = 0x01;
+const SCHED_FLAG_KEEP_POLICY = 0x08;
+const SCHED_FLAG_KEEP_PARAMS = 0x10;
+const SCHED_FLAG_ALL = 0x7f;
+const PAGE_SIZE = 4096;
+
+/** sched_getattr(pid, attr, size, flags): the policy, nice value and priority, in as much of the struct as the caller has. */
+export const schedGetattr: Handler = (t, a) => {
+  const pid = int(a[0]);
+  const usize = uint(a[2]);
+  if (a[1] === 0n || pid < 0 || usize < SCHED_ATTR_SIZE_VER0 || usize > PAGE_SIZE || uint(a[3]) !== 0)
+    fail("EINVAL");
+  self(t, pid);
+  const s = procState(t);
+  const b = Buffer.alloc(SCHED_ATTR_SIZE);
+  const size = Math.min(usize, SCHED_ATTR_SIZE);
+  b.writeUInt32LE(size, 0);
+  b.writeUInt32LE(s.policy, 4);
+  b.writeBigUInt64LE(s.resetOnFork ? BigInt(SCHED_FLAG_RESET_ON_FORK) : 0n, 8);
+  b.writeInt32LE(s.nice, 16);
+  // sched_priority 0 (normal policies); runtime, deadline, period 0; util_min 0, util_max 1024.
+  b.writeUInt32LE(1024, 52);
+  t.mm.write(addr(a[1]), b.subarray(0, size));
+  return 0;
+};
+
+/** sched_setattr(pid, attr, flags): normal policies and the nice value; sizes checked as Linux's sched_copy_attr. */
+export const schedSetattr: Handler = (t, a) => {
+  const pid = int(a[0]);
+  const at = addr(a[1]);
+  if (a[1] === 0n || pid < 0 || uint(a[2]) !== 0) fail("EINVAL");
+  let size = t.mm.readU32(at);
+  if (size === 0) size = SCHED_ATTR_SIZE_VER0;
+  const tooBig = (): never => {
+    t.mm.writeU32(at, SCHED_ATTR_SIZE);
+    return fail("E2BIG");
+  };
+  if (size < SCHED_ATTR_SIZE_VER0 || size > PAGE_SIZE) tooBig();
+  // A newer struct is fine as long as the fields this kernel does not know are zero.
+  if (size > SCHED_ATTR_SIZE && t.mm.read(at + SCHED_ATTR_SIZE, size - SCHED_ATTR_SIZE).some((x) => x !== 0))
+    tooBig();
+  const raw = Buffer.alloc(SCHED_ATTR_SIZE);
+  raw.set(t.mm.read(at, Math.min(size, SCHED_ATTR_SIZE)));
+  self(t, pid);
+  const policy = raw.readUInt32LE(4);
+  const flags64 = raw.readBigUInt64LE(8);
+  if (flags64 & ~BigInt(SCHED_FLAG_ALL)) fail("EINVAL");
+  const flags = Number(flags64);
+  const nice = Math.min(19, Math.max(-20, raw.readInt32LE(16)));
+  const priority = raw.readUInt32LE(20) | 0;
+  const s = procState(t);
+  if (!(flags & SCHED_FLAG_KEEP_POLICY)) {
+    // Deadline scheduling needs its runtime <= deadline <= period, then CAP_SYS_NICE.
+    if (policy === SCHED_DEADLINE) {
+      const [runtime, deadline] = [raw.readBigUInt64LE(24), raw.readBigUInt64LE(32)];
+      if (runtime === 0n || deadline === 0n || runtime > deadline) fail("EINVAL");
+      fail("EPERM", "deadline scheduling");
+    }
+    checkPolicy(policy, priority);
+  }
+  if (!(flags & SCHED_FLAG_KEEP_PARAMS)) setNice(t, nice);
+  if (!(flags & SCHED_FLAG_KEEP_POLICY)) s.policy = policy;
+  s.resetOnFork = (flags & SCHED_FLAG_RESET_ON_FORK) !== 0;
+  return 0;
+};
+
+const PRIO_PROCESS = 0;
+const PRIO_PGRP = 1;
+const PRIO_USER = 2;
+
+/** The processes `which`/`who` name: the caller, or none (ESRCH). */
+function prioTarget(t: Task, which: number, who: number): void {
+  if (which === PRIO_PROCESS || which === PRIO_PGRP) {
+    // One process per sandbox today: it is its own process group.
+    if (who !== 0 && who !== t.pid) fail("ESRCH");
+  } else if (which === PRIO_USER) {
+    if (who !== 0 && who !== t.creds.uid) fail("ESRCH");
+  } else fail("EINVAL");
+}
+
+/** The raw syscall's value is 20 - nice (1..40), so that it is never negative; glibc converts. */
+export const getpriority: Handler = (t, a) => {
+  prioTarget(t, int(a[0]), int(a[1]));
+  return 20 - procState(t).nice;
+};
+
+export const setpriority: Handler = (t, a) => {
+  prioTarget(t, int(a[0]), int(a[1]));
+  setNice(t, Math.min(19, Math.max(-20, int(a[2]))));
+  return 0;
+};
+
+function setNice(t: Task, nice: number): void {
+  const s = procState(t);
+  // Lowering it takes CAP_SYS_NICE (root in the sandbox) or RLIMIT_NICE's allowance.
+  const floor = 20 - Number(t.group.rlimits.get(13)?.[0] ?? 0n);
+  if (nice < s.nice && t.creds.euid !== 0 && nice < floor) fail("EACCES");
+  s.nice = nice;
+  try {
+    os.setPriority(t.mm.hostPid, Math.max(0, nice));
+  } catch {
+    // The stub is gone (the process is exiting): nothing to apply.
+  }
+}
+
+const MEMBARRIER_CMD_GLOBAL = 1;
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED = 8;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 16;
+
+/**
+ * membarrier: every thread of the process passes a memory barrier before it returns. One
+ * thread per process today: the caller is stopped in the kernel, so there is no other
+ * thread to order and each command only has to follow Linux's rules (register before a
+ * private expedited barrier). With threads this must interrupt them, or ask the host.
+ */
+export const membarrier: Handler = (t, a) => {
+  const cmd = int(a[0]);
+  if (int(a[1]) !== 0) fail("EINVAL");
+  const s = procState(t);
+  switch (cmd) {
+    case 0: // MEMBARRIER_CMD_QUERY
+      return (
+        MEMBARRIER_CMD_GLOBAL | MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED
+      );
+    case MEMBARRIER_CMD_GLOBAL:
+      return 0;
+    case MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED:
+      s.membarrier |= MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
+      return 0;
+    case MEMBARRIER_CMD_PRIVATE_EXPEDITED:
+      if (!(s.membarrier & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)) fail("EPERM");
+      return 0;
+    default:
+      return fail("EINVAL");
+  }
+};
+
+const IOPRIO_WHO_PROCESS = 1;
+const IOPRIO_WHO_PGRP = 2;
+const IOPRIO_WHO_USER = 3;
+const IOPRIO_CLASS_RT = 1;
+const IOPRIO_CLASS_BE = 2;
+const IOPRIO_CLASS_IDLE = 3;
+
+function ioprioTarget(t: Task, which: number, who: number): void {
+  if (which === IOPRIO_WHO_PROCESS || which === IOPRIO_WHO_PGRP) {
+    if (who !== 0 && who !== t.pid) fail("ESRCH");
+  } else if (which === IOPRIO_WHO_USER) {
+    if (who !== 0 && who !== t.creds.uid) fail("ESRCH");
+  } else fail("EINVAL");
+}
+
+/** ioprio_get: what ioprio_set recorded (0, IOPRIO_CLASS_NONE, until then). */
+export const ioprioGet: Handler = (t, a) => {
+  ioprioTarget(t, int(a[0]), int(a[1]));
+  return procState(t).ioprio;
+};
+
+/** ioprio_set: recorded; the sandbox's file I/O is the host's, in moat's own I/O class. */
+export const ioprioSet: Handler = (t, a) => {
+  ioprioTarget(t, int(a[0]), int(a[1]));
+  const v = int(a[2]);
+  const cls = v >> 13;
+  const data = v & 0x1fff;
+  if (cls === IOPRIO_CLASS_RT || cls === IOPRIO_CLASS_BE) {
+    if (data >= 8) fail("EINVAL");
+    if (cls === IOPRIO_CLASS_RT && t.creds.euid !== 0) fail("EPERM");
+  } else if (cls !== IOPRIO_CLASS_IDLE && cls !== 0) fail("EINVAL");
+  procState(t).ioprio = v;
+  return 0;
+};
