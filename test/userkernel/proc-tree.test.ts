@@ -26,7 +26,7 @@ describe("CPU time of children", () => {
       assert.equal(r.code, 0);
       assert.equal(stdout.text(), native.stdout);
       assert.match(stdout.text(), /at least 0\.1 s: 1/);
-      // The child's computing (a quarter second natively) is the process's too, though it is gone.
+      // The child's computing (most of a second natively) is the process's too, though it is gone.
       assert.ok(h.usage().cpuNanos >= 0.1e9, `usage ${h.usage().cpuNanos} ns`);
     } finally {
       await k.close();

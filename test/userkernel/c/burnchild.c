@@ -11,7 +11,7 @@ int main(void) {
   if (c == 0) {
     // Computation alone, no system call: all of it is the child's own CPU time.
     volatile unsigned long x = 0;
-    for (unsigned long i = 0; i < 300000000UL; i++) x += i;
+    for (unsigned long i = 0; i < 1000000000UL; i++) x += i;
     _exit(0);
   }
   int st;
