@@ -1,6 +1,7 @@
 // The CPU time of a process's children: wait4's rusage of a child that computed, and the
 // spawn handle's usage(), which covers every process below the one it started (reaped ones
-// included), so the container's init reports the whole container.
+// included), so the container's init reports the whole container. And a fork the host cannot
+// serve (no stub can start) is the program's EAGAIN.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Kernel } from "../../src/userkernel/kernel/kernel.js";
@@ -30,6 +31,37 @@ describe("CPU time of children", () => {
       assert.ok(h.usage().cpuNanos >= 0.1e9, `usage ${h.usage().cpuNanos} ns`);
     } finally {
       await k.close();
+    }
+  });
+});
+
+describe("a fork the host cannot serve", () => {
+  it("is EAGAIN for the program, which goes on, and the kernel logs why", async () => {
+    const w = await workdir();
+    try {
+      const bin = await w.compile("forkfail");
+      const log: string[] = [];
+      const k = await Kernel.boot({ log: (l) => log.push(l) });
+      try {
+        // The host is out of processes: every new stub fails to start.
+        k.info.platform = {
+          newAddressSpace: () => {
+            throw new Error("fork: Resource temporarily unavailable");
+          },
+        };
+        const stdout = new Collector();
+        const r = await (await k.spawn({ binary: bin, argv: [bin], env: [], stdout })).wait();
+        assert.equal(r.code, 0);
+        assert.equal(stdout.text(), "fork failed: Resource temporarily unavailable\n");
+        assert.ok(
+          log.some((l) => l.includes("clone in pid 1 failed on the host")),
+          log.join("\n"),
+        );
+      } finally {
+        await k.close();
+      }
+    } finally {
+      await w.remove();
     }
   });
 });

@@ -63,6 +63,20 @@ function quietly(write: () => void): void {
   }
 }
 
+/**
+ * A host failure to make the child's stub or thread (out of processes, memory) is the
+ * program's EAGAIN, as a fork that cannot get a task is on Linux; the kernel logs why.
+ */
+export function hostFailureAsErrno<T>(t: Task, what: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof KernelError) throw e;
+    t.kernel.log(`moat userkernel: ${what} in pid ${t.pid} failed on the host: ${(e as Error).message}`);
+    return fail("EAGAIN");
+  }
+}
+
 /** Linux's copy_process checks, in its order, with its errnos. */
 function check(t: Task, r: CloneRequest): void {
   const f = Number(r.flags & 0xffffffffn);
@@ -172,7 +186,7 @@ function newProcess(
 export function cloneTask(t: Task, r: CloneRequest): number | Promise<number> {
   check(t, r);
   const f = Number(r.flags & 0xffffffffn);
-  const { mm, ctx } = f & CLONE_VM ? threadIn(t) : processCopy(t);
+  const { mm, ctx } = hostFailureAsErrno(t, "clone", () => (f & CLONE_VM ? threadIn(t) : processCopy(t)));
   // The child's registers: the parent's, returning 0, on its own stack and TLS if given.
   const cpu = t.cpu.clone();
   cpu.regs.set("rax", 0n);

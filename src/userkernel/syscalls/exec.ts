@@ -2,6 +2,7 @@
 // Everything that can fail with an errno is checked first; past the point of no return the
 // old address space is gone, and a failure there ends the process with SIGSEGV, as on Linux.
 import { fail, KernelError } from "../errno.js";
+import { hostFailureAsErrno } from "../kernel/clone.js";
 import { readProgram } from "../kernel/exec.js";
 import { noteInitialStack } from "../kernel/proc-state.js";
 import type { Task } from "../kernel/task.js";
@@ -9,7 +10,7 @@ import { parseElf } from "../loader/elf.js";
 import { loadElf } from "../loader/load.js";
 import { AddressSpace } from "../mm/addrspace.js";
 import { randomLayout } from "../mm/layout.js";
-import { type Context, CpuState } from "../platform/platform.js";
+import { CpuState } from "../platform/platform.js";
 import { atArg, fsCall, pathArg } from "./fs-common.js";
 import { addr, type Control, type Handler, int } from "./types.js";
 
@@ -70,15 +71,16 @@ async function execAt(
   const platform =
     t.kernel.platform ?? fail("ENOSYS", "the kernel has no platform to make address spaces with");
   const layout = t.group.layout ?? randomLayout();
-  const host = platform.newAddressSpace(t.mm.mem.fd);
-  const mm = new AddressSpace(t.mm.mem, host, host.reserved, layout);
-  let thread: Context;
-  try {
-    thread = host.newContext();
-  } catch (e) {
-    mm.unref();
-    throw e;
-  }
+  const { mm, thread } = hostFailureAsErrno(t, "execve", () => {
+    const host = platform.newAddressSpace(t.mm.mem.fd);
+    const space = new AddressSpace(t.mm.mem, host, host.reserved, layout);
+    try {
+      return { mm: space, thread: host.newContext() };
+    } catch (e) {
+      space.unref();
+      throw e;
+    }
+  });
 
   // The point of no return. The other threads of the group end (their host threads go
   // with the old address space), the old memory is dropped (a vfork parent keeps it).
