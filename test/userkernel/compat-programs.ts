@@ -37,6 +37,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "forkwait" },
   { name: "clonethread" },
   { name: "proc_tasks" },
+  { name: "posix_spawn" },
   { name: "sig_info" },
   { name: "sig_flags" },
   { name: "sig_restart" },
