@@ -49,6 +49,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "fpe" },
   { name: "futex" },
   { name: "pthreads" },
+  { name: "robust" },
   { name: "threads_signals" },
   { name: "timers" },
   { name: "itimer" },

@@ -7,18 +7,17 @@
 // lands is a one-line change here. MOAT_COMPAT=all (or a comma list of names) runs others,
 // to see where they stand: `MOAT_COMPAT=all node --test dist/test/userkernel/compat.test.js`.
 //
-// Not yet enabled, and why each fails today (MOAT_COMPAT=all on 2026-12-04, with processes
-// and threads but before signal delivery and futex; the static build's first failure):
+// Not yet enabled, and why each fails today (MOAT_COMPAT=all on 2026-12-04, with processes,
+// threads and futexes but before signal delivery; the static build's first failure):
 // - wait_status, waitid, killpg, killall: kill(2) of another process (or a group, or -1) is
 //   ESRCH: signals reach only the sender yet. wait_stop: SIGSTOP cannot stop a process yet.
 // - sigsuspend: rt_sigsuspend is ENOSYS.
-// - pthreads, threads_signals, futex: threads run, but FUTEX_WAIT is ENOSYS (no futex yet),
-//   so pthread_join and the mutexes fail ("The futex facility returned an unexpected error").
 // - sig_info: kill() of itself with a handler installed is ENOSYS ("delivery to a signal
 //   handler"). sig_flags: raise() is ENOSYS for the same reason, so no handler runs.
 // - altstack, segv, fpe: the fault kills the program (SIGSEGV, SIGFPE) instead of running its
 //   handler.
-// - sig_restart, itimer, nanosleep: setitimer is ENOSYS. timers: timer_create is ENOSYS.
+// - sig_restart, itimer, nanosleep, timers: the timers are served (h-futex), but their signals
+//   need handlers (and timers rt_sigtimedwait).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {

@@ -236,11 +236,11 @@ describe("dynamic ELF programs under the userkernel", () => {
       "code from a file returns 42",
     ])
       assert.ok(user.stdout.includes(`${l}\n`), `missing "${l}" in:\n${user.stdout}`);
-    // A writable shared mapping of a file is refused: ENODEV (EACCES without write access).
+    // A writable shared mapping of a file maps its shared pages, as natively (EACCES without write access).
     const shared = await runUser(root, ["/t/mmapfile", "/t/mapdata", "shared-write"]);
     assert.equal(
       shared.stdout,
-      "shared writable: No such device\nshared writable of a read-only descriptor: Permission denied\n",
+      "shared writable: mapped\nshared writable of a read-only descriptor: Permission denied\n",
     );
   });
 

@@ -1,12 +1,12 @@
 // The end of a task and of its thread group, as Linux's do_exit/exit_notify do it:
 //
-//   task ends -> clear_child_tid: write 0, wake its futex -> release its vfork parent
+//   task ends -> robust list, clear_child_tid: write 0, wake its futex -> release its vfork parent
 //             -> leave the group (and the pid namespace)
 //   last task -> the group is a zombie: its children go to the nearest subreaper or init,
 //                its parent gets the exit signal (SIGCHLD unless clone said otherwise) and
 //                its waits look again; a parent that ignores SIGCHLD (SIG_IGN or
 //                SA_NOCLDWAIT) has it reaped at once.
-import { KernelError } from "../errno.js";
+import { clearChildTid, exitRobustList } from "./futex.js";
 import { hostUsage } from "./setup.js";
 import { bit, IGNORED_BY_DEFAULT } from "./signals.js";
 import { SIG_DFL, SIG_IGN } from "./signals-state.js";
@@ -16,13 +16,6 @@ import type { ThreadGroup } from "./thread-group.js";
 export const SIGCHLD = 17;
 /** sigaction's "do not make zombies of my children" flag. */
 const SA_NOCLDWAIT = 2n;
-
-/**
- * Wake the waiters of the futex word at `addr` of `task`'s address space. Until the futex
- * engineering lands (kernel/futex.ts) no task can wait on a futex, so there is no one to
- * wake; the word's write is what pthread_join and the robust-list users read.
- */
-function futexWakeAll(_task: Task, _addr: number): void {}
 
 /**
  * A signal for a whole group from inside the kernel (the exit signal to a parent): queued to
@@ -49,16 +42,10 @@ export function queueGroupSignal(group: ThreadGroup<Task>, sig: number): void {
 /** The task is done: Linux's exit order, then the group's end if it was its last task. */
 export function releaseTask(task: Task): void {
   const group = task.group;
-  if (task.clearChildTid !== 0) {
-    try {
-      // Only others sharing the address space can see the write (Linux skips it otherwise).
-      task.mm.writeU32(task.clearChildTid, 0);
-      futexWakeAll(task, task.clearChildTid);
-    } catch (e) {
-      if (!(e instanceof KernelError)) throw e; // an unmapped address: nothing to clear
-    }
-    task.clearChildTid = 0;
-  }
+  // Linux's order (mm_release): robust futexes get FUTEX_OWNER_DIED, then clear_child_tid
+  // gets 0 and its waiter (pthread_join) is woken.
+  exitRobustList(task);
+  clearChildTid(task);
   const last = group.tasks.size === 1 && group.tasks.has(task);
   if (last) {
     // The stub's CPU time, read before it is killed: wait4's rusage and RUSAGE_CHILDREN.

@@ -8,6 +8,7 @@ import type { AddressSpace } from "../mm/addrspace.js";
 import type { MemoryBudget } from "../mm/memfile.js";
 import type { Context, CpuState, Platform } from "../platform/platform.js";
 import type { Ctx, Vfs } from "../vfs/index.js";
+import { accountThreadExit } from "./cpu-host.js";
 import type { FdTable } from "./fdtable.js";
 import type { FsContext } from "./fs-context.js";
 import type { PidNamespace } from "./pidns.js";
@@ -226,6 +227,8 @@ export class Task {
    */
   release(): void {
     const status = this.exitStatus ?? { signal: 9 };
+    // Its CPU time stays with the process (getrusage, times), read while its host thread lives.
+    accountThreadExit(this.group, this.mm.hostPid, this.ctx.hostTid);
     this.ctx.release();
     this.fds.unref();
     this.mm.unref();

@@ -213,6 +213,32 @@ export class AddressSpace {
     return start;
   }
 
+  /**
+   * A shared mapping of memory-file space that another owner holds (a file's shared pages,
+   * mm/shared-files.ts): the mapping becomes one more owner of [off, off+length), so the
+   * pages live as long as any mapping or the file keeps them.
+   */
+  mapShared(addr: number, length: number, prot: number, flags: number, off: number, name?: string): number {
+    if (length <= 0) fail("EINVAL", "zero length");
+    if (prot & ~PROT_ALL) fail("EINVAL", "unknown protection bits");
+    const len = pageUp(length);
+    if (len > TASK_SIZE) fail("ENOMEM");
+    const fixed = (flags & MAP_FIXED) !== 0;
+    const start = this.place(addr, len, fixed, (flags & MAP_FIXED_NOREPLACE) !== 0);
+    this.mem.share(off, len);
+    const v: Vma = { start, end: start + len, prot, shared: true, off };
+    if (name !== undefined) v.name = name;
+    try {
+      this.host.map(start, len, prot, off);
+    } catch (e) {
+      this.mem.release(off, len);
+      throw e;
+    }
+    if (fixed) this.carve(start, start + len, true);
+    this.insert(v);
+    return start;
+  }
+
   munmap(addr: number, length: number): void {
     if (addr % PAGE !== 0 || length <= 0) fail("EINVAL");
     const end = addr + pageUp(length);

@@ -6,6 +6,7 @@ import { hostFailureAsErrno } from "../kernel/clone.js";
 import { readProgram } from "../kernel/exec.js";
 import { noteInitialStack } from "../kernel/proc-state.js";
 import type { Task } from "../kernel/task.js";
+import { execTimers } from "../kernel/timers.js";
 import { parseElf } from "../loader/elf.js";
 import { loadElf } from "../loader/load.js";
 import { AddressSpace } from "../mm/addrspace.js";
@@ -97,6 +98,8 @@ async function execAt(
   t.altstack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
   t.clearChildTid = 0;
   t.robustList = { head: 0n, len: 0n };
+  // POSIX timers do not survive execve; interval timers do (Linux's exit_itimers).
+  execTimers(t.group);
   t.comm = (name.split("/").pop() ?? "").slice(0, 15);
   t.group.exe = program.exe;
   t.group.cmdline = program.argv;

@@ -3,6 +3,7 @@ import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED_VALIDATE, PROT_WRITE } from "../mm/addrspace.js";
 import { PAGE, pageUp } from "../mm/memfile.js";
+import { copySharedFilePages, sharedFilePages } from "../mm/shared-files.js";
 import { RegularFile } from "../vfs/index.js";
 import { type Args, addr, type Handler, int, long, size } from "./types.js";
 
@@ -27,9 +28,10 @@ export const mmap: Handler = (t, a) => {
 };
 
 /**
- * A file mapping is a private copy: fresh memory-file pages filled from the file. Writable
- * shared mappings need page sharing with the file system and are refused for now; read-only
- * shared ones behave the same as a copy as long as the file does not change under them.
+ * A private file mapping is a copy: fresh memory-file pages filled from the file. A shared
+ * mapping of a file in the kernel's memory (tmpfs, /dev/shm, the overlay) maps the file's
+ * shared pages (mm/shared-files.ts), which every process mapping it shares; writable shared
+ * mappings of other files (host streams, /proc) are refused.
  */
 async function mapFile(
   t: Task,
@@ -45,17 +47,28 @@ async function mapFile(
   const shared = (flags & MAP_SHARED_VALIDATE) !== MAP_PRIVATE;
   // Linux refuses a writable shared mapping of a descriptor not open for writing first.
   if (shared && prot & PROT_WRITE && (d.flags & O_ACCMODE) !== 2 /* O_RDWR */) fail("EACCES");
-  if (shared && prot & PROT_WRITE) fail("ENODEV", "writable shared file mappings are not supported yet");
-  if (!d.pread) fail("ENODEV");
   if (length === 0) fail("EINVAL");
   // The path names the mapping in /proc/pid/maps, as the file's dentry does on Linux.
   const name = (d as { path?: string | undefined }).path;
+  // A file in the kernel's memory: every shared mapping of it maps the same pages.
+  if (shared && d instanceof RegularFile) {
+    const f = d;
+    const at = sharedFilePages(t.mm.mem, f.inode, off, length, (dst, pos) => f.pread(dst, pos));
+    return t.mm.mapShared(start, length, prot, flags, at, name);
+  }
+  if (shared && prot & PROT_WRITE)
+    fail("ENODEV", "writable shared mappings of this kind of file are not supported yet");
+  if (!d.pread) fail("ENODEV");
   const at = t.mm.mapAnonymous(start, length, prot, (flags & ~MAP_SHARED_VALIDATE) | MAP_PRIVATE, name);
   // Whole pages: the bytes of the last page past `length` are the file's too, as on Linux.
   const whole = pageUp(length);
   try {
-    if (d instanceof RegularFile) fillFromFile(t, at, whole, d, off);
-    else await fillBuffered(t, at, whole, d.pread.bind(d), off);
+    if (d instanceof RegularFile) {
+      fillFromFile(t, at, whole, d, off);
+      // What shared mappings of the file wrote is the file's content for a new mapping.
+      const v = t.mm.find(at);
+      if (v) copySharedFilePages(t.mm.mem, d.inode, off, whole, v.off);
+    } else await fillBuffered(t, at, whole, d.pread.bind(d), off);
   } catch (e) {
     // A file that cannot be read must not leave a mapping behind.
     t.mm.munmap(at, length);

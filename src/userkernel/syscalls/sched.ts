@@ -1,5 +1,6 @@
-// Scheduling, resource usage and futexes as a single-task sandbox sees them.
+// Scheduling and resource usage as the sandbox sees them.
 import { fail } from "../errno.js";
+import { type CpuTimes, childrenTimes, groupTimes, threadTimes } from "../kernel/cputime.js";
 import { memoryFigures } from "../mm/usage.js";
 import { addr, type Handler, int, uint } from "./types.js";
 
@@ -8,27 +9,43 @@ export const schedYield: Handler = () => 0;
 const RUSAGE_SELF = 0;
 const RUSAGE_CHILDREN = -1;
 const RUSAGE_THREAD = 1;
+/** Clock ticks per second of times(2) (USER_HZ, fixed at 100 on x86-64). */
+const TICK_NS = 10_000_000n;
 
-/** struct rusage: user and system time, the rest zero (no page-fault accounting yet). */
+function timeval(b: Buffer, at: number, ns: bigint): void {
+  b.writeBigInt64LE(ns / 1_000_000_000n, at);
+  b.writeBigInt64LE((ns % 1_000_000_000n) / 1000n, at + 8);
+}
+
+/**
+ * struct rusage: user and system time from the stubs' CPU time (the caller's process, its
+ * reaped children, or the calling thread); the counters (faults, switches) stay zero.
+ */
 export const getrusage: Handler = (t, a) => {
   const who = int(a[0]);
-  if (who !== RUSAGE_SELF && who !== RUSAGE_CHILDREN && who !== RUSAGE_THREAD) fail("EINVAL");
+  let c: CpuTimes;
+  if (who === RUSAGE_SELF) c = groupTimes(t.group);
+  else if (who === RUSAGE_CHILDREN) c = childrenTimes(t.group);
+  else if (who === RUSAGE_THREAD) c = threadTimes(t);
+  else return fail("EINVAL");
   const b = Buffer.alloc(144);
-  if (who !== RUSAGE_CHILDREN) {
-    const ns = process.hrtime.bigint() - t.kernel.bootHrtimeNs;
-    b.writeBigInt64LE(ns / 1_000_000_000n, 0);
-    b.writeBigInt64LE((ns % 1_000_000_000n) / 1000n, 8);
-  }
+  timeval(b, 0, c.user);
+  timeval(b, 16, c.sys);
   t.mm.write(addr(a[1]), b);
   return 0;
 };
 
-/** struct tms in clock ticks (USER_HZ 100); returns ticks since boot. */
+/** struct tms in clock ticks (USER_HZ 100): the process's and its reaped children's times; returns ticks since boot. */
 export const times: Handler = (t, a) => {
-  const ticks = (process.hrtime.bigint() - t.kernel.bootHrtimeNs) / 10_000_000n;
+  const ticks = (process.hrtime.bigint() - t.kernel.bootHrtimeNs) / TICK_NS;
   if (a[0] !== 0n) {
+    const self = groupTimes(t.group);
+    const children = childrenTimes(t.group);
     const b = Buffer.alloc(32);
-    b.writeBigInt64LE(ticks, 0);
+    b.writeBigInt64LE(self.user / TICK_NS, 0);
+    b.writeBigInt64LE(self.sys / TICK_NS, 8);
+    b.writeBigInt64LE(children.user / TICK_NS, 16);
+    b.writeBigInt64LE(children.sys / TICK_NS, 24);
     t.mm.write(addr(a[0]), b);
   }
   return ticks;
@@ -53,32 +70,4 @@ export const umask: Handler = (t, a) => {
   const old = t.fs.umask;
   t.fs.umask = uint(a[0]) & 0o777;
   return old;
-};
-
-const FUTEX_WAIT = 0;
-const FUTEX_WAKE = 1;
-const FUTEX_WAIT_BITSET = 9;
-const FUTEX_WAKE_BITSET = 10;
-const FUTEX_CMD_MASK = ~(128 | 256); // without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
-
-/**
- * One task: nobody else can wake a waiter, so FUTEX_WAIT on a matching value would sleep
- * forever (as on Linux with one thread); wakes find no one.
- */
-export const futex: Handler = (t, a) => {
-  const op = int(a[1]) & FUTEX_CMD_MASK;
-  const uaddr = addr(a[0]);
-  if (uaddr % 4 !== 0) fail("EINVAL");
-  switch (op) {
-    case FUTEX_WAKE:
-    case FUTEX_WAKE_BITSET:
-      t.mm.readU32(uaddr);
-      return 0;
-    case FUTEX_WAIT:
-    case FUTEX_WAIT_BITSET:
-      if (t.mm.readU32(uaddr) !== uint(a[2])) fail("EAGAIN");
-      return fail("ENOSYS", "waiting with no other task to wake us");
-    default:
-      return fail("ENOSYS", `futex op ${op}`);
-  }
 };

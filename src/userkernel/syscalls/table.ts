@@ -9,6 +9,7 @@ import * as clone from "./clone.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
 import * as path from "./fs-path.js";
+import * as futex from "./futex.js";
 import * as identity from "./identity.js";
 import * as mm from "./mm.js";
 import { SYSCALL_NAMES } from "./names.js";
@@ -19,6 +20,7 @@ import * as sched from "./sched.js";
 import * as policy from "./sched-policy.js";
 import * as signal from "./signal.js";
 import * as time from "./time.js";
+import * as timer from "./timer.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
 import * as wait4 from "./wait4.js";
 import * as xattr from "./xattr.js";
@@ -70,9 +72,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
     "partial",
     "a block with one timer; EINTR with rem is there for when signals interrupt it (not yet)",
   ],
-  [36, enosys, "none", "no timers yet (issue 11)"],
-  [37, enosys, "none", "no timers yet (issue 11)"],
-  [38, enosys, "none", "no timers yet (issue 11)"],
+  [36, timer.getitimer, "full"],
+  [37, timer.alarm, "full"],
+  [38, timer.setitimer, "partial", "VIRTUAL and PROF sample the stubs' CPU time"],
   [39, proc.getpid, "full"],
   [40, fs.sendfile, "full", "short counts of up to 1 MiB per call"],
   [41, enosys, "none", "no sockets yet"],
@@ -132,9 +134,9 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [95, sched.umask, "full"],
   [96, time.gettimeofday, "full"],
   [97, proc.getrlimit, "full"],
-  [98, sched.getrusage, "partial", "times only"],
+  [98, sched.getrusage, "partial", "user and system time from the stubs' CPU time; counters are zero"],
   [99, sched.sysinfo, "partial", "uptime and memory"],
-  [100, sched.times, "partial", "user time is time since boot"],
+  [100, sched.times, "full", "the stubs' CPU time"],
   [101, enosys, "none", "no tracing of the sandbox's own processes"],
   [102, identity.getuid, "full"],
   [103, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
@@ -236,7 +238,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [199, xattr.fdXattr, "partial", "no file system keeps extended attributes: EOPNOTSUPP"],
   [200, signal.tkill, "partial", "to itself only; caught signals need delivery (ENOSYS)"],
   [201, time.time, "full"],
-  [202, sched.futex, "partial", "one task: wakes find no one, matching waits are ENOSYS"],
+  [
+    202,
+    futex.futex,
+    "partial",
+    "private and shared, bitsets, requeue, wake_op (its word change is not atomic against other threads); PI ops are ENOSYS",
+  ],
   [203, policy.schedSetaffinity, "partial", "recorded and read back; the stub keeps every CPU of the sandbox"],
   [204, policy.schedGetaffinity, "full", "the host CPUs moat may run on"],
   [205, enosys, "none", "obsolete: Linux x86-64 answers ENOSYS too"],
@@ -256,13 +263,18 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [219, enosys, "none"],
   [220, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [221, fs.fadvise64, "full", "advice is accepted and ignored"],
-  [222, enosys, "none", "no timers yet (issue 11)"],
-  [223, enosys, "none", "no timers yet (issue 11)"],
-  [224, enosys, "none", "no timers yet (issue 11)"],
-  [225, enosys, "none", "no timers yet (issue 11)"],
-  [226, enosys, "none", "no timers yet (issue 11)"],
+  [
+    222,
+    timer.timerCreate,
+    "partial",
+    "SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE; CPU clocks sampled; siginfo goes with the signal once the signal stage queues it",
+  ],
+  [223, timer.timerSettime, "full"],
+  [224, timer.timerGettime, "full"],
+  [225, timer.timerGetoverrun, "partial", "the overruns counted before the last signal was queued"],
+  [226, timer.timerDelete, "full"],
   [227, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
-  [228, time.clockGettime, "partial", "no CPU clocks of clock_getcpuclockid (negative ids are EINVAL)"],
+  [228, time.clockGettime, "full", "CPU clocks: the stubs' CPU time"],
   [229, time.clockGetres, "full"],
   [230, time.clockNanosleep, "partial", "as nanosleep (rem only if relative); process CPU clock: wall time"],
   [231, proc.exitGroup, "full"],
@@ -313,7 +325,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   ],
   [272, enosys, "none", "no namespaces inside the sandbox"],
   [273, proc.setRobustList, "full"],
-  [274, enosys, "none"],
+  [274, futex.getRobustList, "full"],
   [275, enosys, "none"],
   [276, enosys, "none"],
   [277, enosys, "none"],

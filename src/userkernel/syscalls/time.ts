@@ -1,8 +1,8 @@
 // Clocks and sleeping. The real-time clock follows the host's; the monotonic clocks are the
 // host's monotonic clock; CPU-time clocks are the CPU time the host spent running the
 // application's process (never the kernel's own time serving it).
-import { readFileSync } from "node:fs";
 import { fail } from "../errno.js";
+import { cpuClock, groupNs, threadNs } from "../kernel/cputime.js";
 import type { Task } from "../kernel/task.js";
 import { block } from "../kernel/wait.js";
 import { addr, type Handler, int } from "./types.js";
@@ -23,26 +23,6 @@ const NS = 1_000_000_000n;
 /** Coarse clocks tick at the host's HZ (250). */
 const COARSE_RES = 4_000_000n;
 
-/** Clock ticks per second in /proc/<pid>/stat (USER_HZ, fixed at 100 on x86-64). */
-const USER_HZ = 100n;
-
-/**
- * The CPU time of the host process that runs the application. It is stopped whenever the
- * kernel serves it, so the scheduler's figure is final when read. schedstat counts in ns;
- * stat's utime+stime (in ticks) is the fallback for kernels built without it.
- */
-function cpuNs(t: Task): bigint {
-  const pid = t.mm.hostPid;
-  try {
-    return BigInt(readFileSync(`/proc/${pid}/schedstat`, "latin1").split(" ")[0] ?? "0");
-  } catch {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-    return ((BigInt(f[11] ?? "0") + BigInt(f[12] ?? "0")) * NS) / USER_HZ;
-  }
-}
-
 function nowNs(t: Task, clock: number): bigint {
   const mono = process.hrtime.bigint();
   switch (clock) {
@@ -58,10 +38,14 @@ function nowNs(t: Task, clock: number): bigint {
     case CLOCK_BOOTTIME_ALARM:
       return mono;
     case CLOCK_PROCESS_CPUTIME_ID:
+      return groupNs(t.group);
     case CLOCK_THREAD_CPUTIME_ID:
-      return cpuNs(t);
-    default:
-      return fail("EINVAL");
+      return threadNs(t);
+    default: {
+      // A CPU clock of clock_getcpuclockid / pthread_getcpuclockid (negative ids).
+      const read = clock < 0 ? cpuClock(t, clock) : undefined;
+      return read ? read() : fail("EINVAL");
+    }
   }
 }
 

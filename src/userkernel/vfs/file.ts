@@ -3,6 +3,7 @@
 // the syscalls treat them like the host stdio streams.
 import { fail } from "../errno.js";
 import type { FileDescription, FileStat } from "../kernel/fdtable.js";
+import { readShared, truncateShared, writeShared } from "../mm/shared-files.js";
 import { encodeDirents } from "./dirent.js";
 import {
   type Ctx,
@@ -109,7 +110,10 @@ export class RegularFile extends VfsFile {
   pread(dst: Uint8Array, offset: number): number {
     if (!canRead(this.flags)) fail("EBADF");
     if (offset < 0) fail("EINVAL");
-    return this.inode.read(offset, dst);
+    const n = this.inode.read(offset, dst);
+    // What shared mappings of the file wrote is its content too.
+    if (n > 0) readShared(this.inode, offset, dst.subarray(0, n));
+    return n;
   }
 
   write(src: Buffer): number {
@@ -123,7 +127,10 @@ export class RegularFile extends VfsFile {
     if (!canWrite(this.flags)) fail("EBADF");
     if (offset < 0) fail("EINVAL");
     // Linux appends with O_APPEND whatever offset pwrite names.
-    return this.inode.write(this.flags & O_APPEND ? this.inode.size() : offset, src);
+    const at = this.flags & O_APPEND ? this.inode.size() : offset;
+    const n = this.inode.write(at, src);
+    writeShared(this.inode, at, src.subarray(0, n));
+    return n;
   }
 
   seek(offset: number, whence: number): number {
@@ -136,6 +143,7 @@ export class RegularFile extends VfsFile {
     if (length < 0) fail("EINVAL");
     await this.inode.copyUp();
     this.inode.truncate(length);
+    truncateShared(this.inode, length);
   }
 
   sync(): void {}
