@@ -11,7 +11,7 @@
 // threads and futexes but before signal delivery; the static build's first failure):
 // - wait_status, waitid, killpg, killall: kill(2) of another process (or a group, or -1) is
 //   ESRCH: signals reach only the sender yet. wait_stop: SIGSTOP cannot stop a process yet.
-// - sigsuspend: rt_sigsuspend is ENOSYS.
+// - sigsuspend: rt_sigsuspend is ENOSYS. threads_signals: signals to threads need delivery.
 // - sig_info: kill() of itself with a handler installed is ENOSYS ("delivery to a signal
 //   handler"). sig_flags: raise() is ENOSYS for the same reason, so no handler runs.
 // - altstack, segv, fpe: the fault kills the program (SIGSEGV, SIGFPE) instead of running its
