@@ -41,6 +41,10 @@ export const ENABLED: string[] = [
   "forkwait",
   "clonethread",
   "proc_tasks",
+  "posix_spawn",
+  "futex",
+  "pthreads",
+  "robust",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
