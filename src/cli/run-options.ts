@@ -573,7 +573,7 @@ export function unsupportedFlags(plan: RunPlan, isolation: IsolationName): strin
     both.push(
       "--init: the userkernel has no init to put in front of the command yet: use --isolation vm, or run one from the image (e.g. sh -c '... & wait')",
     );
-  // Its processes are not tasks of a cgroup, and it cannot fork yet: no limit would mean anything.
+  // Its processes are not tasks of a cgroup, and its kernel keeps no count to limit yet.
   if (v["pids-limit"] !== undefined) both.push(`--pids-limit ${uk}`);
   if (v["cap-add"] || v["cap-drop"]) both.push(`--cap-add/--cap-drop ${uk}`);
   if (plan.bundle.seccomp !== undefined) both.push(`--security-opt seccomp ${uk}`);

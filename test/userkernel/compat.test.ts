@@ -7,20 +7,8 @@
 // lands is a one-line change here. MOAT_COMPAT=all (or a comma list of names) runs others,
 // to see where they stand: `MOAT_COMPAT=all node --test dist/test/userkernel/compat.test.js`.
 //
-// Not yet enabled, and why each fails today (MOAT_COMPAT=all on 2026-12-04, main before issue
-// 11's kernel work; the static build's first failure, "x1" the unimplemented-syscall report):
-// - wait_status, wait_stop, waitid, fork200, pipes, exec_threads, sigsuspend, killpg, killall:
-//   fork() fails, clone is ENOSYS. clone_raw: its first clone (a thread) is ENOSYS.
-// - reparent: prctl(PR_SET_CHILD_SUBREAPER) is EINVAL (then fork would be ENOSYS).
-// - pthreads, threads_signals: pthread_create fails, clone3 and clone are ENOSYS. futex: the
-//   same, after its single-thread FUTEX_WAIT with a timeout already fails ("waiting with no
-//   other task to wake us").
-// - sig_info: its kill, raise and sigqueue cases pass (handlers with SA_SIGINFO); its SIGCHLD
-//   case forks (clone is ENOSYS).
-// - segv: every fault's handler runs with the host's si_code and si_addr, except a read past
-//   the end of a shared file mapping: the page is there (zeros), so no SIGBUS (mm's part).
-// - sig_restart, itimer, nanosleep: setitimer is ENOSYS. timers: timer_create is ENOSYS.
-// - every dynamic build: PT_INTERP is refused (ENOEXEC: only static binaries are supported yet).
+// Not yet enabled: run MOAT_COMPAT=all to see where each stands (the list below says why
+// each failed when this list was last updated).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
@@ -35,7 +23,23 @@ import {
 import { type Outcome, runUser } from "./helpers.js";
 
 /** The programs (and linkings) that pass under the userkernel today. */
-export const ENABLED: string[] = ["sig_flags", "altstack", "fpe"];
+export const ENABLED: string[] = [
+  "fork200",
+  "pipes",
+  "clone_raw",
+  "reparent",
+  "exec_threads",
+  "forkwait",
+  "clonethread",
+  "proc_tasks",
+  "posix_spawn",
+  "futex",
+  "pthreads",
+  "robust",
+  "sig_flags",
+  "altstack",
+  "fpe",
+];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
 const TIMEOUT_MS = 120_000;

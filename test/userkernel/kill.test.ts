@@ -1,5 +1,5 @@
 // Killing the kernel's host process (SIGKILL: no cleanup code runs) leaves nothing behind:
-// not the stub that held the program, not the gofer.
+// not the stubs that held its processes, not the gofer; nor does killing a sandbox from outside.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { alive } from "./helpers.js";
-import { type BusyboxBundle, busyboxBundle } from "./rootfs-run.js";
+import { type BusyboxBundle, busyboxBundle, runIn } from "./rootfs-run.js";
 
 const childScript = fileURLToPath(new URL("./kill-child.js", import.meta.url));
 
@@ -52,7 +52,12 @@ describe("SIGKILL of the kernel's process", () => {
   });
   after(() => b.remove());
 
-  for (const argv of [["sleep", "30"], ["cat"]]) {
+  // [argv, how many host children it makes: stubs (one per process) and the gofer]
+  for (const [argv, least] of [
+    [["sleep", "30"], 2],
+    [["cat"], 2],
+    [["sh", "-c", "sleep 30 | sleep 30"], 4],
+  ] as Array<[string[], number]>) {
     it(`leaves no stub and no gofer (${argv.join(" ")})`, async () => {
       const child = spawn(process.execPath, [childScript, b.rootfs, ...argv], {
         stdio: ["pipe", "pipe", "inherit"],
@@ -67,9 +72,13 @@ describe("SIGKILL of the kernel's process", () => {
         const stub = (JSON.parse(out.split("\n")[0]!) as { stub: number }).stub;
         // Running, and waiting inside the kernel: its children are the stub and the gofer.
         await new Promise((r) => setTimeout(r, 300));
+        assert.ok(
+          await until(() => childrenOf(child.pid!).size >= least, 20_000),
+          "its processes did not start",
+        );
         const kids = childrenOf(child.pid!);
         assert.ok(kids.has(stub), `the stub ${stub} is not among ${[...kids.keys()]}`);
-        assert.ok(kids.size >= 2, `expected the stub and the gofer, got ${[...kids.values()]}`);
+        assert.ok(kids.size >= least, `expected the stubs and the gofer, got ${[...kids.values()]}`);
         assert.ok(await alive(stub));
         const exited = once(child, "exit");
         child.kill("SIGKILL");
@@ -85,4 +94,29 @@ describe("SIGKILL of the kernel's process", () => {
       }
     });
   }
+});
+
+describe("a sandbox killed from outside", () => {
+  let b: BusyboxBundle;
+  before(async () => {
+    b = await busyboxBundle();
+  });
+  after(() => b.remove());
+
+  it("kills every process of it, and every stub goes", async () => {
+    const ac = new AbortController();
+    const before = new Set(childrenOf(process.pid).keys());
+    const ours = () => [...childrenOf(process.pid)].filter(([pid]) => !before.has(pid));
+    const run = runIn(b.rootfs, ["sh", "-c", "sleep 30 | sleep 30; echo never"], { signal: ac.signal });
+    // sh and its two sleeps: three stubs, and the gofer.
+    assert.ok(
+      await until(() => ours().length >= 4, 20_000),
+      `started: ${ours().map(([p, c]) => `${p} ${c}`)}`,
+    );
+    ac.abort();
+    const r = await run;
+    assert.equal(r.signal, "SIGKILL");
+    assert.equal(r.stdout, "");
+    assert.deepEqual(ours(), []);
+  });
 });

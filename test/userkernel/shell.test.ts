@@ -8,12 +8,7 @@
 //
 // ENABLED lists the scripts that pass under the userkernel today; enabling one as its feature
 // lands is a one-line change. MOAT_SHELL=all (or a comma list) runs the others to see where
-// they stand. Not yet enabled, and why each fails today (MOAT_SHELL=all on 2026-12-04, main
-// before issue 11's kernel work):
-// - pipes, subshells, redirections, substitution, background, kill-job, trap-exit, find-xargs,
-//   read-loop, statuses, tar: "sh: can't fork: Function not implemented" (clone is ENOSYS), exit 2.
-// - moat-kill-trap: the loop's `sleep 1` cannot fork, so the container has exited before
-//   `moat kill` ("container ... is not running").
+// they stand.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
@@ -29,7 +24,20 @@ import { type BusyboxBundle, busyboxBundle, runIn } from "./rootfs-run.js";
 after(cleanupTempDirs);
 
 /** The scripts that pass under the userkernel today. */
-export const ENABLED: string[] = ["builtins", "trap", "moat-kill-trap-builtin"];
+export const ENABLED: string[] = [
+  "builtins",
+  "trap",
+  "moat-kill-trap-builtin",
+  "pipes",
+  "subshells",
+  "redirections",
+  "substitution",
+  "trap-exit",
+  "find-xargs",
+  "read-loop",
+  "statuses",
+  "tar",
+];
 
 const SCRIPTS: Record<string, string> = {
   // No process is made: the shell's own builtins, variables, functions and arithmetic.

@@ -81,9 +81,15 @@ interface Slot {
 /** The host's default RLIMIT_NOFILE soft limit. */
 export const DEFAULT_NOFILE = 1024;
 
+/**
+ * How many descriptors, in every table, refer to each open description: dup within a table
+ * and fork's copy of a table both add one, and the last close releases it (a pipe's write end
+ * a child still holds stays open when the parent closes its own).
+ */
+const refs = new WeakMap<FileDescription, number>();
+
 export class FdTable {
   private readonly slots = new Map<number, Slot>();
-  private readonly refs = new Map<FileDescription, number>();
   limit = DEFAULT_NOFILE;
   /** Tasks using the table (CLONE_FILES shares it); the last to leave closes every descriptor. */
   private users = 1;
@@ -145,18 +151,26 @@ export class FdTable {
 
   private put(fd: number, desc: FileDescription, cloexec: boolean): void {
     this.slots.set(fd, { desc, cloexec });
-    this.refs.set(desc, (this.refs.get(desc) ?? 0) + 1);
+    refs.set(desc, (refs.get(desc) ?? 0) + 1);
+  }
+
+  /** fork without CLONE_FILES: the same descriptions under the same numbers, close-on-exec kept. */
+  copy(): FdTable {
+    const c = new FdTable();
+    c.limit = this.limit;
+    for (const [fd, s] of this.slots) c.put(fd, s.desc, s.cloexec);
+    return c;
   }
 
   close(fd: number): void {
     const s = this.slots.get(fd);
     if (!s) fail("EBADF");
     this.slots.delete(fd);
-    const n = (this.refs.get(s.desc) ?? 1) - 1;
+    const n = (refs.get(s.desc) ?? 1) - 1;
     if (n === 0) {
-      this.refs.delete(s.desc);
+      refs.delete(s.desc);
       s.desc.release?.();
-    } else this.refs.set(s.desc, n);
+    } else refs.set(s.desc, n);
   }
 
   /** execve: descriptors marked close-on-exec go. */

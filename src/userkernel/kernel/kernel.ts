@@ -1,16 +1,15 @@
 // One kernel instance: what the processes of a container share. That is the gofer and the
 // VFS (so a file one process writes into the in-memory overlay is there for the others),
 // the pid namespace (pidns.ts: one pid counter, the tasks and thread groups /proc lists),
-// the one memory file every address space allocates from, the hostname, the syscall
-// accounting and the memory budget. Each process is a thread group of one task for now,
-// with its own stub, address space and descriptors, run by its task's run loop
-// (task-run.ts); the loops of several processes interleave on Node's one thread at their
-// awaits.
+// the one memory file every address space allocates from, the platform that makes host
+// address spaces, the hostname, the syscall accounting and the memory budget. Processes
+// started from outside (spawn: the container's init and each exec) and those they fork or
+// clone (clone.ts, started through KernelInfo.startTask) each run their tasks' run loops
+// (task-run.ts), which interleave on Node's one thread at their awaits; the kernel tracks
+// both kinds, kills them all when init ends or at close, and waits for them.
 //
-// Processes signal each other with kill(2) across the pid namespace, and a signal from
-// outside is sent as a kill(2) is (signals.ts). Not shared yet, because the kernel has no
-// fork: nothing is inherited (each is started from the outside with its own stdio, as runc's
-// exec is).
+// Processes fork, exec and signal each other across the pid namespace; a signal from
+// outside is sent as a kill(2) is (signals.ts).
 
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -128,6 +127,8 @@ export class Kernel {
   /** Every task and thread group by id; /proc lists it. */
   readonly pidns = new PidNamespace<Task>();
   private readonly running = new Set<Running>();
+  /** The run loops of tasks made inside the kernel (fork, clone), until they end. */
+  private readonly cloned = new Set<Promise<void>>();
   private closed: Promise<void> | undefined;
   /** Makes the host address spaces (stubs) and threads that run application code. */
   readonly platform: Platform = new PtracePlatformFactory();
@@ -140,6 +141,8 @@ export class Kernel {
     readonly mem: MemoryFile,
   ) {
     info.processCount = () => this.pidns.size;
+    info.startTask = (task) => this.startCloned(task);
+    info.platform = this.platform;
     if (vfs) {
       vfs.processes = {
         get: (pid) => {
@@ -209,6 +212,22 @@ export class Kernel {
   /** Kill every process (each then ends as killed by SIGKILL). */
   killAll(): void {
     for (const r of this.running) r.kill();
+    for (const tgid of this.pidns.tgids()) {
+      const g = this.pidns.group(tgid);
+      if (g) killGroup(g, { signal: SIGKILL });
+    }
+  }
+
+  /** Run a task that clone or fork made; a shut-down kernel kills it before it runs. */
+  private startCloned(task: Task): void {
+    if (this.closed) killGroup(task.group, { signal: SIGKILL });
+    const done: Promise<void> = runTask(task)
+      .catch((e: Error) => {
+        this.info.log(`moat userkernel: pid ${task.group.tgid} failed: ${e.message}`);
+        killGroup(task.group, { signal: SIGKILL });
+      })
+      .finally(() => this.cloned.delete(done));
+    this.cloned.add(done);
   }
 
   /**
@@ -219,6 +238,8 @@ export class Kernel {
     this.closed ??= (async () => {
       this.killAll();
       await Promise.allSettled([...this.running].map((r) => r.done));
+      // Killed with the rest; a fork racing the kill is killed as it starts (startCloned).
+      while (this.cloned.size > 0) await Promise.allSettled([...this.cloned]);
       this.mem.close();
       // The gofer goes last: open descriptions held host descriptors it handed out.
       await this.gofer

@@ -36,8 +36,15 @@ export class PidNamespace<T extends NsMember = NsMember> {
 
   /** A task left; its group goes once it has none left (reaped: zombies are not listed yet). */
   remove(task: T): void {
-    this.tasks.delete(task.tid);
+    // A thread that exec'd may hold the tid now (retid), while the old leader leaves.
+    if (this.tasks.get(task.tid) === task) this.tasks.delete(task.tid);
     if (task.group.tasks.size === 0) this.groups.delete(task.group.tgid);
+  }
+
+  /** execve from a non-leader thread: `task` is known by `tid` (the leader's) from now on. */
+  retid(task: T, from: number): void {
+    if (this.tasks.get(from) === task) this.tasks.delete(from);
+    this.tasks.set(task.tid, task);
   }
 
   task(tid: number): T | undefined {

@@ -20,11 +20,11 @@ export interface RunResult {
 }
 
 export interface ProcessUsage {
-  /** User plus system CPU time of its tasks' host contexts. */
+  /** User plus system CPU time of it and every process below it, reaped ones included. */
   cpuNanos: number;
-  /** Resident memory of its host contexts. */
+  /** Resident memory of the live ones' host address spaces. */
   memoryBytes: number;
-  /** Its live tasks (threads). */
+  /** The live tasks (threads) of it and of every process below it. */
   tasks: number;
 }
 
@@ -50,13 +50,37 @@ export function processHandle(group: ThreadGroup<Task>, wait: () => Promise<RunR
     hostPids: () => [...new Set([...group.tasks].map((t) => t.mm.hostPid))],
     signal: (sig) => signalFromOutside(group, sig),
     wait,
-    usage: () => {
-      const u = groupUsage(group);
-      return {
-        cpuNanos: ((u.utime + u.stime) * 1e9) / CLK_TCK,
-        memoryBytes: u.rss * PAGE,
-        tasks: group.tasks.size,
-      };
-    },
+    usage: () => treeUsage(group),
   };
+}
+
+/**
+ * The process and every process below it (for the container's init: all of the container,
+ * since orphans come to init): the live ones' stubs, plus the CPU time of those already
+ * reaped. A stub shared by processes (vfork's, until the exec) counts once.
+ */
+function treeUsage(top: ThreadGroup<Task>): ProcessUsage {
+  let ticks = 0;
+  let rss = 0;
+  let tasks = 0;
+  const seen = new Set<ThreadGroup<Task>>();
+  const stubs = new Set<number>();
+  const walk = (g: ThreadGroup<Task>): void => {
+    if (seen.has(g)) return;
+    seen.add(g);
+    ticks += g.childTicks.utime + g.childTicks.stime;
+    // An ended one's own time was taken as its last task left.
+    if (g.tasks.size === 0) ticks += g.cpuTicks.utime + g.cpuTicks.stime;
+    tasks += g.tasks.size;
+    const stub = g.leader?.mm.hostPid;
+    if (stub !== undefined && !stubs.has(stub)) {
+      stubs.add(stub);
+      const u = groupUsage(g);
+      ticks += u.utime + u.stime;
+      rss += u.rss;
+    }
+    for (const c of g.children) walk(c);
+  };
+  walk(top);
+  return { cpuNanos: (ticks * 1e9) / CLK_TCK, memoryBytes: rss * PAGE, tasks };
 }

@@ -59,7 +59,7 @@ export function rlimitsOf(limits: readonly Rlimit[], fds: FdTable): Rlimits {
 }
 
 /** The CPU time and resident pages of a stub, as the host counts them (zeros once it is gone). */
-function hostUsage(hostPid: number): { utime: number; stime: number; rss: number } {
+export function hostUsage(hostPid: number): { utime: number; stime: number; rss: number } {
   try {
     const stat = readFileSync(`/proc/${hostPid}/stat`, "latin1");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -146,6 +146,12 @@ export function processView(group: ThreadGroup<Task>, vfs: Vfs): ProcessView | u
     },
     state: () => ([...group.tasks].some((t) => !t.blockedOn) ? "R" : "S"),
     startNs: group.startNs,
+    get pgid() {
+      return group.pgid;
+    },
+    get sid() {
+      return group.sid;
+    },
     usage: () => {
       const h = groupUsage(group);
       const vsize = task()

@@ -259,6 +259,16 @@ function notifyParent(g: ThreadGroup<Task>, code: number, sig: number): void {
   const parent = g.parent;
   const pl = parent?.leader;
   if (!parent || !pl || parent.exitStatus) return;
+  // What wait4 with WUNTRACED / WCONTINUED reports once (waitchild.ts reads these); written
+  // here rather than through waitchild's hooks, which would close an import cycle.
+  if (code === CLD_STOPPED) {
+    g.stopReport = sig;
+    g.continueReport = false;
+  } else {
+    g.stopReport = undefined;
+    g.continueReport = true;
+  }
+  parent.childChanged();
   const act = pl.sighand.actions.get(SIGCHLD);
   if (act && act.flags & SA_NOCLDSTOP) return;
   const leader = g.leader;

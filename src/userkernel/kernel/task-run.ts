@@ -10,6 +10,7 @@
 // The loops of several tasks interleave on Node's one thread at their awaits.
 import type { StopEvent } from "../platform/platform.js";
 import { dispatch } from "./dispatch.js";
+import { releaseTask } from "./exit.js";
 import { deliverSignals, forceFault, killGroup } from "./signals.js";
 import type { Task } from "./task.js";
 
@@ -63,6 +64,6 @@ export async function runTask(task: Task): Promise<void> {
     }
   } finally {
     // [exit]: leave the group; the last task makes it a zombie and wakes its waiters.
-    task.release();
+    releaseTask(task);
   }
 }

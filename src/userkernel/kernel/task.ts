@@ -6,7 +6,7 @@
 // sets its fields afterwards.
 import type { AddressSpace } from "../mm/addrspace.js";
 import type { MemoryBudget } from "../mm/memfile.js";
-import type { Context, CpuState } from "../platform/platform.js";
+import type { Context, CpuState, Platform } from "../platform/platform.js";
 import type { Ctx, Vfs } from "../vfs/index.js";
 import { accountThreadExit } from "./cpu-host.js";
 import type { FdTable } from "./fdtable.js";
@@ -55,6 +55,13 @@ export interface KernelInfo {
   budget?: MemoryBudget;
   /** How many processes the kernel runs (sysinfo's procs). */
   processCount?: () => number;
+  /**
+   * Start the run loop of a task made inside the kernel (clone, fork), tracked by the kernel
+   * as the tasks it spawned are (killed and awaited at close). Set by the Kernel.
+   */
+  startTask?: (task: Task) => void;
+  /** Makes the host address spaces of new processes (fork, execve). Set by the Kernel. */
+  platform?: Platform;
 }
 
 /**
@@ -77,7 +84,7 @@ export interface TaskConfig {
   /** The platform context (a host thread in mm's host address space) that runs its code. */
   ctx: Context;
   mm: { fresh: AddressSpace } | { share: AddressSpace };
-  fds: { fresh: FdTable } | { share: FdTable };
+  fds: Part<FdTable>;
   fs: Part<FsContext>;
   sighand: Part<SignalHandlers>;
   creds: Credentials;
@@ -96,15 +103,17 @@ function part<T extends { copy(): T }>(p: Part<T>): T {
 }
 
 export class Task {
-  readonly tid: number;
+  /** Changes once at most: a thread that execs takes its leader's tid (takeLeaderTid). */
+  tid: number;
   readonly kernel: KernelInfo;
   readonly pidns: PidNamespace<Task>;
   readonly group: ThreadGroup<Task>;
   /** Registers as of the last stop (and FP state on demand): the task's own. */
-  readonly cpu: CpuState;
+  cpu: CpuState;
   /** The host thread that runs this task's application code. */
-  readonly ctx: Context;
-  readonly mm: AddressSpace;
+  ctx: Context;
+  /** cpu, ctx and mm change only at execve (execInto), which gives the task new ones. */
+  mm: AddressSpace;
   readonly fds: FdTable;
   readonly fs: FsContext;
   readonly sighand: SignalHandlers;
@@ -132,6 +141,8 @@ export class Task {
   noNewPrivs = false;
   /** The block (kernel/wait.ts) the task sleeps in, if any: /proc shows it as state S. */
   blockedOn: Blocked | undefined;
+  /** A vfork child: releases its parent, once, at its execve or its exit. */
+  vforkDone: (() => void) | undefined;
   /** This thread's own end (exit(2)); the group's end ends it too. */
   private exited: ExitStatus | undefined;
 
@@ -144,7 +155,7 @@ export class Task {
     this.cpu = c.cpu;
     this.ctx = c.ctx;
     this.mm = "share" in c.mm ? c.mm.share.ref() : c.mm.fresh;
-    this.fds = "share" in c.fds ? c.fds.share.ref() : c.fds.fresh;
+    this.fds = "share" in c.fds ? c.fds.share.ref() : part(c.fds);
     this.fs = part(c.fs);
     this.sighand = part(c.sighand);
     this.creds = { ...c.creds };
@@ -210,6 +221,28 @@ export class Task {
     };
     if (this.fs.root) ctx.root = this.fs.root;
     return ctx;
+  }
+
+  /** execve from a thread that is not the leader: it becomes the leader, with tid = tgid. */
+  takeLeaderTid(): void {
+    if (this.tid === this.group.tgid) return;
+    const old = this.tid;
+    this.tid = this.group.tgid;
+    this.pidns.retid(this, old);
+  }
+
+  /**
+   * execve past its point of no return: the new program's address space, the host thread in
+   * it and fresh CPU state replace the old ones, which are released (the old address space
+   * goes with its last user: a vfork parent keeps it).
+   */
+  execInto(mm: AddressSpace, ctx: Context, cpu: CpuState): void {
+    const [oldMm, oldCtx] = [this.mm, this.ctx];
+    this.mm = mm;
+    this.ctx = ctx;
+    this.cpu = cpu;
+    oldCtx.release();
+    oldMm.unref();
   }
 
   /**

@@ -2,6 +2,7 @@
 // signals, resource limits, exit status, place in the process tree (parent, children,
 // zombies) and job control (process group, session). The tgid is the leader's tid.
 import type { Layout } from "../mm/layout.js";
+import { WaitQueue } from "./wait.js";
 
 /**
  * What the group needs of its tasks (task.ts's Task; generic so that this module does not
@@ -55,6 +56,8 @@ export interface ThreadGroupConfig<T extends Member = Member> {
   tgid: number;
   /** undefined: the parent lives outside the sandbox (the runtime), as for runc's init and exec. */
   parent?: ThreadGroup<T>;
+  /** The signal the parent gets when this group ends (clone's low byte; SIGCHLD for fork; 0: none). */
+  exitSignal?: number;
   /** Default: a group and session of its own (the runtime starts each process with setsid). */
   pgid?: number;
   sid?: number;
@@ -80,7 +83,10 @@ export class ThreadGroup<T extends Member = Member> {
   readonly rlimits: Rlimits;
   /** Set once: the first exit_group, fatal signal or last thread's exit decides it. */
   private status: ExitStatus | undefined;
-  readonly parent: ThreadGroup<T> | undefined;
+  /** Changes when the parent ends first: the orphan goes to the nearest subreaper or init. */
+  parent: ThreadGroup<T> | undefined;
+  /** What the parent is sent when this group ends (0: nothing, the wait still reports it). */
+  readonly exitSignal: number;
   readonly children = new Set<ThreadGroup<T>>();
   /** Children that ended and were not reaped yet (wait4 takes them). */
   readonly zombies = new Set<ThreadGroup<T>>();
@@ -95,6 +101,18 @@ export class ThreadGroup<T extends Member = Member> {
   layout: Layout | undefined;
   /** When it started, on the hrtime clock (/proc/<pid>/stat's starttime). */
   readonly startNs = process.hrtime.bigint();
+  /** A stop (the signal that stopped it) its parent's wait has not reported yet (WUNTRACED). */
+  stopReport: number | undefined;
+  /** A continue its parent's wait has not reported yet (WCONTINUED). */
+  continueReport = false;
+  /** The group called execve at least once (setpgid on it from its parent is EACCES). */
+  execed = false;
+  /** CPU time of its tasks' host contexts, in clock ticks, as they left (wait4's rusage). */
+  readonly cpuTicks = { utime: 0, stime: 0 };
+  /** CPU time of its reaped children and theirs (getrusage's RUSAGE_CHILDREN). */
+  readonly childTicks = { utime: 0, stime: 0 };
+  /** Notified when a child changes state (ends, stops, continues): wait4/waitid block on it. */
+  readonly childEvents = new WaitQueue();
   private readonly ended: Promise<ExitStatus>;
   private resolveEnded: (s: ExitStatus) => void = () => {};
 
@@ -107,6 +125,7 @@ export class ThreadGroup<T extends Member = Member> {
     this.exe = c.exe;
     this.cmdline = c.cmdline;
     this.layout = c.layout;
+    this.exitSignal = c.exitSignal ?? 0;
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -124,7 +143,10 @@ export class ThreadGroup<T extends Member = Member> {
 
   /** The thread with tid = tgid, while it lives (the first task otherwise). */
   get leader(): T | undefined {
-    for (const t of this.tasks) if (t.tid === this.tgid) return t;
+    // The last with it: after an exec from another thread, the old leader may still be leaving.
+    let found: T | undefined;
+    for (const t of this.tasks) if (t.tid === this.tgid) found = t;
+    if (found) return found;
     return this.tasks.values().next().value;
   }
 
@@ -153,12 +175,22 @@ export class ThreadGroup<T extends Member = Member> {
     return this.ended;
   }
 
-  /** A task left: the last one makes the group a zombie for its parent to reap. */
-  taskLeft(task: T, status: ExitStatus): void {
+  /**
+   * A task left: the last one makes the group a zombie (a parent inside the kernel reaps it
+   * with wait4; exit.ts decides the rest: reparenting, the exit signal, auto-reaping).
+   * Returns whether it was the last.
+   */
+  taskLeft(task: T, status: ExitStatus): boolean {
     this.tasks.delete(task);
-    if (this.tasks.size > 0) return;
+    if (this.tasks.size > 0) return false;
     this.exit(status);
     if (this.parent) this.parent.zombies.add(this);
     this.resolveEnded(this.status!);
+    return true;
+  }
+
+  /** A child ended, stopped or continued: every wait of this group looks again. */
+  childChanged(): void {
+    this.childEvents.notify();
   }
 }

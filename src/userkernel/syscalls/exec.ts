@@ -1,14 +1,17 @@
-// execve: replace the program of the (one-threaded) process with another from the container's rootfs.
+// execve: replace the program of the process with another from the container's rootfs.
 // Everything that can fail with an errno is checked first; past the point of no return the
 // old address space is gone, and a failure there ends the process with SIGSEGV, as on Linux.
 import { fail, KernelError } from "../errno.js";
+import { hostFailureAsErrno } from "../kernel/clone.js";
 import { readProgram } from "../kernel/exec.js";
 import { noteInitialStack } from "../kernel/proc-state.js";
 import type { Task } from "../kernel/task.js";
 import { execTimers } from "../kernel/timers.js";
 import { parseElf } from "../loader/elf.js";
 import { loadElf } from "../loader/load.js";
+import { AddressSpace } from "../mm/addrspace.js";
 import { randomLayout } from "../mm/layout.js";
+import { CpuState } from "../platform/platform.js";
 import { atArg, fsCall, pathArg } from "./fs-common.js";
 import { addr, type Control, type Handler, int } from "./types.js";
 
@@ -17,6 +20,7 @@ const MAX_ARG_STRLEN = 32 * 4096;
 const MAX_ARG_STRINGS = 0x7fffffff;
 const ARG_BYTES = 2 * 1024 * 1024;
 const SIGSEGV = 11;
+const SIGKILL = 9;
 const AT_EMPTY_PATH = 0x1000;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 
@@ -64,8 +68,31 @@ async function execAt(
   const elf = parseElf(image);
   if (elf.interp !== undefined && program.interp) parseElf(program.interp.image);
 
-  // The point of no return.
-  for (const v of t.mm.list()) t.mm.munmap(v.start, v.end - v.start);
+  // The new program's address space, made while a failure can still be reported.
+  const platform =
+    t.kernel.platform ?? fail("ENOSYS", "the kernel has no platform to make address spaces with");
+  const layout = t.group.layout ?? randomLayout();
+  const { mm, thread } = hostFailureAsErrno(t, "execve", () => {
+    const host = platform.newAddressSpace(t.mm.mem.fd);
+    const space = new AddressSpace(t.mm.mem, host, host.reserved, layout);
+    try {
+      return { mm: space, thread: host.newContext() };
+    } catch (e) {
+      space.unref();
+      throw e;
+    }
+  });
+
+  // The point of no return. The other threads of the group end (their host threads go
+  // with the old address space), the old memory is dropped (a vfork parent keeps it).
+  for (const other of [...t.group.tasks]) {
+    if (other === t) continue;
+    other.exit({ signal: SIGKILL });
+    other.interrupt();
+  }
+  t.takeLeaderTid();
+  const cpu = new CpuState();
+  t.execInto(mm, thread, cpu);
   t.fds.closeOnExec();
   t.sighand.resetForExec();
   t.altstack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
@@ -76,7 +103,10 @@ async function execAt(
   t.comm = (name.split("/").pop() ?? "").slice(0, 15);
   t.group.exe = program.exe;
   t.group.cmdline = program.argv;
-  const layout = t.group.layout ?? randomLayout();
+  t.group.execed = true;
+  // A vfork parent runs again once its child has a program of its own.
+  t.vforkDone?.();
+  t.vforkDone = undefined;
   try {
     const c = t.creds;
     const loaded = loadElf(t.mm, {

@@ -1,6 +1,7 @@
 // Who the application is and what machine it runs on: credentials, uname, randomness.
 import { randomFillSync } from "node:crypto";
 import { fail } from "../errno.js";
+import type { Task } from "../kernel/task.js";
 import { addr, type Handler, int, size, uint } from "./types.js";
 
 export const getuid: Handler = (t) => t.creds.uid;
@@ -125,14 +126,51 @@ export const getresgid: Handler = (t, a) => {
   return 0;
 };
 
-/** One process, leading its own group and session. */
-export const getpgid: Handler = (t, a) => {
+/** The group `pid` names (0: the caller's), or ESRCH. */
+function groupOf(t: Task, pid: number) {
+  if (pid < 0) fail("ESRCH");
+  const g = pid === 0 ? t.group : t.pidns.group(pid);
+  return g ?? fail("ESRCH");
+}
+
+export const getpgid: Handler = (t, a) => groupOf(t, int(a[0])).pgid;
+export const getpgrp: Handler = (t) => t.group.pgid;
+export const getsid: Handler = (t, a) => groupOf(t, int(a[0])).sid;
+
+/**
+ * setpgid(pid, pgid) with Linux's rules: the caller or a child of it (ESRCH), not after the
+ * child's execve (EACCES), in the caller's session (EPERM), never a session leader (EPERM),
+ * into its own new group or an existing one of the same session (EPERM).
+ */
+export const setpgid: Handler = (t, a) => {
   const pid = int(a[0]);
-  if (pid !== 0 && pid !== t.pid) fail("ESRCH");
-  return t.pid;
+  let pgid = int(a[1]);
+  if (pgid < 0) fail("EINVAL");
+  const target = pid === 0 ? t.group : t.pidns.group(pid);
+  if (!target || (target !== t.group && target.parent !== t.group)) fail("ESRCH");
+  if (target !== t.group) {
+    if (target.sid !== t.group.sid) fail("EPERM");
+    if (target.execed) fail("EACCES");
+  }
+  if (pgid === 0) pgid = target.tgid;
+  if (target.sid === target.tgid) fail("EPERM");
+  if (pgid !== target.tgid) {
+    const peers = t.pidns.tgids().map((id) => t.pidns.group(id));
+    if (!peers.some((g) => g && g.pgid === pgid && g.sid === t.group.sid)) fail("EPERM");
+  }
+  target.pgid = pgid;
+  return 0;
 };
-export const getpgrp: Handler = (t) => t.pid;
-export const getsid: Handler = getpgid;
+
+/** A new session and process group led by the caller; EPERM for a process-group leader. */
+export const setsid: Handler = (t) => {
+  const g = t.group;
+  const peers = t.pidns.tgids().map((id) => t.pidns.group(id));
+  if (peers.some((p) => p && p.pgid === g.tgid)) fail("EPERM");
+  g.pgid = g.tgid;
+  g.sid = g.tgid;
+  return g.sid;
+};
 
 export const setuid: Handler = (t, a) => {
   const id = Number(BigInt.asIntN(32, a[0]!));

@@ -5,6 +5,7 @@
 // docs/userkernel-syscalls.md is generated from this table (bench/syscalls.ts; a test
 // checks that it is current).
 import { fail } from "../errno.js";
+import * as clone from "./clone.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
 import * as path from "./fs-path.js";
@@ -22,6 +23,7 @@ import * as sigwait from "./sigwait.js";
 import * as time from "./time.js";
 import * as timer from "./timer.js";
 import type { Handler, Support, SyscallEntry } from "./types.js";
+import * as wait4 from "./wait4.js";
 import * as xattr from "./xattr.js";
 
 /** The handler of every "none" row. */
@@ -91,12 +93,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [53, enosys, "none", "no sockets yet"],
   [54, enosys, "none", "no sockets yet"],
   [55, enosys, "none", "no sockets yet"],
-  [56, enosys, "none", "one process per sandbox today: no clone yet (issue 11)"],
-  [57, enosys, "none", "one process per sandbox today: no clone yet (issue 11)"],
-  [58, enosys, "none", "one process per sandbox today: no clone yet (issue 11)"],
-  [59, exec.execve, "partial", "static and dynamic ELF, #! scripts; one process, so no fork first"],
-  [60, proc.exit, "partial", "single-threaded: ends the process"],
-  [61, enosys, "none", "one process per sandbox today: no children to wait for (issue 11)"],
+  [56, clone.clone, "partial", "processes and threads; no pidfd (CLONE_PIDFD: ENOSYS), namespaces EPERM"],
+  [57, clone.fork, "full"],
+  [58, clone.vfork, "full", "the parent sleeps until the child execs or exits"],
+  [59, exec.execve, "partial", "static and dynamic ELF, #! scripts; a new address space, de-threads"],
+  [60, proc.exit, "full", "ends the thread; the last ends the process"],
+  [61, wait4.wait4, "full"],
   [62, signal.kill, "full", "pid, 0, -pgid, -1, with permission checks"],
   [63, identity.uname, "full"],
   [64, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
@@ -144,10 +146,10 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [106, identity.setgid, "full"],
   [107, identity.geteuid, "full"],
   [108, identity.getegid, "full"],
-  [109, enosys, "none"],
+  [109, identity.setpgid, "full"],
   [110, proc.getppid, "full"],
   [111, identity.getpgrp, "full"],
-  [112, enosys, "none"],
+  [112, identity.setsid, "full"],
   [113, enosys, "none"],
   [114, enosys, "none"],
   [115, identity.getgroups, "full"],
@@ -292,7 +294,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [244, enosys, "none", "no POSIX message queues"],
   [245, enosys, "none", "no POSIX message queues"],
   [246, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
-  [247, enosys, "none", "one process per sandbox today: no children to wait for (issue 11)"],
+  [247, wait4.waitid, "partial", "no pidfds (P_PIDFD: EBADF)"],
   [248, enosys, "none", "no keyrings"],
   [249, enosys, "none", "no keyrings"],
   [250, enosys, "none", "no keyrings"],
@@ -396,7 +398,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [432, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [433, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [434, enosys, "none", "no pidfds yet"],
-  [435, enosys, "none", "one process per sandbox today: no clone yet (issue 11)"],
+  [435, clone.clone3, "partial", "as clone; set_tid EPERM, CLONE_INTO_CGROUP EBADF (unprivileged)"],
   [436, fs.closeRange, "full"],
   [437, enosys, "none"],
   [438, enosys, "none", "no pidfds yet"],

@@ -26,8 +26,8 @@ export function statLine(v: ProcessView, bootNs: bigint, reader = false, thread?
     `(${thread?.comm ?? v.comm})`,
     reader ? "R" : (thread ?? v).state(),
     v.ppid,
-    v.pid, // pgrp: each process leads its own group (no setpgid across processes yet)
-    v.pid, // session
+    v.pgid ?? v.pid, // pgrp
+    v.sid ?? v.pid, // session
     0, // tty_nr: no terminals
     -1, // tpgid
     0x400000, // flags: PF_RANDOMIZE (the layout is randomised)

@@ -63,6 +63,9 @@ export interface ProcessView {
   usage: () => { utimeTicks: number; stimeTicks: number; vsize: number; rssPages: number };
   /** Signal sets as bit masks (bit n-1 for signal n). */
   signals: () => { pending: bigint; blocked: bigint; ignored: bigint; caught: bigint };
+  /** Process group and session (the pid when not given). */
+  pgid?: number;
+  sid?: number;
   /** The process's descriptors, for /proc/<pid>/fd. */
   fds: () => Map<number, FileDescription>;
   /** FD_CLOEXEC of a descriptor (fdinfo's flags show it as O_CLOEXEC). */
@@ -77,7 +80,7 @@ export interface ProcessView {
   rlimits: () => ReadonlyMap<number, readonly [bigint, bigint]>;
   /** /proc/<pid>/oom_score_adj, -1000..1000. */
   oomScoreAdj: number;
-  /** Its threads (one per process until clone comes). */
+  /** Its threads, ascending by tid (/proc/<pid>/task, Threads:). */
   threads: () => ThreadView[];
   /** The host and domain names of its UTS namespace (/proc/sys/kernel/hostname, domainname). */
   hostname: () => string;
