@@ -22,7 +22,7 @@ import {
 import { runIn } from "./rootfs-run.js";
 
 /** Does issue11.py pass under the userkernel today? */
-export const USERKERNEL = false;
+export const USERKERNEL = true;
 
 const SCRIPT = fileURLToPath(new URL("../../../test/userkernel/py/issue11.py", import.meta.url));
 const TIMEOUT_MS = 300_000;

@@ -26,17 +26,20 @@ after(cleanupTempDirs);
 /** The scripts that pass under the userkernel today. */
 export const ENABLED: string[] = [
   "builtins",
-  "trap",
-  "moat-kill-trap-builtin",
   "pipes",
   "subshells",
   "redirections",
   "substitution",
+  "background",
+  "kill-job",
+  "trap",
   "trap-exit",
   "find-xargs",
   "read-loop",
   "statuses",
   "tar",
+  "moat-kill-trap",
+  "moat-kill-trap-builtin",
 ];
 
 const SCRIPTS: Record<string, string> = {

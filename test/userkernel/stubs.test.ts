@@ -20,7 +20,7 @@ import { Collector } from "./helpers.js";
 import { BUSYBOX_ENV, type BusyboxBundle, busyboxBundle } from "./rootfs-run.js";
 
 /** Can the userkernel run a process tree today? */
-export const ENABLED = false;
+export const ENABLED = true;
 
 const childScript = fileURLToPath(new URL("./kill-child.js", import.meta.url));
 const TREE = ["sh", "-c", "sleep 30 & sleep 30 & (sleep 30 & wait) & echo ready; wait"];
