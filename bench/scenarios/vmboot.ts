@@ -130,18 +130,21 @@ async function moatFirstOutput(
   const t0 = performance.now();
   const sb = await backend
     .createSandbox({ id, stateDir: path.join(ctx.work, `${id}-state`), firstRootfs: b.rootfs })
+    .catch(async (e: unknown) => {
+      await removeBundle(b.dir);
+      throw e;
+    })
     .finally(() => {
       restoreEnv("MOAT_VM_TEMPLATE", before.template);
       restoreEnv("MOAT_VM_ROOTFS", before.rootfs);
     });
   const from = (sb as unknown as { bootedFrom?: string }).bootedFrom;
-  if (template && from !== "template") {
-    await sb.destroy();
-    throw new Error(
-      `the templated vm sandbox booted instead: ${(sb as unknown as { templateError?: string }).templateError}`,
-    );
-  }
   try {
+    // Inside the try: the bundle's overlay must be unmounted on this failure too.
+    if (template && from !== "template")
+      throw new Error(
+        `the templated vm sandbox booted instead: ${(sb as unknown as { templateError?: string }).templateError}`,
+      );
     await sb.create({ id, bundle: b.dir, spec: b.spec, rootfs: b.rootfs, stdio: { stdout, stderr: sink } });
     await sb.start(id);
     const st = await sb.wait(id);

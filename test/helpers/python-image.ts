@@ -8,11 +8,13 @@
 // again inside, so every path ld.so and python look up resolves as on the host.
 // Used by the userkernel python tests (test/userkernel/python.test.ts) and
 // scripts/python-tests.sh; runNativeChroot runs the same rootfs natively, for comparison.
+
 import { execFile, spawn } from "node:child_process";
 import { copyFile, lstat, mkdir, mkdtemp, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { outcomeOf } from "./streams.js";
 
 const exec = promisify(execFile);
 
@@ -162,27 +164,11 @@ export function runNativeChroot(
     'mount -t tmpfs -o mode=1777 tmp "$R/tmp"',
     `exec chroot "$R" /usr/bin/env -i ${(opts.env ?? PYTHON_ENV).map(shellQuote).join(" ")} sh -c 'cd "$0" && exec "$@"' ${shellQuote(opts.cwd ?? "/")} "$@"`,
   ].join("\n");
-  return new Promise((resolve, reject) => {
-    const p = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", setup, "sh", rootfs, ...argv], {
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: opts.timeoutMs,
-    });
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-    });
-    p.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    p.on("error", reject);
-    p.on("close", (code, signal) => {
-      const o: ChrootOutcome = { stdout: out, stderr: err };
-      if (code !== null) o.code = code;
-      if (signal !== null) o.signal = signal;
-      resolve(o);
-    });
+  const p = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", setup, "sh", rootfs, ...argv], {
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: opts.timeoutMs,
   });
+  return outcomeOf(p);
 }
 
 function shellQuote(s: string): string {

@@ -2,12 +2,14 @@
 // source, `gcc -static -pthread` and dynamically linked, into a rootfs of their own that holds
 // the dynamic loader, the libraries `ldd` names and libgcc_s (which glibc dlopens), so both
 // run under the userkernel as they run natively. compat.test.ts compares the runs.
+
 import { execFile, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { outcomeOf } from "../helpers/streams.js";
 import { C_DIR, type Outcome } from "./helpers.js";
 
 const exec = promisify(execFile);
@@ -130,29 +132,15 @@ export async function compatRootfs(programs: CompatProgram[]): Promise<CompatRoo
  * killed after `timeoutMs`: a program that hangs natively is a broken test, said so.
  */
 export function runNativeTimed(file: string, args: string[], timeoutMs: number): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(file, args, {
-      env: { GREETING: "hi" },
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: timeoutMs,
-      killSignal: "SIGKILL",
-    });
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-    });
-    p.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    p.on("error", reject);
-    p.on("close", (code, signal) => {
-      const o: Outcome = { stdout: out, stderr: err };
-      if (code !== null) o.code = code;
-      if (signal !== null) o.signal = signal;
-      if (signal === "SIGKILL") o.stderr += `\n(killed after ${timeoutMs} ms natively)`;
-      resolve(o);
-    });
+  const p = spawn(file, args, {
+    env: { GREETING: "hi" },
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: timeoutMs,
+    killSignal: "SIGKILL",
+  });
+  return outcomeOf(p).then((o) => {
+    if (o.signal === "SIGKILL") o.stderr += `\n(killed after ${timeoutMs} ms natively)`;
+    return o;
   });
 }
 

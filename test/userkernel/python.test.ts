@@ -4,9 +4,8 @@
 // multiprocessing.Pool(4).map. Natively (chroot into the same rootfs) it must print the
 // expected lines; under the userkernel it must print the same and exit 0.
 //
-// USERKERNEL is false while python cannot start under the userkernel (today: ENOEXEC, it is
-// dynamically linked, and it would need clone, signal delivery and futex after that); setting
-// it true is the one-line change that enables the comparison. MOAT_PYTHON=1 runs it anyway.
+// USERKERNEL switches the userkernel comparison on (it is, since dynamic binaries, clone,
+// signal delivery and futexes work); MOAT_PYTHON=1 runs it whatever it says.
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync } from "node:fs";
 import * as path from "node:path";

@@ -4,9 +4,8 @@
 // Sandbox backend kills a container, and (2) by SIGKILL of the Node process that runs the
 // kernel, where no cleanup code runs. After each, no host process below the killed one lives.
 //
-// ENABLED is false while the userkernel cannot fork (today: clone is ENOSYS, so sh never
-// makes the sleeps); setting it true is the one-line change that enables both tests.
-// MOAT_STUBS=1 runs them anyway.
+// ENABLED switches both tests on (they need fork, which works); MOAT_STUBS=1 runs them
+// whatever it says.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";

@@ -5,20 +5,22 @@ import { fail } from "../errno.js";
 import { cpuClock, groupNs, threadNs } from "../kernel/cputime.js";
 import type { Task } from "../kernel/task.js";
 import { block } from "../kernel/wait.js";
+import {
+  CLOCK_BOOTTIME,
+  CLOCK_BOOTTIME_ALARM,
+  CLOCK_MONOTONIC,
+  CLOCK_MONOTONIC_COARSE,
+  CLOCK_MONOTONIC_RAW,
+  CLOCK_PROCESS_CPUTIME_ID,
+  CLOCK_REALTIME,
+  CLOCK_REALTIME_ALARM,
+  CLOCK_REALTIME_COARSE,
+  CLOCK_TAI,
+  CLOCK_THREAD_CPUTIME_ID,
+  TIMER_ABSTIME,
+} from "./clocks.js";
 import { addr, type Handler, int } from "./types.js";
 
-const CLOCK_REALTIME = 0;
-const CLOCK_MONOTONIC = 1;
-const CLOCK_PROCESS_CPUTIME_ID = 2;
-const CLOCK_THREAD_CPUTIME_ID = 3;
-const CLOCK_MONOTONIC_RAW = 4;
-const CLOCK_REALTIME_COARSE = 5;
-const CLOCK_MONOTONIC_COARSE = 6;
-const CLOCK_BOOTTIME = 7;
-const CLOCK_REALTIME_ALARM = 8;
-const CLOCK_BOOTTIME_ALARM = 9;
-const CLOCK_TAI = 11;
-const TIMER_ABSTIME = 1;
 const NS = 1_000_000_000n;
 /** Coarse clocks tick at the host's HZ (250). */
 const COARSE_RES = 4_000_000n;
