@@ -16,14 +16,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import * as path from "node:path";
-import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { ExecError } from "../../src/userkernel/kernel/exec.js";
-import { type RunOptions, runStatic } from "../../src/userkernel/kernel/run.js";
+import type { RunOptions } from "../../src/userkernel/kernel/run.js";
 import { buildDynamicRootfs } from "../helpers/dynamic-rootfs.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
-import { C_DIR, Collector, type Outcome } from "./helpers.js";
+import { C_DIR, type Outcome } from "./helpers.js";
+import { runIn } from "./rootfs-run.js";
 
 after(cleanupTempDirs);
 
@@ -71,30 +71,13 @@ function runNative(bin: string, args: string[], cwd?: string, input?: string): P
   });
 }
 
-async function runUser(
+/** Under the userkernel in `rootfs`, with this file's environment (rootfs-run.ts's runIn). */
+function runUser(
   rootfs: string,
   argv: string[],
   extra: Partial<RunOptions> & { input?: string } = {},
 ): Promise<Outcome & { log: string[] }> {
-  const stdout = new Collector();
-  const stderr = new Collector();
-  const log: string[] = [];
-  const { input, ...rest } = extra;
-  const r = await runStatic({
-    rootfs,
-    binary: argv[0]!,
-    argv,
-    env: ENV,
-    stdout,
-    stderr,
-    log: (l) => log.push(l),
-    ...(input !== undefined ? { stdin: Readable.from([Buffer.from(input)]) } : {}),
-    ...rest,
-  });
-  const o: Outcome & { log: string[] } = { stdout: stdout.text(), stderr: stderr.text(), log };
-  if (r.code !== undefined) o.code = r.code;
-  if (r.signal !== undefined) o.signal = r.signal;
-  return o;
+  return runIn(rootfs, argv, { env: ENV, ...extra });
 }
 
 describe("dynamic ELF programs under the userkernel", () => {
