@@ -87,7 +87,7 @@ export class UserkernelBackend implements SandboxBackend {
     return this.availability();
   }
 
-  async createSandbox(config: SandboxConfig): Promise<Sandbox> {
+  async createSandbox(config: SandboxConfig): Promise<UserkernelSandbox> {
     refuseUnsupported(config);
     return new UserkernelSandbox(config);
   }
@@ -123,7 +123,7 @@ function refuseUnsupported(config: SandboxConfig): void {
   }
 }
 
-class UserkernelSandbox implements Sandbox {
+export class UserkernelSandbox implements Sandbox {
   readonly isolation = "userkernel" as const;
   private readonly containers: ContainerTable<Container>;
   /** --memory: one budget for the application memory of all the sandbox's containers. */
@@ -249,8 +249,20 @@ class UserkernelSandbox implements Sandbox {
     }
   }
 
-  async resize(): Promise<void> {
+  async resize(
+    _containerId: string,
+    _size: { width: number; height: number },
+    _execId?: string,
+  ): Promise<void> {
     throw new MoatError("ENOTSUP", "the userkernel has no terminal device yet");
+  }
+
+  /**
+   * The host pids of the stubs that run a process now (for tests and host-side tools): an
+   * execve replaces them, so no front door reports one as the process's pid.
+   */
+  hostPids(containerId: string, execId?: string): number[] {
+    return this.proc(containerId, execId).handle?.hostPids() ?? [];
   }
 
   /** The init and the execs that run: their tasks' resident memory and CPU time (ProcessHandle.usage). */
@@ -371,9 +383,11 @@ class UserkernelSandbox implements Sandbox {
     // Any other failure before the program runs (a bad cwd) is the start's error.
     // A failed spawn settles the race through p.exit (an exit status, or the start's error).
     const never = new Promise<never>(() => {});
-    const h = await Promise.race([started.catch(() => never), p.exit]);
-    const hostPid = "hostPids" in h ? h.hostPids()[0] : undefined;
-    return hostPid !== undefined ? { pid: hostPid } : {};
+    await Promise.race([started.catch(() => never), p.exit]);
+    // No host pid stands for a userkernel process: its stub is replaced at every execve and a
+    // thread group may span several. As gVisor reports its sandbox, the front doors report
+    // the host process that runs this kernel (the OCI monitor, the shim).
+    return {};
   }
 
   /** The init (no execId) or an exec of a container. */

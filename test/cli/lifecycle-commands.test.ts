@@ -77,18 +77,15 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
   });
 
   test("stop, wait, start (again from its bundle, logs appended), start -a, restart, inspect", async () => {
-    // No `exec` in the script: the userkernel reports the host pid of the container's first
-    // stub, and an execve gives the program a new one (a known gap: State.Pid goes stale);
-    // busybox sh execs its last command, so the script does not end with sleep.
-    const id = ok(
-      moat([...UK, "--name", "st", "default", "sh", "-c", "echo run; sleep 1000; echo end"]),
-    ).trim();
+    // The script execs: State.Pid stays the live host process that runs the container's kernel
+    // while the program changes (the userkernel gives every execve a new stub).
+    const id = ok(moat([...UK, "--name", "st", "default", "sh", "-c", "echo run; exec sleep 1000"])).trim();
     await eventually("its first output", () => moat(["logs", "st"]).stdout === "run\n");
     const first = inspect(moat, "st");
     assert.equal(first.Id, id);
     assert.equal(first.Name, "/st");
     assert.equal(first.Path, "sh");
-    assert.deepEqual(first.Args, ["-c", "echo run; sleep 1000; echo end"]);
+    assert.deepEqual(first.Args, ["-c", "echo run; exec sleep 1000"]);
     assert.deepEqual(first.State.Status, "running");
     assert.equal(first.State.Running, true);
     assert.equal(first.State.OOMKilled, false);
@@ -97,7 +94,7 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
       "State.Pid is a live process",
     );
     assert.equal(first.Config.Image, "default");
-    assert.deepEqual(first.Config.Cmd, ["sh", "-c", "echo run; sleep 1000; echo end"]);
+    assert.deepEqual(first.Config.Cmd, ["sh", "-c", "echo run; exec sleep 1000"]);
     assert.equal(first.Config.WorkingDir, "/");
     assert.ok(first.Config.Env.some((e: string) => e.startsWith("PATH=")));
     assert.equal(first.HostConfig.Isolation, "userkernel");

@@ -10,10 +10,9 @@ import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { Signal } from "../../src/sandbox/signals.js";
 import type { Spec } from "../../src/spec/runtime.js";
-import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
+import { UserkernelBackend, type UserkernelSandbox } from "../../src/userkernel/sandbox.js";
 import { Collector } from "../helpers/streams.js";
 import { C_DIR, workdir } from "./helpers.js";
 import { type BusyboxBundle, busyboxBundle } from "./rootfs-run.js";
@@ -29,7 +28,7 @@ function alive(pid: number): boolean {
 
 describe("userkernel exit statuses", () => {
   let b: BusyboxBundle;
-  let sandbox: Sandbox;
+  let sandbox: UserkernelSandbox;
   let spec: Spec;
   let work: Awaited<ReturnType<typeof workdir>>;
   let n = 0;
@@ -70,7 +69,9 @@ describe("userkernel exit statuses", () => {
       rootfs: b.rootfs,
       stdio: { stdout, stderr, ...(hold ? { stdin: new PassThrough() } : {}) },
     });
-    const { pid } = await sandbox.start(id);
+    await sandbox.start(id);
+    // The host pid of the init's stub now (the program does not exec again in these tests).
+    const pid = sandbox.hostPids(id)[0];
     return { id, pid, stdout, stderr, done: sandbox.wait(id) };
   }
 

@@ -10,11 +10,10 @@ import { after, before, describe, test } from "node:test";
 import { createBundle, removeBundle } from "../../src/image/bundle.js";
 import { DEFAULT_IMAGE, ensureDefaultImage } from "../../src/image/default-image.js";
 import { ImageStore } from "../../src/image/store.js";
-import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { ExitStatus } from "../../src/sandbox/types.js";
 import { isMoatError } from "../../src/spec/index.js";
 import type { Process, Spec } from "../../src/spec/runtime.js";
-import { UserkernelBackend } from "../../src/userkernel/sandbox.js";
+import { UserkernelBackend, type UserkernelSandbox } from "../../src/userkernel/sandbox.js";
 import { childrenOf } from "../helpers/procs.js";
 import { Collector } from "../helpers/streams.js";
 import { cleanupTempDirs, tempDir } from "../helpers/tmp.js";
@@ -32,7 +31,7 @@ describe("userkernel exec", { timeout: 60_000 }, () => {
   let bundleDir: string;
   let spec: Spec;
   let rootfs: string;
-  let sandbox: Sandbox;
+  let sandbox: UserkernelSandbox;
   let n = 0;
   // The long-lived container most tests exec into: its init writes /etc/moat-init, then
   // waits for a line on stdin, reads /etc/moat-exec (written by an exec) and prints it.
@@ -83,7 +82,9 @@ describe("userkernel exec", { timeout: 60_000 }, () => {
       process: processOf(args, opts.process),
       stdio: { stdout, stderr, ...(opts.stdin ? { stdin: opts.stdin } : {}) },
     });
-    return { execId, pid, stdout, stderr, done: sandbox.wait(containerId, execId) };
+    // The host pid of its stub now (for the tests that look for stray processes).
+    const stub = sandbox.hostPids(containerId, execId)[0];
+    return { execId, pid, stub, stdout, stderr, done: sandbox.wait(containerId, execId) };
   }
 
   /** Run an exec to its end. */
@@ -99,7 +100,9 @@ describe("userkernel exec", { timeout: 60_000 }, () => {
 
   test("an exec's output and exit code are its own; the init keeps running", async () => {
     const r = await execRun(["sh", "-c", "echo out; echo err >&2; exit 5"]);
-    assert.equal(typeof r.pid, "number", "exec returns the host pid of its stub");
+    // No host pid stands for a userkernel process (execve gives it a new stub): the front
+    // doors report the host process that runs the kernel.
+    assert.equal(r.pid, undefined, "an exec has no host pid of its own");
     assert.equal(r.status.code, 5);
     assert.equal(r.status.status, 5);
     assert.equal(r.stdout, "out\n");
@@ -256,7 +259,8 @@ describe("userkernel exec", { timeout: 60_000 }, () => {
     assert.equal((await e.done).status, 137, "the init's end killed the exec, as in a pid namespace");
     await assert.rejects(startExec(["true"]), (err) => isMoatError(err, "ESTATE"));
     await sandbox.delete("main");
-    assert.ok(!childrenOf(process.pid).includes(e.pid!), "the exec's stub is reaped");
+    assert.ok(e.stub, "the exec ran in a stub");
+    assert.ok(!childrenOf(process.pid).includes(e.stub), "the exec's stub is reaped");
   });
 
   test("destroy kills running execs and leaves no process behind", async () => {
@@ -269,8 +273,8 @@ describe("userkernel exec", { timeout: 60_000 }, () => {
       rootfs,
       stdio: { stdin: new PassThrough() },
     });
-    const init = await sb.start("d");
-    const execs = await Promise.all(
+    await sb.start("d");
+    await Promise.all(
       ["x1", "x2"].map((execId) =>
         sb.exec({
           containerId: "d",
@@ -280,9 +284,9 @@ describe("userkernel exec", { timeout: 60_000 }, () => {
         }),
       ),
     );
-    const stubs = [init.pid!, ...execs.map((x) => x.pid!)];
+    const stubs = [sb.hostPids("d")[0], sb.hostPids("d", "x1")[0], sb.hostPids("d", "x2")[0]];
     const added = childrenOf(process.pid).filter((p) => !before.has(p));
-    for (const p of stubs) assert.ok(added.includes(p), `stub ${p} runs as our child`);
+    for (const p of stubs) assert.ok(p && added.includes(p), `stub ${p} runs as our child`);
     assert.ok(added.length >= 4, `three stubs and the gofer run (${added})`);
     await sb.destroy();
     const statuses = await Promise.all(
