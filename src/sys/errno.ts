@@ -35,6 +35,7 @@ export const Errno = {
   EPIPE: 32,
   EDOM: 33,
   ERANGE: 34,
+  EDEADLK: 35,
   EDEADLOCK: 35,
   ENAMETOOLONG: 36,
   ENOLCK: 37,

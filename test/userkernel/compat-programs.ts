@@ -56,6 +56,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "timers" },
   { name: "itimer" },
   { name: "nanosleep" },
+  { name: "locks" },
 ];
 
 export interface CompatRootfs {

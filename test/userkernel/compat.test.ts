@@ -52,6 +52,7 @@ export const ENABLED: string[] = [
   "timers",
   "itimer",
   "nanosleep",
+  "locks",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */

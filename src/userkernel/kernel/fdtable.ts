@@ -3,6 +3,7 @@
 // to the sandbox as stdio and the VFS's files, directories and pipes, all behind the same
 // interface, so the syscalls need not know which is which.
 import { fail } from "../errno.js";
+import { lockKey, releaseDescription, releasePosix } from "./locks.js";
 import type { Wait, WaitQueue } from "./wait.js";
 
 export const S_IFIFO = 0o010000;
@@ -166,9 +167,12 @@ export class FdTable {
     const s = this.slots.get(fd);
     if (!s) fail("EBADF");
     this.slots.delete(fd);
+    // Any close of a file drops the POSIX locks this table's owner holds on it (locks.ts).
+    releasePosix(this, lockKey(s.desc));
     const n = (refs.get(s.desc) ?? 1) - 1;
     if (n === 0) {
       refs.delete(s.desc);
+      releaseDescription(s.desc);
       s.desc.release?.();
     } else refs.set(s.desc, n);
   }

@@ -6,7 +6,8 @@ import type { FileDescription } from "../kernel/fdtable.js";
 import { SI_USER, senderInfo, sendSignal } from "../kernel/signals.js";
 import type { Task } from "../kernel/task.js";
 import { encodeStat, PipeReader, RegularFile, statOf } from "../vfs/index.js";
-import { makePipe } from "../vfs/pipe.js";
+import { makePipe, pipeOf } from "../vfs/pipe.js";
+import { F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW, fcntlLock } from "./locks.js";
 import { addr, type Handler, int, size, uint } from "./types.js";
 
 /** The host caps one read or write at this (MAX_RW_COUNT). */
@@ -150,6 +151,8 @@ const F_SETFD = 2;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const F_DUPFD_CLOEXEC = 1030;
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
 const FD_CLOEXEC = 1;
 /** The F_SETFL flags Linux lets a program change (O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME, O_NONBLOCK). */
 const SETFL_MASK = 0o2000 | 0o20000 | 0o40000 | 0o1000000 | 0o4000;
@@ -174,6 +177,20 @@ export const fcntl: Handler = (t, a) => {
     case F_SETFL:
       d.flags = (d.flags & ~SETFL_MASK) | (int(a[2]) & SETFL_MASK);
       return 0;
+    case F_GETLK:
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_GETLK:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW:
+      return fcntlLock(t, d, cmd, a[2] ?? 0n);
+    case F_GETPIPE_SZ:
+    case F_SETPIPE_SZ: {
+      const pipe = pipeOf(d);
+      if (pipe === undefined) return fail("EBADF", "not a pipe");
+      if (cmd === F_GETPIPE_SZ) return pipe.capacity;
+      return pipe.resize(uint(a[2]));
+    }
     default:
       return fail("EINVAL", `fcntl command ${cmd} not supported`);
   }
@@ -380,19 +397,6 @@ export const fadvise64: Handler = (t, a) => {
   if (d instanceof PipeReader || !d.pread) fail("ESPIPE");
   const advice = int(a[3]);
   if (advice < 0 || advice > 5) fail("EINVAL");
-  return 0;
-};
-
-const LOCK_SH = 1;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LOCK_UN = 8;
-
-/** flock: with one process in the sandbox no lock can be contended, so each is granted. */
-export const flock: Handler = (t, a) => {
-  t.fds.get(int(a[0]));
-  const op = int(a[1]) & ~LOCK_NB;
-  if (op !== LOCK_SH && op !== LOCK_EX && op !== LOCK_UN) fail("EINVAL");
   return 0;
 };
 

@@ -11,6 +11,7 @@ import * as fs from "./fs.js";
 import * as path from "./fs-path.js";
 import * as futex from "./futex.js";
 import * as identity from "./identity.js";
+import * as locks from "./locks.js";
 import * as mm from "./mm.js";
 import { SYSCALL_NAMES } from "./names.js";
 import * as poll from "./poll.js";
@@ -109,8 +110,8 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [69, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [70, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [71, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
-  [72, fs.fcntl, "partial", "no locks, no F_SETOWN/F_NOTIFY"],
-  [73, fs.flock, "partial", "one process: never contended, always granted"],
+  [72, fs.fcntl, "partial", "no F_SETOWN/F_SETSIG (SIGIO), F_NOTIFY, leases or seals"],
+  [73, locks.flock, "full"],
   [74, fs.fsync, "full"],
   [75, fs.fsync, "full", "fdatasync"],
   [76, path.truncate, "full"],

@@ -12,6 +12,9 @@ import { makedev, nowNs, S_IFIFO } from "./stat.js";
 
 export const PIPE_BUF = 4096;
 export const PIPE_CAPACITY = 65536;
+/** /proc/sys/fs/pipe-max-size's default: the most F_SETPIPE_SZ gives without CAP_SYS_RESOURCE. */
+export const PIPE_MAX_SIZE = 1048576;
+const PAGE_SIZE = 4096;
 const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_NONBLOCK = 0o4000;
@@ -37,7 +40,24 @@ export class Pipe {
   mtimeNs = this.ctimeNs;
   atimeNs = this.ctimeNs;
 
-  constructor(readonly capacity = PIPE_CAPACITY) {}
+  constructor(public capacity = PIPE_CAPACITY) {}
+
+  /**
+   * F_SETPIPE_SZ: the capacity becomes `size` rounded up to a power of two of at least a page
+   * (Linux's round_pipe_size). Above /proc/sys/fs/pipe-max-size it takes CAP_SYS_RESOURCE,
+   * which a container does not have by default (EPERM); below what the pipe holds, EBUSY.
+   */
+  resize(size: number): number {
+    if (size > 2 ** 31) fail("EINVAL");
+    let n = PAGE_SIZE;
+    while (n < size) n *= 2;
+    if (n > PIPE_MAX_SIZE) fail("EPERM", "above pipe-max-size");
+    if (n < this.bytes) fail("EBUSY");
+    const grew = n > this.capacity;
+    this.capacity = n;
+    if (grew) this.queue.notify(POLLOUT);
+    return n;
+  }
 
   get size(): number {
     return this.bytes;
@@ -215,6 +235,11 @@ export class PipeWriter implements FileDescription {
     // Readers waiting for data now read 0; poll shows POLLHUP.
     this.pipe.queue.notify(POLLHUP | POLLIN);
   }
+}
+
+/** The pipe behind a description, if it is an end of one (fcntl's pipe-size commands). */
+export function pipeOf(d: FileDescription): Pipe | undefined {
+  return d instanceof PipeReader || d instanceof PipeWriter || d instanceof PipeDuplex ? d.pipe : undefined;
 }
 
 /** pipe2(2): the read end and the write end (O_NONBLOCK in `flags` applies to both). */

@@ -5,7 +5,7 @@
 // mounts (-> self/mounts), cmdline, devices, uptime, loadavg, filesystems, and in /proc/sys
 // kernel/{pid_max,ngroups_max,hostname,domainname,osrelease,ostype,cap_last_cap,overflowuid,
 // overflowgid,randomize_va_space,random/{uuid,boot_id},keys/{maxkeys,maxbytes}} and
-// vm/{max_map_count,mmap_min_addr,overcommit_memory} (the formats of proc(5); stat, statm and
+// fs/pipe-max-size, vm/{max_map_count,mmap_min_addr,overcommit_memory} (the formats of proc(5); stat, statm and
 // status in proc-pid.ts, maps, limits and fdinfo in proc-text.ts, the sandbox-wide files in
 // proc-system.ts).
 // Missing (ENOENT): /proc/<pid>/{smaps,io,ns,...}, the rest of /proc/sys, /proc/net.
@@ -24,6 +24,7 @@ import {
   OpenableInode,
   SymlinkInode,
 } from "./inode.js";
+import { PIPE_MAX_SIZE } from "./pipe.js";
 import { ProcMemFile } from "./proc-mem.js";
 import { statLine, statmText, statusText } from "./proc-pid.js";
 import { loadavgText, meminfoText, statText, uptimeText } from "./proc-system.js";
@@ -427,6 +428,9 @@ function sysDir(fs: Fs, parent: SynthDir, o: ProcOptions): SynthDir {
       overflowgid: value(() => "65534"),
       random: { uuid: value(() => randomUUID()), boot_id: value(() => bootId) },
       keys: { maxkeys: value(() => "200"), maxbytes: value(() => "20000") },
+    },
+    fs: {
+      "pipe-max-size": value(() => String(PIPE_MAX_SIZE)),
     },
     vm: {
       max_map_count: value(() => "65530"),

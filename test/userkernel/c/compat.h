@@ -39,6 +39,9 @@ static const char *ename(int e) {
     case ESRCH: return "ESRCH";
     case EPERM: return "EPERM";
     case ENOSYS: return "ENOSYS";
+    case EBADF: return "EBADF";
+    case EBUSY: return "EBUSY";
+    case EDEADLK: return "EDEADLK";
     default: {
       static char b[16];
       snprintf(b, sizeof b, "errno%d", e);
