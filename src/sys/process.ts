@@ -40,6 +40,8 @@ const tgkill_ = libc.func("long syscall(long nr, long tgid, long tid, long sig)"
 // caller needs; the raw call is the host's interface exactly.
 const waitid_ = libc.func("long syscall(long nr, long idtype, long id, void *info, long options, void *ru)");
 const getpid_ = libc.func("int getpid(void)");
+const sched_rr_get_interval_ = libc.func("int sched_rr_get_interval(int pid, void *ts)");
+const membarrier_ = libc.func("long syscall(long nr, long cmd, long flags, long cpu)");
 const prctl_ = libc.func(
   "int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)",
 );
@@ -238,6 +240,24 @@ export function killQuietly(pid: number, sig: number): boolean {
 
 export function getpid(): number {
   return getpid_();
+}
+
+/** sched_rr_get_interval(2) of a host thread: the quantum the host's scheduler gives it. */
+export function schedRrGetInterval(tid: number): { sec: number; nsec: number } {
+  const ts = Buffer.alloc(16);
+  check("sched_rr_get_interval", sched_rr_get_interval_(tid, ts), String(tid));
+  return { sec: Number(ts.readBigInt64LE(0)), nsec: Number(ts.readBigInt64LE(8)) };
+}
+
+const NR_MEMBARRIER = 324;
+const MEMBARRIER_CMD_GLOBAL = 1;
+
+/**
+ * membarrier(MEMBARRIER_CMD_GLOBAL): returns once every thread of the host that was running
+ * has passed a full memory barrier. False when the host refuses it.
+ */
+export function membarrierGlobal(): boolean {
+  return Number(membarrier_(NR_MEMBARRIER, MEMBARRIER_CMD_GLOBAL, 0, 0)) === 0;
 }
 
 export const PR_SET_PDEATHSIG = 1;

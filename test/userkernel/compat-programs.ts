@@ -57,6 +57,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "itimer" },
   { name: "nanosleep" },
   { name: "locks" },
+  { name: "memfd" },
 ];
 
 export interface CompatRootfs {

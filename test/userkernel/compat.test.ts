@@ -53,6 +53,7 @@ export const ENABLED: string[] = [
   "itimer",
   "nanosleep",
   "locks",
+  "memfd",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */

@@ -123,6 +123,22 @@ interface Running {
   done: Promise<unknown>;
 }
 
+/**
+ * The kernel keeps a program's strings (paths, arguments, environment) as byte strings
+ * (latin1: one char per byte), so any bytes a program passes survive; the caller's are text,
+ * so they go in as their UTF-8 bytes.
+ */
+function asByteStrings(o: ProcessOptions): ProcessOptions {
+  const bytes = (s: string) => Buffer.from(s, "utf8").toString("latin1");
+  return {
+    ...o,
+    argv: o.argv.map(bytes),
+    env: o.env.map(bytes),
+    ...(typeof o.binary === "string" ? { binary: bytes(o.binary) } : {}),
+    ...(o.cwd !== undefined ? { cwd: bytes(o.cwd) } : {}),
+  };
+}
+
 export class Kernel {
   /** Every task and thread group by id; /proc lists it. */
   readonly pidns = new PidNamespace<Task>();
@@ -318,7 +334,8 @@ export class Kernel {
   }
 
   /** Load the program into a new address space and build the process's first task. */
-  private async newProcess(opts: ProcessOptions, pid: number): Promise<Task> {
+  private async newProcess(given: ProcessOptions, pid: number): Promise<Task> {
+    const opts = asByteStrings(given);
     const vfs = this.vfs;
     const uid = opts.uid ?? 0;
     const gid = opts.gid ?? 0;

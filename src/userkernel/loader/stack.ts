@@ -79,9 +79,10 @@ function hostAuxv(): Map<number, bigint> {
  * stack pointer the program starts with.
  */
 export function buildInitialStack(mm: AddressSpace, top: number, info: StackInfo): number {
-  const argv = info.argv.map((s) => Buffer.from(`${s}\0`));
-  const env = info.env.map((s) => Buffer.from(`${s}\0`));
-  const execfn = Buffer.from(`${info.execfn}\0`);
+  // Byte strings (latin1: one char per byte), as the kernel keeps every string of a program.
+  const argv = info.argv.map((s) => Buffer.from(`${s}\0`, "latin1"));
+  const env = info.env.map((s) => Buffer.from(`${s}\0`, "latin1"));
+  const execfn = Buffer.from(`${info.execfn}\0`, "latin1");
   const stringBytes = [...argv, ...env].reduce((n, b) => n + b.length, 0) + execfn.length;
   if (stringBytes > MAX_ARG_BYTES) fail("E2BIG", "arguments and environment exceed 2 MiB");
 

@@ -128,3 +128,9 @@ export function writeShared(file: object, offset: number, src: Uint8Array): void
 export function truncateShared(file: object, length: number): void {
   covered(file, length, Number.MAX_SAFE_INTEGER - length, (b) => b.fill(0));
 }
+
+/** Where `file`'s shared pages are in the memory file (undefined: never mapped shared). */
+export function sharedSegment(file: object): { off: number; len: number } | undefined {
+  const s = byFile.get(file);
+  return s ? { off: s.seg.off, len: s.seg.len } : undefined;
+}

@@ -32,15 +32,15 @@ function stringArray(t: Task, ptr: number): string[] {
   for (let i = 0; i < MAX_ARG_STRINGS; i++) {
     const p = addr(t.mm.readU64(ptr + i * 8));
     if (p === 0) return out;
-    // Program arguments are text to the loader, which writes them back as UTF-8.
+    // Byte strings: whatever bytes the program passed reach the new program unchanged.
     let s: string;
     try {
-      s = t.mm.readCString(p, MAX_ARG_STRLEN);
+      s = t.mm.readCString(p, MAX_ARG_STRLEN, "latin1");
     } catch (e) {
       if (e instanceof KernelError && e.code === "ENAMETOOLONG") fail("E2BIG");
       throw e;
     }
-    bytes += Buffer.byteLength(s) + 1;
+    bytes += s.length + 1;
     if (bytes > ARG_BYTES) fail("E2BIG");
     out.push(s);
   }

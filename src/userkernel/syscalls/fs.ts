@@ -5,9 +5,11 @@ import { readWaiting, writeWaiting } from "../kernel/blocking-io.js";
 import type { FileDescription } from "../kernel/fdtable.js";
 import { SI_USER, senderInfo, sendSignal } from "../kernel/signals.js";
 import type { Task } from "../kernel/task.js";
+import { O_CLOEXEC, O_NONBLOCK, O_PATH } from "../vfs/flags.js";
 import { encodeStat, PipeReader, RegularFile, statOf } from "../vfs/index.js";
 import { makePipe, pipeOf } from "../vfs/pipe.js";
 import { F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW, fcntlLock } from "./locks.js";
+import { F_ADD_SEALS, F_GET_SEALS, fcntlSeals } from "./memfd.js";
 import { addr, type Handler, int, size, uint } from "./types.js";
 
 /** The host caps one read or write at this (MAX_RW_COUNT). */
@@ -136,8 +138,6 @@ export const dup2: Handler = (t, a) => {
   return newfd;
 };
 
-const O_CLOEXEC = 0o2000000;
-
 export const dup3: Handler = (t, a) => {
   const [oldfd, newfd, flags] = [int(a[0]), int(a[1]), int(a[2])];
   if (flags & ~O_CLOEXEC || oldfd === newfd) fail("EINVAL");
@@ -184,6 +184,9 @@ export const fcntl: Handler = (t, a) => {
     case F_OFD_SETLK:
     case F_OFD_SETLKW:
       return fcntlLock(t, d, cmd, a[2] ?? 0n);
+    case F_ADD_SEALS:
+    case F_GET_SEALS:
+      return fcntlSeals(t, d, cmd, a[2] ?? 0n);
     case F_GETPIPE_SZ:
     case F_SETPIPE_SZ: {
       const pipe = pipeOf(d);
@@ -197,10 +200,26 @@ export const fcntl: Handler = (t, a) => {
 };
 
 const FIONREAD = 0x541b;
+const FIONBIO = 0x5421;
+const FIONCLEX = 0x5450;
+const FIOCLEX = 0x5451;
 
 export const ioctl: Handler = (t, a) => {
-  const d = t.fds.get(int(a[0]));
+  const fd = int(a[0]);
+  const d = t.fds.get(fd);
   const req = uint(a[1]);
+  // The requests every kind of file answers (Linux's do_vfs_ioctl), before the file's own.
+  switch (req) {
+    case FIOCLEX:
+    case FIONCLEX:
+      t.fds.setCloexec(fd, req === FIOCLEX);
+      return 0;
+    case FIONBIO: {
+      const on = t.mm.readU32(addr(a[2])) !== 0;
+      d.flags = on ? d.flags | O_NONBLOCK : d.flags & ~O_NONBLOCK;
+      return 0;
+    }
+  }
   if (req === FIONREAD && (d instanceof PipeReader || d instanceof RegularFile)) {
     const n = d instanceof PipeReader ? d.pipe.size : Math.max(0, d.inode.size() - d.pos);
     t.mm.writeU32(addr(a[2]), Math.min(n, 0x7fffffff));
@@ -321,8 +340,6 @@ export const sendfile: Handler = async (t, a) => {
 };
 
 function pipeInto(t: Task, fdsPtr: number, flags: number): number {
-  const O_NONBLOCK = 0o4000;
-  const O_CLOEXEC = 0o2000000;
   const O_DIRECT = 0o40000;
   if (flags & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT)) fail("EINVAL");
   if (flags & O_DIRECT) fail("EINVAL", "packet-mode pipes");
@@ -373,6 +390,69 @@ export const ftruncate: Handler = async (t, a) => {
   const len = BigInt.asIntN(64, a[1] ?? 0n);
   if (len < 0n || !d.truncate) fail("EINVAL");
   await d.truncate(Number(len));
+  return 0;
+};
+
+const FALLOC_FL_KEEP_SIZE = 0x01;
+const FALLOC_FL_PUNCH_HOLE = 0x02;
+const FALLOC_FL_COLLAPSE_RANGE = 0x08;
+const FALLOC_FL_ZERO_RANGE = 0x10;
+const FALLOC_FL_INSERT_RANGE = 0x20;
+const FALLOC_FL_UNSHARE_RANGE = 0x40;
+/** The operation bits, of which a call names one at most (FALLOC_FL_MODE_MASK; none: allocate). */
+const FALLOC_FL_MODES =
+  FALLOC_FL_PUNCH_HOLE |
+  FALLOC_FL_COLLAPSE_RANGE |
+  FALLOC_FL_ZERO_RANGE |
+  FALLOC_FL_INSERT_RANGE |
+  FALLOC_FL_UNSHARE_RANGE;
+const S_IFMT = 0o170000;
+
+/** vfs_fallocate's checks of the mode alone: KEEP_SIZE plus one operation, as each allows. */
+function checkFallocMode(mode: number): void {
+  if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_MODES)) fail("ENOTSUP");
+  switch (mode & FALLOC_FL_MODES) {
+    case 0:
+    case FALLOC_FL_UNSHARE_RANGE:
+    case FALLOC_FL_ZERO_RANGE:
+      return;
+    case FALLOC_FL_PUNCH_HOLE:
+      if (!(mode & FALLOC_FL_KEEP_SIZE)) fail("ENOTSUP");
+      return;
+    case FALLOC_FL_COLLAPSE_RANGE:
+    case FALLOC_FL_INSERT_RANGE:
+      if (mode & FALLOC_FL_KEEP_SIZE) fail("ENOTSUP");
+      return;
+    default:
+      fail("ENOTSUP");
+  }
+}
+
+/**
+ * fallocate with Linux's checks in vfs_fallocate's order; the files then do what tmpfs does:
+ * allocate (mode 0 or KEEP_SIZE) and PUNCH_HOLE; the other operations are EOPNOTSUPP, as there.
+ */
+export const fallocate: Handler = async (t, a) => {
+  const d = t.fds.get(int(a[0]));
+  const mode = int(a[1]);
+  const offset = BigInt.asIntN(64, a[2] ?? 0n);
+  const len = BigInt.asIntN(64, a[3] ?? 0n);
+  if (offset < 0n || len <= 0n) fail("EINVAL");
+  checkFallocMode(mode);
+  if ((d.flags & 3) === 0 /* O_RDONLY */ || d.flags & O_PATH) fail("EBADF");
+  const type = statOf(d).mode & S_IFMT;
+  if (type === 0o010000) fail("ESPIPE");
+  if (type === 0o040000) fail("EISDIR");
+  if (type !== 0o100000 && type !== 0o060000) fail("ENODEV");
+  if (offset + len > BigInt(Number.MAX_SAFE_INTEGER)) fail("EFBIG");
+  if (!(d instanceof RegularFile) || mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) fail("ENOTSUP");
+  const punch = (mode & FALLOC_FL_PUNCH_HOLE) !== 0;
+  await d.allocate(
+    Number(offset),
+    Number(len),
+    punch ? "punch" : "reserve",
+    (mode & FALLOC_FL_KEEP_SIZE) !== 0,
+  );
   return 0;
 };
 

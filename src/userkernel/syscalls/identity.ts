@@ -2,7 +2,7 @@
 import { randomFillSync } from "node:crypto";
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
-import { addr, type Handler, int, size, uint } from "./types.js";
+import { type Args, addr, type Handler, int, size, uint } from "./types.js";
 
 export const getuid: Handler = (t) => t.creds.uid;
 export const geteuid: Handler = (t) => t.creds.euid;
@@ -111,6 +111,27 @@ export const setresgid: Handler = (t, a) => {
   if (ids[2] !== -1) c.sgid = ids[2]!;
   return 0;
 };
+
+/** Linux's setreuid/setregid: which ids an unprivileged caller may pick for each slot, and when the saved id follows. */
+function setReal(t: Task, a: Args, which: "uid" | "gid"): number {
+  const [r, e] = [Number(BigInt.asIntN(32, a[0]!)), Number(BigInt.asIntN(32, a[1]!))];
+  const c = t.creds;
+  const [real, eff, saved] = which === "uid" ? [c.uid, c.euid, c.suid] : [c.gid, c.egid, c.sgid];
+  const privileged = c.euid === 0;
+  if (r !== -1 && !privileged && r !== real && r !== eff) fail("EPERM");
+  if (e !== -1 && !privileged && e !== real && e !== eff && e !== saved) fail("EPERM");
+  const newReal = r !== -1 ? r : real;
+  const newEff = e !== -1 ? e : eff;
+  // The saved id becomes the new effective one when the real id is set, or the effective one
+  // is set to something other than the old real id.
+  const newSaved = r !== -1 || (e !== -1 && e !== real) ? newEff : saved;
+  if (which === "uid") [c.uid, c.euid, c.suid] = [newReal, newEff, newSaved];
+  else [c.gid, c.egid, c.sgid] = [newReal, newEff, newSaved];
+  return 0;
+}
+
+export const setreuid: Handler = (t, a) => setReal(t, a, "uid");
+export const setregid: Handler = (t, a) => setReal(t, a, "gid");
 
 export const getresuid: Handler = (t, a) => {
   t.mm.writeU32(addr(a[0]), t.creds.uid);

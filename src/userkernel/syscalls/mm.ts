@@ -5,6 +5,7 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED_VALIDATE, PROT_WRITE } from "../
 import { PAGE, pageUp } from "../mm/memfile.js";
 import { copySharedFilePages, sharedFilePages } from "../mm/shared-files.js";
 import { RegularFile } from "../vfs/index.js";
+import { checkWritableMapping } from "../vfs/memfd.js";
 import { type Args, addr, type Handler, int, long, size } from "./types.js";
 
 const O_ACCMODE = 3;
@@ -53,6 +54,7 @@ async function mapFile(
   // A file in the kernel's memory: every shared mapping of it maps the same pages.
   if (shared && d instanceof RegularFile) {
     const f = d;
+    if (prot & PROT_WRITE) checkWritableMapping(f.inode);
     const at = sharedFilePages(t.mm.mem, f.inode, off, length, (dst, pos) => f.pread(dst, pos));
     return t.mm.mapShared(start, length, prot, flags, at, name);
   }

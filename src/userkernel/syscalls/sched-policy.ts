@@ -1,10 +1,12 @@
 // How a process asks to be scheduled: CPU affinity, the scheduling policy and its
 // parameters, nice values, I/O priority, and getcpu and membarrier. The sandbox's CPUs are
 // the host CPUs moat may run on (its stubs inherit that set); the values a process sets are
-// recorded and read back, and a nice value at or above 0 is applied to its stub on the host
-// (a lower one would take CPU from the host: the stub stays at 0).
+// recorded per process (Linux keeps them per thread) and read back, and a nice value at or
+// above 0 is applied to its threads' stubs on the host (a lower one would take CPU from the
+// host: the stubs stay at 0). A call may name any task of the sandbox by its tid.
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
+import { membarrierGlobal, schedRrGetInterval as rrInterval } from "../../sys/process.js";
 import { fail } from "../errno.js";
 import { procState } from "../kernel/proc-state.js";
 import type { Task } from "../kernel/task.js";
@@ -31,34 +33,51 @@ function maskBytes(): number {
   return Math.max(1, Math.ceil(allowedCpus().toString(2).length / 64)) * 8;
 }
 
-/** The calls that name a process take 0 or the caller's own pid: the only process they can see. */
-function self(t: Task, pid: number): void {
+/**
+ * The task a scheduling call names: 0 is the caller, any other number a tid of the sandbox
+ * (Linux's find_process_by_pid: ESRCH when there is none, a negative number included).
+ */
+function taskOf(t: Task, pid: number): Task {
+  if (pid === 0) return t;
+  return (pid > 0 ? t.pidns.task(pid) : undefined) ?? fail("ESRCH");
+}
+
+/** The calls that refuse a negative pid with EINVAL before they look it up. */
+function taskOfPid(t: Task, pid: number): Task {
   if (pid < 0) fail("EINVAL");
-  if (pid !== 0 && pid !== t.pid) fail("ESRCH");
+  return taskOf(t, pid);
+}
+
+/** Changing another process's scheduling takes the same owner (check_same_owner) or CAP_SYS_NICE. */
+function mayAlter(t: Task, target: Task): void {
+  const [c, o] = [t.creds, target.creds];
+  if (target !== t && c.euid !== 0 && c.euid !== o.euid && c.euid !== o.uid) fail("EPERM");
 }
 
 const affinityOf = (t: Task): bigint => procState(t).affinity ?? allowedCpus();
 
 export const schedGetaffinity: Handler = (t, a) => {
-  self(t, int(a[0]));
+  // Linux checks the length before it looks the task up.
   const len = uint(a[1]);
   const size = maskBytes();
   if (len * 8 < allowedCpus().toString(2).length || len % 8 !== 0) fail("EINVAL");
+  const target = taskOf(t, int(a[0]));
   const out = Buffer.alloc(Math.min(len, size));
-  let m = affinityOf(t);
+  let m = affinityOf(target);
   for (let i = 0; i < out.length; i++, m >>= 8n) out[i] = Number(m & 0xffn);
   t.mm.write(addr(a[2]), out);
   return out.length;
 };
 
 export const schedSetaffinity: Handler = (t, a) => {
-  self(t, int(a[0]));
+  const target = taskOf(t, int(a[0]));
+  mayAlter(t, target);
   const raw = t.mm.read(addr(a[2]), Math.min(uint(a[1]), maskBytes()));
   let m = 0n;
   for (let i = raw.length - 1; i >= 0; i--) m = (m << 8n) | BigInt(raw[i]!);
   const kept = m & allowedCpus();
   if (kept === 0n) fail("EINVAL");
-  procState(t).affinity = kept;
+  procState(target).affinity = kept;
   return 0;
 };
 
@@ -93,14 +112,13 @@ const SCHED_DEADLINE = 6;
 const SCHED_RESET_ON_FORK = 0x40000000;
 
 export const schedGetscheduler: Handler = (t, a) => {
-  self(t, int(a[0]));
-  const s = procState(t);
+  const s = procState(taskOfPid(t, int(a[0])));
   return s.policy | (s.resetOnFork ? SCHED_RESET_ON_FORK : 0);
 };
 
 export const schedGetparam: Handler = (t, a) => {
-  self(t, int(a[0]));
   if (a[1] === 0n) fail("EINVAL");
+  taskOfPid(t, int(a[0]));
   // Normal policies have priority 0.
   t.mm.writeU32(addr(a[1]), 0);
   return 0;
@@ -117,19 +135,35 @@ function checkPolicy(policy: number, priority: number): void {
 }
 
 export const schedSetscheduler: Handler = (t, a) => {
-  self(t, int(a[0]));
-  if (a[2] === 0n) fail("EINVAL");
+  if (a[2] === 0n || int(a[0]) < 0) fail("EINVAL");
+  const priority = t.mm.readU32(addr(a[2])) | 0;
+  const target = taskOfPid(t, int(a[0]));
   const policy = int(a[1]) & ~SCHED_RESET_ON_FORK;
-  checkPolicy(policy, t.mm.readU32(addr(a[2])) | 0);
-  procState(t).policy = policy;
-  procState(t).resetOnFork = (int(a[1]) & SCHED_RESET_ON_FORK) !== 0;
+  checkPolicy(policy, priority);
+  mayAlter(t, target);
+  const s = procState(target);
+  s.policy = policy;
+  s.resetOnFork = (int(a[1]) & SCHED_RESET_ON_FORK) !== 0;
   return 0;
 };
 
 export const schedSetparam: Handler = (t, a) => {
-  self(t, int(a[0]));
-  if (a[1] === 0n) fail("EINVAL");
-  checkPolicy(procState(t).policy, t.mm.readU32(addr(a[1])) | 0);
+  if (a[1] === 0n || int(a[0]) < 0) fail("EINVAL");
+  const priority = t.mm.readU32(addr(a[1])) | 0;
+  const target = taskOfPid(t, int(a[0]));
+  checkPolicy(procState(target).policy, priority);
+  mayAlter(t, target);
+  return 0;
+};
+
+/** The host's round-robin quantum for the stub that runs the task (the host schedules it). */
+export const schedRrGetInterval: Handler = (t, a) => {
+  const target = taskOfPid(t, int(a[0]));
+  const ts = rrInterval(target.ctx.hostTid);
+  const b = Buffer.alloc(16);
+  b.writeBigInt64LE(BigInt(ts.sec), 0);
+  b.writeBigInt64LE(BigInt(ts.nsec), 8);
+  t.mm.write(addr(a[1]), b);
   return 0;
 };
 
@@ -158,8 +192,7 @@ export const schedGetattr: Handler = (t, a) => {
   const usize = uint(a[2]);
   if (a[1] === 0n || pid < 0 || usize < SCHED_ATTR_SIZE_VER0 || usize > PAGE_SIZE || uint(a[3]) !== 0)
     fail("EINVAL");
-  self(t, pid);
-  const s = procState(t);
+  const s = procState(taskOf(t, pid));
   const b = Buffer.alloc(SCHED_ATTR_SIZE);
   const size = Math.min(usize, SCHED_ATTR_SIZE);
   b.writeUInt32LE(size, 0);
@@ -189,14 +222,14 @@ export const schedSetattr: Handler = (t, a) => {
     tooBig();
   const raw = Buffer.alloc(SCHED_ATTR_SIZE);
   raw.set(t.mm.read(at, Math.min(size, SCHED_ATTR_SIZE)));
-  self(t, pid);
+  const target = taskOf(t, pid);
   const policy = raw.readUInt32LE(4);
   const flags64 = raw.readBigUInt64LE(8);
   if (flags64 & ~BigInt(SCHED_FLAG_ALL)) fail("EINVAL");
   const flags = Number(flags64);
   const nice = Math.min(19, Math.max(-20, raw.readInt32LE(16)));
   const priority = raw.readUInt32LE(20) | 0;
-  const s = procState(t);
+  const s = procState(target);
   if (!(flags & SCHED_FLAG_KEEP_POLICY)) {
     // Deadline scheduling needs its runtime <= deadline <= period, then CAP_SYS_NICE.
     if (policy === SCHED_DEADLINE) {
@@ -206,7 +239,8 @@ export const schedSetattr: Handler = (t, a) => {
     }
     checkPolicy(policy, priority);
   }
-  if (!(flags & SCHED_FLAG_KEEP_PARAMS)) setNice(t, nice);
+  mayAlter(t, target);
+  if (!(flags & SCHED_FLAG_KEEP_PARAMS)) setNice(t, target, nice);
   if (!(flags & SCHED_FLAG_KEEP_POLICY)) s.policy = policy;
   s.resetOnFork = (flags & SCHED_FLAG_RESET_ON_FORK) !== 0;
   return 0;
@@ -216,38 +250,74 @@ const PRIO_PROCESS = 0;
 const PRIO_PGRP = 1;
 const PRIO_USER = 2;
 
-/** The processes `which`/`who` name: the caller, or none (ESRCH). */
-function prioTarget(t: Task, which: number, who: number): void {
-  if (which === PRIO_PROCESS || which === PRIO_PGRP) {
-    // One process per sandbox today: it is its own process group.
-    if (who !== 0 && who !== t.pid) fail("ESRCH");
-  } else if (which === PRIO_USER) {
-    if (who !== 0 && who !== t.creds.uid) fail("ESRCH");
-  } else fail("EINVAL");
+/** One live task of each process of the sandbox. */
+function processes(t: Task): Task[] {
+  const out: Task[] = [];
+  for (const id of t.pidns.tgids()) {
+    const first = t.pidns.group(id)?.tasks.values().next().value;
+    if (first) out.push(first);
+  }
+  return out;
+}
+
+/**
+ * The processes `which`/`who` name (getpriority, setpriority, ioprio_*): one by its id, a
+ * process group, or a user's (real uid) processes; 0 is the caller's own. ESRCH when none.
+ */
+function targets(t: Task, which: "process" | "pgrp" | "user", who: number): Task[] {
+  let out: Task[];
+  if (which === "process") out = [taskOf(t, who)];
+  else if (which === "pgrp") {
+    const pgid = who === 0 ? t.group.pgid : who;
+    out = processes(t).filter((p) => p.group.pgid === pgid);
+  } else {
+    const uid = who === 0 ? t.creds.uid : who;
+    out = processes(t).filter((p) => p.creds.uid === uid);
+  }
+  return out.length > 0 ? out : fail("ESRCH");
+}
+
+function prioTargets(t: Task, which: number, who: number): Task[] {
+  if (which === PRIO_PROCESS) return targets(t, "process", who);
+  if (which === PRIO_PGRP) return targets(t, "pgrp", who);
+  if (which === PRIO_USER) return targets(t, "user", who);
+  return fail("EINVAL");
 }
 
 /** The raw syscall's value is 20 - nice (1..40), so that it is never negative; glibc converts. */
-export const getpriority: Handler = (t, a) => {
-  prioTarget(t, int(a[0]), int(a[1]));
-  return 20 - procState(t).nice;
-};
+export const getpriority: Handler = (t, a) =>
+  Math.max(...prioTargets(t, int(a[0]), int(a[1])).map((p) => 20 - procState(p).nice));
 
+/** setpriority: every process named; as Linux, the result is the last one's. */
 export const setpriority: Handler = (t, a) => {
-  prioTarget(t, int(a[0]), int(a[1]));
-  setNice(t, Math.min(19, Math.max(-20, int(a[2]))));
+  const nice = Math.min(19, Math.max(-20, int(a[2])));
+  let error: unknown;
+  for (const p of prioTargets(t, int(a[0]), int(a[1]))) {
+    try {
+      mayAlter(t, p);
+      setNice(t, p, nice);
+      error = undefined;
+    } catch (e) {
+      error = e;
+    }
+  }
+  if (error) throw error;
   return 0;
 };
 
-function setNice(t: Task, nice: number): void {
-  const s = procState(t);
+/** Set `target`'s nice value on behalf of `t`, and on the host for each of its threads' stubs. */
+function setNice(t: Task, target: Task, nice: number): void {
+  const s = procState(target);
   // Lowering it takes CAP_SYS_NICE (root in the sandbox) or RLIMIT_NICE's allowance.
   const floor = 20 - Number(t.group.rlimits.get(13)?.[0] ?? 0n);
   if (nice < s.nice && t.creds.euid !== 0 && nice < floor) fail("EACCES");
   s.nice = nice;
-  try {
-    os.setPriority(t.mm.hostPid, Math.max(0, nice));
-  } catch {
-    // The stub is gone (the process is exiting): nothing to apply.
+  for (const thread of target.group.tasks) {
+    try {
+      os.setPriority(thread.ctx.hostTid, Math.max(0, nice));
+    } catch {
+      // The stub is gone (the thread is exiting): nothing to apply.
+    }
   }
 }
 
@@ -256,10 +326,11 @@ const MEMBARRIER_CMD_PRIVATE_EXPEDITED = 8;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 16;
 
 /**
- * membarrier: every thread of the process passes a memory barrier before it returns. One
- * thread per process today: the caller is stopped in the kernel, so there is no other
- * thread to order and each command only has to follow Linux's rules (register before a
- * private expedited barrier). With threads this must interrupt them, or ask the host.
+ * membarrier: every other thread passes a memory barrier before it returns. The threads are
+ * host threads of the stubs, so the host's global barrier (which waits until every CPU has
+ * switched) orders them; a process whose caller is its only thread has nothing to order
+ * (the caller is stopped in the kernel). The rules are Linux's: register before a private
+ * expedited barrier.
  */
 export const membarrier: Handler = (t, a) => {
   const cmd = int(a[0]);
@@ -271,17 +342,24 @@ export const membarrier: Handler = (t, a) => {
         MEMBARRIER_CMD_GLOBAL | MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED
       );
     case MEMBARRIER_CMD_GLOBAL:
+      hostBarrier(t.pidns.size > 1 || t.group.tasks.size > 1);
       return 0;
     case MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED:
       s.membarrier |= MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
       return 0;
     case MEMBARRIER_CMD_PRIVATE_EXPEDITED:
       if (!(s.membarrier & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)) fail("EPERM");
+      hostBarrier(t.group.tasks.size > 1);
       return 0;
     default:
       return fail("EINVAL");
   }
 };
+
+/** Order the other threads' memory through the host, when there are any to order. */
+function hostBarrier(needed: boolean): void {
+  if (needed && !membarrierGlobal()) fail("EINVAL", "the host refused membarrier");
+}
 
 const IOPRIO_WHO_PROCESS = 1;
 const IOPRIO_WHO_PGRP = 2;
@@ -290,23 +368,20 @@ const IOPRIO_CLASS_RT = 1;
 const IOPRIO_CLASS_BE = 2;
 const IOPRIO_CLASS_IDLE = 3;
 
-function ioprioTarget(t: Task, which: number, who: number): void {
-  if (which === IOPRIO_WHO_PROCESS || which === IOPRIO_WHO_PGRP) {
-    if (who !== 0 && who !== t.pid) fail("ESRCH");
-  } else if (which === IOPRIO_WHO_USER) {
-    if (who !== 0 && who !== t.creds.uid) fail("ESRCH");
-  } else fail("EINVAL");
+function ioprioTargets(t: Task, which: number, who: number): Task[] {
+  if (which === IOPRIO_WHO_PROCESS) return targets(t, "process", who);
+  if (which === IOPRIO_WHO_PGRP) return targets(t, "pgrp", who);
+  if (which === IOPRIO_WHO_USER) return targets(t, "user", who);
+  return fail("EINVAL");
 }
 
-/** ioprio_get: what ioprio_set recorded (0, IOPRIO_CLASS_NONE, until then). */
-export const ioprioGet: Handler = (t, a) => {
-  ioprioTarget(t, int(a[0]), int(a[1]));
-  return procState(t).ioprio;
-};
+/** ioprio_get: what ioprio_set recorded (0, IOPRIO_CLASS_NONE, until then); of several, the lowest value. */
+export const ioprioGet: Handler = (t, a) =>
+  Math.min(...ioprioTargets(t, int(a[0]), int(a[1])).map((p) => procState(p).ioprio));
 
 /** ioprio_set: recorded; the sandbox's file I/O is the host's, in moat's own I/O class. */
 export const ioprioSet: Handler = (t, a) => {
-  ioprioTarget(t, int(a[0]), int(a[1]));
+  const named = ioprioTargets(t, int(a[0]), int(a[1]));
   const v = int(a[2]);
   const cls = v >> 13;
   const data = v & 0x1fff;
@@ -314,6 +389,9 @@ export const ioprioSet: Handler = (t, a) => {
     if (data >= 8) fail("EINVAL");
     if (cls === IOPRIO_CLASS_RT && t.creds.euid !== 0) fail("EPERM");
   } else if (cls !== IOPRIO_CLASS_IDLE && cls !== 0) fail("EINVAL");
-  procState(t).ioprio = v;
+  for (const p of named) {
+    mayAlter(t, p);
+    procState(p).ioprio = v;
+  }
   return 0;
 };

@@ -12,6 +12,7 @@ import * as path from "./fs-path.js";
 import * as futex from "./futex.js";
 import * as identity from "./identity.js";
 import * as locks from "./locks.js";
+import * as memfd from "./memfd.js";
 import * as mm from "./mm.js";
 import { SYSCALL_NAMES } from "./names.js";
 import * as poll from "./poll.js";
@@ -110,7 +111,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [69, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [70, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [71, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
-  [72, fs.fcntl, "partial", "no F_SETOWN/F_SETSIG (SIGIO), F_NOTIFY, leases or seals"],
+  [72, fs.fcntl, "partial", "no F_SETOWN/F_SETSIG (SIGIO), F_NOTIFY or leases"],
   [73, locks.flock, "full"],
   [74, fs.fsync, "full"],
   [75, fs.fsync, "full", "fdatasync"],
@@ -151,8 +152,8 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [110, proc.getppid, "full"],
   [111, identity.getpgrp, "full"],
   [112, identity.setsid, "full"],
-  [113, enosys, "none"],
-  [114, enosys, "none"],
+  [113, identity.setreuid, "full"],
+  [114, identity.setregid, "full"],
   [115, identity.getgroups, "full"],
   [116, identity.setgroups, "full", "privilege is euid 0 in the sandbox, as for setuid"],
   [117, identity.setresuid, "full"],
@@ -179,14 +180,14 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [138, path.fstatfs, "full"],
   [139, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [140, policy.getpriority, "full"],
-  [141, policy.setpriority, "partial", "a nice value >= 0 is applied to the stub on the host; a lower one is recorded only"],
+  [141, policy.setpriority, "partial", "a nice value >= 0 is applied to the threads' stubs on the host; a lower one is recorded only"],
   [142, policy.schedSetparam, "partial", "normal policies only: real-time ones are EPERM, as without CAP_SYS_NICE"],
   [143, policy.schedGetparam, "full"],
   [144, policy.schedSetscheduler, "partial", "SCHED_OTHER, SCHED_BATCH, SCHED_IDLE (recorded); FIFO and RR are EPERM, as without CAP_SYS_NICE"],
   [145, policy.schedGetscheduler, "full"],
   [146, policy.schedGetPriorityMax, "full"],
   [147, policy.schedGetPriorityMin, "full"],
-  [148, enosys, "none"],
+  [148, policy.schedRrGetInterval, "full", "the host's quantum for the thread's stub"],
   [149, mm.noop, "full", "mlock: memory is never swapped out"],
   [150, mm.noop, "full", "munlock"],
   [151, enosys, "none"],
@@ -338,7 +339,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [282, enosys, "none", "no signalfd/timerfd/eventfd yet"],
   [283, enosys, "none", "no signalfd/timerfd/eventfd yet"],
   [284, enosys, "none", "no signalfd/timerfd/eventfd yet"],
-  [285, enosys, "none"],
+  [285, fs.fallocate, "partial", "as tmpfs: reserve (mode 0, KEEP_SIZE) and PUNCH_HOLE; ZERO/COLLAPSE/INSERT/UNSHARE_RANGE are EOPNOTSUPP, as there"],
   [286, enosys, "none", "no signalfd/timerfd/eventfd yet"],
   [287, enosys, "none", "no signalfd/timerfd/eventfd yet"],
   [288, enosys, "none", "no sockets yet"],
@@ -372,12 +373,12 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [316, path.renameat2, "partial", "no RENAME_WHITEOUT"],
   [317, enosys, "none", "no seccomp filters inside the sandbox"],
   [318, identity.getrandom, "full"],
-  [319, enosys, "none"],
+  [319, memfd.memfdCreate, "partial", "MFD_CLOEXEC, MFD_ALLOW_SEALING; no MFD_HUGETLB (EINVAL)"],
   [320, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [321, enosys, "none", "no tracing of the sandbox's own processes"],
   [322, exec.execveat, "partial", "no flags; static and dynamic ELF, #! scripts"],
   [323, enosys, "none", "no tracing of the sandbox's own processes"],
-  [324, policy.membarrier, "partial", "QUERY, GLOBAL, (REGISTER_)PRIVATE_EXPEDITED; one thread per process, so there is no other thread to order yet"],
+  [324, policy.membarrier, "partial", "QUERY, GLOBAL, (REGISTER_)PRIVATE_EXPEDITED, through the host's global barrier; no SYNC_CORE or RSEQ"],
   [325, enosys, "none"],
   [326, enosys, "none"],
   [327, enosys, "none"],

@@ -146,6 +146,31 @@ export class RegularFile extends VfsFile {
     truncateShared(this.inode, length);
   }
 
+  /**
+   * fallocate's two operations a tmpfs file has (the syscall layer checked the mode): make
+   * [offset, offset+length) part of the file (its size grows to cover it unless `keepSize`),
+   * or punch a hole (the range reads as zeros; the size stays).
+   */
+  async allocate(offset: number, length: number, op: "reserve" | "punch", keepSize: boolean): Promise<void> {
+    await this.inode.copyUp();
+    const size = this.inode.size();
+    const end = offset + length;
+    if (op === "punch") {
+      const stop = Math.min(end, size);
+      const zeros = Buffer.alloc(Math.min(stop - offset, 1 << 20));
+      for (let at = offset; at < stop; at += zeros.length) {
+        const part = zeros.subarray(0, Math.min(zeros.length, stop - at));
+        this.inode.write(at, part);
+        writeShared(this.inode, at, part);
+      }
+      return;
+    }
+    if (!keepSize && end > size) {
+      this.inode.truncate(end);
+      truncateShared(this.inode, end);
+    }
+  }
+
   sync(): void {}
 
   override release(): void {

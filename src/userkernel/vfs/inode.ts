@@ -165,6 +165,13 @@ export interface ImageRef {
 
 const MAX_ABSENT = 4096;
 
+/** fcntl(F_ADD_SEALS)'s seals (Linux's values). */
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+export const F_SEAL_FUTURE_WRITE = 0x10;
+
 function childPath(parent: string, name: string): string {
   return parent === "." ? name : `${parent}/${name}`;
 }
@@ -176,6 +183,8 @@ export class FileInode extends Inode {
   private image: (ImageRef & { size: number; fd: number | null; opening: Promise<void> | null }) | null;
   /** Descriptions open on the image content; its host descriptor closes with the last. */
   private users = 0;
+  /** memfd seals (F_SEAL_*, vfs/memfd.ts): the changes the content no longer allows. */
+  seals = 0;
 
   constructor(
     fs: Fs,
@@ -300,6 +309,8 @@ export class FileInode extends Inode {
     if (src.length === 0) return 0;
     const end = pos + src.length;
     if (end > Number.MAX_SAFE_INTEGER) fail("EFBIG");
+    if (this.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) || (this.seals & F_SEAL_GROW && end > this.length))
+      fail("EPERM", "the file is sealed");
     if (end > this.length) this.fs.charge(end - this.length);
     this.reserve(end);
     // Bytes between the old end and pos read back as zeros: Buffer.alloc zeroed them, and
@@ -313,6 +324,11 @@ export class FileInode extends Inode {
   /** Set the size (after copyUp()). */
   truncate(size: number): void {
     if (this.image) fail("EIO", "image file truncated without copyUp()");
+    if (
+      (this.seals & F_SEAL_SHRINK && size < this.length) ||
+      (this.seals & F_SEAL_GROW && size > this.length)
+    )
+      fail("EPERM", "the file is sealed");
     this.fs.charge(size - this.length);
     if (size < this.length) this.data.fill(0, size, this.length);
     else this.reserve(size);

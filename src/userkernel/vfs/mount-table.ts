@@ -57,6 +57,16 @@ export class MountTable extends VfsNames {
     root.options = root.options.replace(/^rw\b/, "ro");
   }
 
+  private shmem: Fs | undefined;
+  /** The internal tmpfs that holds files with no name anywhere (memfd_create's), made on first use. */
+  internalTmpfs(): Fs {
+    if (!this.shmem) {
+      this.shmem = new Fs(makedev(0, this.nextMinor++), "tmpfs", "tmpfs");
+      this.shmem.limit = this.memoryLimit;
+    }
+    return this.shmem;
+  }
+
   /** Mount an empty tmpfs on `path` (made in the overlay if the image lacks it). */
   async mountTmpfs(ctx: Ctx, path: string, mode: number | TmpfsOptions = 0o755): Promise<DirInode> {
     const o: TmpfsOptions = typeof mode === "number" ? { mode } : mode;

@@ -42,6 +42,10 @@ static const char *ename(int e) {
     case EBADF: return "EBADF";
     case EBUSY: return "EBUSY";
     case EDEADLK: return "EDEADLK";
+    case ESPIPE: return "ESPIPE";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EISDIR: return "EISDIR";
+    case ENODEV: return "ENODEV";
     default: {
       static char b[16];
       snprintf(b, sizeof b, "errno%d", e);
