@@ -58,6 +58,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "nanosleep" },
   { name: "locks" },
   { name: "memfd" },
+  { name: "exec_bytes" },
 ];
 
 export interface CompatRootfs {

@@ -54,6 +54,7 @@ export const ENABLED: string[] = [
   "nanosleep",
   "locks",
   "memfd",
+  "exec_bytes",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
