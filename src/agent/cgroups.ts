@@ -2,7 +2,7 @@
 // and writes in one container's cgroup (pids.max, the freezer, the OOM kill count, the
 // usage StatsContainer reports). Kept apart from the containers' table because it is the
 // only part that speaks cgroup v2's files, and its limits must hold whatever runs inside.
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, TtrpcError } from "../ttrpc/messages.js";
 
@@ -91,4 +91,27 @@ export function removeCgroup(cgroup: string): void {
   } catch {
     // already gone, or a process is still dying in it; the VM's end removes it anyway
   }
+}
+
+/**
+ * The processes of `cgroup` that live in the PID namespace `pidNs` (a /proc/<pid>/ns/pid
+ * link): the container's own, without the launch tools that joined the cgroup but stay in
+ * the agent's namespace (an exec's nsenter, which waits for its child).
+ */
+export function cgroupProcesses(cgroup: string, pidNs: string): number[] {
+  const out: number[] = [];
+  let pids: string[];
+  try {
+    pids = readFileSync(join(cgroup, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
+  } catch {
+    return out;
+  }
+  for (const p of pids) {
+    try {
+      if (readlinkSync(`/proc/${p}/ns/pid`) === pidNs) out.push(Number(p));
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+  return out;
 }

@@ -5,11 +5,18 @@
 // processes and their stdio (process.ts) and exits (exit.ts), the NIC and resolver
 // (network.ts), a fresh guest (fresh.ts). Kept to the table and the order, so each of
 // those has one job and this file reads as the lifecycle of a container.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Code, TtrpcError } from "../ttrpc/messages.js";
 import { run } from "./busybox.js";
-import { cgroupStats, freezeCgroup, POD_CGROUP, removeCgroup, setPidsLimit } from "./cgroups.js";
+import {
+  cgroupProcesses,
+  cgroupStats,
+  freezeCgroup,
+  POD_CGROUP,
+  removeCgroup,
+  setPidsLimit,
+} from "./cgroups.js";
 import type { ProcExit } from "./exit.js";
 import { freshen } from "./fresh.js";
 import { applyMounts, type Deferred } from "./guest-mounts.js";
@@ -181,6 +188,26 @@ export class Containers {
       process.kill(pid, sig);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+    }
+  }
+
+  /** A signal to every process of the container (runc kill --all): its cgroup's, in its PID namespace. */
+  async signalAll(id: string, sig: number): Promise<void> {
+    const c = this.get(id);
+    if (!c.init) throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${id} has not been started`);
+    const init = await targetPid(c.init);
+    let ns: string;
+    try {
+      ns = readlinkSync(`/proc/${init}/ns/pid`);
+    } catch {
+      return; // The init is gone, and its namespace's processes with it.
+    }
+    for (const pid of cgroupProcesses(c.cgroup, ns)) {
+      try {
+        process.kill(pid, sig);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+      }
     }
   }
 

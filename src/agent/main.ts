@@ -131,7 +131,8 @@ function serve(containers: Containers): TtrpcServer {
   on("StartContainer", async (r) => ({ pid: await containers.start(r.containerId) }));
   on("ExecProcess", async (r) => ({ pid: await containers.exec(r.containerId, r.execId, r.process) }));
   on("SignalProcess", async (r) => {
-    await containers.signal(r.containerId, r.execId, r.signal);
+    if (r.all) await containers.signalAll(r.containerId, r.signal);
+    else await containers.signal(r.containerId, r.execId, r.signal);
     return empty;
   });
   on("WaitProcess", (r) => containers.wait(r.containerId, r.execId));

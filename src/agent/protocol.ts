@@ -124,6 +124,8 @@ message SignalProcessRequest {
   string container_id = 1;
   string exec_id = 2;
   uint32 signal = 3;
+  // Every process of the container (exec_id empty), those its processes forked included.
+  bool all = 4;
 }
 
 message WaitProcessResponse {
@@ -240,7 +242,7 @@ export interface Messages {
   ExecProcessRequest: { containerId: string; execId: string; process: ProcessSpec };
   ProcessRequest: { containerId: string; execId: string };
   StartResponse: { pid: number };
-  SignalProcessRequest: { containerId: string; execId: string; signal: number };
+  SignalProcessRequest: { containerId: string; execId: string; signal: number; all?: boolean };
   WaitProcessResponse: { status: number; exitCode: number; signal: number; oomKilled?: boolean };
   WriteStdinRequest: { containerId: string; execId: string; data: Uint8Array };
   WriteStdinResponse: { length: number };

@@ -70,7 +70,7 @@ export interface MonitorState {
   execListener: { fd: number; watcher: FdWatcher } | undefined;
   stopInitWinSize: () => void;
   /** Signals sent while paused (other than KILL): delivered on resume, as a frozen process gets them. */
-  readonly pending: Array<{ signal: Signal; execId?: string }>;
+  readonly pending: Array<{ signal: Signal; execId?: string; all?: boolean }>;
   readonly execs: Map<string, Exec>;
 }
 

@@ -106,8 +106,10 @@ export async function onStart(): Promise<MonitorReply> {
   return { ok: true, pid: process.pid };
 }
 
-async function deliver(sig: Signal, execId?: string): Promise<void> {
-  await mon.sandbox!.signal(id, sig, execId);
+/** `all`: every process of the container, the ones its processes forked included (runc kill --all). */
+async function deliver(sig: Signal, execId?: string, all = false): Promise<void> {
+  if (all) await mon.sandbox!.signalAll(id, sig);
+  else await mon.sandbox!.signal(id, sig, execId);
 }
 
 export async function onKill(req: MonitorRequest): Promise<MonitorReply> {
@@ -123,26 +125,21 @@ export async function onKill(req: MonitorRequest): Promise<MonitorReply> {
     void finish(128 + SignalNumbers[sig]);
     return { ok: true };
   }
-  const targets: Array<string | undefined> = req.all
-    ? [...[...mon.execs].filter(([, x]) => x.running).map(([e]) => e), undefined]
-    : [req.execId];
+  const all = Boolean(req.all);
   if (record.status === "paused") {
     if (sig !== "SIGKILL") {
-      for (const t of targets) mon.pending.push({ signal: sig, ...(t ? { execId: t } : {}) });
+      mon.pending.push({
+        signal: sig,
+        ...(req.execId ? { execId: req.execId } : {}),
+        ...(all ? { all } : {}),
+      });
       return { ok: true };
     }
     // SIGKILL ends even a frozen process: thaw the sandbox so the kill can reach it.
     thaw(record.isolation ?? "");
     await setStatus({ status: "running" });
   }
-  for (const t of targets) {
-    try {
-      await deliver(sig, t);
-    } catch (e) {
-      // With --all, an exec that ended meanwhile is no failure.
-      if (!req.all || t === undefined) throw e;
-    }
-  }
+  await deliver(sig, all ? undefined : req.execId, all);
   return { ok: true };
 }
 
@@ -163,7 +160,7 @@ export async function onResume(): Promise<MonitorReply> {
   await setStatus({ status: "running" });
   log("resumed");
   for (const p of mon.pending.splice(0)) {
-    await deliver(p.signal, p.execId).catch((e: Error) => log(`signal after resume: ${e.message}`));
+    await deliver(p.signal, p.execId, p.all).catch((e: Error) => log(`signal after resume: ${e.message}`));
   }
   return { ok: true };
 }

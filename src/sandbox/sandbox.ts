@@ -24,6 +24,11 @@ export interface Sandbox {
   exec(exec: ExecConfig): Promise<{ pid?: number }>;
   /** Deliver a signal to the init process (no execId) or to an exec'd process. */
   signal(containerId: string, signal: Signal, execId?: string): Promise<void>;
+  /**
+   * Deliver a signal to every process of the container, those its processes forked
+   * included (runc kill --all, the shim's Kill with all).
+   */
+  signalAll(containerId: string, signal: Signal): Promise<void>;
   /** Resolve when the process ends. Safe to call several times and after it ended. */
   wait(containerId: string, execId?: string): Promise<ExitStatus>;
   /** Close the process's stdin (EOF). */

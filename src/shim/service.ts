@@ -393,7 +393,8 @@ export class TaskService {
     const p = this.proc(r.id, r.execId);
     const sig = signalName(r.signal);
     if (!sig) throw new TtrpcError(Code.INVALID_ARGUMENT, `signal ${r.signal} is not a signal moat knows`);
-    const targets = r.all && !r.execId ? [p, ...t.execs.values()] : [p];
+    const all = r.all && !r.execId;
+    const targets = all ? [p, ...t.execs.values()] : [p];
     const sandbox = await this.sandbox;
     let delivered = 0;
     for (const q of targets) {
@@ -401,10 +402,15 @@ export class TaskService {
         // Nothing runs yet: a signal ends the process before it starts, as with runc.
         await this.exited(t, q, 128 + r.signal);
         delivered++;
-      } else if (q.status === "running") {
+      } else if (q.status === "running" && !all) {
         await sandbox!.signal(t.id, sig as Signal, q.execId || undefined);
         delivered++;
       }
+    }
+    // With all, one delivery reaches every process of the container, forked ones included.
+    if (all && p.status === "running") {
+      await sandbox!.signalAll(t.id, sig as Signal);
+      delivered++;
     }
     if (delivered === 0) throw notFound(`process ${r.execId || r.id}: process already finished`);
     return {};

@@ -181,7 +181,6 @@ export class UserkernelSandbox implements Sandbox {
    * reverse), pid namespace (/proc lists both; its getppid() is 0, as for runc's exec, whose
    * parent is outside the container), memory file and hostname; its own stub, address space,
    * descriptors and stdio.
-   * Processes cannot signal each other yet: the kernel has no cross-process kill(2).
    */
   async exec(exec: ExecConfig): Promise<{ pid?: number }> {
     const c = this.containers.need(exec.containerId);
@@ -233,6 +232,18 @@ export class UserkernelSandbox implements Sandbox {
       return;
     }
     p.handle.signal(SignalNumbers[signal], signal);
+  }
+
+  async signalAll(containerId: string, signal: Signal): Promise<void> {
+    const c = this.containers.need(containerId);
+    if (c.init.state !== "running") throw new MoatError("ESTATE", `container ${containerId} is not running`);
+    // Processes still starting take it as signal() queues it; the kernel's own, forked ones
+    // included, get it now.
+    if (c.init.state === "running" && !c.init.handle) await this.signal(containerId, signal);
+    for (const [execId, p] of c.execs)
+      if (p.state === "running" && !p.handle) await this.signal(containerId, signal, execId);
+    const kernel = await c.kernel?.catch(() => undefined);
+    kernel?.signalAll(SignalNumbers[signal]);
   }
 
   async wait(containerId: string, execId?: string): Promise<ExitStatus> {

@@ -352,6 +352,16 @@ class VmSandbox implements Sandbox {
     });
   }
 
+  async signalAll(containerId: string, signal: Signal): Promise<void> {
+    this.proc(containerId);
+    await this.agent.call("SignalProcess", {
+      containerId,
+      execId: "",
+      signal: SignalNumbers[signal],
+      all: true,
+    });
+  }
+
   wait(containerId: string, execId?: string): Promise<ExitStatus> {
     const p = this.proc(containerId, execId);
     if (!p.exit) throw new MoatError("ESTATE", `container ${containerId} has not been started`);

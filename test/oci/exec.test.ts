@@ -65,6 +65,29 @@ async function reap(pid: number): Promise<number> {
   throw new Error(`waiter ${pid}: unexpected wait status ${st.kind}`);
 }
 
+/**
+ * kill --all reaches the processes the container's processes forked, not only the init and
+ * the execs: an exec forks a shell, both trap SIGWINCH (whose default action is to ignore it,
+ * so the init is not disturbed), the child writes its mark and ends, the exec sees the mark
+ * and exits 5. Without --all the child never hears of it and the exec loops on.
+ */
+async function killAllReachesForkedChildren(root: string, id: string): Promise<void> {
+  const child = `trap "echo child > /tmp/kc; exit 0" WINCH; touch /tmp/kready; while :; do sleep 0.1; done`;
+  const script = `rm -f /tmp/kc /tmp/kp /tmp/kready; trap "echo parent > /tmp/kp" WINCH; sh -c '${child}' & while [ ! -e /tmp/kc ]; do sleep 0.1; done; exit 5`;
+  const { pid } = execDetached(root, id, ["sh", "-c", script]);
+  await waitFor(
+    () => moat(root, ["exec", id, "test", "-e", "/tmp/kready"]).status === 0,
+    60_000,
+    "the child's trap",
+  );
+  const k = moat(root, ["kill", "--all", id, "WINCH"]);
+  assert.equal(k.stderr, "");
+  assert.equal(k.status, 0);
+  assert.equal(await reap(pid), 5, "the exec saw its child's mark");
+  assert.equal(moat(root, ["exec", id, "cat", "/tmp/kc", "/tmp/kp"]).stdout, "child\nparent\n");
+  assert.equal(state(root, id).status, "running", "the init ignored it");
+}
+
 /** A running container whose init sleeps; the create's own output goes to a file. */
 function running(
   root: string,
@@ -144,6 +167,8 @@ describe("exec into a userkernel container", () => {
     assert.equal(state(root, "u1").status, "running");
     assert.match(moat(root, ["resume", "u1"]).stderr, /container not paused/);
   });
+
+  test("kill --all reaches the processes an exec forked", () => killAllReachesForkedChildren(root, "u1"));
 
   test("kill --all ends the init and every exec; exec then says the container is not running", async () => {
     const { pid } = execDetached(root, "u1", ["sleep", "600"]);
@@ -232,6 +257,8 @@ describe("vm container: console socket, exec -t, pause/resume, kill --all (one b
       con2.close();
     }
   });
+
+  test("kill --all reaches the processes an exec forked", () => killAllReachesForkedChildren(root, "v1"));
 
   test("pause freezes every process (state paused, no output, no exec); resume thaws it", async () => {
     const { pid, out } = execDetached(root, "v1", ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]);

@@ -35,7 +35,7 @@ import { PidNamespace } from "./pidns.js";
 import { noteInitialStack } from "./proc-state.js";
 import { type ProcessHandle, processHandle, type RunResult } from "./process-handle.js";
 import { processView, rlimitsOf } from "./setup.js";
-import { killGroup, type OutsideSignal } from "./signals.js";
+import { killGroup, type OutsideSignal, signalFromOutside } from "./signals.js";
 import { SignalHandlers } from "./signals-state.js";
 import { type KernelInfo, newTask, type Task } from "./task.js";
 import { runTask } from "./task-run.js";
@@ -223,6 +223,14 @@ export class Kernel {
   /** A pid no process of this kernel has had (they are not reused). */
   allocPid(): number {
     return this.pidns.alloc();
+  }
+
+  /** A signal from outside to every process of the kernel, as to each by kill(2) (signalFromOutside). */
+  signalAll(sig: number): void {
+    for (const tgid of this.pidns.tgids()) {
+      const g = this.pidns.group(tgid);
+      if (g) signalFromOutside(g, sig);
+    }
   }
 
   /** Kill every process (each then ends as killed by SIGKILL). */
