@@ -80,7 +80,7 @@ function liveInSession(sid: number): { pid: number; comm: string }[] {
 const ID = /^[0-9a-f]{32}\n$/;
 // A loop of shell builtins (the userkernel has no fork yet), then a long sleep as the same process.
 const LOOP =
-  "i=0; while [ $i -lt 3 ]; do echo line $i; i=$((i+1)); done; echo to-stderr >&2; exec sleep 1000";
+  "i=0; while [ $i -lt 3 ]; do echo line $i; i=$((i+1)); done; echo to-stderr >&2; trap 'exit 143' TERM; while :; do sleep 1; done";
 
 describe("moat run -d and friends, userkernel", () => {
   const root = tempDir();
@@ -134,7 +134,8 @@ describe("moat run -d and friends, userkernel", () => {
     });
     await eventually("logs -f to print the log", () => followedErr.includes("to-stderr"));
 
-    // The sleep dies of TERM: kill returns long before the 30 s grace period would send KILL.
+    // The shell's trap ends it on TERM (PID 1 without a handler would ignore it, as on
+    // Linux): kill returns long before the 30 s grace period would send KILL.
     const k0 = Date.now();
     const k = moat(["kill", "--time", "30", "loop"]);
     assert.equal(k.status, 0, k.stderr);

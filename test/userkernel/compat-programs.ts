@@ -59,6 +59,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "locks" },
   { name: "memfd" },
   { name: "exec_bytes" },
+  { name: "init_signals", pidNamespace: true },
 ];
 
 export interface CompatRootfs {

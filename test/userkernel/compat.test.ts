@@ -55,6 +55,7 @@ export const ENABLED: string[] = [
   "locks",
   "memfd",
   "exec_bytes",
+  "init_signals",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */
@@ -111,10 +112,13 @@ describe("compatibility programs: native vs userkernel", () => {
       assert.ok(native.stdout.length > 0 && !native.stdout.includes("FAILED"), native.stdout);
       const bin = fs.containerPath(program.name, linking);
       const before = descendantsOf(process.pid);
+      // The program is PID 1 (with Linux's protection of the init from signals) only where
+      // its native run is.
       const user = await runUser(bin, [], {
         rootfs: fs.rootfs,
         binary: bin,
         signal: AbortSignal.timeout(TIMEOUT_MS),
+        init: program.pidNamespace === true,
       });
       const unimplemented = [...user.result.unimplemented].map(([n, c]) => `${n} x${c}`).join(", ");
       const why = `userkernel: ${status(user)}${unimplemented ? `, ENOSYS: ${unimplemented}` : ""}\n${user.stderr}`;

@@ -1,7 +1,8 @@
 // Exit statuses as docker and the vm give them, through the Sandbox interface with real
 // traced processes: 127 for a program not found, 126 for one that cannot be run (with
 // docker's line on stderr), 128+n for a death by signal n with the real signal's name, and
-// signals from outside applied with Linux's default actions.
+// signals from outside applied with Linux's default actions (and its protection of PID 1:
+// the init ignores what it has no handler for, SIGKILL and SIGSTOP aside).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -121,32 +122,46 @@ describe("userkernel exit statuses", () => {
     ["SIGHUP", 129],
     ["SIGUSR1", 138],
   ] as Array<[Signal, number]>) {
-    test(`${sig} from outside ends sleep with its default action: ${status}`, async () => {
+    test(`${sig} from outside: the init ignores it as Linux's PID 1 does; an exec's sleep dies of it: ${status}`, async () => {
       const r = await start(["sleep", "100"]);
       assert.ok(r.pid && alive(r.pid));
+      // PID 1 with no handler for it: ignored, as the vm's init and runc's are.
       await sandbox.signal(r.id, sig);
-      const st = await r.done;
+      const execId = `x${n}`;
+      await sandbox.exec({
+        containerId: r.id,
+        execId,
+        process: { ...spec.process!, args: ["sleep", "100"] },
+        stdio: { stdout: new Collector(), stderr: new Collector() },
+      });
+      const stub = sandbox.hostPids(r.id, execId)[0]!;
+      await sandbox.signal(r.id, sig, execId);
+      const st = await sandbox.wait(r.id, execId);
       assert.equal(st.signal, sig);
       assert.equal(st.status, status);
-      assert.equal(alive(r.pid!), false, "the stub is gone");
+      assert.equal(alive(stub), false, "the exec's stub is gone");
+      assert.ok(alive(r.pid!), "the init is still running");
+      await sandbox.signal(r.id, "SIGKILL");
+      assert.equal((await r.done).status, 137, "SIGKILL from outside ends even PID 1");
     });
   }
 
-  test("a signal sent while the start is under way acts once the program is loaded", async () => {
-    const id = `c${++n}`;
-    await sandbox.create({
-      id,
-      bundle: path.join(b.base, "bundle"),
-      spec: { ...spec, process: { ...spec.process!, args: ["sleep", "100"] } },
-      rootfs: b.rootfs,
+  test("a signal sent while an exec's start is under way acts once the program is loaded", async () => {
+    const r = await start(["sleep", "100"]);
+    const execId = `x${n}`;
+    const starting = sandbox.exec({
+      containerId: r.id,
+      execId,
+      process: { ...spec.process!, args: ["sleep", "100"] },
       stdio: { stdout: new Collector(), stderr: new Collector() },
     });
-    const starting = sandbox.start(id);
-    await sandbox.signal(id, "SIGTERM");
+    await sandbox.signal(r.id, "SIGTERM", execId);
     await starting;
-    const st = await sandbox.wait(id);
+    const st = await sandbox.wait(r.id, execId);
     assert.equal(st.signal, "SIGTERM");
     assert.equal(st.status, 143);
+    await sandbox.signal(r.id, "SIGKILL");
+    await r.done;
   });
 
   test("SIGWINCH, SIGCHLD, SIGURG and SIGCONT are ignored by default; KILL then reads 137", async () => {

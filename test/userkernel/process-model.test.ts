@@ -74,6 +74,8 @@ describe("ProcessHandle", { timeout: 120_000 }, () => {
     try {
       const stdin = new PassThrough();
       const out = new Collector();
+      // Not PID 1, which ignores signals it has no handler for (the next test).
+      kernel.allocPid();
       const h = await kernel.spawn({ binary: blocked, argv: [blocked], env: [], stdin, stdout: out });
       await printed(out, "blocked\n");
       assert.deepEqual(h.signal(15, "SIGTERM"), { action: "pending" });
@@ -87,11 +89,40 @@ describe("ProcessHandle", { timeout: 120_000 }, () => {
     }
   });
 
+  it("PID 1 ignores a signal from outside it has no handler for, and SIGKILL still ends it", async () => {
+    const kernel = await Kernel.boot({ log: () => {} });
+    try {
+      const out = new Collector();
+      const h = await kernel.spawn({
+        binary: spin,
+        argv: [spin, "1"],
+        env: [],
+        stdin: new PassThrough(),
+        stdout: out,
+      });
+      await printed(out, "spun\n");
+      assert.equal(h.tgid, 1);
+      for (const [sig, name] of [
+        [2, "SIGINT"],
+        [15, "SIGTERM"],
+        [10, "SIGUSR1"],
+        [20, "SIGTSTP"],
+      ] as const)
+        assert.deepEqual(h.signal(sig, name), { action: "ignore" }, name);
+      assert.equal(h.usage().tasks, 1, "still running");
+      assert.deepEqual(h.signal(9, "SIGKILL"), { action: "terminate", signal: 9 });
+      assert.equal((await h.wait()).signal, "SIGKILL");
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it("ends a process with a signal from outside and reports it in the wait status", async () => {
     const kernel = await Kernel.boot({ log: () => {} });
     try {
       const stdin = new PassThrough();
       const out = new Collector();
+      kernel.allocPid();
       const h = await kernel.spawn({ binary: spin, argv: [spin, "1"], env: [], stdin, stdout: out });
       await printed(out, "spun\n");
       assert.deepEqual(h.signal(2, "SIGINT"), { action: "terminate", signal: 2 });

@@ -317,6 +317,8 @@ export class Kernel {
       throw e;
     }
     const group = task.group;
+    // PID 1 is the namespace's init, with Linux's protection from signals (ThreadGroup.unkillable).
+    if (group.tgid === INIT_PID) group.unkillable = true;
     if (killed) killGroup(group, { signal: SIGKILL });
     // The handle exists (and onStart has run) before the program runs its first instruction.
     let done: Promise<ExitStatus> | undefined;

@@ -8,11 +8,21 @@ import { Kernel, type KernelOptions, type ProcessOptions, type RunResult } from 
 
 export type { RunResult } from "./kernel.js";
 
-export type RunOptions = KernelOptions & ProcessOptions;
+export type RunOptions = KernelOptions &
+  ProcessOptions & {
+    /**
+     * false: the program runs as PID 2 of a namespace with no init, as a process of a
+     * container rather than its init (PID 1 ignores signals it has no handler for, SIGKILL
+     * and SIGSTOP from outside aside, as on Linux). Default true.
+     */
+    init?: boolean;
+  };
 
 export async function runStatic(opts: RunOptions): Promise<RunResult> {
   const kernel = await Kernel.boot(opts);
   try {
+    // PID 1 stays free, so the program (the next pid) is not the namespace's init.
+    if (opts.init === false) kernel.allocPid();
     return await kernel.run(opts);
   } finally {
     await kernel.close();

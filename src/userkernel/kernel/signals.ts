@@ -192,6 +192,7 @@ export function sendSignal(
   sig: number,
   info: Buffer,
   limited = false,
+  fromOutside = false,
 ): void {
   const g = "task" in target ? target.task.group : target.group;
   if (sig === 0) return;
@@ -206,6 +207,16 @@ export function sendSignal(
     );
     continueGroup(g);
   }
+  // The namespace's init ignores what it has no handler for; from outside, SIGKILL and
+  // SIGSTOP still act (Linux's sig_ignored). A blocked signal (or one rt_sigtimedwait waits
+  // for) is kept: the handler may change before it is taken. The side effects above happen anyway.
+  if (
+    g.unkillable &&
+    any.sighand.handler(sig) === SIG_DFL &&
+    !((any.sigmask | any.sigwaiting) & bit(sig)) &&
+    !(fromOutside && (sig === SIGKILL || sig === SIGSTOP))
+  )
+    return;
   if (sig === SIGKILL) {
     killGroup(g, { signal: SIGKILL });
     return;
@@ -291,6 +302,8 @@ export function forceFault(t: Task, sig: number, info: Buffer): void {
     t.sighand.actions.delete(sig);
     t.sigmask &= ~bit(sig);
   }
+  // A fault with no handler kills even the namespace's init.
+  if (t.sighand.handler(sig) === SIG_DFL) t.group.unkillable = false;
   const b = Buffer.alloc(128);
   info.copy(b, 0, 0, 128);
   b.writeInt32LE(sig, 0);
@@ -370,6 +383,9 @@ export function deliverSignals(t: Task): DeliveryOutcome {
     if (handler === SIG_IGN) continue;
     if (handler === SIG_DFL) {
       if (IGNORED_BY_DEFAULT.has(sig)) continue;
+      // Queued while it had a handler: the init takes no default action but SIGSTOP's
+      // (SIGKILL never queues; a fault lifted the protection in forceFault).
+      if (group.unkillable && sig !== SIGSTOP) continue;
       if (STOPPING.has(sig)) {
         // SIGTSTP, SIGTTIN and SIGTTOU do not stop an orphaned process group (Linux discards
         // them there); SIGSTOP always stops.
@@ -431,7 +447,7 @@ export type OutsideSignal =
 export function signalFromOutside(group: ThreadGroup<Task>, sig: number): OutsideSignal {
   if (group.exitStatus || group.tasks.size === 0) return { action: "ignore" };
   const stoppedBefore = group.stopped;
-  sendSignal({ group }, sig, makeInfo(sig, SI_USER, { pid: 0, uid: 0 }));
+  sendSignal({ group }, sig, makeInfo(sig, SI_USER, { pid: 0, uid: 0 }), false, true);
   if (group.exitStatus) return { action: "terminate", signal: sig };
   if (group.pending & bit(sig)) {
     const waits = [...group.tasks].every((t) => t.sigmask & bit(sig) && !(t.sigwaiting & bit(sig)));

@@ -94,6 +94,11 @@ export class ThreadGroup<T extends Member = Member> {
   sid: number;
   /** PR_SET_CHILD_SUBREAPER: orphans below it are reparented to it, not to init. */
   subreaper = false;
+  /**
+   * The pid namespace's init (Linux's SIGNAL_UNKILLABLE): a signal it has no handler for is
+   * ignored, except SIGKILL and SIGSTOP from outside the container and its own faults.
+   */
+  unkillable = false;
   /** The executable's path in the container (/proc/<pid>/exe) and the argv it got (cmdline). */
   exe: string;
   cmdline: string[];
