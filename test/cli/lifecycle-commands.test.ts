@@ -45,6 +45,9 @@ function annotate(root: string, id: string, extra: Record<string, string>): void
 
 const UK = ["run", "-d", "--isolation", "userkernel"];
 
+/** Runs until TERM, which its trap turns into exit 143 (PID 1 without a handler would ignore it, as on Linux). */
+const ST_CMD = "echo run; trap 'exit 143' TERM; while :; do sleep 1; done";
+
 describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, userkernel", () => {
   const root = tempDir();
   const moat = cli(root);
@@ -79,13 +82,13 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
   test("stop, wait, start (again from its bundle, logs appended), start -a, restart, inspect", async () => {
     // The script execs: State.Pid stays the live host process that runs the container's kernel
     // while the program changes (the userkernel gives every execve a new stub).
-    const id = ok(moat([...UK, "--name", "st", "default", "sh", "-c", "echo run; exec sleep 1000"])).trim();
+    const id = ok(moat([...UK, "--name", "st", "default", "sh", "-c", ST_CMD])).trim();
     await eventually("its first output", () => moat(["logs", "st"]).stdout === "run\n");
     const first = inspect(moat, "st");
     assert.equal(first.Id, id);
     assert.equal(first.Name, "/st");
     assert.equal(first.Path, "sh");
-    assert.deepEqual(first.Args, ["-c", "echo run; exec sleep 1000"]);
+    assert.deepEqual(first.Args, ["-c", ST_CMD]);
     assert.deepEqual(first.State.Status, "running");
     assert.equal(first.State.Running, true);
     assert.equal(first.State.OOMKilled, false);
@@ -94,7 +97,7 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
       "State.Pid is a live process",
     );
     assert.equal(first.Config.Image, "default");
-    assert.deepEqual(first.Config.Cmd, ["sh", "-c", "echo run; exec sleep 1000"]);
+    assert.deepEqual(first.Config.Cmd, ["sh", "-c", ST_CMD]);
     assert.equal(first.Config.WorkingDir, "/");
     assert.ok(first.Config.Env.some((e: string) => e.startsWith("PATH=")));
     assert.equal(first.HostConfig.Isolation, "userkernel");
@@ -116,7 +119,7 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
     const stopMs = Date.now() - s0;
     assert.equal(stop.id, id);
     assert.ok(stop.status > 128, `stopped by a signal: ${stop.status}`);
-    assert.ok(stopMs < 5000, `TERM ends the sleep before the 5 s grace: ${stopMs} ms`);
+    assert.ok(stopMs < 5000, `TERM ends it (its trap) before the 5 s grace: ${stopMs} ms`);
     assert.equal(await waiterDone, 0);
     assert.equal(waited, `${stop.status}\n`, "wait prints the exit status");
     const stopped = inspect(moat, "st");
@@ -200,7 +203,8 @@ describe("moat stop, wait, start, restart, inspect, logs, ps --format/--filter, 
       /container slow was run with --rm: .* cannot be restarted/,
     );
     assert.equal(inspect(moat, "slow").State.Status, "running", "the refused restart left it alone");
-    ok(moat(["stop", "slow"]));
+    // sleep as PID 1 ignores TERM: the KILL after the 1 s grace ends it.
+    ok(moat(["stop", "-t", "1", "slow"]));
     await eventually("the stopped --rm container to be removed", () => gone(slow, "slow"));
     assert.deepEqual(mountsUnder(root), []);
     assert.match(moat(["ps", "-a", "--format", "{{.Names}}"]).stdout, /^$/);
