@@ -60,6 +60,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "memfd" },
   { name: "exec_bytes" },
   { name: "init_signals", pidNamespace: true },
+  { name: "eventfd" },
 ];
 
 export interface CompatRootfs {

@@ -56,6 +56,7 @@ export const ENABLED: string[] = [
   "memfd",
   "exec_bytes",
   "init_signals",
+  "eventfd",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */

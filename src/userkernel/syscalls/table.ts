@@ -6,6 +6,7 @@
 // checks that it is current).
 import { fail } from "../errno.js";
 import * as clone from "./clone.js";
+import * as eventfd from "./eventfd.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
 import * as path from "./fs-path.js";
@@ -336,15 +337,15 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [279, enosys, "none", "no NUMA: one memory node"],
   [280, path.utimensat, "full"],
   [281, enosys, "none", "no epoll yet"],
-  [282, enosys, "none", "no signalfd/timerfd/eventfd yet"],
-  [283, enosys, "none", "no signalfd/timerfd/eventfd yet"],
-  [284, enosys, "none", "no signalfd/timerfd/eventfd yet"],
+  [282, enosys, "none", "no signalfd/timerfd yet"],
+  [283, enosys, "none", "no signalfd/timerfd yet"],
+  [284, eventfd.eventfd, "full"],
   [285, fs.fallocate, "partial", "as tmpfs: reserve (mode 0, KEEP_SIZE) and PUNCH_HOLE; ZERO/COLLAPSE/INSERT/UNSHARE_RANGE are EOPNOTSUPP, as there"],
-  [286, enosys, "none", "no signalfd/timerfd/eventfd yet"],
-  [287, enosys, "none", "no signalfd/timerfd/eventfd yet"],
+  [286, enosys, "none", "no signalfd/timerfd yet"],
+  [287, enosys, "none", "no signalfd/timerfd yet"],
   [288, enosys, "none", "no sockets yet"],
-  [289, enosys, "none", "no signalfd/timerfd/eventfd yet"],
-  [290, enosys, "none", "no signalfd/timerfd/eventfd yet"],
+  [289, enosys, "none", "no signalfd/timerfd yet"],
+  [290, eventfd.eventfd2, "full", "EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC; poll and select see it, epoll does not exist yet"],
   [291, enosys, "none", "no epoll yet"],
   [292, fs.dup3, "full"],
   [293, fs.pipe2, "partial", "no O_DIRECT (packet mode)"],

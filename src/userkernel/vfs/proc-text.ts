@@ -1,6 +1,8 @@
 // The per-process text files of /proc that are not stat/status: maps, limits and fdinfo,
 // in the formats Linux's fs/proc prints (readers parse them by column).
+
 import type { FileDescription } from "../kernel/fdtable.js";
+import { EventFd } from "./eventfd.js";
 import { VfsFile } from "./file.js";
 import type { MapView } from "./proc-types.js";
 
@@ -65,5 +67,7 @@ export function fdinfoText(d: FileDescription, cloexec: boolean, mountId: number
     }
   }
   const flags = d.flags | (cloexec ? O_CLOEXEC : 0);
-  return `pos:\t${pos}\nflags:\t0${flags.toString(8)}\nmnt_id:\t${mountId}\nino:\t${d.stat().ino}\n`;
+  const base = `pos:\t${pos}\nflags:\t0${flags.toString(8)}\nmnt_id:\t${mountId}\nino:\t${d.stat().ino}\n`;
+  // An eventfd adds its counter, as Linux's eventfd_show_fdinfo does.
+  return d instanceof EventFd ? `${base}eventfd-count: ${d.value.toString(16).padStart(16, " ")}\n` : base;
 }
