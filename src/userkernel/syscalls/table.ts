@@ -10,6 +10,7 @@ import * as eventfd from "./eventfd.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
 import * as path from "./fs-path.js";
+import * as rw2 from "./fs-rw2.js";
 import * as futex from "./futex.js";
 import * as identity from "./identity.js";
 import * as locks from "./locks.js";
@@ -382,8 +383,8 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [324, policy.membarrier, "partial", "QUERY, GLOBAL, (REGISTER_)PRIVATE_EXPEDITED, through the host's global barrier; no SYNC_CORE or RSEQ"],
   [325, enosys, "none"],
   [326, enosys, "none"],
-  [327, enosys, "none"],
-  [328, enosys, "none"],
+  [327, rw2.preadv2, "full", "RWF_HIPRI is a hint; RWF_NOWAIT: EAGAIN where it would wait"],
+  [328, rw2.pwritev2, "full", "RWF_APPEND, RWF_(D)SYNC, RWF_NOWAIT, RWF_HIPRI"],
   [329, enosys, "none", "no memory protection keys"],
   [330, enosys, "none", "no memory protection keys"],
   [331, enosys, "none", "no memory protection keys"],

@@ -1,6 +1,7 @@
 // memfd_create and its seals, fallocate on a memfd (a tmpfs file, natively too), the ioctls
 // every file answers (FIONBIO, FIOCLEX, FIONCLEX), setreuid/setregid's rules, and the
-// scheduling calls naming another process: the same output natively and under the userkernel.
+// scheduling calls naming another process, preadv2/pwritev2 and their flags: the same output
+// natively and under the userkernel.
 #include "compat.h"
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -11,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 static int err(long r) { return r < 0 ? errno : 0; }
@@ -212,6 +214,41 @@ static void ids(void) {
   check(waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+static void rw2(void) {
+  int fd = memfd_create("rw2", 0);
+  check(fd >= 0);
+  char a[] = "hello ", b[] = "world";
+  struct iovec w[2] = {{a, 6}, {b, 5}};
+  say("pwritev2 at 0: %ld", (long)pwritev2(fd, w, 2, 0, 0));
+  say("pos after: %ld", (long)lseek(fd, 0, SEEK_CUR));
+  ssize_t n = pwritev2(fd, w, 1, -1, 0);
+  say("pwritev2 at -1: %ld, pos %ld", (long)n, (long)lseek(fd, 0, SEEK_CUR));
+  say("pwritev2 append at 2: %ld", (long)pwritev2(fd, w + 1, 1, 2, RWF_APPEND));
+  say("pwritev2 sync: %ld", (long)pwritev2(fd, w, 1, 0, RWF_SYNC | RWF_DSYNC | RWF_HIPRI));
+  char r1[8] = {0}, r2[32] = {0};
+  struct iovec rv[2] = {{r1, 7}, {r2, sizeof r2 - 1}};
+  n = preadv2(fd, rv, 2, 0, RWF_HIPRI);
+  say("preadv2: %ld [%s][%s]", (long)n, r1, r2);
+  lseek(fd, 6, SEEK_SET);
+  memset(r2, 0, sizeof r2);
+  struct iovec one = {r2, 5};
+  n = preadv2(fd, &one, 1, -1, 0);
+  off_t pos = lseek(fd, 0, SEEK_CUR);
+  say("preadv2 at -1: %ld [%s], pos %ld", (long)n, r2, (long)pos);
+  say("unknown flag: %s", ename(err(preadv2(fd, &one, 1, 0, 0x10000000))));
+  say("offset -2: %s", ename(err(preadv2(fd, &one, 1, -2, 0))));
+  close(fd);
+  int p[2];
+  check(pipe(p) == 0);
+  say("nowait on an empty pipe: %s", ename(err(preadv2(p[0], &one, 1, -1, RWF_NOWAIT))));
+  check(write(p[1], "xy", 2) == 2);
+  n = preadv2(p[0], &one, 1, -1, RWF_NOWAIT);
+  say("nowait with data: %ld", (long)n);
+  say("pipe at an offset: %s", ename(err(preadv2(p[0], &one, 1, 0, 0))));
+  close(p[0]);
+  close(p[1]);
+}
+
 static void *spin(void *arg) {
   (void)arg;
   pause();
@@ -288,6 +325,7 @@ int main(void) {
   memfd_basics();
   seals();
   allocate();
+  rw2();
   ids();
   sched_calls();
   say("done");
