@@ -61,6 +61,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "exec_bytes" },
   { name: "init_signals", pidNamespace: true },
   { name: "eventfd" },
+  { name: "exec_unshare" },
 ];
 
 export interface CompatRootfs {

@@ -57,6 +57,7 @@ export const ENABLED: string[] = [
   "exec_bytes",
   "init_signals",
   "eventfd",
+  "exec_unshare",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */

@@ -114,9 +114,10 @@ export class Task {
   ctx: Context;
   /** cpu, ctx and mm change only at execve (execInto), which gives the task new ones. */
   mm: AddressSpace;
-  readonly fds: FdTable;
+  /** fds and sighand change only at execve (unshareForExec), to copies of the task's own. */
+  fds: FdTable;
   readonly fs: FsContext;
-  readonly sighand: SignalHandlers;
+  sighand: SignalHandlers;
   creds: Credentials;
   /** Supplementary groups (getgroups, permission checks). */
   groups: number[];
@@ -243,6 +244,26 @@ export class Task {
     this.cpu = cpu;
     oldCtx.release();
     oldMm.unref();
+  }
+
+  /**
+   * execve: a descriptor table or handler set still shared with another process (CLONE_FILES,
+   * CLONE_SIGHAND without CLONE_THREAD) becomes a copy of the task's own first, so that
+   * closing the close-on-exec descriptors and resetting the handlers leaves the other process
+   * alone (Linux's unshare_files, and de_thread's copy of the handlers).
+   */
+  unshareForExec(): void {
+    const others: Task[] = [];
+    for (const id of this.pidns.tgids()) {
+      const g = this.pidns.group(id);
+      if (g && g !== this.group) others.push(...g.tasks);
+    }
+    if (others.some((o) => o.fds === this.fds)) {
+      const own = this.fds.copy();
+      this.fds.unref();
+      this.fds = own;
+    }
+    if (others.some((o) => o.sighand === this.sighand)) this.sighand = this.sighand.copy();
   }
 
   /**

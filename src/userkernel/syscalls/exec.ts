@@ -93,6 +93,7 @@ async function execAt(
   t.takeLeaderTid();
   const cpu = new CpuState();
   t.execInto(mm, thread, cpu);
+  t.unshareForExec();
   t.fds.closeOnExec();
   t.sighand.resetForExec();
   t.altstack = { sp: 0n, flags: 2 /* SS_DISABLE */, size: 0n };
