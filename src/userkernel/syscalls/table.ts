@@ -6,6 +6,7 @@
 // checks that it is current).
 import { fail } from "../errno.js";
 import * as clone from "./clone.js";
+import * as copyRange from "./copy-range.js";
 import * as eventfd from "./eventfd.js";
 import * as exec from "./exec.js";
 import * as fs from "./fs.js";
@@ -382,7 +383,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [323, enosys, "none", "no tracing of the sandbox's own processes"],
   [324, policy.membarrier, "partial", "QUERY, GLOBAL, (REGISTER_)PRIVATE_EXPEDITED, through the host's global barrier; no SYNC_CORE or RSEQ"],
   [325, enosys, "none"],
-  [326, enosys, "none"],
+  [326, copyRange.copyFileRange, "full", "between regular files, as the kernel's generic copy (no reflink)"],
   [327, rw2.preadv2, "full", "RWF_HIPRI is a hint; RWF_NOWAIT: EAGAIN where it would wait"],
   [328, rw2.pwritev2, "full", "RWF_APPEND, RWF_(D)SYNC, RWF_NOWAIT, RWF_HIPRI"],
   [329, enosys, "none", "no memory protection keys"],

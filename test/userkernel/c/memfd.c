@@ -1,6 +1,7 @@
 // memfd_create and its seals, fallocate on a memfd (a tmpfs file, natively too), the ioctls
 // every file answers (FIONBIO, FIOCLEX, FIONCLEX), setreuid/setregid's rules, and the
-// scheduling calls naming another process, preadv2/pwritev2 and their flags: the same output
+// scheduling calls naming another process, preadv2/pwritev2 and their flags, copy_file_range
+// between memfds: the same output
 // natively and under the userkernel.
 #include "compat.h"
 #include <fcntl.h>
@@ -249,6 +250,43 @@ static void rw2(void) {
   close(p[1]);
 }
 
+static void copy_range(void) {
+  int a = memfd_create("a", 0), b = memfd_create("b", 0);
+  check(a >= 0 && b >= 0);
+  check(write(a, "0123456789", 10) == 10);
+  lseek(a, 2, SEEK_SET);
+  ssize_t n = copy_file_range(a, NULL, b, NULL, 5, 0);
+  off_t pa = lseek(a, 0, SEEK_CUR), pb = lseek(b, 0, SEEK_CUR);
+  say("copy at the positions: %ld, positions %ld %ld", (long)n, (long)pa, (long)pb);
+  loff_t in = 8, out = 100;
+  n = copy_file_range(a, &in, b, &out, 50, 0);
+  say("copy at offsets: %ld, offsets now %ld %ld, positions %ld %ld", (long)n, (long)in, (long)out,
+      (long)lseek(a, 0, SEEK_CUR), (long)lseek(b, 0, SEEK_CUR));
+  in = 10;
+  say("at the end: %ld", (long)copy_file_range(a, &in, b, NULL, 5, 0));
+  char buf[128] = {0};
+  n = pread(b, buf, sizeof buf, 0);
+  say("b: %ld bytes, [%.5s] then [%.2s] at 100", (long)n, buf, buf + 100);
+  say("flags: %s", ename(err(copy_file_range(a, NULL, b, NULL, 1, 1))));
+  in = 0, out = 3;
+  say("overlap in one file: %s", ename(err(copy_file_range(a, &in, a, &out, 5, 0))));
+  in = 0, out = 5;
+  say("one file, apart: %ld", (long)copy_file_range(a, &in, a, &out, 5, 0));
+  int p[2];
+  check(pipe(p) == 0);
+  say("from a pipe: %s", ename(err(copy_file_range(p[0], NULL, b, NULL, 1, 0))));
+  int dir = open("/", O_RDONLY | O_DIRECTORY);
+  say("from a directory: %s", ename(err(copy_file_range(dir, NULL, b, NULL, 1, 0))));
+  int ro = open("/proc/self/exe", O_RDONLY);
+  say("into a read-only file: %s", ename(err(copy_file_range(a, NULL, ro, NULL, 1, 0))));
+  close(dir);
+  close(ro);
+  close(p[0]);
+  close(p[1]);
+  close(a);
+  close(b);
+}
+
 static void *spin(void *arg) {
   (void)arg;
   pause();
@@ -326,6 +364,7 @@ int main(void) {
   seals();
   allocate();
   rw2();
+  copy_range();
   ids();
   sched_calls();
   say("done");
