@@ -62,6 +62,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "init_signals", pidNamespace: true },
   { name: "eventfd" },
   { name: "exec_unshare" },
+  { name: "xattr" },
 ];
 
 export interface CompatRootfs {

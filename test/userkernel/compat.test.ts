@@ -58,6 +58,7 @@ export const ENABLED: string[] = [
   "init_signals",
   "eventfd",
   "exec_unshare",
+  "xattr",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */

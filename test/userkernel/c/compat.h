@@ -46,6 +46,12 @@ static const char *ename(int e) {
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case EISDIR: return "EISDIR";
     case ENODEV: return "ENODEV";
+    case ENODATA: return "ENODATA";
+    case ERANGE: return "ERANGE";
+    case E2BIG: return "E2BIG";
+    case EEXIST: return "EEXIST";
+    case EACCES: return "EACCES";
+    case ENOENT: return "ENOENT";
     default: {
       static char b[16];
       snprintf(b, sizeof b, "errno%d", e);
