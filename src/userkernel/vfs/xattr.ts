@@ -35,7 +35,7 @@ function check(cred: Cred, inode: Inode, name: string, write: boolean): void {
   }
   if (!name.startsWith("user.")) fail("ENOTSUP", `the ${name.split(".")[0]}. namespace`);
   const type = inode.mode & S_IFMT;
-  if (type !== S_IFREG && type !== S_IFDIR) return write ? fail("EPERM") : fail("ENODATA");
+  if (type !== S_IFREG && type !== S_IFDIR) fail(write ? "EPERM" : "ENODATA");
   if (write && type === S_IFDIR && inode.mode & S_ISVTX && cred.uid !== 0 && cred.uid !== inode.uid)
     fail("EPERM");
   checkPermission(cred, inode, write ? MAY_WRITE : MAY_READ);
