@@ -63,6 +63,7 @@ export const PROGRAMS: CompatProgram[] = [
   { name: "eventfd" },
   { name: "exec_unshare" },
   { name: "xattr" },
+  { name: "zombie" },
 ];
 
 export interface CompatRootfs {

@@ -59,6 +59,7 @@ export const ENABLED: string[] = [
   "eventfd",
   "exec_unshare",
   "xattr",
+  "zombie",
 ];
 
 /** A program that hangs under the userkernel is killed after this long (and fails). */

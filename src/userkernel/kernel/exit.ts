@@ -77,6 +77,8 @@ export function reap(parent: ThreadGroup<Task>, child: ThreadGroup<Task>): void 
   parent.zombies.delete(child);
   parent.childTicks.utime += child.cpuTicks.utime + child.childTicks.utime;
   parent.childTicks.stime += child.cpuTicks.stime + child.childTicks.stime;
+  // Its pid is free of it now.
+  child.forget?.();
 }
 
 function groupEnded(task: Task, group: ThreadGroup<Task>): void {
@@ -87,7 +89,11 @@ function groupEnded(task: Task, group: ThreadGroup<Task>): void {
     group.children.delete(child);
     group.zombies.delete(child);
     child.parent = reaper;
-    if (!reaper) continue;
+    if (!reaper) {
+      // No process of the kernel will reap it: a zombie goes now.
+      if (child.tasks.size === 0) child.forget?.();
+      continue;
+    }
     reaper.children.add(child);
     if (child.tasks.size === 0) {
       if (autoReaps(reaper)) reap(reaper, child);

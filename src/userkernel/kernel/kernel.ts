@@ -165,7 +165,8 @@ export class Kernel {
           const g = this.pidns.group(pid);
           return g ? processView(g, vfs) : undefined;
         },
-        pids: () => this.pidns.tgids(),
+        // A zombie keeps its pid but has no /proc entry yet (processView needs a live task).
+        pids: () => this.pidns.tgids().filter((id) => this.pidns.group(id)?.leader !== undefined),
       };
     }
   }

@@ -31,14 +31,23 @@ export class PidNamespace<T extends NsMember = NsMember> {
   /** A new task enters: its group too, if it is the group's first. */
   add(task: T): void {
     this.tasks.set(task.tid, task);
-    this.groups.set(task.group.tgid, task.group);
+    const g = task.group;
+    this.groups.set(g.tgid, g);
+    g.forget ??= () => {
+      if (this.groups.get(g.tgid) === g) this.groups.delete(g.tgid);
+    };
   }
 
-  /** A task left; its group goes once it has none left (reaped: zombies are not listed yet). */
+  /**
+   * A task left. Its group, once it has none left, stays while it is a zombie its parent
+   * has yet to reap (kill, getpgid and setpgid still find it, as on Linux): reaping it
+   * (exit.ts's reap) calls its forget(). A group no parent of the kernel waits for goes now.
+   */
   remove(task: T): void {
     // A thread that exec'd may hold the tid now (retid), while the old leader leaves.
     if (this.tasks.get(task.tid) === task) this.tasks.delete(task.tid);
-    if (task.group.tasks.size === 0) this.groups.delete(task.group.tgid);
+    const g = task.group;
+    if (g.tasks.size === 0 && !g.parent?.zombies.has(g)) g.forget?.();
   }
 
   /** execve from a non-leader thread: `task` is known by `tid` (the leader's) from now on. */

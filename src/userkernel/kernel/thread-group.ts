@@ -92,6 +92,8 @@ export class ThreadGroup<T extends Member = Member> {
   readonly zombies = new Set<ThreadGroup<T>>();
   pgid: number;
   sid: number;
+  /** Set by the pid namespace the group joins: drops it from there (once reaped). */
+  forget: (() => void) | undefined;
   /** PR_SET_CHILD_SUBREAPER: orphans below it are reparented to it, not to init. */
   subreaper = false;
   /**

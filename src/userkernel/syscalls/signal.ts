@@ -194,7 +194,9 @@ export const kill: Handler = (t, a) => {
   const info = (): Buffer => senderInfo(t, sig, SI_USER);
   if (pid > 0) {
     const g = t.pidns.group(pid);
-    if (!g || g.exitStatus) return fail("ESRCH");
+    if (!g) return fail("ESRCH");
+    // A zombie (or a process on its way out) still has its pid: the signal goes nowhere, as on Linux.
+    if (g.exitStatus) return 0;
     return sendToGroups(t, [g], sig, info);
   }
   if (pid === -1) {
