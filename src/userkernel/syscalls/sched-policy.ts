@@ -247,8 +247,6 @@ export const schedSetattr: Handler = (t, a) => {
 };
 
 const PRIO_PROCESS = 0;
-const PRIO_PGRP = 1;
-const PRIO_USER = 2;
 
 /** One live task of each process of the sandbox. */
 function processes(t: Task): Task[] {
@@ -277,12 +275,16 @@ function targets(t: Task, which: "process" | "pgrp" | "user", who: number): Task
   return out.length > 0 ? out : fail("ESRCH");
 }
 
-function prioTargets(t: Task, which: number, who: number): Task[] {
-  if (which === PRIO_PROCESS) return targets(t, "process", who);
-  if (which === PRIO_PGRP) return targets(t, "pgrp", who);
-  if (which === PRIO_USER) return targets(t, "user", who);
-  return fail("EINVAL");
+/** PRIO_PROCESS, PRIO_PGRP, PRIO_USER (IOPRIO_WHO_* are one more). */
+const KINDS = ["process", "pgrp", "user"] as const;
+
+/** `which` as the call numbers it (from `first`: PRIO_PROCESS is 0, IOPRIO_WHO_PROCESS 1); EINVAL for another. */
+function named(t: Task, which: number, first: number, who: number): Task[] {
+  const kind = KINDS[which - first];
+  return kind ? targets(t, kind, who) : fail("EINVAL");
 }
+
+const prioTargets = (t: Task, which: number, who: number): Task[] => named(t, which, PRIO_PROCESS, who);
 
 /** The raw syscall's value is 20 - nice (1..40), so that it is never negative; glibc converts. */
 export const getpriority: Handler = (t, a) =>
@@ -362,18 +364,12 @@ function hostBarrier(needed: boolean): void {
 }
 
 const IOPRIO_WHO_PROCESS = 1;
-const IOPRIO_WHO_PGRP = 2;
-const IOPRIO_WHO_USER = 3;
 const IOPRIO_CLASS_RT = 1;
 const IOPRIO_CLASS_BE = 2;
 const IOPRIO_CLASS_IDLE = 3;
 
-function ioprioTargets(t: Task, which: number, who: number): Task[] {
-  if (which === IOPRIO_WHO_PROCESS) return targets(t, "process", who);
-  if (which === IOPRIO_WHO_PGRP) return targets(t, "pgrp", who);
-  if (which === IOPRIO_WHO_USER) return targets(t, "user", who);
-  return fail("EINVAL");
-}
+const ioprioTargets = (t: Task, which: number, who: number): Task[] =>
+  named(t, which, IOPRIO_WHO_PROCESS, who);
 
 /** ioprio_get: what ioprio_set recorded (0, IOPRIO_CLASS_NONE, until then); of several, the lowest value. */
 export const ioprioGet: Handler = (t, a) =>
