@@ -18,6 +18,30 @@ describe("identity and time", () => {
   });
   after(() => w.remove());
 
+  it("capget reports what the kernel enforces (all for euid 0, none otherwise); capset keeps them or refuses", async () => {
+    const caps = await w.compile("caps");
+    const user = await runUser(caps, [], { init: false });
+    assert.equal(user.code, 0, user.stderr);
+    assert.equal(
+      user.stdout,
+      [
+        "probe: 0, version now 20080522",
+        "bad version with data: EINVAL, version now 20080522",
+        "root: eff 000001ffffffffff prm 000001ffffffffff inh 0000000000000000",
+        "v1: eff ffffffff",
+        "capget of no process: ESRCH",
+        "capset the same sets: 0",
+        "capset dropping one: EPERM",
+        "uid 1000: eff 0000000000000000 prm 0000000000000000 inh 0000000000000000",
+        "uid 1000 capset nothing: 0",
+        "uid 1000 capset adding one: EPERM",
+        "a child's: eff ffffffff",
+        "capset of another process: EPERM",
+        "",
+      ].join("\n"),
+    );
+  });
+
   it("answers pid, ids, groups, clocks, randomness and uname as moat's kernel", async () => {
     const native = await runNative(bin);
     const user = await runUser(bin, [], { hostname: "box-1" });

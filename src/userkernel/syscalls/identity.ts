@@ -212,3 +212,78 @@ export const setgid: Handler = (t, a) => {
   else fail("EPERM");
   return 0;
 };
+
+// Capabilities. The userkernel's one privilege is euid 0 (every check asks for it, as for
+// setuid above), so the capability sets it reports are the ones it enforces: all of them for
+// euid 0, none otherwise. A capset that would change them is refused: the kernel could not
+// honour a dropped capability while the process stays root.
+const LINUX_CAPABILITY_VERSION_1 = 0x19980330;
+const LINUX_CAPABILITY_VERSION_2 = 0x20071026;
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+/** CAP_LAST_CAP of the Linux the userkernel follows (6.1: CAP_CHECKPOINT_RESTORE, 40). */
+const CAP_LAST_CAP = 40;
+const ALL_CAPS = (1n << BigInt(CAP_LAST_CAP + 1)) - 1n;
+
+/** The header's version: how many 32-bit words each set takes (1 or 2); EINVAL (and the preferred version written back) otherwise. */
+function capWords(t: Task, header: number, dataGiven: boolean): number | undefined {
+  const version = t.mm.readU32(header);
+  if (version === LINUX_CAPABILITY_VERSION_1) return 1;
+  if (version === LINUX_CAPABILITY_VERSION_2 || version === LINUX_CAPABILITY_VERSION_3) return 2;
+  t.mm.writeU32(header, LINUX_CAPABILITY_VERSION_3);
+  // A probe (no data pointer) learns the version without an error.
+  return dataGiven ? fail("EINVAL") : undefined;
+}
+
+function capsOf(target: Task): { effective: bigint; permitted: bigint; inheritable: bigint } {
+  const all = target.creds.euid === 0 ? ALL_CAPS : 0n;
+  return { effective: all, permitted: all, inheritable: 0n };
+}
+
+export const capget: Handler = (t, a) => {
+  const header = addr(a[0]);
+  const data = addr(a[1]);
+  const words = capWords(t, header, data !== 0);
+  if (words === undefined) return 0;
+  const pid = Number(BigInt.asIntN(32, BigInt(t.mm.readU32(header + 4))));
+  if (pid < 0) fail("EINVAL");
+  const target = pid === 0 ? t : (t.pidns.task(pid) ?? fail("ESRCH"));
+  if (data === 0) return 0;
+  const c = capsOf(target);
+  const b = Buffer.alloc(12 * words);
+  for (let i = 0; i < words; i++) {
+    const shift = BigInt(32 * i);
+    b.writeUInt32LE(Number((c.effective >> shift) & 0xffff_ffffn), 12 * i);
+    b.writeUInt32LE(Number((c.permitted >> shift) & 0xffff_ffffn), 12 * i + 4);
+    b.writeUInt32LE(Number((c.inheritable >> shift) & 0xffff_ffffn), 12 * i + 8);
+  }
+  t.mm.write(data, b);
+  return 0;
+};
+
+export const capset: Handler = (t, a) => {
+  const header = addr(a[0]);
+  const words = capWords(t, header, true) ?? 1;
+  const pid = Number(BigInt.asIntN(32, BigInt(t.mm.readU32(header + 4))));
+  if (pid !== 0 && pid !== t.tid) fail("EPERM");
+  const raw = t.mm.read(addr(a[1]), 12 * words);
+  const want = { effective: 0n, permitted: 0n, inheritable: 0n };
+  for (let i = 0; i < words; i++) {
+    const shift = BigInt(32 * i);
+    want.effective |= BigInt(raw.readUInt32LE(12 * i)) << shift;
+    want.permitted |= BigInt(raw.readUInt32LE(12 * i + 4)) << shift;
+    want.inheritable |= BigInt(raw.readUInt32LE(12 * i + 8)) << shift;
+  }
+  const now = capsOf(t);
+  // Linux's rules first: nothing beyond the permitted set, effective within permitted.
+  if ((want.permitted & ~now.permitted) !== 0n || (want.effective & ~want.permitted) !== 0n) fail("EPERM");
+  if ((want.inheritable & ~now.permitted) !== 0n) fail("EPERM");
+  // Version 1 covers the low 32 capabilities only: the others are kept as they are.
+  const mask = words === 1 ? 0xffff_ffffn : ALL_CAPS;
+  if (
+    (want.effective ^ now.effective) & mask ||
+    (want.permitted ^ now.permitted) & mask ||
+    (want.inheritable ^ now.inheritable) & mask
+  )
+    fail("EPERM", "the userkernel's privilege is euid 0: it cannot drop single capabilities");
+  return 0;
+};
