@@ -3,7 +3,7 @@
 // security state; capabilities, seccomp filters and the rest are refused with EINVAL.
 import { fail } from "../errno.js";
 import { procState } from "../kernel/proc-state.js";
-import { addr, type Handler, int } from "./types.js";
+import { addr, type Handler, int, uint } from "./types.js";
 
 const PR_SET_PDEATHSIG = 1;
 const PR_GET_PDEATHSIG = 2;
@@ -19,6 +19,15 @@ const PR_SET_CHILD_SUBREAPER = 36;
 const PR_GET_CHILD_SUBREAPER = 37;
 const PR_SET_NO_NEW_PRIVS = 38;
 const PR_GET_NO_NEW_PRIVS = 39;
+const PR_CAPBSET_READ = 23;
+const PR_CAPBSET_DROP = 24;
+const PR_CAP_AMBIENT = 47;
+const PR_CAP_AMBIENT_IS_SET = 1;
+const PR_CAP_AMBIENT_RAISE = 2;
+const PR_CAP_AMBIENT_LOWER = 3;
+const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+/** CAP_LAST_CAP (identity.ts's capget reports the same). */
+const CAP_LAST_CAP = 40;
 const TASK_COMM_LEN = 16;
 /** Linux's default timer slack of a task (50 us). */
 const DEFAULT_TIMERSLACK_NS = 50_000;
@@ -82,6 +91,23 @@ export const prctl: Handler = (t, a) => {
       return 0;
     case PR_GET_KEEPCAPS:
       return 0;
+    // The bounding set is every capability and stays so: the kernel's privilege is euid 0
+    // (see capset), so dropping one from it is refused rather than pretended.
+    case PR_CAPBSET_READ:
+      if (uint(a[1]) > CAP_LAST_CAP) fail("EINVAL");
+      return 1;
+    case PR_CAPBSET_DROP:
+      if (uint(a[1]) > CAP_LAST_CAP) fail("EINVAL");
+      return fail("EPERM", "the userkernel's privilege is euid 0: it cannot drop single capabilities");
+    // No ambient capabilities (the inheritable set is empty): none is set, none can be raised.
+    case PR_CAP_AMBIENT: {
+      const sub = uint(a[1]);
+      if (sub === PR_CAP_AMBIENT_CLEAR_ALL) return 0;
+      if (uint(a[2]) > CAP_LAST_CAP) fail("EINVAL");
+      if (sub === PR_CAP_AMBIENT_IS_SET || sub === PR_CAP_AMBIENT_LOWER) return 0;
+      if (sub === PR_CAP_AMBIENT_RAISE) fail("EPERM");
+      return fail("EINVAL");
+    }
     default:
       return fail("EINVAL", `prctl option ${option} not supported`);
   }

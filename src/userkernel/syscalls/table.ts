@@ -199,7 +199,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [154, enosys, "none"],
   [155, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [156, enosys, "none", "obsolete: Linux x86-64 answers ENOSYS too"],
-  [157, prctl.prctl, "partial", "name, pdeathsig, dumpable, child subreaper, no_new_privs, timer slack; no caps or seccomp filters"],
+  [157, prctl.prctl, "partial", "name, pdeathsig, dumpable, child subreaper, no_new_privs, timer slack, the bounding and ambient capability sets (read; dropping is EPERM); no seccomp filters"],
   [158, proc.archPrctl, "partial", "ARCH_SET/GET_FS/GS only"],
   [159, enosys, "none", "no host-level operation from the sandbox (mounts, modules, reboot, clocks, swap)"],
   [160, proc.setrlimit, "full"],

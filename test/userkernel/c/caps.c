@@ -4,6 +4,7 @@
 // a capability the process lacks is EPERM as on Linux.
 #include "compat.h"
 #include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -37,6 +38,11 @@ int main(void) {
   say("capset the same sets: %s", ename(err(syscall(SYS_capset, &h, d))));
   d[0].effective &= ~(1u << 21); /* CAP_SYS_ADMIN */
   say("capset dropping one: %s", ename(err(syscall(SYS_capset, &h, d))));
+  say("capbset read 21: %d, 41: %s", (int)prctl(PR_CAPBSET_READ, 21), ename(err(prctl(PR_CAPBSET_READ, 41))));
+  say("capbset drop: %s", ename(err(prctl(PR_CAPBSET_DROP, 21))));
+  say("ambient is set: %d, raise: %s, clear: %d", (int)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, 21, 0, 0),
+      ename(err(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, 21, 0, 0))),
+      (int)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
   pid_t c = fork();
   if (c == 0) {
     check(setuid(1000) == 0);
