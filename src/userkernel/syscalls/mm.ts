@@ -137,3 +137,26 @@ export const madvise: Handler = (t, a) => {
 
 /** Memory is never swapped and always in sync with the (memory) file: nothing to do. */
 export const noop: Handler = () => 0;
+
+/**
+ * mincore: every page of a mapping counts as resident (the memory file is the backing store
+ * and is never swapped out), as gVisor reports it. Linux's checks: a page-aligned start
+ * (EINVAL), every page of the range mapped (ENOMEM).
+ */
+export const mincore: Handler = (t, a) => {
+  const start = addr(a[0]);
+  const len = size(a[1]);
+  if (start % PAGE !== 0) fail("EINVAL");
+  const pages = Math.ceil(len / PAGE);
+  const end = start + pages * PAGE;
+  let at = start;
+  for (const v of t.mm.list()) {
+    if (v.end <= at) continue;
+    if (v.start > at) break;
+    at = v.end;
+    if (at >= end) break;
+  }
+  if (at < end) fail("ENOMEM");
+  if (pages > 0) t.mm.write(addr(a[2]), Buffer.alloc(pages, 1));
+  return 0;
+};

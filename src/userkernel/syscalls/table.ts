@@ -64,7 +64,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [24, sched.schedYield, "full"],
   [25, mm.mremap, "partial", "no MREMAP_DONTUNMAP, no duplication of shared mappings"],
   [26, mm.noop, "full", "msync: the memory file is the backing store"],
-  [27, enosys, "none"],
+  [27, mm.mincore, "full", "every mapped page is resident (never swapped)"],
   [28, mm.madvise, "full"],
   [29, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [30, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],

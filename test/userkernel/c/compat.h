@@ -47,6 +47,7 @@ static const char *ename(int e) {
     case EISDIR: return "EISDIR";
     case ENODEV: return "ENODEV";
     case ENODATA: return "ENODATA";
+    case ENOMEM: return "ENOMEM";
     case ERANGE: return "ERANGE";
     case E2BIG: return "E2BIG";
     case EEXIST: return "EEXIST";

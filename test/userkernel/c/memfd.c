@@ -53,7 +53,12 @@ static void memfd_basics(void) {
   check(pread(fd, buf, 5, 100) == 5);
   buf[5] = 0;
   say("child wrote %s", buf);
+  unsigned char vec[2] = {0, 0};
+  int mc = err(mincore(m, 8192, vec));
+  say("mincore: %s, resident %d %d", ename(mc), vec[0] & 1, vec[1] & 1);
+  say("mincore unaligned: %s", ename(err(mincore(m + 1, 4096, vec))));
   munmap(m, 8192);
+  say("mincore unmapped: %s", ename(err(mincore(m, 8192, vec))));
   close(fd);
 
   // The name: 249 bytes fit, 250 do not; unknown flags are EINVAL.
