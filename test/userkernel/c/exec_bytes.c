@@ -40,6 +40,7 @@ int main(int argc, char **argv) {
   }
   int status;
   check(waitpid(c, &status, 0) == c);
-  say("child exit %d", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) say("child killed by signal %d", WTERMSIG(status));
+  else say("child exit %d", WEXITSTATUS(status));
   return 0;
 }
