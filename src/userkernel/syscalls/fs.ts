@@ -154,6 +154,8 @@ const F_DUPFD_CLOEXEC = 1030;
 const F_SETPIPE_SZ = 1031;
 const F_GETPIPE_SZ = 1032;
 const FD_CLOEXEC = 1;
+const F_NOTIFY = 1026;
+const DN_MULTISHOT = 0x8000_0000n;
 /** The F_SETFL flags Linux lets a program change (O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME, O_NONBLOCK). */
 const SETFL_MASK = 0o2000 | 0o20000 | 0o40000 | 0o1000000 | 0o4000;
 
@@ -184,6 +186,16 @@ export const fcntl: Handler = (t, a) => {
     case F_OFD_SETLK:
     case F_OFD_SETLKW:
       return fcntlLock(t, d, cmd, a[2] ?? 0n);
+    case F_NOTIFY: {
+      // dnotify: a call that asks for no event only drops the (never made) registration,
+      // on any file, before Linux looks at what the file is.
+      if ((BigInt.asUintN(32, a[2] ?? 0n) & ~DN_MULTISHOT) === 0n) return 0;
+      if ((statOf(d).mode & 0o170000) !== 0o040000) fail("ENOTDIR");
+      return fail(
+        "EINVAL",
+        "dnotify events are not delivered by the userkernel (use inotify once it is there)",
+      );
+    }
     case F_ADD_SEALS:
     case F_GET_SEALS:
       return fcntlSeals(t, d, cmd, a[2] ?? 0n);

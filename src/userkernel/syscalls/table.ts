@@ -114,7 +114,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [69, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [70, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [71, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
-  [72, fs.fcntl, "partial", "no F_SETOWN/F_SETSIG (SIGIO), F_NOTIFY or leases"],
+  [72, fs.fcntl, "partial", "no F_SETOWN/F_SETSIG (SIGIO) or leases; F_NOTIFY only without events (dnotify events: EINVAL)"],
   [73, locks.flock, "full"],
   [74, fs.fsync, "full"],
   [75, fs.fsync, "full", "fdatasync"],

@@ -48,6 +48,7 @@ static const char *ename(int e) {
     case ENODEV: return "ENODEV";
     case ENODATA: return "ENODATA";
     case ENOMEM: return "ENOMEM";
+    case ENOTDIR: return "ENOTDIR";
     case ERANGE: return "ERANGE";
     case E2BIG: return "E2BIG";
     case EEXIST: return "EEXIST";
