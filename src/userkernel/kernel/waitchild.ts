@@ -62,11 +62,14 @@ export function takeReport(parent: ThreadGroup<Task>, req: WaitRequest): WaitRep
   const consume = (req.options & WNOWAIT) === 0;
   for (const child of parent.children) {
     if (!eligible(child, req)) continue;
-    any = true;
-    if (parent.zombies.has(child) && req.options & WEXITED) {
+    if (parent.zombies.has(child)) {
+      // A zombie can only report its end: without WEXITED it is no child to wait for
+      // (Linux's wait_task_zombie), and a wait that has no other is ECHILD.
+      if (!(req.options & WEXITED)) continue;
       if (consume) reap(parent, child);
       return { child, kind: "exited", status: child.exitStatus ?? { signal: 9 } };
     }
+    any = true;
     if (child.stopReport !== undefined && req.options & WSTOPPED) {
       const signal = child.stopReport;
       if (consume) child.stopReport = undefined;

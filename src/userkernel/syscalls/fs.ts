@@ -162,6 +162,8 @@ const SETFL_MASK = 0o2000 | 0o20000 | 0o40000 | 0o1000000 | 0o4000;
 export const fcntl: Handler = (t, a) => {
   const [fd, cmd] = [int(a[0]), int(a[1])];
   const d = t.fds.get(fd);
+  // An O_PATH descriptor answers only these (Linux's check_fcntl_cmd); anything else is EBADF.
+  if (d.flags & O_PATH && ![F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL].includes(cmd)) fail("EBADF");
   switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {

@@ -160,6 +160,10 @@ static void allocate(void) {
   say("pipe read end: %s", ename(err(fallocate(p[0], 0, 0, 10))));
   int dir = open("/", O_RDONLY | O_DIRECTORY);
   say("read-only dir: %s", ename(err(fallocate(dir, 0, 0, 10))));
+  int opath = open("/", O_PATH);
+  say("O_PATH: F_GETFL %s, F_SETFL %s, F_GET_SEALS %s", ename(err(fcntl(opath, F_GETFL))), ename(err(fcntl(opath, F_SETFL, 0))),
+      ename(err(fcntl(opath, F_GET_SEALS))));
+  close(opath);
   // dnotify with no event: it only drops a registration (python's test_fcntl_64_bit).
   say("F_NOTIFY multishot alone: %s", ename(err(fcntl(dir, F_NOTIFY, DN_MULTISHOT))));
   say("F_NOTIFY without events on a pipe: %s", ename(err(fcntl(p[0], F_NOTIFY, DN_MULTISHOT))));

@@ -1,5 +1,6 @@
 // A child that exited and is not yet reaped is a zombie that keeps its pid: kill(pid, 0),
-// getpgid and getsid still find it; once waited for, its pid names nothing (ESRCH). A child
+// getpgid and getsid still find it, a wait for stops alone does not (ECHILD); once waited
+// for, its pid names nothing (ESRCH). A child
 // of a parent that ignores SIGCHLD is reaped at once and leaves nothing.
 #include "compat.h"
 #include <signal.h>
@@ -16,6 +17,8 @@ int main(void) {
   say("zombie: kill 0 %s, getpgid same %d, getsid same %d", ename(err(kill(c, 0))), getpgid(c) == getpgrp(),
       getsid(c) == getsid(0));
   say("a signal to it: %s", ename(err(kill(c, SIGTERM))));
+  // A zombie can only report its end: a wait for stops alone has no child to wait for.
+  say("waitid for stops with only a zombie: %s", ename(err(waitid(P_ALL, 0, &si, WSTOPPED))));
   int st;
   check(waitpid(c, &st, 0) == c);
   const char *k = ename(err(kill(c, 0)));
