@@ -82,6 +82,9 @@ describe("blocking: wait queues, deadlines and interruption", () => {
     try {
       const out = new Collector();
       const err = new Collector();
+      // PID 1 stays free: were the reader the namespace's init, its end could kill the writer
+      // before the writer's own exit (a pid namespace's rule), which made this test racy.
+      kernel.allocPid();
       const reader = kernel.run({
         binary: "/block",
         argv: ["/block", "fifo-read", "/tmp/f"],
@@ -95,13 +98,13 @@ describe("blocking: wait queues, deadlines and interruption", () => {
       const state = new Collector();
       const looked = await kernel.run({
         binary: "/block",
-        argv: ["/block", "state", "1"],
+        argv: ["/block", "state", "2"],
         env: [],
         stdout: state,
         stderr: state,
       });
       assert.equal(looked.code, 0, state.text());
-      assert.equal(state.text(), "state of 1: S\n");
+      assert.equal(state.text(), "state of 2: S\n");
       const werr = new Collector();
       const writer = await kernel.run({
         binary: "/block",

@@ -10,6 +10,8 @@ import { type BusyboxBundle, busyboxBundle, runIn, treeHash } from "./rootfs-run
 
 /** The magic links a hostile path may try: init's root and the caller's own root. */
 const INIT_ROOT = "/proc/1/root";
+/** The program runs as the sandbox's PID 1, so that /proc/1/root is its root. */
+const AS_INIT = { init: true };
 const SELF_ROOT = "/proc/self/root";
 
 describe("confinement with a hostile image", () => {
@@ -77,7 +79,7 @@ describe("confinement with a hostile image", () => {
   }
 
   it("cat of every escaping path returns no host content", async () => {
-    const r = await runIn(b.rootfs, ["cat", ...hostile], { cwd: "/evil" });
+    const r = await runIn(b.rootfs, ["cat", ...hostile], { ...AS_INIT, cwd: "/evil" });
     assertNoLeak(r.stdout + r.stderr);
     assert.equal(r.stdout, "");
     // Each path failed on its own (a missing file or a symlink loop), none was skipped.
@@ -86,7 +88,7 @@ describe("confinement with a hostile image", () => {
   });
 
   it("escaping symlinks and /proc's root links lead back to the sandbox's root", async () => {
-    const top = await runIn(b.rootfs, ["ls", "-a", "/"]);
+    const top = await runIn(b.rootfs, ["ls", "-a", "/"], AS_INIT);
     const names = top.stdout
       .split(/\s+/)
       .filter((n) => n.length > 0)
@@ -101,7 +103,7 @@ describe("confinement with a hostile image", () => {
       `${INIT_ROOT}/`,
       "/evil/slash/../",
     ]) {
-      const r = await runIn(b.rootfs, ["ls", "-a", dir]);
+      const r = await runIn(b.rootfs, ["ls", "-a", dir], AS_INIT);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(
         r.stdout
@@ -124,7 +126,7 @@ describe("confinement with a hostile image", () => {
       ["sh", "-c", "chmod 777 /etc; chown 1:1 /bin/busybox; mv /bin /gone; touch /etc/new"],
     ];
     for (const argv of runs) {
-      const r = await runIn(b.rootfs, argv);
+      const r = await runIn(b.rootfs, argv, AS_INIT);
       assertNoLeak(r.stdout + r.stderr);
     }
     // The writes really happen, inside the sandbox.

@@ -28,9 +28,9 @@ describe("unimplemented system calls", () => {
   it("trace every syscall in debug mode", async () => {
     const user = await runUser(bin, [], { debug: true });
     assert.ok(
-      user.log.some((l) => /^\[1\] fanotify_init\(.*\) = -ENOSYS$/.test(l)),
+      user.log.some((l) => /^\[\d+\] fanotify_init\(.*\) = -ENOSYS$/.test(l)),
       user.log.join("\n"),
     );
-    assert.ok(user.log.some((l) => /^\[1\] exit_group\(0x0/.test(l)));
+    assert.ok(user.log.some((l) => /^\[\d+\] exit_group\(0x0/.test(l)));
   });
 });

@@ -91,6 +91,9 @@ export async function runUser(
     stdout,
     stderr,
     log: (l) => log.push(l),
+    // Not PID 1 unless asked: a test program's native run is no init, and Linux shields an
+    // init from the signals it has no handler for (its own raise, SIGPIPE, SIGALRM included).
+    init: false,
     ...extra,
   });
   const o: Outcome & { result: RunResult; log: string[] } = {
@@ -127,11 +130,11 @@ export async function assertSameAsNative(
   input?: string,
 ): Promise<Awaited<ReturnType<typeof runUser>>> {
   const native = await runNative(bin, [], input === undefined ? undefined : Buffer.from(input));
-  // Not as PID 1, which the native run is not either (Linux shields an init from signals).
-  const user = await runUser(bin, [], {
-    init: false,
-    ...(input === undefined ? {} : { stdin: Readable.from([Buffer.from(input)]) }),
-  });
+  const user = await runUser(
+    bin,
+    [],
+    input === undefined ? {} : { stdin: Readable.from([Buffer.from(input)]) },
+  );
   assert.equal(native.code, 0, native.stderr);
   assert.equal(user.code, 0, user.stderr);
   assert.equal(user.stdout, native.stdout);

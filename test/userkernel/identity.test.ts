@@ -20,7 +20,7 @@ describe("identity and time", () => {
 
   it("capget reports what the kernel enforces (all for euid 0, none otherwise); capset keeps them or refuses", async () => {
     const caps = await w.compile("caps");
-    const user = await runUser(caps, [], { init: false });
+    const user = await runUser(caps);
     assert.equal(user.code, 0, user.stderr);
     assert.equal(
       user.stdout,

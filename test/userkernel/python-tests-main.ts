@@ -81,8 +81,6 @@ async function main(): Promise<void> {
           const o = await runIn(fs.rootfs, argv(m), {
             env: PYTHON_ENV,
             cwd: "/tmp",
-            // Not PID 1, as the native run is not (Linux shields an init from signals).
-            init: false,
             signal: AbortSignal.timeout(timeoutMs),
           });
           row.userkernel = parse(

@@ -53,6 +53,9 @@ export async function runIn(
     stdout,
     stderr,
     log: (l) => log.push(l),
+    // Not PID 1 unless asked, as the native run (a chroot) is no init: Linux shields an init
+    // from the signals it has no handler for.
+    init: false,
     ...(input !== undefined ? { stdin: Readable.from([Buffer.from(input)]) } : {}),
     ...rest,
   });

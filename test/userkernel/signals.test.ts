@@ -40,10 +40,10 @@ describe("signal frames and waits", () => {
   });
 
   it("a core signal's death has the core bit only where RLIMIT_CORE lets Linux dump one", async () => {
-    const plain = await runUser(abort, [], { init: false });
+    const plain = await runUser(abort);
     assert.equal(plain.signal, "SIGABRT");
     assert.equal(plain.result.waitStatus, 6, "RLIMIT_CORE 0 (the default): no core bit");
-    const core = await runUser(abort, ["core"], { init: false });
+    const core = await runUser(abort, ["core"]);
     assert.equal(core.signal, "SIGABRT");
     assert.equal(core.result.waitStatus, 6 | 0x80, "RLIMIT_CORE raised: WCOREDUMP");
   });
