@@ -122,9 +122,12 @@ function finish(
     t.cpu.setReturn(ret);
     // An EINTR may restart once the delivery stage knows whether a handler runs.
     if (ret === EINTR || t.restartKind !== undefined) noteSyscallEnd(t, nr, ret);
+    // A restart block lives only as long as the EINTR it came with.
+    if (ret !== EINTR) t.restartBlock = undefined;
     return;
   }
   t.restartKind = undefined;
+  t.restartBlock = undefined;
   apply(t, ret);
 }
 

@@ -8,8 +8,9 @@
 //   stop and continue, an ignored signal); EINTR after any handler, SA_RESTART or not:
 //   poll, select, nanosleep, clock_nanosleep, pause, sigsuspend.
 // - "intr": never restarted: epoll_wait, rt_sigtimedwait, semop, msgrcv, io_getevents.
-// A nanosleep restarted after a stop sleeps its whole request again (Linux resumes it with
-// the time left through restart_syscall).
+// A relative sleep (nanosleep, clock_nanosleep without TIMER_ABSTIME) restarts as Linux's
+// ERESTART_RESTARTBLOCK does: through restart_syscall, which sleeps to the first deadline
+// (Task.restartBlock), so a stop and continue does not start the request over.
 import { Errno } from "../../sys/errno.js";
 import type { SigAction } from "./signals-state.js";
 import type { Task } from "./task.js";
@@ -27,6 +28,7 @@ const INTR = new Set([
 ]);
 
 const SA_RESTART = 0x1000_0000n;
+const NR_RESTART_SYSCALL = 219n;
 const EINTR = BigInt(-Errno.EINTR);
 const SYSCALL_INSN_LEN = 2n;
 
@@ -46,9 +48,14 @@ export function settleRestart(t: Task, handled: SigAction | undefined): void {
   t.restartKind = undefined;
   const restart =
     handled === undefined ? kind !== "intr" : kind === "sys" && (handled.flags & SA_RESTART) !== 0n;
-  if (!restart) return;
+  const block = t.restartBlock;
+  if (!restart) {
+    t.restartBlock = undefined;
+    return;
+  }
   const r = t.cpu.regs;
   r.set("rip", r.get("rip") - SYSCALL_INSN_LEN);
-  r.set("rax", r.get("orig_rax"));
+  // With a restart block the call goes on through restart_syscall, not from the start.
+  r.set("rax", block ? NR_RESTART_SYSCALL : r.get("orig_rax"));
   t.cpu.regsChanged();
 }

@@ -128,6 +128,12 @@ export class Task {
   readonly pendingInfo = new Map<number, Buffer[]>();
   /** How the system call the task returns from ends if a signal handler interrupts it. */
   restartKind: RestartKind | undefined;
+  /**
+   * Linux's restart block: how an interrupted relative sleep goes on (to its first deadline)
+   * when it is restarted after a stop or an ignored signal, through restart_syscall. Set by
+   * the sleep when interrupted; kept only while the syscall may restart.
+   */
+  restartBlock: (() => number | Promise<number>) | undefined;
   /** The mask to restore after a temporary one (sigsuspend, ppoll, pselect6) served its wait. */
   savedSigmask: bigint | undefined;
   /** The signals rt_sigtimedwait waits for (they wake the task instead of being delivered). */

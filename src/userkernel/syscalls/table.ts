@@ -76,7 +76,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
     35,
     time.nanosleep,
     "partial",
-    "a block with one timer; a handler interrupts it (EINTR, rem written); after a stop it sleeps the whole request again",
+    "a block with one timer; a handler interrupts it (EINTR, rem written); after a stop it resumes to its first deadline (restart_syscall)",
   ],
   [36, timer.getitimer, "full"],
   [37, timer.alarm, "full"],
@@ -266,7 +266,7 @@ const entries: Array<[number, Handler, Support, string?]> = [
   [216, enosys, "none"],
   [217, fs.getdents64, "full"],
   [218, proc.setTidAddress, "full"],
-  [219, enosys, "none"],
+  [219, time.restartSyscall, "full", "resumes an interrupted relative sleep to its first deadline"],
   [220, enosys, "none", "sysv shm/sem/msg: ENOSYS for now"],
   [221, fs.fadvise64, "full", "advice is accepted and ignored"],
   [

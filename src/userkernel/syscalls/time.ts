@@ -104,14 +104,23 @@ export const time: Handler = (t, a) => {
  * timer or an interruption ends it). Interrupted: EINTR, after writing the time left to `rem`
  * when the caller asked for it (nanosleep, relative clock_nanosleep).
  */
-async function sleepUntil(t: Task, deadline: bigint, rem: number): Promise<number> {
+async function sleepUntil(t: Task, deadline: bigint, rem: number, resumable = true): Promise<number> {
   if ((await block(t, [], deadline, "nanosleep")) !== "interrupted") return 0;
   if (rem !== 0) {
     const left = deadline - process.hrtime.bigint();
     t.mm.write(rem, timespec(left > 0n ? left : 0n));
   }
+  // Restarted without a handler (a stop, an ignored signal): on to the same deadline.
+  if (resumable) t.restartBlock = () => sleepUntil(t, deadline, rem);
   return fail("EINTR");
 }
+
+/** restart_syscall: the interrupted call's restart block, or EINTR when there is none. */
+export const restartSyscall: Handler = (t) => {
+  const block = t.restartBlock;
+  t.restartBlock = undefined;
+  return block ? block() : fail("EINTR");
+};
 
 export const nanosleep: Handler = (t, a) =>
   sleepUntil(t, process.hrtime.bigint() + readTimespec(t, addr(a[0])), addr(a[1]));
@@ -137,5 +146,6 @@ export const clockNanosleep: Handler = (t, a) => {
   const req = readTimespec(t, addr(a[2]));
   const abs = (flags & TIMER_ABSTIME) !== 0;
   const mono = process.hrtime.bigint();
-  return sleepUntil(t, mono + (abs ? req - now : req), abs ? 0 : addr(a[3]));
+  // An absolute sleep restarts from its arguments (ERESTARTNOHAND); a relative one resumes.
+  return sleepUntil(t, mono + (abs ? req - now : req), abs ? 0 : addr(a[3]), !abs);
 };

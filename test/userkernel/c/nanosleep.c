@@ -1,10 +1,38 @@
 // Sleeps interrupted by a signal report the time left: nanosleep and clock_nanosleep (relative)
 // return EINTR with the remainder, clock_nanosleep with TIMER_ABSTIME returns EINTR and leaves
 // the remainder alone, and calling again with the remainder finishes the sleep. Uninterrupted
-// sleeps return 0; a bad timespec is EINVAL; an unknown clock is EINVAL.
+// sleeps return 0; a bad timespec is EINVAL; an unknown clock is EINVAL. A relative sleep
+// stopped and continued goes on to its first deadline.
 #include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include "compat.h"
+
+/**
+ * A child sleeps 1.5 s (by `how`), stopped from 0.3 s to 1.1 s: Linux resumes the sleep to its
+ * first deadline (restart_syscall), so it ends near 1.5 s, not 1.5 s after the continue.
+ */
+static void stopped_sleep(const char *how) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  pid_t c = fork();
+  if (c == 0) {
+    struct timespec req = {1, 500 * 1000 * 1000};
+    int r = how[0] == 'n' ? nanosleep(&req, NULL) : clock_nanosleep(CLOCK_MONOTONIC, 0, &req, NULL);
+    _exit(r == 0 ? 0 : 1);
+  }
+  struct timespec ms300 = {0, 300 * 1000 * 1000}, ms800 = {0, 800 * 1000 * 1000};
+  nanosleep(&ms300, NULL);
+  kill(c, SIGSTOP);
+  nanosleep(&ms800, NULL);
+  kill(c, SIGCONT);
+  int st;
+  check(waitpid(c, &st, 0) == c);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  say("%s stopped and continued: exit %d, to its first deadline %d", how, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+      took > 1.45 && took < 2.1);
+}
 
 static volatile sig_atomic_t fired;
 static void on_alarm(int sig) {
@@ -67,5 +95,7 @@ int main(void) {
   say("tv_nsec of 1e9: %d %s", r, ename(errno));
   say("unknown clock: %s", clock_nanosleep(99, 0, &ms10, 0) == EINVAL ? "EINVAL" : "other");
   say("SIGALRMs handled: %d", (int)fired);
+  stopped_sleep("nanosleep");
+  stopped_sleep("clock_nanosleep");
   return 0;
 }
