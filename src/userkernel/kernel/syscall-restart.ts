@@ -8,9 +8,9 @@
 //   stop and continue, an ignored signal); EINTR after any handler, SA_RESTART or not:
 //   poll, select, nanosleep, clock_nanosleep, pause, sigsuspend.
 // - "intr": never restarted: epoll_wait, rt_sigtimedwait, semop, msgrcv, io_getevents.
-// A relative sleep (nanosleep, clock_nanosleep without TIMER_ABSTIME) restarts as Linux's
-// ERESTART_RESTARTBLOCK does: through restart_syscall, which sleeps to the first deadline
-// (Task.restartBlock), so a stop and continue does not start the request over.
+// A relative sleep (nanosleep, clock_nanosleep without TIMER_ABSTIME) and a futex wait with a
+// timeout restart as Linux's ERESTART_RESTARTBLOCK does: through restart_syscall, which waits
+// to the first deadline (Task.restartBlock), so a stop and continue does not start it over.
 import { Errno } from "../../sys/errno.js";
 import type { SigAction } from "./signals-state.js";
 import type { Task } from "./task.js";
@@ -34,7 +34,9 @@ const SYSCALL_INSN_LEN = 2n;
 
 /** Note, when a system call ends with `ret`, whether the delivery stage may restart it. */
 export function noteSyscallEnd(t: Task, nr: number, ret: bigint): void {
-  t.restartKind = ret !== EINTR ? undefined : NOHAND.has(nr) ? "nohand" : INTR.has(nr) ? "intr" : "sys";
+  // A call that left a restart block ends as ERESTART_RESTARTBLOCK: restarted only if no handler runs.
+  t.restartKind =
+    ret !== EINTR ? undefined : t.restartBlock || NOHAND.has(nr) ? "nohand" : INTR.has(nr) ? "intr" : "sys";
 }
 
 /**

@@ -71,12 +71,27 @@ async function wait(
   const bitset = op === FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : uint(a[5]);
   if (bitset === 0) fail("EINVAL");
   const key = futexKey(t.mm, uaddr, shared);
-  const r = await futexTable(t).wait(t, key, () => t.mm.readU32(uaddr), uint(a[2]), bitset, until);
+  return waitOn(t, key, uaddr, uint(a[2]), bitset, until);
+}
+
+/**
+ * One futex wait. Interrupted: EINTR, which the signal stage restarts as Linux does: a wait
+ * with no timeout as ERESTARTSYS (again, from its arguments, unless a handler without
+ * SA_RESTART ran), a timed one as ERESTART_RESTARTBLOCK (only when no handler ran, and
+ * through restart_syscall, to the same deadline).
+ */
+async function waitOn(
+  t: Task,
+  key: ReturnType<typeof futexKey>,
+  uaddr: number,
+  val: number,
+  bitset: number,
+  until: bigint | undefined,
+): Promise<number> {
+  const r = await futexTable(t).wait(t, key, () => t.mm.readU32(uaddr), val, bitset, until);
   if (r === "woken") return 0;
   if (r === "timeout") fail("ETIMEDOUT");
-  // Linux returns ERESTARTSYS (no timeout) or a restart block (with one): a handler with
-  // SA_RESTART would run the wait again. Until the signal stage can restart, it is EINTR,
-  // which every futex caller (glibc's lll_*, pthread_cond_*) retries anyway.
+  if (until !== undefined) t.restartBlock = () => waitOn(t, key, uaddr, val, bitset, until);
   return fail("EINTR");
 }
 

@@ -2,9 +2,12 @@
 // return EINTR with the remainder, clock_nanosleep with TIMER_ABSTIME returns EINTR and leaves
 // the remainder alone, and calling again with the remainder finishes the sleep. Uninterrupted
 // sleeps return 0; a bad timespec is EINVAL; an unknown clock is EINVAL. A relative sleep
-// stopped and continued goes on to its first deadline.
+// or a timed futex wait stopped and continued goes on to its first deadline.
 #include <signal.h>
 #include <sys/time.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include "compat.h"
 
@@ -18,6 +21,12 @@ static void stopped_sleep(const char *how) {
   pid_t c = fork();
   if (c == 0) {
     struct timespec req = {1, 500 * 1000 * 1000};
+    if (how[0] == 'f') {
+      // A futex wait nobody wakes: it times out at its first deadline.
+      static uint32_t word;
+      long r = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &req, NULL, 0);
+      _exit(r == -1 && errno == ETIMEDOUT ? 0 : 1);
+    }
     int r = how[0] == 'n' ? nanosleep(&req, NULL) : clock_nanosleep(CLOCK_MONOTONIC, 0, &req, NULL);
     _exit(r == 0 ? 0 : 1);
   }
@@ -97,5 +106,6 @@ int main(void) {
   say("SIGALRMs handled: %d", (int)fired);
   stopped_sleep("nanosleep");
   stopped_sleep("clock_nanosleep");
+  stopped_sleep("futex wait");
   return 0;
 }
