@@ -2,6 +2,7 @@
 // page-aligned range with protections and the memory-file offset that backs it. Every
 // change is mirrored eagerly into the host process through a MappingInstaller, so the
 // application never faults on memory the kernel believes is mapped.
+import type { ErrnoName } from "../../sys/errno.js";
 import { fail } from "../errno.js";
 import type { HostAddressSpace, MappingInstaller } from "../platform/platform.js";
 import { type MemoryFile, PAGE, pageDown, pageUp } from "./memfile.js";
@@ -412,7 +413,13 @@ export class AddressSpace {
   }
 
   /** A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond). */
-  readCString(addr: number, max = 4096, encoding: BufferEncoding = "utf8"): string {
+  /** A NUL-terminated string of at most `max` bytes with its NUL; longer: `tooLong` (each call's own errno). */
+  readCString(
+    addr: number,
+    max = 4096,
+    encoding: BufferEncoding = "utf8",
+    tooLong: ErrnoName = "ENAMETOOLONG",
+  ): string {
     const parts: Buffer[] = [];
     let at = addr;
     let total = 0;
@@ -429,7 +436,7 @@ export class AddressSpace {
       total += n;
       at += n;
     }
-    return fail("ENAMETOOLONG");
+    return fail(tooLong);
   }
 
   readU64(addr: number): bigint {

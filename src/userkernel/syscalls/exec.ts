@@ -33,13 +33,7 @@ function stringArray(t: Task, ptr: number): string[] {
     const p = addr(t.mm.readU64(ptr + i * 8));
     if (p === 0) return out;
     // Byte strings: whatever bytes the program passed reach the new program unchanged.
-    let s: string;
-    try {
-      s = t.mm.readCString(p, MAX_ARG_STRLEN, "latin1");
-    } catch (e) {
-      if (e instanceof KernelError && e.code === "ENAMETOOLONG") fail("E2BIG");
-      throw e;
-    }
+    const s = t.mm.readCString(p, MAX_ARG_STRLEN, "latin1", "E2BIG");
     bytes += s.length + 1;
     if (bytes > ARG_BYTES) fail("E2BIG");
     out.push(s);

@@ -1,6 +1,6 @@
 // memfd_create and the seals of its files (fcntl F_ADD_SEALS/F_GET_SEALS): vfs/memfd.ts keeps
 // the files and the seal rules; this layer reads the arguments and finds writable mappings.
-import { fail, KernelError } from "../errno.js";
+import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
 import { sharedSegment } from "../mm/shared-files.js";
 import type { FileInode } from "../vfs/inode.js";
@@ -18,14 +18,8 @@ export const memfdCreate: Handler = async (t, a) => {
   const flags = uint(a[1]);
   const allowed = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | (flags & MFD_HUGETLB ? MFD_HUGE_SIZES : 0);
   if (flags & ~allowed) fail("EINVAL");
-  let name: string;
-  try {
-    // The name and its NUL fit in MFD_NAME_MAX + 1 bytes.
-    name = t.mm.readCString(addr(a[0]), MFD_NAME_MAX + 1, "latin1");
-  } catch (e) {
-    if (e instanceof KernelError && e.code === "ENAMETOOLONG") fail("EINVAL", "memfd name too long");
-    throw e;
-  }
+  // The name and its NUL fit in MFD_NAME_MAX + 1 bytes.
+  const name = t.mm.readCString(addr(a[0]), MFD_NAME_MAX + 1, "latin1", "EINVAL");
   if (flags & MFD_HUGETLB) fail("EINVAL", "MFD_HUGETLB: the userkernel has no huge pages");
   const { vfs, ctx } = fsCall(t);
   const f = await createMemfd(vfs.internalTmpfs(), ctx.cred, name, (flags & MFD_ALLOW_SEALING) !== 0);

@@ -41,13 +41,7 @@ async function targetOf(t: Task, how: Target, v: bigint | undefined): Promise<In
 }
 
 function nameArg(t: Task, v: bigint | undefined): string {
-  let name: string;
-  try {
-    name = t.mm.readCString(addr(v), XATTR_NAME_MAX + 1, "latin1");
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENAMETOOLONG") fail("ERANGE");
-    throw e;
-  }
+  const name = t.mm.readCString(addr(v), XATTR_NAME_MAX + 1, "latin1", "ERANGE");
   checkName(name);
   return name;
 }
