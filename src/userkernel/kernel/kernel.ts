@@ -166,7 +166,7 @@ export class Kernel {
           return g ? processView(g, vfs) : undefined;
         },
         // A zombie keeps its pid but has no /proc entry yet (processView needs a live task).
-        pids: () => this.pidns.tgids().filter((id) => this.pidns.group(id)?.leader !== undefined),
+        pids: () => this.pidns.groupList().flatMap((g) => (g.leader ? [g.tgid] : [])),
       };
     }
   }
@@ -228,19 +228,13 @@ export class Kernel {
 
   /** A signal from outside to every process of the kernel, as to each by kill(2) (signalFromOutside). */
   signalAll(sig: number): void {
-    for (const tgid of this.pidns.tgids()) {
-      const g = this.pidns.group(tgid);
-      if (g) signalFromOutside(g, sig);
-    }
+    for (const g of this.pidns.groupList()) signalFromOutside(g, sig);
   }
 
   /** Kill every process (each then ends as killed by SIGKILL). */
   killAll(): void {
     for (const r of this.running) r.kill();
-    for (const tgid of this.pidns.tgids()) {
-      const g = this.pidns.group(tgid);
-      if (g) killGroup(g, { signal: SIGKILL });
-    }
+    for (const g of this.pidns.groupList()) killGroup(g, { signal: SIGKILL });
   }
 
   /** Run a task that clone or fork made; a shut-down kernel kills it before it runs. */

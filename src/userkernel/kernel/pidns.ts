@@ -64,9 +64,14 @@ export class PidNamespace<T extends NsMember = NsMember> {
     return this.groups.get(tgid);
   }
 
-  /** The live groups' tgids, ascending (/proc's listing). */
+  /** The groups' tgids, ascending, zombies not yet reaped included. */
   tgids(): number[] {
     return [...this.groups.keys()].sort((x, y) => x - y);
+  }
+
+  /** The groups themselves, in tgids() order. */
+  groupList(): ThreadGroup<T>[] {
+    return this.tgids().map((id) => this.groups.get(id)!);
   }
 
   /** The tids of one group, ascending (/proc/<pid>/task). */

@@ -342,9 +342,8 @@ function nextSignal(t: Task): { sig: number; set: PendingSet } | undefined {
  */
 function orphanedPgrp(t: Task): boolean {
   const pgid = t.group.pgid;
-  for (const tgid of t.pidns.tgids()) {
-    const g = t.pidns.group(tgid);
-    if (!g || g.pgid !== pgid || g.exitStatus) continue;
+  for (const g of t.pidns.groupList()) {
+    if (g.pgid !== pgid || g.exitStatus) continue;
     const p = g.parent;
     if (p && p.pgid !== pgid && p.sid === g.sid) return false;
   }

@@ -259,11 +259,7 @@ export class Task {
    * alone (Linux's unshare_files, and de_thread's copy of the handlers).
    */
   unshareForExec(): void {
-    const others: Task[] = [];
-    for (const id of this.pidns.tgids()) {
-      const g = this.pidns.group(id);
-      if (g && g !== this.group) others.push(...g.tasks);
-    }
+    const others = this.pidns.groupList().flatMap((g) => (g === this.group ? [] : [...g.tasks]));
     if (others.some((o) => o.fds === this.fds)) {
       const own = this.fds.copy();
       this.fds.unref();

@@ -176,8 +176,7 @@ export const setpgid: Handler = (t, a) => {
   if (pgid === 0) pgid = target.tgid;
   if (target.sid === target.tgid) fail("EPERM");
   if (pgid !== target.tgid) {
-    const peers = t.pidns.tgids().map((id) => t.pidns.group(id));
-    if (!peers.some((g) => g && g.pgid === pgid && g.sid === t.group.sid)) fail("EPERM");
+    if (!t.pidns.groupList().some((g) => g.pgid === pgid && g.sid === t.group.sid)) fail("EPERM");
   }
   target.pgid = pgid;
   return 0;
@@ -186,8 +185,7 @@ export const setpgid: Handler = (t, a) => {
 /** A new session and process group led by the caller; EPERM for a process-group leader. */
 export const setsid: Handler = (t) => {
   const g = t.group;
-  const peers = t.pidns.tgids().map((id) => t.pidns.group(id));
-  if (peers.some((p) => p && p.pgid === g.tgid)) fail("EPERM");
+  if (t.pidns.groupList().some((p) => p.pgid === g.tgid)) fail("EPERM");
   g.pgid = g.tgid;
   g.sid = g.tgid;
   return g.sid;

@@ -35,9 +35,7 @@ export const memfdCreate: Handler = async (t, a) => {
 function writableMapped(t: Task, inode: FileInode): boolean {
   const seg = sharedSegment(inode);
   if (!seg) return false;
-  const spaces = new Set(
-    t.pidns.tgids().flatMap((id) => [...(t.pidns.group(id)?.tasks ?? [])].map((x) => x.mm)),
-  );
+  const spaces = new Set(t.pidns.groupList().flatMap((g) => [...g.tasks].map((x) => x.mm)));
   for (const mm of spaces)
     for (const v of mm.list())
       if (

@@ -250,12 +250,10 @@ const PRIO_PROCESS = 0;
 
 /** One live task of each process of the sandbox. */
 function processes(t: Task): Task[] {
-  const out: Task[] = [];
-  for (const id of t.pidns.tgids()) {
-    const first = t.pidns.group(id)?.tasks.values().next().value;
-    if (first) out.push(first);
-  }
-  return out;
+  return t.pidns.groupList().flatMap((g) => {
+    const first = g.tasks.values().next().value;
+    return first ? [first] : [];
+  });
 }
 
 /**

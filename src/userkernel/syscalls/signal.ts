@@ -179,12 +179,7 @@ function sendToGroups(t: Task, groups: ThreadGroup<Task>[], sig: number, info: (
 }
 
 function liveGroups(t: Task): ThreadGroup<Task>[] {
-  const out: ThreadGroup<Task>[] = [];
-  for (const tgid of t.pidns.tgids()) {
-    const g = t.pidns.group(tgid);
-    if (g && !g.exitStatus) out.push(g);
-  }
-  return out;
+  return t.pidns.groupList().filter((g) => !g.exitStatus);
 }
 
 /** kill(2): a process (pid > 0), the caller's process group (0), every process (-1), a group (< -1). */
