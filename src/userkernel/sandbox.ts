@@ -239,7 +239,7 @@ export class UserkernelSandbox implements Sandbox {
     if (c.init.state !== "running") throw new MoatError("ESTATE", `container ${containerId} is not running`);
     // Processes still starting take it as signal() queues it; the kernel's own, forked ones
     // included, get it now.
-    if (c.init.state === "running" && !c.init.handle) await this.signal(containerId, signal);
+    if (!c.init.handle) await this.signal(containerId, signal);
     for (const [execId, p] of c.execs)
       if (p.state === "running" && !p.handle) await this.signal(containerId, signal, execId);
     const kernel = await c.kernel?.catch(() => undefined);

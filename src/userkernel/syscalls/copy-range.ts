@@ -4,13 +4,12 @@
 // (moved). A short count is allowed, 0 at the input's end.
 import { fail } from "../errno.js";
 import type { FileDescription } from "../kernel/fdtable.js";
+import { canRead, canWrite } from "../vfs/file.js";
+import { O_APPEND } from "../vfs/flags.js";
 import { RegularFile, statOf } from "../vfs/index.js";
+import { S_IFDIR, S_IFMT, S_IFREG } from "../vfs/stat.js";
 import { addr, type Handler, int, size, uint } from "./types.js";
 
-const O_APPEND = 0o2000;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
 const STEP = 1 << 20;
 /** Linux copies at most this much in one call (MAX_RW_COUNT). */
 const MAX_COPY = 0x7ffff000;
@@ -37,8 +36,8 @@ export const copyFileRange: Handler = (t, a) => {
   if (uint(a[5]) !== 0) fail("EINVAL");
   const src = regular(fin);
   const dst = regular(fout);
-  if (!src.pread || (src.flags & 3) === 1 /* O_WRONLY */) fail("EBADF");
-  if ((dst.flags & 3) === 0 /* O_RDONLY */ || dst.flags & O_APPEND) fail("EBADF");
+  if (!canRead(src.flags)) fail("EBADF");
+  if (!canWrite(dst.flags) || dst.flags & O_APPEND) fail("EBADF");
   let inOff = offsetAt(t, inPtr, src.pos);
   let outOff = offsetAt(t, outPtr, dst.pos);
   if (inOff + len > Number.MAX_SAFE_INTEGER || outOff + len > Number.MAX_SAFE_INTEGER) fail("EOVERFLOW");

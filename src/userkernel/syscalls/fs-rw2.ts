@@ -4,6 +4,7 @@
 // where the call would wait) and APPEND (the write goes to the end, as O_APPEND).
 import { fail } from "../errno.js";
 import { type FileDescription, POLLERR, POLLHUP, POLLIN, POLLOUT } from "../kernel/fdtable.js";
+import { SEEK_END } from "../vfs/file.js";
 import { statOf } from "../vfs/index.js";
 import { preadv, pwritev, readv, writev } from "./fs.js";
 import { type Args, type Handler, int, uint } from "./types.js";
@@ -13,7 +14,6 @@ const RWF_DSYNC = 0x2;
 const RWF_SYNC = 0x4;
 const RWF_NOWAIT = 0x8;
 const RWF_APPEND = 0x10;
-const SEEK_END = 2;
 
 function flagsOf(v: bigint | undefined): number {
   const f = uint(v);

@@ -8,6 +8,7 @@ import type { Task } from "../kernel/task.js";
 import { O_CLOEXEC, O_NONBLOCK, O_PATH } from "../vfs/flags.js";
 import { encodeStat, PipeReader, RegularFile, statOf } from "../vfs/index.js";
 import { makePipe, pipeOf } from "../vfs/pipe.js";
+import { S_IFBLK, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG } from "../vfs/stat.js";
 import { F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW, fcntlLock } from "./locks.js";
 import { F_ADD_SEALS, F_GET_SEALS, fcntlSeals } from "./memfd.js";
 import { addr, type Handler, int, size, uint } from "./types.js";
@@ -192,7 +193,7 @@ export const fcntl: Handler = (t, a) => {
       // dnotify: a call that asks for no event only drops the (never made) registration,
       // on any file, before Linux looks at what the file is.
       if ((BigInt.asUintN(32, a[2] ?? 0n) & ~DN_MULTISHOT) === 0n) return 0;
-      if ((statOf(d).mode & 0o170000) !== 0o040000) fail("ENOTDIR");
+      if ((statOf(d).mode & S_IFMT) !== S_IFDIR) fail("ENOTDIR");
       return fail(
         "EINVAL",
         "dnotify events are not delivered by the userkernel (use inotify once it is there)",
@@ -420,8 +421,6 @@ const FALLOC_FL_MODES =
   FALLOC_FL_ZERO_RANGE |
   FALLOC_FL_INSERT_RANGE |
   FALLOC_FL_UNSHARE_RANGE;
-const S_IFMT = 0o170000;
-
 /** vfs_fallocate's checks of the mode alone: KEEP_SIZE plus one operation, as each allows. */
 function checkFallocMode(mode: number): void {
   if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_MODES)) fail("ENOTSUP");
@@ -455,9 +454,9 @@ export const fallocate: Handler = async (t, a) => {
   checkFallocMode(mode);
   if ((d.flags & 3) === 0 /* O_RDONLY */ || d.flags & O_PATH) fail("EBADF");
   const type = statOf(d).mode & S_IFMT;
-  if (type === 0o010000) fail("ESPIPE");
-  if (type === 0o040000) fail("EISDIR");
-  if (type !== 0o100000 && type !== 0o060000) fail("ENODEV");
+  if (type === S_IFIFO) fail("ESPIPE");
+  if (type === S_IFDIR) fail("EISDIR");
+  if (type !== S_IFREG && type !== S_IFBLK) fail("ENODEV");
   if (offset + len > BigInt(Number.MAX_SAFE_INTEGER)) fail("EFBIG");
   if (!(d instanceof RegularFile) || mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) fail("ENOTSUP");
   const punch = (mode & FALLOC_FL_PUNCH_HOLE) !== 0;

@@ -2,6 +2,7 @@
 // the files and the seal rules; this layer reads the arguments and finds writable mappings.
 import { fail } from "../errno.js";
 import type { Task } from "../kernel/task.js";
+import { PROT_WRITE } from "../mm/addrspace.js";
 import { sharedSegment } from "../mm/shared-files.js";
 import type { FileInode } from "../vfs/inode.js";
 import { addSeals, createMemfd, getSeals, MFD_NAME_MAX } from "../vfs/memfd.js";
@@ -38,12 +39,7 @@ function writableMapped(t: Task, inode: FileInode): boolean {
   const spaces = new Set(t.pidns.groupList().flatMap((g) => [...g.tasks].map((x) => x.mm)));
   for (const mm of spaces)
     for (const v of mm.list())
-      if (
-        v.shared &&
-        v.prot & 2 /* PROT_WRITE */ &&
-        v.off < seg.off + seg.len &&
-        seg.off < v.off + (v.end - v.start)
-      )
+      if (v.shared && v.prot & PROT_WRITE && v.off < seg.off + seg.len && seg.off < v.off + (v.end - v.start))
         return true;
   return false;
 }

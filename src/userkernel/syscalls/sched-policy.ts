@@ -137,7 +137,7 @@ function checkPolicy(policy: number, priority: number): void {
 export const schedSetscheduler: Handler = (t, a) => {
   if (a[2] === 0n || int(a[0]) < 0) fail("EINVAL");
   const priority = t.mm.readU32(addr(a[2])) | 0;
-  const target = taskOfPid(t, int(a[0]));
+  const target = taskOf(t, int(a[0]));
   const policy = int(a[1]) & ~SCHED_RESET_ON_FORK;
   checkPolicy(policy, priority);
   mayAlter(t, target);
@@ -150,7 +150,7 @@ export const schedSetscheduler: Handler = (t, a) => {
 export const schedSetparam: Handler = (t, a) => {
   if (a[1] === 0n || int(a[0]) < 0) fail("EINVAL");
   const priority = t.mm.readU32(addr(a[1])) | 0;
-  const target = taskOfPid(t, int(a[0]));
+  const target = taskOf(t, int(a[0]));
   checkPolicy(procState(target).policy, priority);
   mayAlter(t, target);
   return 0;

@@ -3,7 +3,7 @@
 // (fcntl F_ADD_SEALS, F_GET_SEALS), which FileInode enforces on write and truncate and mmap
 // on new writable shared mappings.
 import { fail } from "../errno.js";
-import { canWrite, RegularFile } from "./file.js";
+import { canWrite, O_RDWR, RegularFile } from "./file.js";
 import {
   type Cred,
   F_SEAL_FUTURE_WRITE,
@@ -15,7 +15,6 @@ import {
   type Fs,
 } from "./inode.js";
 
-const O_RDWR = 2;
 const O_LARGEFILE = 0o100000;
 const ALL_SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
