@@ -12,6 +12,18 @@
 
 static int err(long r) { return r < 0 ? errno : 0; }
 
+/** A child that adds `w` to the eventfd after 100 ms, and exits 0 if the write took. */
+static pid_t add_later(int fd, uint64_t w) {
+  pid_t c = fork();
+  if (c == 0) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    ssize_t r = write(fd, &w, 8);
+    _exit(r == 8 ? 0 : 1);
+  }
+  return c;
+}
+
 static int ready(int fd) {
   struct pollfd p = {fd, POLLIN | POLLOUT, 0};
   check(poll(&p, 1, 0) >= 0);
@@ -83,27 +95,13 @@ int main(void) {
   say("semaphore empty: %s", ename(err(read(fd, &v, 8))));
   fcntl(fd, F_SETFL, 0);
   // A blocking read waits for another process's write.
-  pid_t c = fork();
-  if (c == 0) {
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-    uint64_t w = 7;
-    ssize_t r = write(fd, &w, 8);
-    _exit(r == 8 ? 0 : 1);
-  }
+  pid_t c = add_later(fd, 7);
   check(read(fd, &v, 8) == 8);
   say("blocking read woke with %llu", (unsigned long long)v);
   int status;
   check(waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 0);
   // poll waits for it too.
-  c = fork();
-  if (c == 0) {
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-    uint64_t w = 1;
-    ssize_t r = write(fd, &w, 8);
-    _exit(r == 8 ? 0 : 1);
-  }
+  c = add_later(fd, 1);
   struct pollfd p = {fd, POLLIN, 0};
   int r = poll(&p, 1, 5000);
   say("poll waited: %d, revents in %d", r, (p.revents & POLLIN) != 0);
