@@ -5,7 +5,7 @@
 // supported, nor is any xattr on other file systems (/proc, volumes): EOPNOTSUPP there.
 import { fail } from "../errno.js";
 import type { Cred, Inode } from "./inode.js";
-import { checkPermission, MAY_READ, MAY_WRITE } from "./perm.js";
+import { checkOwner, checkPermission, MAY_READ, MAY_WRITE } from "./perm.js";
 import { S_IFDIR, S_IFMT, S_IFREG, S_ISVTX } from "./stat.js";
 
 /** XATTR_NAME_MAX and XATTR_SIZE_MAX. */
@@ -36,8 +36,8 @@ function check(cred: Cred, inode: Inode, name: string, write: boolean): void {
   if (!name.startsWith("user.")) fail("ENOTSUP", `the ${name.split(".")[0]}. namespace`);
   const type = inode.mode & S_IFMT;
   if (type !== S_IFREG && type !== S_IFDIR) fail(write ? "EPERM" : "ENODATA");
-  if (write && type === S_IFDIR && inode.mode & S_ISVTX && cred.uid !== 0 && cred.uid !== inode.uid)
-    fail("EPERM");
+  // A sticky directory's attributes are its owner's (or root's) to change.
+  if (write && type === S_IFDIR && inode.mode & S_ISVTX) checkOwner(cred, inode);
   checkPermission(cred, inode, write ? MAY_WRITE : MAY_READ);
 }
 
